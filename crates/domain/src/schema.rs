@@ -1,0 +1,649 @@
+//! Which fields each entity has, their types, and the rules that span fields (unique keys,
+//! references that cascade on delete). Built-in schemas are constants; custom fields defined by an
+//! admin are appended at run time with [`Schema::with_custom`].
+
+use crate::entity::Entity;
+use serde_json::Value;
+use std::sync::LazyLock;
+
+/// The fields every record has, managed by Kontor itself. Input may set only `owner_id`.
+pub const SYSTEM_FIELDS: [&str; 7] = [
+    "id",
+    "owner_id",
+    "created_at",
+    "updated_at",
+    "deleted_at",
+    "deleted_by",
+    "deleted_batch",
+];
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldType {
+    /// One line of text, at most `max` characters.
+    Text { max: usize },
+    /// Free text up to 100,000 characters.
+    LongText,
+    Email,
+    Phone,
+    /// A string of ASCII digits whose length is one of `lens` (INN, KPP, BIK, account numbers).
+    Digits { lens: &'static [usize] },
+    /// A decimal number with at most `scale` fractional digits, at least `min` when set.
+    Decimal {
+        scale: u32,
+        min: Option<i64>,
+        max: Option<i64>,
+    },
+    Integer { min: i64, max: i64 },
+    /// `YYYY-MM-DD`.
+    Date,
+    /// RFC 3339, stored in UTC.
+    DateTime,
+    Bool,
+    Enum(Vec<String>),
+    /// ISO 4217 code, three letters.
+    Currency,
+    /// Id of a record of another entity.
+    Ref(Entity),
+    /// Id of a record whose entity is named by the sibling field `entity_field`.
+    LinkedRef { entity_field: &'static str },
+    List(Box<FieldType>),
+    /// A list of structured rows (addresses, bank accounts, invoice lines).
+    Rows(Vec<FieldDef>),
+    /// An arbitrary JSON object, checked by a rule of its owner (role permissions).
+    Object,
+}
+
+impl FieldType {
+    pub fn name(&self) -> &'static str {
+        match self {
+            FieldType::Text { .. } | FieldType::LongText => "string",
+            FieldType::Email => "email",
+            FieldType::Phone => "phone",
+            FieldType::Digits { .. } => "digits",
+            FieldType::Decimal { .. } => "number",
+            FieldType::Integer { .. } => "integer",
+            FieldType::Date => "date",
+            FieldType::DateTime => "datetime",
+            FieldType::Bool => "bool",
+            FieldType::Enum(_) => "enum",
+            FieldType::Currency => "currency",
+            FieldType::Ref(_) | FieldType::LinkedRef { .. } => "reference",
+            FieldType::List(_) => "list",
+            FieldType::Rows(_) => "rows",
+            FieldType::Object => "object",
+        }
+    }
+
+    /// Values of this type take part in `q` text search.
+    pub fn searchable(&self) -> bool {
+        matches!(
+            self,
+            FieldType::Text { .. }
+                | FieldType::Email
+                | FieldType::Phone
+                | FieldType::Digits { .. }
+                | FieldType::List(_)
+        )
+    }
+}
+
+/// Who sets a field's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writer {
+    /// Set by clients.
+    Input,
+    /// Computed by Kontor (invoice totals, payment status); read-only to clients.
+    Computed,
+    /// Kontor-internal (password hashes): never accepted from clients, never shown.
+    Internal,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldDef {
+    pub name: String,
+    pub ty: FieldType,
+    pub required: bool,
+    pub default: Option<Value>,
+    pub writer: Writer,
+    /// For references: deleting the referenced record moves this one to the bin with it.
+    pub cascade: bool,
+    /// Defined by an admin rather than built in.
+    pub custom: bool,
+    /// Cannot change after the record is created.
+    pub immutable: bool,
+}
+
+impl FieldDef {
+    pub fn new(name: &str, ty: FieldType) -> Self {
+        FieldDef {
+            name: name.to_string(),
+            ty,
+            required: false,
+            default: None,
+            writer: Writer::Input,
+            cascade: false,
+            custom: false,
+            immutable: false,
+        }
+    }
+    pub fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+    pub fn default(mut self, v: Value) -> Self {
+        self.default = Some(v);
+        self
+    }
+    pub fn computed(mut self) -> Self {
+        self.writer = Writer::Computed;
+        self
+    }
+    pub fn internal(mut self) -> Self {
+        self.writer = Writer::Internal;
+        self
+    }
+    pub fn cascade(mut self) -> Self {
+        self.cascade = true;
+        self
+    }
+    pub fn immutable(mut self) -> Self {
+        self.immutable = true;
+        self
+    }
+}
+
+/// A set of fields whose combined value must be unique among live records of an entity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UniqueKey {
+    /// Name used in the store and in messages, e.g. `sku` or `inn+kpp`.
+    pub name: String,
+    pub fields: Vec<String>,
+    /// Compare case-insensitively (e-mail addresses, names).
+    pub case_insensitive: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schema {
+    pub entity: Entity,
+    pub fields: Vec<FieldDef>,
+    pub unique: Vec<UniqueKey>,
+}
+
+impl Schema {
+    pub fn field(&self, name: &str) -> Option<&FieldDef> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// The built-in schema plus custom fields defined by an admin.
+    pub fn with_custom(entity: Entity, custom: &[CustomFieldDef]) -> Schema {
+        let mut schema = builtin(entity).clone();
+        for c in custom.iter().filter(|c| c.entity == entity) {
+            let mut def = FieldDef::new(&c.name, c.ty.clone());
+            def.required = c.required;
+            def.custom = true;
+            schema.fields.push(def);
+            if c.unique {
+                schema.unique.push(UniqueKey {
+                    name: c.name.clone(),
+                    fields: vec![c.name.clone()],
+                    case_insensitive: false,
+                });
+            }
+        }
+        schema
+    }
+
+    /// References that cascade: (field, target entity). Linked refs report `None` as target.
+    pub fn cascading_refs(&self) -> impl Iterator<Item = &FieldDef> {
+        self.fields.iter().filter(|f| f.cascade)
+    }
+}
+
+/// A custom field as an admin defined it (a record of entity `fields`), ready for validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomFieldDef {
+    pub entity: Entity,
+    pub name: String,
+    pub ty: FieldType,
+    pub required: bool,
+    pub unique: bool,
+}
+
+/// The types an admin may give a custom field.
+pub const CUSTOM_FIELD_TYPES: [&str; 5] = ["string", "number", "date", "bool", "enum"];
+
+impl CustomFieldDef {
+    /// Reads a definition from the data of a `fields` record (already validated by its schema).
+    pub fn from_record_data(data: &serde_json::Map<String, Value>) -> Option<CustomFieldDef> {
+        let entity = data.get("entity")?.as_str()?.parse().ok()?;
+        let name = data.get("name")?.as_str()?.to_string();
+        let ty = match data.get("type")?.as_str()? {
+            "string" => FieldType::Text { max: 1000 },
+            "number" => FieldType::Decimal {
+                scale: 6,
+                min: None,
+                max: None,
+            },
+            "date" => FieldType::Date,
+            "bool" => FieldType::Bool,
+            "enum" => FieldType::Enum(
+                data.get("options")?
+                    .as_array()?
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect(),
+            ),
+            _ => return None,
+        };
+        Some(CustomFieldDef {
+            entity,
+            name,
+            ty,
+            required: data.get("required").and_then(Value::as_bool).unwrap_or(false),
+            unique: data.get("unique").and_then(Value::as_bool).unwrap_or(false),
+        })
+    }
+}
+
+fn text(name: &str) -> FieldDef {
+    FieldDef::new(name, FieldType::Text { max: 255 })
+}
+fn long_text(name: &str) -> FieldDef {
+    FieldDef::new(name, FieldType::LongText)
+}
+fn money(name: &str) -> FieldDef {
+    FieldDef::new(
+        name,
+        FieldType::Decimal {
+            scale: 2,
+            min: Some(0),
+            max: None,
+        },
+    )
+}
+fn enumeration(name: &str, options: &[&str]) -> FieldDef {
+    FieldDef::new(
+        name,
+        FieldType::Enum(options.iter().map(|s| s.to_string()).collect()),
+    )
+}
+fn reference(name: &str, target: Entity) -> FieldDef {
+    FieldDef::new(name, FieldType::Ref(target))
+}
+fn unique(name: &str, fields: &[&str], case_insensitive: bool) -> UniqueKey {
+    UniqueKey {
+        name: name.to_string(),
+        fields: fields.iter().map(|s| s.to_string()).collect(),
+        case_insensitive,
+    }
+}
+fn currency() -> FieldDef {
+    FieldDef::new("currency", FieldType::Currency).default(Value::from("RUB"))
+}
+
+pub const DEAL_STAGES: [&str; 6] = [
+    "new",
+    "qualification",
+    "proposal",
+    "negotiation",
+    "won",
+    "lost",
+];
+pub const INVOICE_STATUSES: [&str; 5] = ["draft", "sent", "partly_paid", "paid", "cancelled"];
+pub const ACTIVITY_KINDS: [&str; 4] = ["task", "call", "meeting", "note"];
+/// Entities an activity may be linked to.
+pub const LINKABLE: [&str; 5] = ["companies", "contacts", "leads", "deals", "invoices"];
+
+fn build(entity: Entity) -> Schema {
+    use FieldType as T;
+    let (fields, unique_keys) = match entity {
+        Entity::Companies => (
+            vec![
+                text("name").required(),
+                text("legal_name"),
+                FieldDef::new("inn", T::Digits { lens: &[10, 12] }),
+                FieldDef::new("kpp", T::Digits { lens: &[9] }),
+                FieldDef::new("ogrn", T::Digits { lens: &[13, 15] }),
+                FieldDef::new("email", T::Email),
+                FieldDef::new("phone", T::Phone),
+                text("website"),
+                text("industry"),
+                FieldDef::new(
+                    "addresses",
+                    T::Rows(vec![
+                        enumeration("kind", &["legal", "actual", "postal", "delivery", "other"])
+                            .default(Value::from("legal")),
+                        FieldDef::new("text", T::Text { max: 1000 }).required(),
+                        text("postal_code"),
+                        text("city"),
+                        text("country"),
+                    ]),
+                ),
+                FieldDef::new(
+                    "bank_accounts",
+                    T::Rows(vec![
+                        FieldDef::new("account", T::Digits { lens: &[20] }).required(),
+                        FieldDef::new("bik", T::Digits { lens: &[9] }).required(),
+                        text("bank_name"),
+                        FieldDef::new("corr_account", T::Digits { lens: &[20] }),
+                        currency(),
+                    ]),
+                ),
+                long_text("notes"),
+                text("external_id"),
+            ],
+            vec![
+                unique("inn+kpp", &["inn", "kpp"], false),
+                unique("external_id", &["external_id"], false),
+            ],
+        ),
+        Entity::Contacts => (
+            vec![
+                text("first_name"),
+                text("last_name"),
+                text("middle_name"),
+                FieldDef::new("email", T::Email),
+                FieldDef::new("phone", T::Phone),
+                FieldDef::new("emails", T::List(Box::new(T::Email))),
+                FieldDef::new("phones", T::List(Box::new(T::Phone))),
+                text("position"),
+                reference("company_id", Entity::Companies).cascade(),
+                FieldDef::new("birthday", T::Date),
+                long_text("notes"),
+                text("external_id"),
+            ],
+            vec![unique("external_id", &["external_id"], false)],
+        ),
+        Entity::Leads => (
+            vec![
+                text("title").required(),
+                text("first_name"),
+                text("last_name"),
+                text("company_name"),
+                FieldDef::new("email", T::Email),
+                FieldDef::new("phone", T::Phone),
+                enumeration(
+                    "source",
+                    &[
+                        "web",
+                        "email",
+                        "phone",
+                        "referral",
+                        "exhibition",
+                        "partner",
+                        "other",
+                    ],
+                ),
+                enumeration(
+                    "status",
+                    &["new", "in_progress", "qualified", "converted", "junk"],
+                )
+                .default(Value::from("new")),
+                money("amount"),
+                currency(),
+                reference("company_id", Entity::Companies),
+                reference("contact_id", Entity::Contacts),
+                long_text("notes"),
+            ],
+            vec![],
+        ),
+        Entity::Deals => (
+            vec![
+                text("title").required(),
+                text("pipeline").default(Value::from("default")),
+                enumeration("stage", &DEAL_STAGES).default(Value::from("new")),
+                money("amount"),
+                currency(),
+                reference("company_id", Entity::Companies).cascade(),
+                reference("contact_id", Entity::Contacts),
+                FieldDef::new("close_date", T::Date),
+                FieldDef::new("probability", T::Integer { min: 0, max: 100 }),
+                text("lost_reason"),
+                long_text("notes"),
+            ],
+            vec![],
+        ),
+        Entity::Activities => (
+            vec![
+                enumeration("kind", &ACTIVITY_KINDS).required(),
+                text("subject").required(),
+                long_text("description"),
+                FieldDef::new("due_at", T::DateTime),
+                FieldDef::new("remind_at", T::DateTime),
+                FieldDef::new("done", T::Bool).default(Value::Bool(false)),
+                enumeration("linked_entity", &LINKABLE),
+                FieldDef::new(
+                    "linked_id",
+                    T::LinkedRef {
+                        entity_field: "linked_entity",
+                    },
+                )
+                .cascade(),
+            ],
+            vec![],
+        ),
+        Entity::Products => (
+            vec![
+                text("name").required(),
+                FieldDef::new("sku", T::Text { max: 100 }),
+                text("unit").default(Value::from("pcs")),
+                text("group"),
+                money("price"),
+                currency(),
+                FieldDef::new(
+                    "vat_rate",
+                    T::Decimal {
+                        scale: 2,
+                        min: Some(0),
+                        max: Some(100),
+                    },
+                ),
+                FieldDef::new("active", T::Bool).default(Value::Bool(true)),
+                long_text("description"),
+                text("external_id"),
+            ],
+            vec![
+                unique("sku", &["sku"], false),
+                unique("external_id", &["external_id"], false),
+            ],
+        ),
+        Entity::Invoices => (
+            vec![
+                FieldDef::new("number", T::Text { max: 64 }),
+                reference("company_id", Entity::Companies)
+                    .required()
+                    .cascade(),
+                reference("contact_id", Entity::Contacts),
+                reference("deal_id", Entity::Deals),
+                FieldDef::new("issue_date", T::Date),
+                FieldDef::new("due_date", T::Date),
+                currency(),
+                enumeration("status", &INVOICE_STATUSES).default(Value::from("draft")),
+                FieldDef::new("vat_included", T::Bool).default(Value::Bool(false)),
+                FieldDef::new(
+                    "lines",
+                    T::Rows(vec![
+                        reference("product_id", Entity::Products),
+                        FieldDef::new("description", T::Text { max: 1000 }),
+                        FieldDef::new(
+                            "quantity",
+                            T::Decimal {
+                                scale: 3,
+                                min: Some(0),
+                                max: None,
+                            },
+                        )
+                        .required(),
+                        text("unit"),
+                        money("price").required(),
+                        FieldDef::new(
+                            "vat_rate",
+                            T::Decimal {
+                                scale: 2,
+                                min: Some(0),
+                                max: Some(100),
+                            },
+                        )
+                        .default(Value::from(0)),
+                        money("amount").computed(),
+                        money("vat_amount").computed(),
+                        money("total").computed(),
+                    ]),
+                )
+                .default(Value::Array(vec![])),
+                money("subtotal").computed(),
+                money("vat_total").computed(),
+                money("total").computed(),
+                money("paid_amount").computed(),
+                FieldDef::new("paid_at", T::Date).computed(),
+                long_text("notes"),
+                text("external_id"),
+            ],
+            vec![
+                unique("number", &["number"], true),
+                unique("external_id", &["external_id"], false),
+            ],
+        ),
+        Entity::Payments => (
+            vec![
+                reference("invoice_id", Entity::Invoices)
+                    .required()
+                    .cascade()
+                    .immutable(),
+                FieldDef::new(
+                    "amount",
+                    T::Decimal {
+                        scale: 2,
+                        min: Some(0),
+                        max: None,
+                    },
+                )
+                .required(),
+                FieldDef::new("date", T::Date),
+                text("reference"),
+                enumeration("method", &["bank_transfer", "cash", "card", "other"])
+                    .default(Value::from("bank_transfer")),
+                long_text("notes"),
+                text("external_id"),
+            ],
+            vec![unique("external_id", &["external_id"], false)],
+        ),
+        Entity::Users => (
+            vec![
+                FieldDef::new("email", T::Email).required(),
+                text("name"),
+                FieldDef::new("role", T::Text { max: 64 })
+                    .required()
+                    .default(Value::from("manager")),
+                reference("team_id", Entity::Teams),
+                FieldDef::new("disabled", T::Bool).default(Value::Bool(false)),
+                FieldDef::new("password_hash", T::Text { max: 512 }).internal(),
+            ],
+            vec![unique("email", &["email"], true)],
+        ),
+        Entity::Roles => (
+            vec![
+                FieldDef::new("name", T::Text { max: 64 }).required(),
+                text("description"),
+                FieldDef::new("permissions", T::Object).default(Value::Object(Default::default())),
+                FieldDef::new("hidden_fields", T::Object)
+                    .default(Value::Object(Default::default())),
+                FieldDef::new("readonly_fields", T::Object)
+                    .default(Value::Object(Default::default())),
+            ],
+            vec![unique("name", &["name"], true)],
+        ),
+        Entity::Teams => (
+            vec![
+                FieldDef::new("name", T::Text { max: 128 }).required(),
+                text("description"),
+            ],
+            vec![unique("name", &["name"], true)],
+        ),
+        Entity::Fields => (
+            vec![
+                enumeration(
+                    "entity",
+                    &Entity::CRM.iter().map(|e| e.as_str()).collect::<Vec<_>>(),
+                )
+                .required()
+                .immutable(),
+                FieldDef::new("name", T::Text { max: 63 })
+                    .required()
+                    .immutable(),
+                text("label"),
+                enumeration("type", &CUSTOM_FIELD_TYPES)
+                    .required()
+                    .immutable(),
+                FieldDef::new("options", T::List(Box::new(T::Text { max: 255 }))),
+                FieldDef::new("required", T::Bool).default(Value::Bool(false)),
+                FieldDef::new("unique", T::Bool).default(Value::Bool(false)),
+            ],
+            vec![unique("entity+name", &["entity", "name"], false)],
+        ),
+    };
+    Schema {
+        entity,
+        fields,
+        unique: unique_keys,
+    }
+}
+
+static BUILTIN: LazyLock<Vec<Schema>> =
+    LazyLock::new(|| Entity::ALL.iter().map(|e| build(*e)).collect());
+
+/// The built-in schema of an entity.
+pub fn builtin(entity: Entity) -> &'static Schema {
+    // BUILTIN is built from Entity::ALL in order, so the position always exists.
+    let idx = Entity::ALL.iter().position(|e| *e == entity).unwrap_or(0);
+    &BUILTIN[idx]
+}
+
+/// Every (child entity, field) that references `parent` and cascades on its deletion. Linked refs
+/// (activities) are included when `parent` is linkable.
+pub fn cascade_children(parent: Entity) -> Vec<(Entity, &'static FieldDef)> {
+    let mut out = Vec::new();
+    for e in Entity::ALL {
+        for f in builtin(e).cascading_refs() {
+            match &f.ty {
+                FieldType::Ref(t) if *t == parent => out.push((e, f)),
+                FieldType::LinkedRef { .. } if LINKABLE.contains(&parent.as_str()) => {
+                    out.push((e, f))
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn company_cascades_to_contacts_deals_invoices_and_activities() {
+        let children: Vec<_> = cascade_children(Entity::Companies)
+            .into_iter()
+            .map(|(e, f)| format!("{}.{}", e, f.name))
+            .collect();
+        assert_eq!(
+            children,
+            vec![
+                "contacts.company_id",
+                "deals.company_id",
+                "activities.linked_id",
+                "invoices.company_id"
+            ]
+        );
+    }
+
+    #[test]
+    fn builtin_field_names_never_collide_with_system_fields() {
+        for e in Entity::ALL {
+            for f in &builtin(e).fields {
+                assert!(!SYSTEM_FIELDS.contains(&f.name.as_str()), "{e}.{}", f.name);
+            }
+        }
+    }
+}
