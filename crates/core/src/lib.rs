@@ -1,1 +1,70 @@
+//! Kontor's application core. [`Kontor`] is what the HTTP server, the CLI (and later web pages,
+//! imports and the 1C exchange) talk to: every change goes through [`write::apply`], every read is
+//! filtered by the actor's permissions here, so no caller can forget to.
 
+pub mod auth;
+pub mod datadir;
+pub mod error;
+pub mod read;
+pub mod restore;
+pub mod retention;
+pub mod users;
+pub mod write;
+
+pub use error::{CoreError, CoreResult};
+pub use write::{apply, Applied, Mutation, WriteRequest};
+
+use kontor_domain::journal::Origin;
+use kontor_domain::Actor;
+use kontor_store::DynStore;
+
+/// Settings the core needs at run time.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Days a record stays in the recycle bin before it is purged; 0 keeps it forever.
+    pub trash_retention_days: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            trash_retention_days: 30,
+        }
+    }
+}
+
+/// The core: a store, settings and the login limiter.
+pub struct Kontor {
+    pub store: DynStore,
+    pub settings: Settings,
+    pub limiter: auth::LoginLimiter,
+}
+
+impl Kontor {
+    pub fn new(store: DynStore, settings: Settings) -> Kontor {
+        Kontor {
+            store,
+            settings,
+            limiter: auth::LoginLimiter::default(),
+        }
+    }
+
+    /// Applies mutations for an actor through the one write path.
+    pub async fn write(
+        &self,
+        actor: &Actor,
+        origin: Origin,
+        mutations: Vec<Mutation>,
+    ) -> CoreResult<Applied> {
+        write::apply(
+            self.store.as_ref(),
+            WriteRequest {
+                actor,
+                origin,
+                trusted: false,
+                mutations,
+            },
+        )
+        .await
+    }
+}

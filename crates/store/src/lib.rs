@@ -1,1 +1,187 @@
+//! The storage interface. Everything above this crate is engine-neutral; all SQL lives below it.
+//!
+//! Writes happen only inside a [`WriteTx`], which the core's write path opens, fills with record
+//! rows *and* journal entries, and commits as one database transaction. Reads outside a
+//! transaction go through [`Store`]. The SQLite engine is [`sqlite::SqliteStore`]; a PostgreSQL
+//! engine implements the same two traits.
 
+pub mod sqlite;
+
+use async_trait::async_trait;
+use kontor_domain::journal::{JournalEntry, NewJournalEntry, Op, Origin};
+use kontor_domain::permission::OwnerFilter;
+use kontor_domain::record::Record;
+use kontor_domain::time::Timestamp;
+use kontor_domain::{BatchId, Entity};
+use serde_json::Value;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached or refuses service; worth retrying later.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The data directory or database is held by another process.
+    #[error("{0}")]
+    Locked(String),
+    /// A constraint the write path should have prevented; a bug or a race.
+    #[error("constraint violated: {0}")]
+    Constraint(String),
+    /// Stored data that does not parse; corruption or a bug.
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A typed value to compare a JSON field with in list filters.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FilterValue {
+    Text(String),
+    Number(f64),
+    Bool(bool),
+    Null,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListQuery {
+    pub entity: Entity,
+    pub owners: OwnerFilter,
+    /// `field = value` conditions on entity fields, all of which must hold.
+    pub filters: Vec<(String, FilterValue)>,
+    /// Lowercased text that must occur in one of the searchable fields.
+    pub text: Option<String>,
+    /// Keyset cursor: the last id of the previous page.
+    pub after_id: Option<String>,
+    pub descending: bool,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct JournalQuery {
+    pub entity: Option<Entity>,
+    /// Only entries about these entities; `None` means all.
+    pub entities: Option<Vec<Entity>>,
+    pub record_id: Option<String>,
+    pub op: Option<Op>,
+    pub actor: Option<String>,
+    pub origin: Option<Origin>,
+    pub batch: Option<BatchId>,
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+    /// Only entries about records these users own(ed); `None` means no restriction.
+    pub owners: Option<Vec<String>>,
+    /// Keyset cursor: entries after (ascending) or before (descending) this seq.
+    pub cursor: Option<i64>,
+    pub descending: bool,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrashQuery {
+    pub entity: Option<Entity>,
+    pub owners: OwnerFilter,
+    pub batch: Option<BatchId>,
+    /// Only records deleted before this time (retention).
+    pub deleted_before: Option<Timestamp>,
+    /// Keyset cursor: (deleted_at, id) of the last row of the previous page.
+    pub cursor: Option<(Timestamp, String)>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    pub token_hash: String,
+    pub user_id: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// Reads, sessions, leases and the door to write transactions.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn engine(&self) -> &'static str;
+
+    /// Opens the one kind of transaction that may change business data.
+    async fn begin(&self) -> StoreResult<Box<dyn WriteTx>>;
+
+    /// A record, live or in the recycle bin.
+    async fn get(&self, entity: Entity, id: &str) -> StoreResult<Option<Record>>;
+    async fn list(&self, q: &ListQuery) -> StoreResult<Vec<Record>>;
+    async fn trash(&self, q: &TrashQuery) -> StoreResult<Vec<Record>>;
+    async fn journal(&self, q: &JournalQuery) -> StoreResult<Vec<JournalEntry>>;
+    /// Every record of an entity (live and deleted), in id order, for replay checks and exports.
+    async fn all_records(&self, entity: Entity) -> StoreResult<Vec<Record>>;
+    /// The live record holding a unique value, e.g. the user with an e-mail address.
+    async fn find_unique(&self, entity: Entity, key: &str, value: &str) -> StoreResult<Option<Record>>;
+    /// Highest journal seq written so far (0 when empty).
+    async fn journal_head(&self) -> StoreResult<i64>;
+
+    async fn create_session(&self, s: &Session) -> StoreResult<()>;
+    /// A session that is neither revoked nor expired at `now`.
+    async fn session(&self, token_hash: &str, now: Timestamp) -> StoreResult<Option<Session>>;
+    async fn revoke_session(&self, token_hash: &str) -> StoreResult<()>;
+    async fn revoke_user_sessions(&self, user_id: &str) -> StoreResult<()>;
+
+    /// Takes or renews the named lease for `holder` until `now + ttl`; true while held. Background
+    /// work runs only on the holder, so it runs once per cluster.
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Timestamp,
+        ttl: std::time::Duration,
+    ) -> StoreResult<bool>;
+
+    /// Cheap round trip for readiness checks.
+    async fn ping(&self) -> StoreResult<()>;
+    /// Checkpoints and closes; the store is unusable afterwards.
+    async fn close(&self);
+}
+
+pub type DynStore = Arc<dyn Store>;
+
+/// One write transaction. Dropping it without [`WriteTx::commit`] rolls everything back.
+#[async_trait]
+pub trait WriteTx: Send {
+    /// A record, live or deleted, as of this transaction.
+    async fn get(&mut self, entity: Entity, id: &str) -> StoreResult<Option<Record>>;
+    /// Inserts or replaces the record row. `parent_id` is the value of its cascading reference,
+    /// `search` its lowercased search text.
+    async fn put(&mut self, rec: &Record, parent_id: Option<&str>, search: &str) -> StoreResult<()>;
+    /// Removes the row for good (purge).
+    async fn remove(&mut self, entity: Entity, id: &str) -> StoreResult<()>;
+    /// Live records whose cascading reference points at `parent_id`.
+    async fn children(&mut self, parent_id: &str) -> StoreResult<Vec<Record>>;
+    /// Records deleted in one batch.
+    async fn deleted_in_batch(&mut self, batch: BatchId) -> StoreResult<Vec<Record>>;
+    /// Every live record of an entity; meant for small system entities (custom fields, roles).
+    async fn live_records(&mut self, entity: Entity) -> StoreResult<Vec<Record>>;
+
+    /// The record holding a unique value, if any.
+    async fn unique_holder(&mut self, entity: Entity, key: &str, value: &str) -> StoreResult<Option<String>>;
+    /// Replaces the unique values a record holds.
+    async fn set_uniques(&mut self, entity: Entity, id: &str, values: &[(String, String)]) -> StoreResult<()>;
+
+    /// The transaction's time: the wall clock, but never earlier than the journal's last entry.
+    /// Every row and journal entry the transaction writes carries it.
+    fn now(&self) -> Timestamp;
+    /// Appends entries at [`WriteTx::now`], allocating gap-free seqs.
+    async fn append(&mut self, entries: Vec<NewJournalEntry>) -> StoreResult<Vec<JournalEntry>>;
+    /// Journal entries matching a query, as seen by this transaction.
+    async fn journal(&mut self, q: &JournalQuery) -> StoreResult<Vec<JournalEntry>>;
+    /// Clears the before/after images of a record's entries, leaving tombstones.
+    async fn scrub(&mut self, entity: Entity, id: &str) -> StoreResult<()>;
+    /// Next value of a named counter (invoice numbers), starting at 1.
+    async fn next_counter(&mut self, name: &str) -> StoreResult<i64>;
+
+    async fn commit(self: Box<Self>) -> StoreResult<()>;
+}
+
+/// Serialises an image for storage.
+pub(crate) fn image_text(v: &Option<Value>) -> Option<String> {
+    v.as_ref().map(|v| v.to_string())
+}

@@ -1,0 +1,1050 @@
+//! The one write path. Every change to business data — API, web, import, exchange, restore,
+//! retention — is a list of [`Mutation`]s handed to [`apply`], which in ONE database transaction
+//! checks permissions, validates, writes the current rows and appends one journal entry per changed
+//! record, all under one batch id. Nothing else writes records; nothing writes the journal later.
+
+use crate::error::{CoreError, CoreResult};
+use kontor_domain::error::Conflict;
+use kontor_domain::invoice;
+use kontor_domain::journal::{diff, JournalEntry, NewJournalEntry, Op, Origin};
+use kontor_domain::permission::{Action, Actor, Role, BUILTIN_ROLES};
+use kontor_domain::record::{new_id, Deletion, Record};
+use kontor_domain::schema::{self, CustomFieldDef, FieldDef, FieldType, Schema, LINKABLE};
+use kontor_domain::validate::{parse_decimal, parse_fields, OwnerChange};
+use kontor_domain::{BatchId, DomainError, Entity};
+use kontor_store::{Store, WriteTx};
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One change asked of the write path.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mutation {
+    Create {
+        entity: Entity,
+        input: Value,
+    },
+    /// A partial update: fields present in `input` change, `null` clears.
+    Update {
+        entity: Entity,
+        id: String,
+        input: Value,
+    },
+    /// Moves the record, and every record that cascades from it, to the recycle bin.
+    Delete { entity: Entity, id: String },
+    /// Brings a record back from the bin together with everything deleted in the same batch.
+    RestoreDeleted { entity: Entity, id: String },
+    /// Removes a record from the bin for good and scrubs its journal images. Admin only.
+    Purge { entity: Entity, id: String },
+    /// Puts a record into an earlier state (restore to a time, undo): `Some(image)` makes it live
+    /// (or in the bin) exactly as the image says, `None` moves it to the bin. Conflicts are
+    /// collected, and the whole batch is refused if there are any.
+    SetState {
+        entity: Entity,
+        id: String,
+        target: Option<Value>,
+    },
+    /// Undoes what the given journal entries (all about this record) changed, field by field:
+    /// a field goes back only if nobody changed it since; otherwise that is a conflict.
+    Revert {
+        entity: Entity,
+        id: String,
+        entries: Vec<JournalEntry>,
+    },
+}
+
+impl Mutation {
+    fn target(&self) -> (Entity, Option<&str>) {
+        match self {
+            Mutation::Create { entity, .. } => (*entity, None),
+            Mutation::Update { entity, id, .. }
+            | Mutation::Delete { entity, id }
+            | Mutation::RestoreDeleted { entity, id }
+            | Mutation::Purge { entity, id }
+            | Mutation::SetState { entity, id, .. }
+            | Mutation::Revert { entity, id, .. } => (*entity, Some(id)),
+        }
+    }
+}
+
+pub struct WriteRequest<'a> {
+    pub actor: &'a Actor,
+    pub origin: Origin,
+    /// Kontor's own callers (user management) may write internal fields such as password hashes.
+    pub trusted: bool,
+    pub mutations: Vec<Mutation>,
+}
+
+/// What a committed batch did.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub batch: BatchId,
+    pub entries: Vec<JournalEntry>,
+    /// Each mutation's target after the batch, in mutation order (`None` once purged).
+    pub records: Vec<Option<Record>>,
+}
+
+/// Applies a batch of mutations atomically: all of them, journaled, or none.
+pub async fn apply(store: &dyn Store, req: WriteRequest<'_>) -> CoreResult<Applied> {
+    let tx = store.begin().await?;
+    let mut b = Batch {
+        now: tx.now(),
+        tx,
+        actor: req.actor,
+        origin: req.origin,
+        trusted: req.trusted,
+        batch: BatchId::new(),
+        entries: Vec::new(),
+        custom: None,
+        conflicts: Vec::new(),
+        invoices: BTreeSet::new(),
+    };
+    let mut targets = Vec::with_capacity(req.mutations.len());
+    for m in req.mutations {
+        let (entity, id) = m.target();
+        let id = id.map(str::to_string);
+        let created = b.mutate(m).await?;
+        targets.push((entity, created.or(id)));
+    }
+    if !b.conflicts.is_empty() {
+        return Err(DomainError::Conflicts(b.conflicts).into());
+    }
+    b.recompute_invoices().await?;
+    let mut records = Vec::with_capacity(targets.len());
+    for (entity, id) in &targets {
+        records.push(match id {
+            Some(id) => b.tx.get(*entity, id).await?,
+            None => None,
+        });
+    }
+    let entries = b.tx.append(b.entries).await?;
+    b.tx.commit().await?;
+    Ok(Applied {
+        batch: b.batch,
+        entries,
+        records,
+    })
+}
+
+struct Batch<'a> {
+    tx: Box<dyn WriteTx>,
+    actor: &'a Actor,
+    origin: Origin,
+    trusted: bool,
+    batch: BatchId,
+    now: kontor_domain::time::Timestamp,
+    entries: Vec<NewJournalEntry>,
+    custom: Option<Vec<CustomFieldDef>>,
+    conflicts: Vec<Conflict>,
+    /// Invoices whose payments changed in this batch; their paid state is recomputed at the end.
+    invoices: BTreeSet<String>,
+}
+
+fn conflict(rec_entity: Entity, id: &str, kind: &str, field: Option<&str>, message: String) -> Conflict {
+    Conflict {
+        entity: rec_entity.as_str().into(),
+        record_id: id.into(),
+        kind: kind.into(),
+        field: field.map(str::to_string),
+        message,
+    }
+}
+
+/// Turns the first conflict found by a normal (non-restore) write into the matching error.
+fn conflict_to_error(c: Conflict) -> DomainError {
+    match c.kind.as_str() {
+        "unique_taken" => DomainError::Duplicate {
+            field: c.field.unwrap_or_default(),
+            message: c.message,
+        },
+        _ => DomainError::invalid(c.field.unwrap_or_default(), c.message),
+    }
+}
+
+impl Batch<'_> {
+    async fn schema(&mut self, entity: Entity) -> CoreResult<Schema> {
+        if !entity.allows_custom_fields() {
+            return Ok(schema::builtin(entity).clone());
+        }
+        if self.custom.is_none() {
+            let defs = self
+                .tx
+                .live_records(Entity::Fields)
+                .await?
+                .iter()
+                .filter_map(|r| CustomFieldDef::from_record_data(&r.data))
+                .collect();
+            self.custom = Some(defs);
+        }
+        Ok(Schema::with_custom(entity, self.custom.as_deref().unwrap_or(&[])))
+    }
+
+    /// Loads a record the actor may act on. Records the actor may not even read look absent.
+    async fn load(&mut self, entity: Entity, id: &str, action: Action) -> CoreResult<Record> {
+        let rec = self
+            .tx
+            .get(entity, id)
+            .await?
+            .ok_or_else(|| DomainError::not_found(entity.singular(), id))?;
+        let owner = rec.owner_id.as_deref();
+        if !self.actor.can(entity, action, owner) {
+            if self.actor.can(entity, Action::Read, owner) {
+                return Err(DomainError::forbidden(format!(
+                    "role {} may not {action} this {}",
+                    self.actor.role.name,
+                    entity.singular()
+                ))
+                .into());
+            }
+            return Err(DomainError::not_found(entity.singular(), id).into());
+        }
+        Ok(rec)
+    }
+
+    async fn mutate(&mut self, m: Mutation) -> CoreResult<Option<String>> {
+        match m {
+            Mutation::Create { entity, input } => self.create(entity, input).await.map(Some),
+            Mutation::Update { entity, id, input } => {
+                self.update(entity, &id, input).await?;
+                Ok(None)
+            }
+            Mutation::Delete { entity, id } => {
+                let rec = self.load(entity, &id, Action::Delete).await?;
+                if rec.is_deleted() {
+                    return Err(CoreError::InTrash {
+                        entity: entity.singular().into(),
+                        id,
+                    });
+                }
+                self.delete_tree(rec).await?;
+                Ok(None)
+            }
+            Mutation::RestoreDeleted { entity, id } => {
+                self.restore_deleted(entity, &id).await?;
+                Ok(None)
+            }
+            Mutation::Purge { entity, id } => {
+                self.purge(entity, &id).await?;
+                Ok(None)
+            }
+            Mutation::SetState { entity, id, target } => {
+                self.set_state(entity, &id, target).await?;
+                Ok(None)
+            }
+            Mutation::Revert {
+                entity,
+                id,
+                entries,
+            } => {
+                self.revert(entity, &id, &entries).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn create(&mut self, entity: Entity, input: Value) -> CoreResult<String> {
+        let schema = self.schema(entity).await?;
+        let parsed = parse_fields(&schema, &input, None, self.trusted)?;
+        self.actor.check_writable(entity, &parsed.touched)?;
+        let owner = match parsed.owner {
+            OwnerChange::Set(o) => o,
+            OwnerChange::Keep if self.actor.user_id == kontor_domain::permission::SYSTEM_ACTOR => None,
+            OwnerChange::Keep => Some(self.actor.user_id.clone()),
+        };
+        if !self.actor.can(entity, Action::Create, owner.as_deref()) {
+            return Err(DomainError::forbidden(format!(
+                "role {} may not create {entity}{}",
+                self.actor.role.name,
+                if owner.as_deref() == Some(self.actor.user_id.as_str()) {
+                    String::new()
+                } else {
+                    " for another owner".to_string()
+                }
+            ))
+            .into());
+        }
+        self.check_owner(owner.as_deref()).await?;
+        let mut data = parsed.data;
+        self.entity_rules(entity, None, &mut data).await?;
+        self.check_refs(&schema, &data, None, true)
+            .await?
+            .into_iter()
+            .next()
+            .map_or(Ok(()), |c| Err(conflict_to_error(c)))?;
+        let rec = Record {
+            entity,
+            id: new_id(),
+            owner_id: owner,
+            created_at: self.now,
+            updated_at: self.now,
+            deleted: None,
+            data,
+        };
+        self.write(&schema, None, rec.clone(), Op::Create, false).await?;
+        Ok(rec.id)
+    }
+
+    async fn update(&mut self, entity: Entity, id: &str, input: Value) -> CoreResult<()> {
+        let current = self.load(entity, id, Action::Update).await?;
+        if current.is_deleted() {
+            return Err(DomainError::Deleted {
+                entity: entity.singular().into(),
+                id: id.into(),
+            }
+            .into());
+        }
+        let schema = self.schema(entity).await?;
+        let parsed = parse_fields(&schema, &input, Some(&current.data), self.trusted)?;
+        self.actor.check_writable(entity, &parsed.touched)?;
+        let owner = match parsed.owner {
+            OwnerChange::Keep => current.owner_id.clone(),
+            OwnerChange::Set(o) => {
+                if o != current.owner_id {
+                    if !self.actor.can(entity, Action::Update, o.as_deref()) {
+                        return Err(DomainError::Forbidden {
+                            message: format!(
+                                "role {} may not hand this {} to that owner",
+                                self.actor.role.name,
+                                entity.singular()
+                            ),
+                            field: Some("owner_id".into()),
+                        }
+                        .into());
+                    }
+                    self.check_owner(o.as_deref()).await?;
+                }
+                o
+            }
+        };
+        let mut data = parsed.data;
+        self.entity_rules(entity, Some(&current), &mut data).await?;
+        if data == current.data && owner == current.owner_id {
+            return Ok(());
+        }
+        self.check_refs(&schema, &data, Some(&current.data), true)
+            .await?
+            .into_iter()
+            .next()
+            .map_or(Ok(()), |c| Err(conflict_to_error(c)))?;
+        let mut after = current.clone();
+        after.data = data;
+        after.owner_id = owner;
+        after.updated_at = self.now;
+        self.write(&schema, Some(current), after, Op::Update, false).await
+    }
+
+    /// The owner of a record must be a live user.
+    async fn check_owner(&mut self, owner: Option<&str>) -> CoreResult<()> {
+        if let Some(o) = owner {
+            match self.tx.get(Entity::Users, o).await? {
+                Some(u) if !u.is_deleted() => {}
+                _ => {
+                    return Err(DomainError::invalid(
+                        "owner_id",
+                        format!("owner_id {o} is not an existing user"),
+                    )
+                    .into())
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Rules of one entity that need more than the record itself.
+    async fn entity_rules(
+        &mut self,
+        entity: Entity,
+        before: Option<&Record>,
+        data: &mut Map<String, Value>,
+    ) -> CoreResult<()> {
+        match entity {
+            Entity::Invoices => {
+                if !self.trusted {
+                    invoice::check_client_change(before.map(|r| &r.data), data)?;
+                }
+                if !data.contains_key("number") {
+                    let n = self.tx.next_counter("invoice_number").await?;
+                    data.insert("number".into(), Value::from(format!("INV-{n:06}")));
+                }
+                invoice::compute_totals(data);
+            }
+            Entity::Payments => {
+                let invoice_id = data
+                    .get("invoice_id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                if let Some(inv) = self.tx.get(Entity::Invoices, &invoice_id).await? {
+                    if inv.data.get("status").and_then(Value::as_str) == Some("cancelled") {
+                        return Err(DomainError::State {
+                            field: Some("invoice_id".into()),
+                            message: format!("invoice {invoice_id} is cancelled; it takes no payments"),
+                        }
+                        .into());
+                    }
+                }
+                self.invoices.insert(invoice_id);
+            }
+            Entity::Users => {
+                let role = data.get("role").and_then(Value::as_str).unwrap_or_default();
+                if Role::builtin(role).is_none()
+                    && self
+                        .tx
+                        .unique_holder(Entity::Roles, "name", &role.to_lowercase())
+                        .await?
+                        .is_none()
+                {
+                    return Err(DomainError::invalid(
+                        "role",
+                        format!("unknown role '{role}' (built-in: admin, manager, exchange; or a custom role)"),
+                    )
+                    .into());
+                }
+                if let Some(b) = before {
+                    if b.data.get("role").and_then(Value::as_str) == Some("admin")
+                        && (data.get("role").and_then(Value::as_str) != Some("admin")
+                            || data.get("disabled") == Some(&Value::Bool(true)))
+                    {
+                        self.ensure_other_admin(&b.id).await?;
+                    }
+                }
+            }
+            Entity::Roles => {
+                let name = data.get("name").and_then(Value::as_str).unwrap_or_default();
+                if BUILTIN_ROLES.contains(&name.to_lowercase().as_str()) {
+                    return Err(DomainError::invalid(
+                        "name",
+                        format!("'{name}' is a built-in role name"),
+                    )
+                    .into());
+                }
+                if let Some(b) = before {
+                    if b.data.get("name") != data.get("name") {
+                        return Err(DomainError::invalid(
+                            "name",
+                            "a role cannot be renamed; create a new role and move its users",
+                        )
+                        .into());
+                    }
+                }
+                Role::from_record_data(data)?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn ensure_other_admin(&mut self, leaving: &str) -> CoreResult<()> {
+        let admins = self
+            .tx
+            .live_records(Entity::Users)
+            .await?
+            .into_iter()
+            .filter(|u| {
+                u.id != leaving
+                    && u.data.get("role").and_then(Value::as_str) == Some("admin")
+                    && u.data.get("disabled") != Some(&Value::Bool(true))
+            })
+            .count();
+        if admins == 0 {
+            return Err(DomainError::State {
+                field: Some("role".into()),
+                message: "this is the last active admin; make another user admin first".into(),
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Every reference in `data` that changed from `before` must point at a live record (that
+    /// the actor can read, when `readable` is set). Returns the problems as conflicts.
+    async fn check_refs(
+        &mut self,
+        schema: &Schema,
+        data: &Map<String, Value>,
+        before: Option<&Map<String, Value>>,
+        readable: bool,
+    ) -> CoreResult<Vec<Conflict>> {
+        let mut wanted: Vec<(String, Entity, String)> = Vec::new();
+        for f in &schema.fields {
+            let value = data.get(&f.name);
+            if before.is_some_and(|b| b.get(&f.name) == value) {
+                continue;
+            }
+            collect_refs(f, value, data, &f.name, &mut wanted);
+        }
+        let mut out = Vec::new();
+        for (field, target, id) in wanted {
+            let problem = match self.tx.get(target, &id).await? {
+                None => Some(("parent_missing", format!("{} {id} does not exist", target.singular()))),
+                Some(r) if r.is_deleted() => Some((
+                    "parent_deleted",
+                    format!("{} {id} is in the recycle bin", target.singular()),
+                )),
+                Some(r) if readable && !self.actor.can(target, Action::Read, r.owner_id.as_deref()) => {
+                    Some(("parent_missing", format!("{} {id} does not exist", target.singular())))
+                }
+                Some(_) => None,
+            };
+            if let Some((kind, msg)) = problem {
+                out.push(conflict(
+                    schema.entity,
+                    "",
+                    kind,
+                    Some(&field),
+                    format!("field '{field}': {msg}"),
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Unique values the record would hold, and conflicts with other live records.
+    async fn uniques(
+        &mut self,
+        schema: &Schema,
+        rec: &Record,
+    ) -> CoreResult<(Vec<(String, String)>, Vec<Conflict>)> {
+        let mut values = Vec::new();
+        let mut conflicts = Vec::new();
+        if rec.is_deleted() {
+            return Ok((values, conflicts));
+        }
+        for key in &schema.unique {
+            let Some(value) = unique_value(&rec.data, &key.fields, key.case_insensitive) else {
+                continue;
+            };
+            if let Some(holder) = self.tx.unique_holder(schema.entity, &key.name, &value).await? {
+                if holder != rec.id {
+                    conflicts.push(conflict(
+                        schema.entity,
+                        &rec.id,
+                        "unique_taken",
+                        key.fields.first().map(String::as_str),
+                        format!(
+                            "{} is already used by another {} ({holder})",
+                            describe_key(&key.fields, &rec.data),
+                            schema.entity.singular()
+                        ),
+                    ));
+                    continue;
+                }
+            }
+            values.push((key.name.clone(), value));
+        }
+        Ok((values, conflicts))
+    }
+
+    /// Writes a record row with its unique values and queues its journal entry.
+    async fn write(
+        &mut self,
+        schema: &Schema,
+        before: Option<Record>,
+        after: Record,
+        op: Op,
+        collect_conflicts: bool,
+    ) -> CoreResult<()> {
+        let (values, conflicts) = self.uniques(schema, &after).await?;
+        if !conflicts.is_empty() {
+            if collect_conflicts {
+                self.conflicts.extend(conflicts);
+                return Ok(());
+            }
+            if let Some(c) = conflicts.into_iter().next() {
+                return Err(conflict_to_error(c).into());
+            }
+        }
+        let parent = parent_of(schema, &after.data);
+        self.tx
+            .put(&after, parent.as_deref(), &after.search_text(schema))
+            .await?;
+        self.tx.set_uniques(after.entity, &after.id, &values).await?;
+        if after.entity == Entity::Payments {
+            if let Some(inv) = after.data.get("invoice_id").and_then(Value::as_str) {
+                self.invoices.insert(inv.to_string());
+            }
+        }
+        self.entries.push(NewJournalEntry {
+            actor: self.actor.user_id.clone(),
+            origin: self.origin,
+            batch: self.batch,
+            entity: after.entity,
+            record_id: after.id.clone(),
+            op,
+            owner_id: after.owner_id.clone(),
+            before: before.map(|r| r.to_image()),
+            after: Some(after.to_image()),
+        });
+        Ok(())
+    }
+
+    /// Moves a live record and everything that cascades from it to the bin, in this batch.
+    async fn delete_tree(&mut self, root: Record) -> CoreResult<()> {
+        if root.entity == Entity::Users {
+            if root.id == self.actor.user_id {
+                return Err(DomainError::State {
+                    field: None,
+                    message: "you cannot delete your own user".into(),
+                }
+                .into());
+            }
+            if root.data.get("role").and_then(Value::as_str) == Some("admin") {
+                self.ensure_other_admin(&root.id).await?;
+            }
+        }
+        if root.entity == Entity::Roles {
+            let name = root.data.get("name").and_then(Value::as_str).unwrap_or_default();
+            let in_use = self
+                .tx
+                .live_records(Entity::Users)
+                .await?
+                .iter()
+                .filter(|u| u.data.get("role").and_then(Value::as_str) == Some(name))
+                .count();
+            if in_use > 0 {
+                return Err(DomainError::State {
+                    field: None,
+                    message: format!("role '{name}' is given to {in_use} user(s); change their role first"),
+                }
+                .into());
+            }
+        }
+        let mut queue = vec![root];
+        let mut all = Vec::new();
+        let mut seen = BTreeSet::new();
+        while let Some(rec) = queue.pop() {
+            if !seen.insert((rec.entity, rec.id.clone())) {
+                continue;
+            }
+            for child in self.tx.children(&rec.id).await? {
+                queue.push(child);
+            }
+            all.push(rec);
+        }
+        let foreign = all
+            .iter()
+            .skip(1)
+            .filter(|r| !self.actor.can(r.entity, Action::Delete, r.owner_id.as_deref()))
+            .count();
+        if foreign > 0 {
+            return Err(DomainError::forbidden(format!(
+                "{foreign} dependent record(s) would be deleted with it that role {} may not delete",
+                self.actor.role.name
+            ))
+            .into());
+        }
+        for rec in all {
+            let schema = self.schema(rec.entity).await?;
+            let mut after = rec.clone();
+            after.deleted = Some(Deletion {
+                batch: self.batch,
+                at: self.now,
+                by: self.actor.user_id.clone(),
+            });
+            after.updated_at = self.now;
+            self.write(&schema, Some(rec), after, Op::Delete, false).await?;
+        }
+        Ok(())
+    }
+
+    async fn restore_deleted(&mut self, entity: Entity, id: &str) -> CoreResult<()> {
+        let rec = self.load(entity, id, Action::Delete).await?;
+        let Some(del) = rec.deleted.clone() else {
+            return Err(DomainError::State {
+                field: None,
+                message: format!("{} {id} is not in the recycle bin", entity.singular()),
+            }
+            .into());
+        };
+        let mut group = self.tx.deleted_in_batch(del.batch).await?;
+        group.sort_by_key(|r| dependency_rank(r.entity));
+        for r in &group {
+            if !self.actor.can(r.entity, Action::Delete, r.owner_id.as_deref()) {
+                return Err(DomainError::forbidden(format!(
+                    "the deletion batch holds records that role {} may not restore",
+                    self.actor.role.name
+                ))
+                .into());
+            }
+        }
+        // Parents come back first, so a child's reference to a parent deleted in the same batch
+        // finds it live again by the time the child is checked.
+        for r in group {
+            let schema = self.schema(r.entity).await?;
+            for c in self.check_refs(&schema, &r.data, None, false).await? {
+                self.conflicts.push(Conflict {
+                    record_id: r.id.clone(),
+                    ..c
+                });
+            }
+            let mut after = r.clone();
+            after.deleted = None;
+            after.updated_at = self.now;
+            self.write(&schema, Some(r), after, Op::Restore, true).await?;
+        }
+        Ok(())
+    }
+
+    async fn purge(&mut self, entity: Entity, id: &str) -> CoreResult<()> {
+        if !self.actor.is_admin() {
+            return Err(DomainError::forbidden("only an admin may purge records for good").into());
+        }
+        let rec = self
+            .tx
+            .get(entity, id)
+            .await?
+            .ok_or_else(|| DomainError::not_found(entity.singular(), id))?;
+        if !rec.is_deleted() {
+            return Err(DomainError::State {
+                field: None,
+                message: format!(
+                    "{} {id} is not in the recycle bin; delete it before purging",
+                    entity.singular()
+                ),
+            }
+            .into());
+        }
+        self.tx.remove(entity, id).await?;
+        self.tx.scrub(entity, id).await?;
+        self.entries.push(NewJournalEntry {
+            actor: self.actor.user_id.clone(),
+            origin: self.origin,
+            batch: self.batch,
+            entity,
+            record_id: id.to_string(),
+            op: Op::Purge,
+            owner_id: rec.owner_id.clone(),
+            before: None,
+            after: None,
+        });
+        Ok(())
+    }
+
+    async fn set_state(&mut self, entity: Entity, id: &str, target: Option<Value>) -> CoreResult<()> {
+        let Some(current) = self.tx.get(entity, id).await? else {
+            self.conflicts.push(conflict(
+                entity,
+                id,
+                "purged",
+                None,
+                format!("{} {id} was purged; it cannot be restored", entity.singular()),
+            ));
+            return Ok(());
+        };
+        if !self.actor.can(entity, Action::Update, current.owner_id.as_deref()) {
+            return Err(DomainError::forbidden(format!(
+                "role {} may not restore this {}",
+                self.actor.role.name,
+                entity.singular()
+            ))
+            .into());
+        }
+        let wanted = target.as_ref().and_then(|img| Record::from_image(entity, img));
+        let Some(wanted) = wanted.filter(|w| w.deleted.is_none()) else {
+            // The record should not be live: move it to the bin (with what cascades from it),
+            // unless it already is.
+            if !current.is_deleted() {
+                self.delete_tree(current).await?;
+            }
+            return Ok(());
+        };
+        if !self.actor.can(entity, Action::Update, wanted.owner_id.as_deref()) {
+            return Err(DomainError::forbidden(format!(
+                "role {} may not give this {} back to its earlier owner",
+                self.actor.role.name,
+                entity.singular()
+            ))
+            .into());
+        }
+        let schema = self.schema(entity).await?;
+        let before_data = if current.is_deleted() {
+            None
+        } else {
+            Some(&current.data)
+        };
+        for c in self.check_refs(&schema, &wanted.data, before_data, false).await? {
+            self.conflicts.push(Conflict {
+                record_id: id.to_string(),
+                ..c
+            });
+        }
+        if let Some(o) = &wanted.owner_id {
+            if !matches!(self.tx.get(Entity::Users, o).await?, Some(u) if !u.is_deleted()) {
+                self.conflicts.push(conflict(
+                    entity,
+                    id,
+                    "owner_missing",
+                    Some("owner_id"),
+                    format!("its earlier owner {o} is no longer a user"),
+                ));
+            }
+        }
+        if !current.is_deleted() && current.data == wanted.data && current.owner_id == wanted.owner_id {
+            return Ok(());
+        }
+        let op = if current.is_deleted() { Op::Restore } else { Op::Update };
+        let mut after = current.clone();
+        after.data = wanted.data;
+        after.owner_id = wanted.owner_id;
+        after.deleted = None;
+        after.updated_at = self.now;
+        self.write(&schema, Some(current), after, op, true).await
+    }
+
+    async fn revert(&mut self, entity: Entity, id: &str, entries: &[JournalEntry]) -> CoreResult<()> {
+        let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+            return Ok(());
+        };
+        if entries.iter().any(|e| e.scrubbed || e.op == Op::Purge) {
+            self.conflicts.push(conflict(
+                entity,
+                id,
+                "purged",
+                None,
+                format!("{} {id} was purged; it cannot be restored", entity.singular()),
+            ));
+            return Ok(());
+        }
+        let Some(current) = self.tx.get(entity, id).await? else {
+            self.conflicts.push(conflict(
+                entity,
+                id,
+                "purged",
+                None,
+                format!("{} {id} was purged; it cannot be restored", entity.singular()),
+            ));
+            return Ok(());
+        };
+        let current_img = current.to_image();
+        let target_state = life(first.before.as_ref());
+        let expected_state = life(last.after.as_ref());
+        let current_state = life(Some(&current_img));
+        if target_state != expected_state && current_state != expected_state {
+            if current.deleted.as_ref().is_some_and(|d| d.batch == self.batch) {
+                // Already moved to the bin by this batch (a parent's cascade).
+                return Ok(());
+            }
+            self.conflicts.push(conflict(
+                entity,
+                id,
+                "changed_since",
+                None,
+                format!(
+                    "{} {id} was {} since; it is left as it is",
+                    entity.singular(),
+                    if current_state == Life::Live { "restored" } else { "deleted" }
+                ),
+            ));
+            return Ok(());
+        }
+        // Field by field: the value before the earliest entry that changed the field, if the
+        // field still holds what the latest entry that changed it wrote.
+        let mut target_fields: BTreeMap<String, (Value, Value)> = BTreeMap::new();
+        for e in entries {
+            for ch in diff(e.before.as_ref(), e.after.as_ref()) {
+                if RESTORE_IGNORED.contains(&ch.field.as_str()) {
+                    continue;
+                }
+                target_fields
+                    .entry(ch.field)
+                    .and_modify(|(_, after)| *after = ch.after.clone())
+                    .or_insert((ch.before, ch.after));
+            }
+        }
+        let mut image = current_img.clone();
+        let mut changed_since = Vec::new();
+        if let Value::Object(m) = &mut image {
+            for (field, (old, new)) in &target_fields {
+                let now = m.get(field).cloned().unwrap_or(Value::Null);
+                if &now == new {
+                    if old.is_null() {
+                        m.remove(field);
+                    } else {
+                        m.insert(field.clone(), old.clone());
+                    }
+                } else if &now != old {
+                    changed_since.push(field.clone());
+                }
+            }
+        }
+        if !changed_since.is_empty() {
+            for f in changed_since {
+                self.conflicts.push(conflict(
+                    entity,
+                    id,
+                    "changed_since",
+                    Some(&f),
+                    format!("field '{f}' of {} {id} was changed by someone else since", entity.singular()),
+                ));
+            }
+            return Ok(());
+        }
+        if target_state != Life::Live {
+            return self.set_state(entity, id, None).await;
+        }
+        if let Value::Object(m) = &mut image {
+            for k in ["deleted_at", "deleted_by", "deleted_batch"] {
+                m.insert(k.into(), Value::Null);
+            }
+        }
+        self.set_state(entity, id, Some(image)).await
+    }
+
+    /// Brings the paid state of invoices whose payments changed up to date, in this batch.
+    async fn recompute_invoices(&mut self) -> CoreResult<()> {
+        let ids: Vec<String> = std::mem::take(&mut self.invoices).into_iter().collect();
+        for id in ids {
+            let Some(inv) = self.tx.get(Entity::Invoices, &id).await? else {
+                continue;
+            };
+            if inv.is_deleted() {
+                continue;
+            }
+            let payments: Vec<_> = self
+                .tx
+                .children(&id)
+                .await?
+                .into_iter()
+                .filter(|r| r.entity == Entity::Payments)
+                .map(|p| {
+                    (
+                        p.data.get("amount").and_then(parse_decimal).unwrap_or_default(),
+                        p.data.get("date").and_then(Value::as_str).map(str::to_string),
+                    )
+                })
+                .collect();
+            let mut data = inv.data.clone();
+            invoice::apply_payments(&mut data, &payments);
+            if data != inv.data {
+                let schema = self.schema(Entity::Invoices).await?;
+                let mut after = inv.clone();
+                after.data = data;
+                after.updated_at = self.now;
+                self.write(&schema, Some(inv), after, Op::Update, false).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Order in which records come back to life so parents exist before their children.
+fn dependency_rank(e: Entity) -> u8 {
+    match e {
+        Entity::Teams => 0,
+        Entity::Roles => 1,
+        Entity::Users => 2,
+        Entity::Fields => 3,
+        Entity::Companies => 4,
+        Entity::Contacts => 5,
+        Entity::Leads => 6,
+        Entity::Deals => 7,
+        Entity::Products => 8,
+        Entity::Invoices => 9,
+        Entity::Payments => 10,
+        Entity::Activities => 11,
+    }
+}
+
+/// Sorts mutations so that parents come back to life before their children.
+pub fn sort_for_restore(items: &mut [Mutation]) {
+    items.sort_by_key(|m| dependency_rank(m.target().0));
+}
+
+/// The value of the record's cascading reference (its parent in the delete tree).
+fn parent_of(schema: &Schema, data: &Map<String, Value>) -> Option<String> {
+    schema
+        .cascading_refs()
+        .find_map(|f| data.get(&f.name).and_then(Value::as_str).map(str::to_string))
+}
+
+fn collect_refs(
+    f: &FieldDef,
+    value: Option<&Value>,
+    data: &Map<String, Value>,
+    path: &str,
+    out: &mut Vec<(String, Entity, String)>,
+) {
+    let Some(value) = value else { return };
+    match &f.ty {
+        FieldType::Ref(target) => {
+            if let Some(id) = value.as_str() {
+                out.push((path.to_string(), *target, id.to_string()));
+            }
+        }
+        FieldType::LinkedRef { entity_field } => {
+            let target = data
+                .get(*entity_field)
+                .and_then(Value::as_str)
+                .filter(|s| LINKABLE.contains(s))
+                .and_then(|s| s.parse::<Entity>().ok());
+            if let (Some(t), Some(id)) = (target, value.as_str()) {
+                out.push((path.to_string(), t, id.to_string()));
+            }
+        }
+        FieldType::Rows(defs) => {
+            for (i, row) in value.as_array().into_iter().flatten().enumerate() {
+                let Some(row) = row.as_object() else { continue };
+                for d in defs {
+                    collect_refs(d, row.get(&d.name), row, &format!("{path}[{i}].{}", d.name), out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Image fields that restore and undo never compare: they follow from the change itself.
+const RESTORE_IGNORED: [&str; 6] = [
+    "id",
+    "created_at",
+    "updated_at",
+    "deleted_at",
+    "deleted_by",
+    "deleted_batch",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Life {
+    Absent,
+    Live,
+    Deleted,
+}
+
+fn life(image: Option<&Value>) -> Life {
+    match image {
+        None => Life::Absent,
+        Some(v) if v.get("deleted_batch").is_some_and(|b| !b.is_null()) => Life::Deleted,
+        Some(_) => Life::Live,
+    }
+}
+
+fn unique_value(data: &Map<String, Value>, fields: &[String], ci: bool) -> Option<String> {
+    let first = data.get(fields.first()?)?;
+    if first.is_null() {
+        return None;
+    }
+    let parts: Vec<String> = fields
+        .iter()
+        .map(|f| match data.get(f) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Null) | None => String::new(),
+            Some(v) => v.to_string(),
+        })
+        .collect();
+    let v = parts.join("|");
+    Some(if ci { v.to_lowercase() } else { v })
+}
+
+fn describe_key(fields: &[String], data: &Map<String, Value>) -> String {
+    fields
+        .iter()
+        .map(|f| {
+            let v = data.get(f).map(|v| match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            });
+            format!("{f} '{}'", v.unwrap_or_default())
+        })
+        .collect::<Vec<_>>()
+        .join(" with ")
+}
+
