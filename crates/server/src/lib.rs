@@ -1,1 +1,103 @@
+//! Kontor's HTTP server: the REST API over the core, health and readiness, the OpenAPI document,
+//! and the background jobs (recycle-bin retention) that run on whichever node holds their lease.
 
+pub mod error;
+pub mod extract;
+pub mod jobs;
+pub mod openapi;
+pub mod routes;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use error::ApiError;
+use kontor_core::Kontor;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Largest request body accepted.
+pub const MAX_BODY: usize = 4 * 1024 * 1024;
+
+pub struct AppState {
+    pub kontor: Arc<Kontor>,
+    shutting_down: AtomicBool,
+}
+
+impl AppState {
+    pub fn new(kontor: Arc<Kontor>) -> Arc<AppState> {
+        Arc::new(AppState {
+            kontor,
+            shutting_down: AtomicBool::new(false),
+        })
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Relaxed)
+    }
+}
+
+/// Every route of the API. `openapi::ROUTES` lists the same ones, and a test keeps them equal.
+pub fn router(state: Arc<AppState>) -> Router {
+    use routes::*;
+    let api = Router::new()
+        .route("/openapi.json", get(system::openapi))
+        .route("/auth/login", post(auth::login))
+        .route("/auth/logout", post(auth::logout))
+        .route("/auth/me", get(auth::me))
+        .route("/trash", get(trash::list))
+        .route("/trash/{entity}/{id}", get(trash::get).delete(trash::purge))
+        .route("/trash/{entity}/{id}/restore", post(trash::restore))
+        .route("/history", get(history::list))
+        .route("/history/undo", post(history::undo))
+        .route("/batch", post(records::batch))
+        .route("/users", get(users::list).post(users::create))
+        .route("/users/{id}", get(users::get).patch(users::update).delete(users::delete))
+        .route("/{entity}", get(records::list).post(records::create))
+        .route(
+            "/{entity}/{id}",
+            get(records::get).patch(records::update).delete(records::delete),
+        )
+        .route("/{entity}/{id}/restore", post(records::restore_to_time))
+        .route("/{entity}/{id}/history", get(records::record_history));
+    Router::new()
+        .route("/healthz", get(system::healthz))
+        .route("/readyz", get(system::readyz))
+        .nest("/api/v1", api)
+        .fallback(|| async { ApiError::NotFound("no such path; see /api/v1/openapi.json".into()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then drains requests, stops the
+/// background jobs and closes the store (checkpointing SQLite).
+pub async fn serve(
+    kontor: Arc<Kontor>,
+    listener: TcpListener,
+    jobs: jobs::JobConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let state = AppState::new(kontor.clone());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let job_handle = tokio::spawn(jobs::run(kontor.clone(), jobs, stop_rx));
+    let app = router(state.clone());
+    let st = state.clone();
+    let result = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        st.shutting_down.store(true, Ordering::Relaxed);
+        tracing::info!("shutting down: draining requests");
+    })
+    .await;
+    let _ = stop_tx.send(true);
+    let _ = job_handle.await;
+    kontor.store.close().await;
+    tracing::info!("database closed");
+    result
+}

@@ -1,0 +1,37 @@
+//! `kontor.toml` in the data directory: settings that outlive one command line. Flags and
+//! environment variables override it.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::Path;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<SocketAddr>,
+    pub trash_retention_days: Option<u32>,
+}
+
+impl FileConfig {
+    /// Reads the file if it exists; a malformed file is an error that names it.
+    pub fn load(path: &Path) -> Result<FileConfig, String> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(FileConfig::default()),
+            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        }
+    }
+}
+
+const TEMPLATE: &str = "# Kontor settings. Command-line flags and KONTOR_* environment variables override these.\n\
+# listen = \"127.0.0.1:8080\"\n\
+# Days deleted records stay in the recycle bin; 0 keeps them forever.\n\
+# trash_retention_days = 30\n";
+
+/// Writes a commented template unless a config file is already there.
+pub fn write_template(path: &Path) -> std::io::Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    std::fs::write(path, TEMPLATE)
+}

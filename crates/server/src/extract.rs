@@ -1,0 +1,117 @@
+//! Request extractors: the authenticated actor, a JSON body and query parameters, each refusing
+//! bad input with a clear 4xx instead of axum's plain-text rejections.
+
+use crate::error::ApiError;
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::header;
+use kontor_core::CoreError;
+use kontor_domain::Actor;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// The caller, from `Authorization: Bearer <token>`.
+pub struct Auth(pub Actor);
+
+impl FromRequestParts<Arc<AppState>> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        let token = bearer(&parts.headers).ok_or_else(|| {
+            ApiError::Core(CoreError::Unauthorized(
+                "missing bearer token; log in at POST /api/v1/auth/login".into(),
+            ))
+        })?;
+        let actor = kontor_core::auth::actor_for_token(state.kontor.store.as_ref(), &token).await?;
+        Ok(Auth(actor))
+    }
+}
+
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<String> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim().to_string())
+}
+
+/// A JSON body: malformed JSON is a 400 that says where it broke.
+pub struct JsonBody(pub Value);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadRequest(format!("cannot read the request body: {e}"))
+            }
+        })?;
+        if bytes.is_empty() {
+            return Err(ApiError::BadRequest("the request body is empty; send a JSON object".into()));
+        }
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError::BadRequest(format!("the request body is not valid JSON: {e}")))
+    }
+}
+
+/// Query parameters in order, as `(name, value)` pairs.
+pub struct QueryPairs(pub Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let q = parts.uri.query().unwrap_or("");
+        serde_urlencoded_pairs(q)
+            .map(QueryPairs)
+            .ok_or_else(|| ApiError::BadRequest("the query string is malformed".into()))
+    }
+}
+
+fn serde_urlencoded_pairs(q: &str) -> Option<Vec<(String, String)>> {
+    axum::extract::Query::<Vec<(String, String)>>::try_from_uri(
+        &format!("/?{q}").parse().ok()?,
+    )
+    .ok()
+    .map(|axum::extract::Query(v)| v)
+}
+
+impl QueryPairs {
+    /// Removes and returns a parameter; a repeated parameter is an error.
+    pub fn take(&mut self, name: &str) -> Result<Option<String>, ApiError> {
+        let mut found: Vec<String> = Vec::new();
+        self.0.retain(|(k, v)| {
+            if k == name {
+                found.push(v.clone());
+                false
+            } else {
+                true
+            }
+        });
+        if found.len() > 1 {
+            return Err(ApiError::BadRequest(format!("query parameter '{name}' is given more than once")));
+        }
+        Ok(found.pop())
+    }
+
+    pub fn take_u32(&mut self, name: &str) -> Result<Option<u32>, ApiError> {
+        self.take(name)?
+            .map(|v| {
+                v.parse::<u32>()
+                    .map_err(|_| ApiError::BadRequest(format!("query parameter '{name}' must be a positive whole number")))
+            })
+            .transpose()
+    }
+
+    /// Fails on parameters nobody took.
+    pub fn finish(self) -> Result<(), ApiError> {
+        match self.0.first() {
+            Some((k, _)) => Err(ApiError::BadRequest(format!("unknown query parameter '{k}'"))),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! CRUD on every entity (`/api/v1/{entity}`), restore of one record to a past time, its history,
+//! and `/api/v1/batch` for several changes in one atomic batch.
+
+use super::{batch_header, batch_summary, check_id, entity_param};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Auth, JsonBody, QueryPairs};
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use kontor_core::read::{present, HistoryParams, ListParams};
+use kontor_core::Mutation;
+use kontor_domain::journal::Origin;
+use kontor_domain::{DomainError, Entity};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Most operations one `/api/v1/batch` request may carry.
+pub const MAX_BATCH: usize = 1000;
+
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Auth(actor): Auth,
+    Path(entity): Path<String>,
+    mut q: QueryPairs,
+) -> ApiResult<Json<Value>> {
+    let entity = entity_param(&entity)?;
+    let params = ListParams {
+        limit: q.take_u32("limit")?,
+        cursor: q.take("cursor")?,
+        q: q.take("q")?,
+        order: q.take("order")?,
+        filters: q.0,
+    };
+    let page = state.kontor.list(&actor, entity, &params).await?;
+    Ok(Json(json!({"items": page.items, "next_cursor": page.next_cursor})))
+}
+
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    Auth(actor): Auth,
+    Path(entity): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<(StatusCode, HeaderMap, Json<Value>)> {
+    let entity = entity_param(&entity)?;
+    let applied = state
+        .kontor
+        .write(&actor, Origin::Api, vec![Mutation::Create { entity, input: body }])
+        .await?;
+    let rec = applied.records.first().cloned().flatten().ok_or_else(|| {
+        ApiError::Core(kontor_core::CoreError::Store(kontor_store::StoreError::Other(
+            "created record not found".into(),
+        )))
+    })?;
+    Ok((StatusCode::CREATED, batch_header(&applied), Json(present(&actor, &rec))))
+}
+
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    Auth(actor): Auth,
+    Path((entity, id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let entity = entity_param(&entity)?;
+    check_id(&id)?;
+    let rec = state.kontor.get(&actor, entity, &id).await?;
+    Ok(Json(present(&actor, &rec)))
+}
+
+pub async fn update(
+    State(state): State<Arc<AppState>>,
+    Auth(actor): Auth,
+    Path((entity, id)): Path<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<(HeaderMap, Json<Value>)> {
+    let entity = entity_param(&entity)?;
+    check_id(&id)?;
+    let applied = state
+        .kontor
+        .write(&actor, Origin::Api, vec![Mutation::Update { entity, id: id.clone(), input: body }])
+        .await?;
+    let rec = state.kontor.get(&actor, entity, &id).await?;
+    Ok((batch_header(&applied), Json(present(&actor, &rec))))
+}
+
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    Auth(actor): Auth,
+    Path((entity, id)): Path<(String, String)>,
+) -> ApiResult<(HeaderMap, Json<Value>)> {
+    let entity = entity_param(&entity)?;
+    check_id(&id)?;
+    let applied = state
+        .kontor
+        .write(&actor, Origin::Api, vec![Mutation::Delete { entity, id }])
+        .await?;
+    Ok((batch_header(&applied), Json(batch_summary(&applied))))
+}
+
+/// `POST /api/v1/{entity}/{id}/restore {"at": RFC 3339}`.
+pub async fn restore_to_time(
+    State(state): State<Arc<AppState>>,
+    Auth(actor): Auth,
+    Path((entity, id)): Path<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<(HeaderMap, Json<Value>)> {
+    let entity = entity_param(&entity)?;
+    check_id(&id)?;
+    let at = body
+        .get("at")
+        .and_then(Value::as_str)
+        .and_then(kontor_domain::time::parse)
+        .ok_or_else(|| DomainError::invalid("at", "'at' must be an RFC 3339 time like 2026-01-31T09:00:00Z"))?;
+    if at > kontor_domain::time::now() {
+        return Err(DomainError::invalid("at", "'at' is in the future").into());
+    }
+    let applied = state.kontor.restore_record(&actor, entity, &id, at).await?;
+    let record = applied.records.first().cloned().flatten().map(|r| present(&actor, &r));
+    let mut out = batch_summary(&applied);
+    if let Value::Object(m) = &mut out {
+        m.insert("record".into(), record.unwrap_or(Value::Null));
+    }
+    Ok((batch_header(&applied), Json(out)))
+}
+
+/// `GET /api/v1/{entity}/{id}/history`: the history of one record.
+pub async fn record_history(
+    State(state): State<Arc<AppState>>,
+    Auth(actor): Auth,
+    Path((entity, id)): Path<(String, String)>,
+    mut q: QueryPairs,
+) -> ApiResult<Json<Value>> {
+    let entity = entity_param(&entity)?;
+    check_id(&id)?;
+    let params = HistoryParams {
+        entity: Some(entity.as_str().into()),
+        record_id: Some(id),
+        op: q.take("op")?,
+        actor: q.take("actor")?,
+        origin: q.take("origin")?,
+        batch: q.take("batch")?,
+        from: q.take("from")?,
+        to: q.take("to")?,
+        cursor: q.take("cursor")?,
+        limit: q.take_u32("limit")?,
+        order: q.take("order")?,
+    };
+    q.finish()?;
+    let page = state.kontor.history(&actor, &params).await?;
+    Ok(Json(json!({"items": page.items, "next_cursor": page.next_cursor})))
+}
+
+/// `POST /api/v1/batch {"operations":[{"op":"create"|"update"|"delete","entity","id"?,"data"?}]}`:
+/// all operations in one transaction and one journal batch, or none.
+pub async fn batch(
+    State(state): State<Arc<AppState>>,
+    Auth(actor): Auth,
+    JsonBody(body): JsonBody,
+) -> ApiResult<(HeaderMap, Json<Value>)> {
+    let ops = body
+        .get("operations")
+        .and_then(Value::as_array)
+        .ok_or_else(|| DomainError::invalid("operations", "'operations' must be a list"))?;
+    if ops.is_empty() || ops.len() > MAX_BATCH {
+        return Err(DomainError::invalid("operations", format!("give 1 to {MAX_BATCH} operations")).into());
+    }
+    let mut mutations = Vec::with_capacity(ops.len());
+    for (i, op) in ops.iter().enumerate() {
+        let path = |f: &str| format!("operations[{i}].{f}");
+        let s = |f: &str| op.get(f).and_then(Value::as_str);
+        let entity = s("entity")
+            .ok_or_else(|| DomainError::invalid(path("entity"), format!("'{}' is required", path("entity"))))?;
+        let entity = match entity.parse::<Entity>() {
+            Ok(e) if e != Entity::Users => e,
+            _ => return Err(DomainError::invalid(path("entity"), format!("unknown entity '{entity}'")).into()),
+        };
+        let id = || -> ApiResult<String> {
+            s("id")
+                .filter(|id| kontor_domain::record::is_valid_id(id))
+                .map(str::to_string)
+                .ok_or_else(|| DomainError::invalid(path("id"), format!("'{}' must be a record id", path("id"))).into())
+        };
+        let data = || op.get("data").cloned().unwrap_or(Value::Null);
+        mutations.push(match s("op") {
+            Some("create") => Mutation::Create { entity, input: data() },
+            Some("update") => Mutation::Update { entity, id: id()?, input: data() },
+            Some("delete") => Mutation::Delete { entity, id: id()? },
+            _ => {
+                return Err(DomainError::invalid(path("op"), format!("'{}' must be create, update or delete", path("op"))).into())
+            }
+        });
+    }
+    let applied = state.kontor.write(&actor, Origin::Api, mutations).await?;
+    let mut out = batch_summary(&applied);
+    if let Value::Object(m) = &mut out {
+        m.insert(
+            "records".into(),
+            Value::Array(
+                applied
+                    .records
+                    .iter()
+                    .map(|r| r.as_ref().map(|r| present(&actor, r)).unwrap_or(Value::Null))
+                    .collect(),
+            ),
+        );
+    }
+    Ok((batch_header(&applied), Json(out)))
+}
