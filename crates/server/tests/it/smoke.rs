@@ -1,0 +1,19 @@
+use crate::support::*;
+use reqwest::StatusCode;
+use serde_json::json;
+
+#[tokio::test]
+async fn health_login_create_read() {
+    let srv = TestServer::start().await;
+    let (s, v) = srv.anon().get("/healthz").await;
+    assert_eq!((s, v["status"].as_str()), (StatusCode::OK, Some("ok")));
+    let (s, _) = srv.anon().get("/readyz").await;
+    assert_eq!(s, StatusCode::OK);
+    let admin = srv.admin().await;
+    let c = admin.create("companies", json!({"name": "Acme", "inn": "7707083893"})).await;
+    let (s, got) = admin.get(&format!("/api/v1/companies/{}", id(&c))).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(got["name"], "Acme");
+    assert_eq!(got["owner_id"], json!(admin.user_id));
+    srv.stop().await;
+}
