@@ -1,0 +1,7 @@
+//! End-to-end tests of the real `kontor` binary: the CLI as an administrator uses it, and crash
+//! safety (kill -9 right after acknowledged writes).
+
+mod support;
+
+mod cli;
+mod crash;

@@ -1,0 +1,108 @@
+//! Runs the `kontor` binary: one-shot commands, and a server process whose address is read from
+//! its first line of output.
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+pub fn kontor() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kontor"));
+    c.env("KONTOR_LOG", "warn")
+        .env_remove("KONTOR_ADMIN_PASSWORD")
+        .env_remove("KONTOR_USER_PASSWORD")
+        .env_remove("KONTOR_DATA")
+        .env_remove("KONTOR_LISTEN");
+    c
+}
+
+pub fn run(args: &[&str]) -> Output {
+    kontor().args(args).output().expect("run kontor")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A running `kontor serve`.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    /// Lines printed before "listening" (e.g. a generated admin password).
+    pub banner: Vec<String>,
+}
+
+impl Server {
+    pub fn start(data: &Path) -> Server {
+        let mut child = kontor()
+            .args(["serve", "--data", data.to_str().expect("utf-8 path"), "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn kontor serve");
+        let out = child.stdout.take().expect("stdout");
+        let mut reader = BufReader::new(out);
+        let mut banner = Vec::new();
+        loop {
+            let mut line = String::new();
+            let n = reader.read_line(&mut line).expect("read server output");
+            assert!(n > 0, "server exited before listening; output so far: {banner:?}");
+            if let Some(addr) = line.trim().strip_prefix("Kontor listening on ") {
+                let base = addr.to_string();
+                // Keep draining stdout so the server never blocks on a full pipe.
+                std::thread::spawn(move || for _ in reader.lines() {});
+                return Server { child, base, banner };
+            }
+            banner.push(line.trim().to_string());
+        }
+    }
+
+    /// SIGKILL: no shutdown path runs.
+    pub fn kill9(mut self) {
+        self.child.kill().expect("kill");
+        self.child.wait().expect("wait");
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().expect("send SIGTERM");
+        for _ in 0..200 {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.child.kill().ok();
+        panic!("server did not exit within 10 s of SIGTERM");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub async fn login(base: &str, email: &str, password: &str) -> (reqwest::StatusCode, Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .expect("login request");
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+pub async fn token(base: &str, email: &str, password: &str) -> String {
+    let (status, body) = login(base, email, password).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "login: {body}");
+    body["token"].as_str().expect("token").to_string()
+}
