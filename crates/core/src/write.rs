@@ -557,7 +557,11 @@ impl Batch<'_> {
         self.tx
             .put(&after, parent.as_deref(), &after.search_text(schema))
             .await?;
-        self.tx.set_uniques(after.entity, &after.id, &values).await?;
+        // A record that was not live holds no unique values; skip the no-op round trip.
+        let held_before = before.as_ref().is_some_and(|b| !b.is_deleted());
+        if held_before || !values.is_empty() {
+            self.tx.set_uniques(after.entity, &after.id, &values).await?;
+        }
         if after.entity == Entity::Payments {
             if let Some(inv) = after.data.get("invoice_id").and_then(Value::as_str) {
                 self.invoices.insert(inv.to_string());
