@@ -423,8 +423,8 @@ async fn http_bench(args: &Args, work: &Path, report: &mut Report) -> Result<(),
             format!("{base}/api/v1/contacts?limit=50&order={order}&cursor={id}")
         };
         let (d, body) = timed(&client, client.get(url).bearer_auth(&token), 200).await?;
-        if body["items"].as_array().map_or(0, Vec::len) == 0 {
-            return Err("empty list page".into());
+        if i % 10 == 0 && body["items"].as_array().map_or(0, Vec::len) != 50 {
+            return Err("the first list page does not hold 50 contacts".into());
         }
         lat.push(d);
     }
