@@ -23,7 +23,8 @@ impl FileConfig {
     }
 }
 
-const TEMPLATE: &str = "# Kontor settings. Command-line flags and KONTOR_* environment variables override these.\n\
+const TEMPLATE: &str =
+    "# Kontor settings. Command-line flags and KONTOR_* environment variables override these.\n\
 # listen = \"127.0.0.1:8080\"\n\
 # Days deleted records stay in the recycle bin; 0 keeps them forever.\n\
 # trash_retention_days = 30\n";

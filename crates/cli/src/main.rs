@@ -18,7 +18,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "kontor", version, about = "Kontor: a CRM server that never loses a record")]
+#[command(
+    name = "kontor",
+    version,
+    about = "Kontor: a CRM server that never loses a record"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -164,7 +168,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -216,7 +223,8 @@ async fn run(cmd: Command) -> Result<(), CliError> {
 
 /// Creates the database and the first admin in a locked, empty data directory.
 async fn initialise(dir: &DataDir, email: &str, password: &str) -> Result<(), CliError> {
-    config::write_template(&dir.config_path()).map_err(|e| CliError::Io(format!("cannot write config: {e}")))?;
+    config::write_template(&dir.config_path())
+        .map_err(|e| CliError::Io(format!("cannot write config: {e}")))?;
     let store = SqliteStore::open(&dir.db_path()).await?;
     let kontor = Kontor::new(Arc::new(store), Settings::default());
     let mut fields = Map::new();
@@ -237,14 +245,21 @@ async fn initialise(dir: &DataDir, email: &str, password: &str) -> Result<(), Cl
     Ok(())
 }
 
-async fn serve(data: &Path, listen: Option<SocketAddr>, retention: Option<u32>) -> Result<(), CliError> {
+async fn serve(
+    data: &Path,
+    listen: Option<SocketAddr>,
+    retention: Option<u32>,
+) -> Result<(), CliError> {
     let dir = DataDir::open(data, true)?;
     let file = FileConfig::load(&dir.config_path()).map_err(CliError::Usage)?;
     if !dir.is_initialised() {
         let email = "admin@kontor.local";
         let password = auth::generate_password();
         initialise(&dir, email, &password).await?;
-        println!("Initialised a new Kontor data directory: {}", data.display());
+        println!(
+            "Initialised a new Kontor data directory: {}",
+            data.display()
+        );
         println!("admin e-mail:    {email}");
         println!("admin password:  {password}   (shown once; change it with `kontor user passwd`)");
     }
@@ -264,9 +279,14 @@ async fn serve(data: &Path, listen: Option<SocketAddr>, retention: Option<u32>) 
         .map_err(|e| CliError::Io(format!("cannot read the listening address: {e}")))?;
     println!("Kontor listening on http://{addr}");
     tracing::info!(%addr, data = %data.display(), "Kontor started");
-    kontor_server::serve(kontor, listener, kontor_server::jobs::JobConfig::default(), shutdown_signal())
-        .await
-        .map_err(|e| CliError::Io(format!("server error: {e}")))?;
+    kontor_server::serve(
+        kontor,
+        listener,
+        kontor_server::jobs::JobConfig::default(),
+        shutdown_signal(),
+    )
+    .await
+    .map_err(|e| CliError::Io(format!("server error: {e}")))?;
     drop(dir);
     Ok(())
 }
@@ -334,7 +354,9 @@ async fn user(cmd: UserCommand) -> Result<(), CliError> {
             if let Some(n) = name {
                 fields.insert("name".into(), Value::from(n));
             }
-            let result = kontor.add_user(&system, Origin::System, fields, &password).await;
+            let result = kontor
+                .add_user(&system, Origin::System, fields, &password)
+                .await;
             kontor.store.close().await;
             let rec = result?;
             println!("added user {email} (role {role}, id {})", rec.id);
@@ -349,7 +371,13 @@ async fn user(cmd: UserCommand) -> Result<(), CliError> {
             kontor.store.close().await;
             println!("{:<36}  {:<32}  {:<10}  status", "id", "email", "role");
             for u in users? {
-                let s = |k: &str| u.data.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+                let s = |k: &str| {
+                    u.data
+                        .get(k)
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string()
+                };
                 let status = if u.is_deleted() {
                     "deleted"
                 } else if u.data.get("disabled") == Some(&Value::Bool(true)) {
@@ -357,17 +385,28 @@ async fn user(cmd: UserCommand) -> Result<(), CliError> {
                 } else {
                     "active"
                 };
-                println!("{:<36}  {:<32}  {:<10}  {status}", u.id, s("email"), s("role"));
+                println!(
+                    "{:<36}  {:<32}  {:<10}  {status}",
+                    u.id,
+                    s("email"),
+                    s("role")
+                );
             }
             Ok(())
         }
-        UserCommand::Passwd { data, email, password } => {
+        UserCommand::Passwd {
+            data,
+            email,
+            password,
+        } => {
             let (_dir, kontor) = open_existing(&data.data).await?;
             let generated = password.is_none();
             let password = password.unwrap_or_else(auth::generate_password);
             let result = async {
                 let u = find_user(&kontor, &email).await?;
-                kontor.set_password(&system, Origin::System, &u.id, &password).await?;
+                kontor
+                    .set_password(&system, Origin::System, &u.id, &password)
+                    .await?;
                 Ok::<_, CliError>(())
             }
             .await;

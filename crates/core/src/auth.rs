@@ -3,7 +3,9 @@
 //! [`Actor`] with its role and team.
 
 use crate::error::{CoreError, CoreResult};
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use kontor_domain::permission::{Actor, OwnerFilter, Role};
 use kontor_domain::record::Record;
@@ -48,7 +50,11 @@ pub fn check_password_strength(password: &str) -> CoreResult<()> {
 
 pub fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
-        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -89,7 +95,9 @@ impl LoginLimiter {
         list.retain(|t| now.duration_since(*t) < FAILURE_WINDOW);
         if list.len() >= limit as usize {
             let oldest = list.first().copied()?;
-            return Some(FAILURE_WINDOW.saturating_sub(now.duration_since(oldest)) + Duration::from_secs(1));
+            return Some(
+                FAILURE_WINDOW.saturating_sub(now.duration_since(oldest)) + Duration::from_secs(1),
+            );
         }
         None
     }
@@ -161,13 +169,16 @@ pub async fn login(
     if user.data.get("disabled") == Some(&Value::Bool(true)) {
         return Err(DomainError::forbidden("this account is disabled").into());
     }
-    let role_name = user.data.get("role").and_then(Value::as_str).unwrap_or_default();
+    let role_name = user
+        .data
+        .get("role")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let role = resolve_role(store, role_name).await?;
     if !role.api_login {
-        return Err(DomainError::forbidden(format!(
-            "role {role_name} cannot log in to the API"
-        ))
-        .into());
+        return Err(
+            DomainError::forbidden(format!("role {role_name} cannot log in to the API")).into(),
+        );
     }
     let token = new_token();
     let now = time::now();
@@ -191,7 +202,10 @@ pub async fn resolve_role(store: &dyn Store, name: &str) -> CoreResult<Role> {
     if let Some(r) = Role::builtin(name) {
         return Ok(r);
     }
-    match store.find_unique(Entity::Roles, "name", &name.to_lowercase()).await? {
+    match store
+        .find_unique(Entity::Roles, "name", &name.to_lowercase())
+        .await?
+    {
         Some(rec) => Ok(Role::from_record_data(&rec.data)?),
         // A user whose role vanished gets no rights rather than an error on every request.
         None => Ok(Role {
@@ -210,7 +224,9 @@ pub async fn actor_for_token(store: &dyn Store, token: &str) -> CoreResult<Actor
     let session = store
         .session(&token_hash(token), time::now())
         .await?
-        .ok_or_else(|| CoreError::Unauthorized("the token is unknown, expired or revoked; log in again".into()))?;
+        .ok_or_else(|| {
+            CoreError::Unauthorized("the token is unknown, expired or revoked; log in again".into())
+        })?;
     let user = store
         .get(Entity::Users, &session.user_id)
         .await?
@@ -220,9 +236,17 @@ pub async fn actor_for_token(store: &dyn Store, token: &str) -> CoreResult<Actor
 }
 
 pub async fn actor_for_user(store: &dyn Store, user: &Record) -> CoreResult<Actor> {
-    let role_name = user.data.get("role").and_then(Value::as_str).unwrap_or_default();
+    let role_name = user
+        .data
+        .get("role")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let role = resolve_role(store, role_name).await?;
-    let team_id = user.data.get("team_id").and_then(Value::as_str).map(str::to_string);
+    let team_id = user
+        .data
+        .get("team_id")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let mut team_members = vec![user.id.clone()];
     if let Some(team) = &team_id {
         let members = store
@@ -236,7 +260,12 @@ pub async fn actor_for_user(store: &dyn Store, user: &Record) -> CoreResult<Acto
                 limit: 10_000,
             })
             .await?;
-        team_members.extend(members.into_iter().map(|m| m.id).filter(|id| id != &user.id));
+        team_members.extend(
+            members
+                .into_iter()
+                .map(|m| m.id)
+                .filter(|id| id != &user.id),
+        );
     }
     Ok(Actor {
         user_id: user.id.clone(),

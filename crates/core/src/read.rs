@@ -83,7 +83,9 @@ fn descending(order: Option<&str>, field: &str) -> CoreResult<bool> {
     match order {
         None | Some("desc") => Ok(true),
         Some("asc") => Ok(false),
-        Some(o) => Err(DomainError::invalid(field, format!("order must be asc or desc, not '{o}'")).into()),
+        Some(o) => {
+            Err(DomainError::invalid(field, format!("order must be asc or desc, not '{o}'")).into())
+        }
     }
 }
 
@@ -158,7 +160,12 @@ impl Kontor {
         }
     }
 
-    pub async fn list(&self, actor: &Actor, entity: Entity, p: &ListParams) -> CoreResult<Page<Value>> {
+    pub async fn list(
+        &self,
+        actor: &Actor,
+        entity: Entity,
+        p: &ListParams,
+    ) -> CoreResult<Page<Value>> {
         let limit = page_limit(p.limit)?;
         let schema = self.schema(entity).await?;
         let mut owners = actor.owner_filter(entity, Action::Read);
@@ -179,14 +186,22 @@ impl Kontor {
         }
         if let Some(c) = &p.cursor {
             if !is_valid_id(c) {
-                return Err(DomainError::invalid("cursor", "the cursor is not one this server gave out").into());
+                return Err(DomainError::invalid(
+                    "cursor",
+                    "the cursor is not one this server gave out",
+                )
+                .into());
             }
         }
         let q = ListQuery {
             entity,
             owners,
             filters,
-            text: p.q.as_ref().map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty()),
+            text: p
+                .q
+                .as_ref()
+                .map(|s| s.trim().to_lowercase())
+                .filter(|s| !s.is_empty()),
             after_id: p.cursor.clone(),
             descending: descending(p.order.as_deref(), "order")?,
             limit: limit + 1,
@@ -214,7 +229,10 @@ impl Kontor {
     ) -> CoreResult<Page<Value>> {
         let limit = page_limit(limit)?;
         let entity = entity
-            .map(|e| e.parse::<Entity>().map_err(|e| DomainError::invalid("entity", e.to_string())))
+            .map(|e| {
+                e.parse::<Entity>()
+                    .map_err(|e| DomainError::invalid("entity", e.to_string()))
+            })
             .transpose()?;
         let owners = match entity {
             Some(e) => actor.owner_filter(e, Action::Read),
@@ -224,8 +242,12 @@ impl Kontor {
         let cursor = cursor
             .map(|c| {
                 c.split_once('~')
-                    .and_then(|(us, id)| Some((time::from_micros(us.parse().ok()?), id.to_string())))
-                    .ok_or_else(|| DomainError::invalid("cursor", "the cursor is not one this server gave out"))
+                    .and_then(|(us, id)| {
+                        Some((time::from_micros(us.parse().ok()?), id.to_string()))
+                    })
+                    .ok_or_else(|| {
+                        DomainError::invalid("cursor", "the cursor is not one this server gave out")
+                    })
             })
             .transpose()?;
         let mut rows = self
@@ -271,7 +293,10 @@ impl Kontor {
         let entity = p
             .entity
             .as_deref()
-            .map(|e| e.parse::<Entity>().map_err(|e| DomainError::invalid("entity", e.to_string())))
+            .map(|e| {
+                e.parse::<Entity>()
+                    .map_err(|e| DomainError::invalid("entity", e.to_string()))
+            })
             .transpose()?;
         let mut q = JournalQuery {
             entity,
@@ -285,14 +310,18 @@ impl Kontor {
             origin: p
                 .origin
                 .as_deref()
-                .map(|o| o.parse::<Origin>().map_err(|m| DomainError::invalid("origin", m)))
+                .map(|o| {
+                    o.parse::<Origin>()
+                        .map_err(|m| DomainError::invalid("origin", m))
+                })
                 .transpose()?,
             batch: p
                 .batch
                 .as_deref()
                 .map(|b| {
-                    b.parse::<BatchId>()
-                        .map_err(|_| DomainError::invalid("batch", "batch must be a batch id (UUID)"))
+                    b.parse::<BatchId>().map_err(|_| {
+                        DomainError::invalid("batch", "batch must be a batch id (UUID)")
+                    })
                 })
                 .transpose()?,
             from: parse_time(p.from.as_deref(), "from")?,
@@ -301,8 +330,9 @@ impl Kontor {
                 .cursor
                 .as_deref()
                 .map(|c| {
-                    c.parse::<i64>()
-                        .map_err(|_| DomainError::invalid("cursor", "the cursor is not one this server gave out"))
+                    c.parse::<i64>().map_err(|_| {
+                        DomainError::invalid("cursor", "the cursor is not one this server gave out")
+                    })
                 })
                 .transpose()?,
             descending: descending(p.order.as_deref(), "order")?,
@@ -386,7 +416,9 @@ fn narrow_owner(owners: OwnerFilter, raw: &str) -> CoreResult<OwnerFilter> {
     }
     Ok(match owners {
         OwnerFilter::Any => OwnerFilter::OneOf(vec![raw.to_string()]),
-        OwnerFilter::OneOf(ids) if ids.iter().any(|i| i == raw) => OwnerFilter::OneOf(vec![raw.to_string()]),
+        OwnerFilter::OneOf(ids) if ids.iter().any(|i| i == raw) => {
+            OwnerFilter::OneOf(vec![raw.to_string()])
+        }
         _ => OwnerFilter::Nothing,
     })
 }
@@ -395,11 +427,17 @@ fn narrow_owner(owners: OwnerFilter, raw: &str) -> CoreResult<OwnerFilter> {
 fn filter_value(schema: &Schema, actor: &Actor, name: &str, raw: &str) -> CoreResult<FilterValue> {
     let def = schema
         .field(name)
-        .filter(|f| f.writer != kontor_domain::schema::Writer::Internal && !actor.is_hidden(schema.entity, name))
+        .filter(|f| {
+            f.writer != kontor_domain::schema::Writer::Internal
+                && !actor.is_hidden(schema.entity, name)
+        })
         .ok_or_else(|| {
             DomainError::invalid(
                 name,
-                format!("unknown query parameter or field '{name}' for {}", schema.entity),
+                format!(
+                    "unknown query parameter or field '{name}' for {}",
+                    schema.entity
+                ),
             )
         })?;
     if raw == "null" {

@@ -55,7 +55,10 @@ impl Kontor {
                     record_id: id.into(),
                     kind: "purged".into(),
                     field: None,
-                    message: format!("{} {id} was purged; it cannot be restored", entity.singular()),
+                    message: format!(
+                        "{} {id} was purged; it cannot be restored",
+                        entity.singular()
+                    ),
                 }])
                 .into())
             }
@@ -100,7 +103,9 @@ impl Kontor {
         to: Timestamp,
     ) -> CoreResult<Applied> {
         if who != actor.user_id && !actor.is_admin() {
-            return Err(DomainError::forbidden("only an admin may undo another user's changes").into());
+            return Err(
+                DomainError::forbidden("only an admin may undo another user's changes").into(),
+            );
         }
         if from > to {
             return Err(DomainError::invalid("from", "'from' must not be later than 'to'").into());
@@ -116,7 +121,9 @@ impl Kontor {
             })
             .await?;
         if entries.is_empty() {
-            return Err(DomainError::not_found("changes by", format!("{who} in that period")).into());
+            return Err(
+                DomainError::not_found("changes by", format!("{who} in that period")).into(),
+            );
         }
         self.undo_entries(actor, entries).await
     }

@@ -24,10 +24,14 @@ impl Kontor {
         let hash = hash_in_background(password.to_string()).await?;
         fields.insert("password_hash".into(), Value::from(hash));
         let applied = self
-            .write_users(actor, origin, vec![Mutation::Create {
-                entity: Entity::Users,
-                input: Value::Object(fields),
-            }])
+            .write_users(
+                actor,
+                origin,
+                vec![Mutation::Create {
+                    entity: Entity::Users,
+                    input: Value::Object(fields),
+                }],
+            )
             .await?;
         first_record(applied)
     }
@@ -44,15 +48,22 @@ impl Kontor {
     ) -> CoreResult<Record> {
         refuse_hash_field(&fields)?;
         if let Some(p) = password {
-            fields.insert("password_hash".into(), Value::from(hash_in_background(p.to_string()).await?));
+            fields.insert(
+                "password_hash".into(),
+                Value::from(hash_in_background(p.to_string()).await?),
+            );
         }
         let revoke = password.is_some() || fields.get("disabled") == Some(&Value::Bool(true));
         let applied = self
-            .write_users(actor, origin, vec![Mutation::Update {
-                entity: Entity::Users,
-                id: id.to_string(),
-                input: Value::Object(fields),
-            }])
+            .write_users(
+                actor,
+                origin,
+                vec![Mutation::Update {
+                    entity: Entity::Users,
+                    id: id.to_string(),
+                    input: Value::Object(fields),
+                }],
+            )
             .await?;
         if revoke {
             self.store.revoke_user_sessions(id).await?;
@@ -60,11 +71,23 @@ impl Kontor {
         first_record(applied)
     }
 
-    pub async fn set_password(&self, actor: &Actor, origin: Origin, id: &str, password: &str) -> CoreResult<Record> {
-        self.update_user(actor, origin, id, Map::new(), Some(password)).await
+    pub async fn set_password(
+        &self,
+        actor: &Actor,
+        origin: Origin,
+        id: &str,
+        password: &str,
+    ) -> CoreResult<Record> {
+        self.update_user(actor, origin, id, Map::new(), Some(password))
+            .await
     }
 
-    pub async fn disable_user(&self, actor: &Actor, origin: Origin, id: &str) -> CoreResult<Record> {
+    pub async fn disable_user(
+        &self,
+        actor: &Actor,
+        origin: Origin,
+        id: &str,
+    ) -> CoreResult<Record> {
         let mut m = Map::new();
         m.insert("disabled".into(), json!(true));
         self.update_user(actor, origin, id, m, None).await
@@ -78,7 +101,12 @@ impl Kontor {
             .await?)
     }
 
-    async fn write_users(&self, actor: &Actor, origin: Origin, mutations: Vec<Mutation>) -> CoreResult<Applied> {
+    async fn write_users(
+        &self,
+        actor: &Actor,
+        origin: Origin,
+        mutations: Vec<Mutation>,
+    ) -> CoreResult<Applied> {
         if !actor.is_admin() {
             return Err(DomainError::forbidden("only an admin manages users").into());
         }
@@ -98,7 +126,11 @@ impl Kontor {
 /// Password hashes are set only from a password, never written directly.
 fn refuse_hash_field(fields: &Map<String, Value>) -> CoreResult<()> {
     if fields.contains_key("password_hash") {
-        return Err(DomainError::invalid("password_hash", "unknown field 'password_hash' for users; send 'password'").into());
+        return Err(DomainError::invalid(
+            "password_hash",
+            "unknown field 'password_hash' for users; send 'password'",
+        )
+        .into());
     }
     Ok(())
 }
@@ -110,10 +142,9 @@ async fn hash_in_background(password: String) -> CoreResult<String> {
 }
 
 fn first_record(applied: Applied) -> CoreResult<Record> {
-    applied
-        .records
-        .into_iter()
-        .next()
-        .flatten()
-        .ok_or_else(|| crate::CoreError::Store(kontor_store::StoreError::Other("write returned no record".into())))
+    applied.records.into_iter().next().flatten().ok_or_else(|| {
+        crate::CoreError::Store(kontor_store::StoreError::Other(
+            "write returned no record".into(),
+        ))
+    })
 }

@@ -73,13 +73,19 @@ async fn replayed_state(store: &dyn Store) -> BTreeMap<(Entity, String), Value> 
         }
     }
     let seqs: Vec<i64> = entries.iter().map(|e| e.seq).collect();
-    assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>(), "journal has a gap");
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as i64).collect::<Vec<_>>(),
+        "journal has a gap"
+    );
     replay(&entries)
 }
 
 async fn run(steps: Vec<Step>) {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("kontor.db")).await.unwrap();
+    let store = SqliteStore::open(&dir.path().join("kontor.db"))
+        .await
+        .unwrap();
     let kontor = Kontor::new(Arc::new(store), Settings::default());
     let mut fields = Map::new();
     fields.insert("email".into(), json!("admin@replay.test"));
@@ -88,7 +94,9 @@ async fn run(steps: Vec<Step>) {
         .add_user(&Actor::system(), Origin::System, fields, "replay-password")
         .await
         .unwrap();
-    let admin = kontor_core::auth::actor_for_user(kontor.store.as_ref(), &admin_rec).await.unwrap();
+    let admin = kontor_core::auth::actor_for_user(kontor.store.as_ref(), &admin_rec)
+        .await
+        .unwrap();
     let start = kontor_domain::time::now();
     let mut records: Vec<(Entity, String)> = Vec::new();
     let mut batches: Vec<BatchId> = Vec::new();
@@ -101,14 +109,25 @@ async fn run(steps: Vec<Step>) {
             }],
             Step::CreateContact { company, name } => {
                 let mut input = json!({"first_name": format!("Name {name}")});
-                if let Some((Entity::Companies, id)) = pick(&records, *company).filter(|(e, _)| *e == Entity::Companies) {
+                if let Some((Entity::Companies, id)) =
+                    pick(&records, *company).filter(|(e, _)| *e == Entity::Companies)
+                {
                     input["company_id"] = json!(id);
                 }
-                vec![Mutation::Create { entity: Entity::Contacts, input }]
+                vec![Mutation::Create {
+                    entity: Entity::Contacts,
+                    input,
+                }]
             }
             Step::CreateInvoiceWithPayment { company, amount } => {
-                let companies: Vec<_> = records.iter().filter(|(e, _)| *e == Entity::Companies).cloned().collect();
-                let Some((_, cid)) = pick(&companies, *company) else { continue };
+                let companies: Vec<_> = records
+                    .iter()
+                    .filter(|(e, _)| *e == Entity::Companies)
+                    .cloned()
+                    .collect();
+                let Some((_, cid)) = pick(&companies, *company) else {
+                    continue;
+                };
                 let inv = kontor
                     .write(&admin, Origin::Api, vec![Mutation::Create {
                         entity: Entity::Invoices,
@@ -128,7 +147,9 @@ async fn run(steps: Vec<Step>) {
                 }
             }
             Step::Update { target, value } => {
-                let Some((entity, id)) = pick(&records, *target) else { continue };
+                let Some((entity, id)) = pick(&records, *target) else {
+                    continue;
+                };
                 let input = match entity {
                     Entity::Companies => json!({"legal_name": format!("LLC {value}")}),
                     Entity::Contacts => json!({"last_name": format!("Last {value}")}),
@@ -138,19 +159,27 @@ async fn run(steps: Vec<Step>) {
                 vec![Mutation::Update { entity, id, input }]
             }
             Step::Delete(n) => {
-                let Some((entity, id)) = pick(&records, *n) else { continue };
+                let Some((entity, id)) = pick(&records, *n) else {
+                    continue;
+                };
                 vec![Mutation::Delete { entity, id }]
             }
             Step::RestoreFromBin(n) => {
-                let Some((entity, id)) = pick(&records, *n) else { continue };
+                let Some((entity, id)) = pick(&records, *n) else {
+                    continue;
+                };
                 vec![Mutation::RestoreDeleted { entity, id }]
             }
             Step::Purge(n) => {
-                let Some((entity, id)) = pick(&records, *n) else { continue };
+                let Some((entity, id)) = pick(&records, *n) else {
+                    continue;
+                };
                 vec![Mutation::Purge { entity, id }]
             }
             Step::RestoreToStart(n) => {
-                let Some((entity, id)) = pick(&records, *n) else { continue };
+                let Some((entity, id)) = pick(&records, *n) else {
+                    continue;
+                };
                 if let Ok(a) = kontor.restore_record(&admin, entity, &id, start).await {
                     batches.push(a.batch);
                 }
@@ -171,7 +200,9 @@ async fn run(steps: Vec<Step>) {
             if let Ok(applied) = kontor.write(&admin, Origin::Api, mutations).await {
                 batches.push(applied.batch);
                 for e in &applied.entries {
-                    if !records.contains(&(e.entity, e.record_id.clone())) && e.entity != Entity::Users {
+                    if !records.contains(&(e.entity, e.record_id.clone()))
+                        && e.entity != Entity::Users
+                    {
                         records.push((e.entity, e.record_id.clone()));
                     }
                 }

@@ -30,7 +30,10 @@ pub fn compute_totals(data: &mut Map<String, Value>) {
             let amount = round2(dec(l, "quantity") * dec(l, "price"));
             let rate = dec(l, "vat_rate");
             let (vat, total) = if vat_included {
-                (round2(amount * rate / (Decimal::ONE_HUNDRED + rate)), amount)
+                (
+                    round2(amount * rate / (Decimal::ONE_HUNDRED + rate)),
+                    amount,
+                )
             } else {
                 let vat = round2(amount * rate / Decimal::ONE_HUNDRED);
                 (vat, amount + vat)
@@ -83,6 +86,12 @@ pub fn check_client_change(
             return Err(DomainError::State {
                 field: Some("status".into()),
                 message: "an invoice with recorded payments cannot be cancelled; delete the payments first".into(),
+            });
+        }
+        if paid > Decimal::ZERO && old_status.as_deref() != Some(new_status.as_str()) {
+            return Err(DomainError::State {
+                field: Some("status".into()),
+                message: "the status of an invoice with recorded payments follows its payments; delete the payments first".into(),
             });
         }
         let old = old_status.unwrap_or_default();
@@ -195,5 +204,15 @@ mod tests {
         let b = json!({"status": "sent"}).as_object().cloned().unwrap();
         let a = json!({"status": "paid"}).as_object().cloned().unwrap();
         assert!(check_client_change(Some(&b), &a).is_err());
+        let paid = json!({"status": "paid", "paid_amount": 100})
+            .as_object()
+            .cloned()
+            .unwrap();
+        let back = json!({"status": "draft", "paid_amount": 100})
+            .as_object()
+            .cloned()
+            .unwrap();
+        assert!(check_client_change(Some(&paid), &back).is_err());
+        assert!(check_client_change(Some(&paid), &paid).is_ok());
     }
 }

@@ -324,7 +324,8 @@ impl Actor {
     }
 
     pub fn is_hidden(&self, entity: Entity, field: &str) -> bool {
-        self.hidden_fields(entity).is_some_and(|s| s.contains(field))
+        self.hidden_fields(entity)
+            .is_some_and(|s| s.contains(field))
     }
 
     pub fn is_readonly(&self, entity: Entity, field: &str) -> bool {

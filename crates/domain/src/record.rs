@@ -53,10 +53,19 @@ impl Record {
         m.insert("id".into(), Value::from(self.id.clone()));
         m.insert(
             "owner_id".into(),
-            self.owner_id.clone().map(Value::from).unwrap_or(Value::Null),
+            self.owner_id
+                .clone()
+                .map(Value::from)
+                .unwrap_or(Value::Null),
         );
-        m.insert("created_at".into(), Value::from(time::format(self.created_at)));
-        m.insert("updated_at".into(), Value::from(time::format(self.updated_at)));
+        m.insert(
+            "created_at".into(),
+            Value::from(time::format(self.created_at)),
+        );
+        m.insert(
+            "updated_at".into(),
+            Value::from(time::format(self.updated_at)),
+        );
         match &self.deleted {
             Some(d) => {
                 m.insert("deleted_at".into(), Value::from(time::format(d.at)));
@@ -79,7 +88,10 @@ impl Record {
     pub fn from_image(entity: Entity, image: &Value) -> Option<Record> {
         let obj = image.as_object()?;
         let id = obj.get("id")?.as_str()?.to_string();
-        let owner_id = obj.get("owner_id").and_then(Value::as_str).map(String::from);
+        let owner_id = obj
+            .get("owner_id")
+            .and_then(Value::as_str)
+            .map(String::from);
         let created_at = time::parse(obj.get("created_at")?.as_str()?)?;
         let updated_at = time::parse(obj.get("updated_at")?.as_str()?)?;
         let deleted = match obj.get("deleted_batch").and_then(Value::as_str) {

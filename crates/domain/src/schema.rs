@@ -20,20 +20,27 @@ pub const SYSTEM_FIELDS: [&str; 7] = [
 #[derive(Debug, Clone, PartialEq)]
 pub enum FieldType {
     /// One line of text, at most `max` characters.
-    Text { max: usize },
+    Text {
+        max: usize,
+    },
     /// Free text up to 100,000 characters.
     LongText,
     Email,
     Phone,
     /// A string of ASCII digits whose length is one of `lens` (INN, KPP, BIK, account numbers).
-    Digits { lens: &'static [usize] },
+    Digits {
+        lens: &'static [usize],
+    },
     /// A decimal number with at most `scale` fractional digits, at least `min` when set.
     Decimal {
         scale: u32,
         min: Option<i64>,
         max: Option<i64>,
     },
-    Integer { min: i64, max: i64 },
+    Integer {
+        min: i64,
+        max: i64,
+    },
     /// `YYYY-MM-DD`.
     Date,
     /// RFC 3339, stored in UTC.
@@ -45,7 +52,9 @@ pub enum FieldType {
     /// Id of a record of another entity.
     Ref(Entity),
     /// Id of a record whose entity is named by the sibling field `entity_field`.
-    LinkedRef { entity_field: &'static str },
+    LinkedRef {
+        entity_field: &'static str,
+    },
     List(Box<FieldType>),
     /// A list of structured rows (addresses, bank accounts, invoice lines).
     Rows(Vec<FieldDef>),
@@ -239,7 +248,10 @@ impl CustomFieldDef {
             entity,
             name,
             ty,
-            required: data.get("required").and_then(Value::as_bool).unwrap_or(false),
+            required: data
+                .get("required")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
             unique: data.get("unique").and_then(Value::as_bool).unwrap_or(false),
         })
     }

@@ -250,9 +250,7 @@ pub fn parse_value(
             Value::from(d.format("%Y-%m-%d").to_string())
         }
         FieldType::DateTime => {
-            let s = value
-                .as_str()
-                .ok_or_else(|| bad("an RFC 3339 date-time"))?;
+            let s = value.as_str().ok_or_else(|| bad("an RFC 3339 date-time"))?;
             let t = crate::time::parse(s)
                 .ok_or_else(|| bad("an RFC 3339 date-time like 2026-01-31T09:00:00Z"))?;
             Value::from(crate::time::format(t))
@@ -266,10 +264,7 @@ pub fn parse_value(
             Value::from(s)
         }
         FieldType::Currency => {
-            let s = value
-                .as_str()
-                .ok_or_else(|| bad("a currency code"))?
-                .trim();
+            let s = value.as_str().ok_or_else(|| bad("a currency code"))?.trim();
             if s.len() != 3 || !s.chars().all(|c| c.is_ascii_alphabetic()) {
                 return Err(bad("a three-letter currency code like RUB"));
             }
@@ -333,9 +328,10 @@ fn parse_row(
     let mut out = Map::new();
     for (key, value) in obj {
         let sub = format!("{path}.{key}");
-        let def = defs.iter().find(|d| &d.name == key).ok_or_else(|| {
-            DomainError::invalid(&sub, format!("unknown field '{sub}'"))
-        })?;
+        let def = defs
+            .iter()
+            .find(|d| &d.name == key)
+            .ok_or_else(|| DomainError::invalid(&sub, format!("unknown field '{sub}'")))?;
         if def.writer != Writer::Input && !trusted {
             // Computed row fields (line totals) are recomputed; ignore what the client sent.
             continue;
@@ -392,26 +388,22 @@ pub fn decimal_to_json(d: Decimal) -> Value {
 fn check_entity_rules(entity: Entity, data: &Map<String, Value>) -> Result<(), DomainError> {
     let has = |k: &str| data.get(k).is_some_and(|v| !v.is_null());
     match entity {
-        Entity::Contacts => {
-            if !has("first_name") && !has("last_name") {
-                return Err(DomainError::invalid(
-                    "last_name",
-                    "a contact needs a first_name or a last_name",
-                ));
-            }
+        Entity::Contacts if !has("first_name") && !has("last_name") => {
+            return Err(DomainError::invalid(
+                "last_name",
+                "a contact needs a first_name or a last_name",
+            ));
         }
-        Entity::Activities => {
-            if has("linked_entity") != has("linked_id") {
-                let missing = if has("linked_entity") {
-                    "linked_id"
-                } else {
-                    "linked_entity"
-                };
-                return Err(DomainError::invalid(
-                    missing,
-                    "linked_entity and linked_id must be given together",
-                ));
-            }
+        Entity::Activities if has("linked_entity") != has("linked_id") => {
+            let missing = if has("linked_entity") {
+                "linked_id"
+            } else {
+                "linked_entity"
+            };
+            return Err(DomainError::invalid(
+                missing,
+                "linked_entity and linked_id must be given together",
+            ));
         }
         Entity::Payments => {
             if let Some(a) = data.get("amount").and_then(parse_decimal) {
@@ -423,13 +415,13 @@ fn check_entity_rules(entity: Entity, data: &Map<String, Value>) -> Result<(), D
                 }
             }
         }
-        Entity::Companies => {
-            if has("kpp") && data.get("inn").and_then(Value::as_str).map(str::len) != Some(10) {
-                return Err(DomainError::invalid(
-                    "kpp",
-                    "a KPP belongs to an organisation with a 10-digit INN",
-                ));
-            }
+        Entity::Companies
+            if has("kpp") && data.get("inn").and_then(Value::as_str).map(str::len) != Some(10) =>
+        {
+            return Err(DomainError::invalid(
+                "kpp",
+                "a KPP belongs to an organisation with a 10-digit INN",
+            ));
         }
         Entity::Fields => {
             let name = data.get("name").and_then(Value::as_str).unwrap_or("");
@@ -509,7 +501,10 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        assert_eq!(field_of(parse(Entity::Companies, json!({})).unwrap_err()), "name");
+        assert_eq!(
+            field_of(parse(Entity::Companies, json!({})).unwrap_err()),
+            "name"
+        );
         assert_eq!(
             field_of(parse(Entity::Companies, json!({"name": "x", "inn": "12"})).unwrap_err()),
             "inn"

@@ -116,7 +116,12 @@ pub trait Store: Send + Sync + 'static {
     /// Every record of an entity (live and deleted), in id order, for replay checks and exports.
     async fn all_records(&self, entity: Entity) -> StoreResult<Vec<Record>>;
     /// The live record holding a unique value, e.g. the user with an e-mail address.
-    async fn find_unique(&self, entity: Entity, key: &str, value: &str) -> StoreResult<Option<Record>>;
+    async fn find_unique(
+        &self,
+        entity: Entity,
+        key: &str,
+        value: &str,
+    ) -> StoreResult<Option<Record>>;
     /// Highest journal seq written so far (0 when empty).
     async fn journal_head(&self) -> StoreResult<i64>;
 
@@ -151,7 +156,8 @@ pub trait WriteTx: Send {
     async fn get(&mut self, entity: Entity, id: &str) -> StoreResult<Option<Record>>;
     /// Inserts or replaces the record row. `parent_id` is the value of its cascading reference,
     /// `search` its lowercased search text.
-    async fn put(&mut self, rec: &Record, parent_id: Option<&str>, search: &str) -> StoreResult<()>;
+    async fn put(&mut self, rec: &Record, parent_id: Option<&str>, search: &str)
+        -> StoreResult<()>;
     /// Removes the row for good (purge).
     async fn remove(&mut self, entity: Entity, id: &str) -> StoreResult<()>;
     /// Live records whose cascading reference points at `parent_id`.
@@ -162,9 +168,19 @@ pub trait WriteTx: Send {
     async fn live_records(&mut self, entity: Entity) -> StoreResult<Vec<Record>>;
 
     /// The record holding a unique value, if any.
-    async fn unique_holder(&mut self, entity: Entity, key: &str, value: &str) -> StoreResult<Option<String>>;
+    async fn unique_holder(
+        &mut self,
+        entity: Entity,
+        key: &str,
+        value: &str,
+    ) -> StoreResult<Option<String>>;
     /// Replaces the unique values a record holds.
-    async fn set_uniques(&mut self, entity: Entity, id: &str, values: &[(String, String)]) -> StoreResult<()>;
+    async fn set_uniques(
+        &mut self,
+        entity: Entity,
+        id: &str,
+        values: &[(String, String)],
+    ) -> StoreResult<()>;
 
     /// The transaction's time: the wall clock, but never earlier than the journal's last entry.
     /// Every row and journal entry the transaction writes carries it.

@@ -3,7 +3,7 @@
 //! anyway) and a small pool of readers that never block it.
 
 use crate::{
-    image_text, JournalQuery, ListQuery, FilterValue, Session, Store, StoreError, StoreResult,
+    image_text, FilterValue, JournalQuery, ListQuery, Session, Store, StoreError, StoreResult,
     TrashQuery, WriteTx,
 };
 use async_trait::async_trait;
@@ -33,8 +33,7 @@ fn db_err(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::Database(d) => {
             let msg = d.message().to_string();
-            if d.is_unique_violation() || d.is_foreign_key_violation() || d.is_check_violation()
-            {
+            if d.is_unique_violation() || d.is_foreign_key_violation() || d.is_check_violation() {
                 StoreError::Constraint(msg)
             } else if msg.contains("locked") || msg.contains("busy") {
                 StoreError::Unavailable(msg)
@@ -136,17 +135,23 @@ const RECORD_COLUMNS: &str =
 
 fn record_from_row(row: &SqliteRow) -> StoreResult<Record> {
     let get_s = |c: &str| -> StoreResult<Option<String>> {
-        row.try_get::<Option<String>, _>(c).map_err(|e| StoreError::Corrupt(e.to_string()))
+        row.try_get::<Option<String>, _>(c)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
     };
     let get_i = |c: &str| -> StoreResult<Option<i64>> {
-        row.try_get::<Option<i64>, _>(c).map_err(|e| StoreError::Corrupt(e.to_string()))
+        row.try_get::<Option<i64>, _>(c)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
     };
     let entity_name = get_s("entity")?.unwrap_or_default();
     let entity = Entity::from_str(&entity_name).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let data_text = get_s("data")?.unwrap_or_default();
     let data = match serde_json::from_str::<Value>(&data_text) {
         Ok(Value::Object(m)) => m,
-        _ => return Err(StoreError::Corrupt(format!("record data of {entity} is not a JSON object"))),
+        _ => {
+            return Err(StoreError::Corrupt(format!(
+                "record data of {entity} is not a JSON object"
+            )))
+        }
     };
     let deleted = match get_s("deleted_batch")? {
         Some(b) => Some(Deletion {
@@ -170,11 +175,17 @@ fn record_from_row(row: &SqliteRow) -> StoreResult<Record> {
 fn journal_from_row(row: &SqliteRow) -> StoreResult<JournalEntry> {
     let corrupt = |e: String| StoreError::Corrupt(e);
     let s = |c: &str| -> StoreResult<String> {
-        row.try_get::<String, _>(c).map_err(|e| corrupt(e.to_string()))
+        row.try_get::<String, _>(c)
+            .map_err(|e| corrupt(e.to_string()))
     };
     let img = |c: &str| -> StoreResult<Option<Value>> {
-        match row.try_get::<Option<String>, _>(c).map_err(|e| corrupt(e.to_string()))? {
-            Some(t) => serde_json::from_str(&t).map(Some).map_err(|e| corrupt(e.to_string())),
+        match row
+            .try_get::<Option<String>, _>(c)
+            .map_err(|e| corrupt(e.to_string()))?
+        {
+            Some(t) => serde_json::from_str(&t)
+                .map(Some)
+                .map_err(|e| corrupt(e.to_string())),
             None => Ok(None),
         }
     };
@@ -183,14 +194,23 @@ fn journal_from_row(row: &SqliteRow) -> StoreResult<JournalEntry> {
         at: time::from_micros(row.try_get("at").map_err(|e| corrupt(e.to_string()))?),
         actor: s("actor")?,
         origin: s("origin")?.parse().map_err(corrupt)?,
-        batch: s("batch")?.parse().map_err(|e: uuid_err::Error| corrupt(e.to_string()))?,
-        entity: s("entity")?.parse().map_err(|e: kontor_domain::entity::UnknownEntity| corrupt(e.to_string()))?,
+        batch: s("batch")?
+            .parse()
+            .map_err(|e: uuid_err::Error| corrupt(e.to_string()))?,
+        entity: s("entity")?
+            .parse()
+            .map_err(|e: kontor_domain::entity::UnknownEntity| corrupt(e.to_string()))?,
         record_id: s("record_id")?,
         op: s("op")?.parse().map_err(corrupt)?,
-        owner_id: row.try_get("owner_id").map_err(|e| corrupt(e.to_string()))?,
+        owner_id: row
+            .try_get("owner_id")
+            .map_err(|e| corrupt(e.to_string()))?,
         before: img("before")?,
         after: img("after")?,
-        scrubbed: row.try_get::<i64, _>("scrubbed").map_err(|e| corrupt(e.to_string()))? != 0,
+        scrubbed: row
+            .try_get::<i64, _>("scrubbed")
+            .map_err(|e| corrupt(e.to_string()))?
+            != 0,
     })
 }
 
@@ -230,9 +250,8 @@ fn escape_like(s: &str) -> String {
 }
 
 fn list_sql(q: &ListQuery) -> (String, Vec<Arg>) {
-    let mut sql = format!(
-        "SELECT {RECORD_COLUMNS} FROM records WHERE entity = ? AND deleted_batch IS NULL"
-    );
+    let mut sql =
+        format!("SELECT {RECORD_COLUMNS} FROM records WHERE entity = ? AND deleted_batch IS NULL");
     let mut args = vec![Arg::Text(q.entity.as_str().to_string())];
     push_owner_filter(&mut sql, &mut args, "owner_id", &q.owners);
     for (field, value) in &q.filters {
@@ -266,7 +285,11 @@ fn list_sql(q: &ListQuery) -> (String, Vec<Arg>) {
         args.push(Arg::Text(format!("%{}%", escape_like(t))));
     }
     if let Some(c) = &q.after_id {
-        sql.push_str(if q.descending { " AND id < ?" } else { " AND id > ?" });
+        sql.push_str(if q.descending {
+            " AND id < ?"
+        } else {
+            " AND id > ?"
+        });
         args.push(Arg::Text(c.clone()));
     }
     sql.push_str(if q.descending {
@@ -334,7 +357,11 @@ fn journal_sql(q: &JournalQuery) -> (String, Vec<Arg>) {
         );
     }
     if let Some(c) = q.cursor {
-        sql.push_str(if q.descending { " AND seq < ?" } else { " AND seq > ?" });
+        sql.push_str(if q.descending {
+            " AND seq < ?"
+        } else {
+            " AND seq > ?"
+        });
         args.push(Arg::Int(c));
     }
     sql.push_str(if q.descending {
@@ -443,7 +470,12 @@ impl Store for SqliteStore {
         rows.iter().map(record_from_row).collect()
     }
 
-    async fn find_unique(&self, entity: Entity, key: &str, value: &str) -> StoreResult<Option<Record>> {
+    async fn find_unique(
+        &self,
+        entity: Entity,
+        key: &str,
+        value: &str,
+    ) -> StoreResult<Option<Record>> {
         let row = sqlx::query(&format!(
             "SELECT {} FROM records r JOIN uniques u ON u.entity = r.entity AND u.record_id = r.id \
              WHERE u.entity = ? AND u.key = ? AND u.value = ?",
@@ -505,12 +537,14 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_session(&self, token_hash: &str) -> StoreResult<()> {
-        sqlx::query("UPDATE sessions SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL")
-            .bind(time::to_micros(time::now()))
-            .bind(token_hash)
-            .execute(&self.writer)
-            .await
-            .map_err(db_err)?;
+        sqlx::query(
+            "UPDATE sessions SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL",
+        )
+        .bind(time::to_micros(time::now()))
+        .bind(token_hash)
+        .execute(&self.writer)
+        .await
+        .map_err(db_err)?;
         Ok(())
     }
 
@@ -588,8 +622,14 @@ impl WriteTx for SqliteTx {
         row.as_ref().map(record_from_row).transpose()
     }
 
-    async fn put(&mut self, rec: &Record, parent_id: Option<&str>, search: &str) -> StoreResult<()> {
-        let data = serde_json::to_string(&rec.data).map_err(|e| StoreError::Other(e.to_string()))?;
+    async fn put(
+        &mut self,
+        rec: &Record,
+        parent_id: Option<&str>,
+        search: &str,
+    ) -> StoreResult<()> {
+        let data =
+            serde_json::to_string(&rec.data).map_err(|e| StoreError::Other(e.to_string()))?;
         sqlx::query(
             "INSERT INTO records (entity, id, owner_id, parent_id, created_at, updated_at, deleted_batch, deleted_at, deleted_by, search, data) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
@@ -662,17 +702,29 @@ impl WriteTx for SqliteTx {
         rows.iter().map(record_from_row).collect()
     }
 
-    async fn unique_holder(&mut self, entity: Entity, key: &str, value: &str) -> StoreResult<Option<String>> {
-        sqlx::query_scalar("SELECT record_id FROM uniques WHERE entity = ? AND key = ? AND value = ?")
-            .bind(entity.as_str())
-            .bind(key)
-            .bind(value)
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(db_err)
+    async fn unique_holder(
+        &mut self,
+        entity: Entity,
+        key: &str,
+        value: &str,
+    ) -> StoreResult<Option<String>> {
+        sqlx::query_scalar(
+            "SELECT record_id FROM uniques WHERE entity = ? AND key = ? AND value = ?",
+        )
+        .bind(entity.as_str())
+        .bind(key)
+        .bind(value)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(db_err)
     }
 
-    async fn set_uniques(&mut self, entity: Entity, id: &str, values: &[(String, String)]) -> StoreResult<()> {
+    async fn set_uniques(
+        &mut self,
+        entity: Entity,
+        id: &str,
+        values: &[(String, String)],
+    ) -> StoreResult<()> {
         sqlx::query("DELETE FROM uniques WHERE record_id = ?")
             .bind(id)
             .execute(&mut *self.tx)

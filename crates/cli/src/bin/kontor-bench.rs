@@ -70,7 +70,9 @@ fn percentiles(mut v: Vec<Duration>) -> (f64, f64) {
 
 fn bar(len: usize, what: &str) -> ProgressBar {
     let pb = ProgressBar::new(len as u64);
-    if let Ok(style) = ProgressStyle::with_template("{msg:>24} [{bar:40}] {pos}/{len} {per_sec} eta {eta}") {
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg:>24} [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
+    {
         pb.set_style(style.progress_chars("=> "));
     }
     pb.set_message(what.to_string());
@@ -93,21 +95,48 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let work = tempfile::tempdir()?;
     let mut report = Report { lines: Vec::new() };
-    println!("kontor-bench: {} contacts over HTTP, {} rows compared in-process, {} samples per op", args.contacts, args.compare_rows, args.samples);
+    println!(
+        "kontor-bench: {} contacts over HTTP, {} rows compared in-process, {} samples per op",
+        args.contacts, args.compare_rows, args.samples
+    );
 
     // 1. Baseline: plain SQLite.
-    let (plain_single, plain_bulk) = plain_sqlite(&work.path().join("plain.db"), args.samples, args.compare_rows).await?;
+    let (plain_single, plain_bulk) = plain_sqlite(
+        &work.path().join("plain.db"),
+        args.samples,
+        args.compare_rows,
+    )
+    .await?;
     // 2. The journaled write path, in-process.
-    let (kontor_single, kontor_bulk) = write_path(&work.path().join("inproc"), args.samples, args.compare_rows).await?;
+    let (kontor_single, kontor_bulk) =
+        write_path(&work.path().join("inproc"), args.samples, args.compare_rows).await?;
 
     let (p50, p99) = percentiles(plain_single.clone());
-    report.row("plain SQLite insert, 1 row/tx: p50 / p99", format!("{p50:.3} ms / {p99:.3} ms"));
+    report.row(
+        "plain SQLite insert, 1 row/tx: p50 / p99",
+        format!("{p50:.3} ms / {p99:.3} ms"),
+    );
     let (k50, k99) = percentiles(kontor_single.clone());
-    report.row("Kontor write path create, 1 record/batch: p50 / p99", format!("{k50:.3} ms / {k99:.3} ms"));
-    report.row("  ratio (journaled / plain), p50", format!("{:.2}x", k50 / p50.max(1e-9)));
-    report.row("plain SQLite insert, 1000 rows/tx", format!("{plain_bulk:.0} rows/s"));
-    report.row("Kontor write path create, 1000 records/batch", format!("{kontor_bulk:.0} rows/s"));
-    report.row("  ratio (plain / journaled) time per row", format!("{:.2}x", plain_bulk / kontor_bulk.max(1e-9)));
+    report.row(
+        "Kontor write path create, 1 record/batch: p50 / p99",
+        format!("{k50:.3} ms / {k99:.3} ms"),
+    );
+    report.row(
+        "  ratio (journaled / plain), p50",
+        format!("{:.2}x", k50 / p50.max(1e-9)),
+    );
+    report.row(
+        "plain SQLite insert, 1000 rows/tx",
+        format!("{plain_bulk:.0} rows/s"),
+    );
+    report.row(
+        "Kontor write path create, 1000 records/batch",
+        format!("{kontor_bulk:.0} rows/s"),
+    );
+    report.row(
+        "  ratio (plain / journaled) time per row",
+        format!("{:.2}x", plain_bulk / kontor_bulk.max(1e-9)),
+    );
 
     // 3. The real binary over HTTP.
     http_bench(&args, work.path(), &mut report).await?;
@@ -119,7 +148,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-async fn plain_sqlite(path: &Path, samples: usize, rows: usize) -> Result<(Vec<Duration>, f64), Box<dyn std::error::Error>> {
+async fn plain_sqlite(
+    path: &Path,
+    samples: usize,
+    rows: usize,
+) -> Result<(Vec<Duration>, f64), Box<dyn std::error::Error>> {
     let pool = SqlitePoolOptions::new()
         .max_connections(1)
         .connect_with(
@@ -185,21 +218,34 @@ async fn plain_sqlite(path: &Path, samples: usize, rows: usize) -> Result<(Vec<D
     Ok((lat, rate))
 }
 
-async fn write_path(dir: &Path, samples: usize, rows: usize) -> Result<(Vec<Duration>, f64), Box<dyn std::error::Error>> {
+async fn write_path(
+    dir: &Path,
+    samples: usize,
+    rows: usize,
+) -> Result<(Vec<Duration>, f64), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(dir)?;
     let store = SqliteStore::open(&dir.join("kontor.db")).await?;
     let kontor = Kontor::new(Arc::new(store), Settings::default());
     let mut f = Map::new();
     f.insert("email".into(), json!("bench@kontor.local"));
     f.insert("role".into(), json!("admin"));
-    let admin_rec = kontor.add_user(&Actor::system(), Origin::System, f, "bench-password").await?;
+    let admin_rec = kontor
+        .add_user(&Actor::system(), Origin::System, f, "bench-password")
+        .await?;
     let admin = kontor_core::auth::actor_for_user(kontor.store.as_ref(), &admin_rec).await?;
     let mut lat = Vec::with_capacity(samples);
     let pb = bar(samples, "Kontor 1 record/batch");
     for i in 0..samples {
         let t = Instant::now();
         kontor
-            .write(&admin, Origin::Api, vec![Mutation::Create { entity: Entity::Contacts, input: contact(i) }])
+            .write(
+                &admin,
+                Origin::Api,
+                vec![Mutation::Create {
+                    entity: Entity::Contacts,
+                    input: contact(i),
+                }],
+            )
             .await?;
         lat.push(t.elapsed());
         pb.inc(1);
@@ -210,7 +256,10 @@ async fn write_path(dir: &Path, samples: usize, rows: usize) -> Result<(Vec<Dura
     for chunk in (0..rows).collect::<Vec<_>>().chunks(BATCH) {
         let mutations = chunk
             .iter()
-            .map(|&i| Mutation::Create { entity: Entity::Contacts, input: contact(samples + i) })
+            .map(|&i| Mutation::Create {
+                entity: Entity::Contacts,
+                input: contact(samples + i),
+            })
             .collect();
         kontor.write(&admin, Origin::Import, mutations).await?;
         pb.inc(chunk.len() as u64);
@@ -246,7 +295,12 @@ fn start_server(bin: &Path, data: &Path) -> Result<Server, Box<dyn std::error::E
     let status = Command::new(bin)
         .args(["init", "--data"])
         .arg(data)
-        .args(["--admin-email", "bench@kontor.local", "--admin-password", "bench-password"])
+        .args([
+            "--admin-email",
+            "bench@kontor.local",
+            "--admin-password",
+            "bench-password",
+        ])
         .env("KONTOR_LOG", "warn")
         .stdout(Stdio::null())
         .status()?;
@@ -282,7 +336,11 @@ fn peak_rss_mib(pid: u32) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-async fn timed(c: &reqwest::Client, req: reqwest::RequestBuilder, expect: u16) -> Result<(Duration, Value), Box<dyn std::error::Error>> {
+async fn timed(
+    c: &reqwest::Client,
+    req: reqwest::RequestBuilder,
+    expect: u16,
+) -> Result<(Duration, Value), Box<dyn std::error::Error>> {
     let _ = c;
     let t = Instant::now();
     let resp = req.send().await?;
@@ -295,7 +353,11 @@ async fn timed(c: &reqwest::Client, req: reqwest::RequestBuilder, expect: u16) -
     Ok((d, body))
 }
 
-async fn http_bench(args: &Args, work: &Path, report: &mut Report) -> Result<(), Box<dyn std::error::Error>> {
+async fn http_bench(
+    args: &Args,
+    work: &Path,
+    report: &mut Report,
+) -> Result<(), Box<dyn std::error::Error>> {
     let data = work.join("http");
     let srv = start_server(&kontor_binary(args), &data)?;
     let client = reqwest::Client::new();
@@ -313,14 +375,26 @@ async fn http_bench(args: &Args, work: &Path, report: &mut Report) -> Result<(),
     let pb = bar(args.contacts, "seed via /api/v1/batch");
     let t = Instant::now();
     let mut ids: Vec<String> = Vec::new();
-    let chunks: Vec<Vec<usize>> = (0..args.contacts).collect::<Vec<_>>().chunks(BATCH).map(|c| c.to_vec()).collect();
+    let chunks: Vec<Vec<usize>> = (0..args.contacts)
+        .collect::<Vec<_>>()
+        .chunks(BATCH)
+        .map(|c| c.to_vec())
+        .collect();
     for pair in chunks.chunks(2) {
         let mut handles = Vec::new();
         for chunk in pair {
-            let ops: Vec<Value> = chunk.iter().map(|&i| json!({"op": "create", "entity": "contacts", "data": contact(i)})).collect();
-            let req = client.post(format!("{base}/api/v1/batch")).bearer_auth(&token).json(&json!({"operations": ops}));
+            let ops: Vec<Value> = chunk
+                .iter()
+                .map(|&i| json!({"op": "create", "entity": "contacts", "data": contact(i)}))
+                .collect();
+            let req = client
+                .post(format!("{base}/api/v1/batch"))
+                .bearer_auth(&token)
+                .json(&json!({"operations": ops}));
             let c = client.clone();
-            handles.push(tokio::spawn(async move { timed(&c, req, 200).await.map_err(|e| e.to_string()) }));
+            handles.push(tokio::spawn(async move {
+                timed(&c, req, 200).await.map_err(|e| e.to_string())
+            }));
         }
         for h in handles {
             let (_, body) = h.await??;
@@ -337,8 +411,14 @@ async fn http_bench(args: &Args, work: &Path, report: &mut Report) -> Result<(),
     let seed_secs = t.elapsed().as_secs_f64();
     pb.finish_and_clear();
     report.row(
-        &format!("HTTP seed {} contacts via /api/v1/batch (1000/request)", args.contacts),
-        format!("{:.0} rows/s ({seed_secs:.0} s)", args.contacts as f64 / seed_secs),
+        &format!(
+            "HTTP seed {} contacts via /api/v1/batch (1000/request)",
+            args.contacts
+        ),
+        format!(
+            "{:.0} rows/s ({seed_secs:.0} s)",
+            args.contacts as f64 / seed_secs
+        ),
     );
     let mut rng = rand::thread_rng();
 
@@ -346,7 +426,10 @@ async fn http_bench(args: &Args, work: &Path, report: &mut Report) -> Result<(),
     let mut lat = Vec::new();
     let pb = bar(args.samples, "HTTP create");
     for i in 0..args.samples {
-        let req = client.post(format!("{base}/api/v1/contacts")).bearer_auth(&token).json(&contact(args.contacts + i));
+        let req = client
+            .post(format!("{base}/api/v1/contacts"))
+            .bearer_auth(&token)
+            .json(&contact(args.contacts + i));
         let (d, body) = timed(&client, req, 201).await?;
         lat.push(d);
         if let Some(id) = body["id"].as_str() {
@@ -356,10 +439,16 @@ async fn http_bench(args: &Args, work: &Path, report: &mut Report) -> Result<(),
     }
     pb.finish_and_clear();
     let (p50, p99) = percentiles(lat.clone());
-    report.row("HTTP create, 1 client: p50 / p99", format!("{p50:.2} ms / {p99:.2} ms"));
+    report.row(
+        "HTTP create, 1 client: p50 / p99",
+        format!("{p50:.2} ms / {p99:.2} ms"),
+    );
     report.row(
         "HTTP create, 1 client: throughput",
-        format!("{:.0} creates/s", lat.len() as f64 / lat.iter().map(Duration::as_secs_f64).sum::<f64>()),
+        format!(
+            "{:.0} creates/s",
+            lat.len() as f64 / lat.iter().map(Duration::as_secs_f64).sum::<f64>()
+        ),
     );
 
     // Concurrent creates: throughput.
@@ -372,7 +461,10 @@ async fn http_bench(args: &Args, work: &Path, report: &mut Report) -> Result<(),
         handles.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             for i in 0..per {
-                let req = c.post(format!("{base}/api/v1/contacts")).bearer_auth(&token).json(&contact(offset + i));
+                let req = c
+                    .post(format!("{base}/api/v1/contacts"))
+                    .bearer_auth(&token)
+                    .json(&contact(offset + i));
                 lat.push(timed(&c, req, 201).await.map_err(|e| e.to_string())?.0);
             }
             Ok::<_, String>(lat)
@@ -386,18 +478,26 @@ async fn http_bench(args: &Args, work: &Path, report: &mut Report) -> Result<(),
     let (c50, c99) = percentiles(conc.clone());
     report.row(
         &format!("HTTP create, {} clients: throughput", args.concurrency),
-        format!("{:.0} creates/s (p50 {c50:.2} ms, p99 {c99:.2} ms)", conc.len() as f64 / secs),
+        format!(
+            "{:.0} creates/s (p50 {c50:.2} ms, p99 {c99:.2} ms)",
+            conc.len() as f64 / secs
+        ),
     );
 
     // Get by id.
     let mut lat = Vec::new();
     for _ in 0..args.samples {
         let id = ids.choose(&mut rng).ok_or("no ids")?;
-        let req = client.get(format!("{base}/api/v1/contacts/{id}")).bearer_auth(&token);
+        let req = client
+            .get(format!("{base}/api/v1/contacts/{id}"))
+            .bearer_auth(&token);
         lat.push(timed(&client, req, 200).await?.0);
     }
     let (p50, p99) = percentiles(lat);
-    report.row("HTTP get by id: p50 / p99", format!("{p50:.2} ms / {p99:.2} ms"));
+    report.row(
+        "HTTP get by id: p50 / p99",
+        format!("{p50:.2} ms / {p99:.2} ms"),
+    );
 
     // Update.
     let mut lat = Vec::new();
@@ -410,7 +510,10 @@ async fn http_bench(args: &Args, work: &Path, report: &mut Report) -> Result<(),
         lat.push(timed(&client, req, 200).await?.0);
     }
     let (p50, p99) = percentiles(lat);
-    report.row("HTTP update (PATCH): p50 / p99", format!("{p50:.2} ms / {p99:.2} ms"));
+    report.row(
+        "HTTP update (PATCH): p50 / p99",
+        format!("{p50:.2} ms / {p99:.2} ms"),
+    );
 
     // List pages of 50 from random positions (keyset cursor).
     let mut lat = Vec::new();
@@ -429,7 +532,10 @@ async fn http_bench(args: &Args, work: &Path, report: &mut Report) -> Result<(),
         lat.push(d);
     }
     let (p50, p99) = percentiles(lat);
-    report.row("HTTP list page of 50: p50 / p99", format!("{p50:.2} ms / {p99:.2} ms"));
+    report.row(
+        "HTTP list page of 50: p50 / p99",
+        format!("{p50:.2} ms / {p99:.2} ms"),
+    );
 
     if let Some(mib) = peak_rss_mib(srv.child.id()) {
         report.row("server peak memory (VmHWM)", format!("{mib:.0} MiB"));
@@ -439,7 +545,10 @@ async fn http_bench(args: &Args, work: &Path, report: &mut Report) -> Result<(),
         .filter_map(|f| std::fs::metadata(data.join(f)).ok())
         .map(|m| m.len())
         .sum();
-    report.row("database size on disk", format!("{:.0} MiB", db_bytes as f64 / 1048576.0));
+    report.row(
+        "database size on disk",
+        format!("{:.0} MiB", db_bytes as f64 / 1048576.0),
+    );
     drop(srv);
     Ok(())
 }

@@ -9,7 +9,10 @@ async fn serve_on_a_fresh_directory_initialises_it_and_prints_the_admin_password
     let email = srv
         .banner
         .iter()
-        .find_map(|l| l.strip_prefix("admin e-mail:").map(|s| s.trim().to_string()))
+        .find_map(|l| {
+            l.strip_prefix("admin e-mail:")
+                .map(|s| s.trim().to_string())
+        })
         .expect("admin e-mail printed");
     let password = srv
         .banner
@@ -24,7 +27,11 @@ async fn serve_on_a_fresh_directory_initialises_it_and_prints_the_admin_password
     assert!(status.success(), "clean exit on SIGTERM, got {status}");
     // A second start does not print a new password.
     let again = Server::start(&data);
-    assert!(again.banner.iter().all(|l| !l.contains("password")), "{:?}", again.banner);
+    assert!(
+        again.banner.iter().all(|l| !l.contains("password")),
+        "{:?}",
+        again.banner
+    );
     token(&again.base, &email, &password).await;
 }
 
@@ -40,21 +47,67 @@ async fn init_and_user_commands_work_and_refuse_misuse() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(!stdout(&o).contains("boss-password-1"), "a given password is not echoed");
+    assert!(
+        !stdout(&o).contains("boss-password-1"),
+        "a given password is not echoed"
+    );
 
-    let o = run(&["init", "--data", d, "--admin-email", "x@firm.ru", "--admin-password", "long-enough-1"]);
+    let o = run(&[
+        "init",
+        "--data",
+        d,
+        "--admin-email",
+        "x@firm.ru",
+        "--admin-password",
+        "long-enough-1",
+    ]);
     assert_eq!(o.status.code(), Some(4));
     assert!(stderr(&o).contains("already initialised"), "{}", stderr(&o));
 
-    let o = run(&["user", "add", "--data", d, "--email", "m@firm.ru", "--role", "wizard", "--password", "pass-word-1"]);
+    let o = run(&[
+        "user",
+        "add",
+        "--data",
+        d,
+        "--email",
+        "m@firm.ru",
+        "--role",
+        "wizard",
+        "--password",
+        "pass-word-1",
+    ]);
     assert_eq!(o.status.code(), Some(5));
-    assert!(stderr(&o).contains("unknown role 'wizard'"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unknown role 'wizard'"),
+        "{}",
+        stderr(&o)
+    );
 
-    let o = run(&["user", "add", "--data", d, "--email", "m@firm.ru", "--role", "manager", "--password", "short"]);
+    let o = run(&[
+        "user",
+        "add",
+        "--data",
+        d,
+        "--email",
+        "m@firm.ru",
+        "--role",
+        "manager",
+        "--password",
+        "short",
+    ]);
     assert_eq!(o.status.code(), Some(5));
     assert!(stderr(&o).contains("at least 8"), "{}", stderr(&o));
 
-    let o = run(&["user", "add", "--data", d, "--email", "m@firm.ru", "--role", "manager"]);
+    let o = run(&[
+        "user",
+        "add",
+        "--data",
+        d,
+        "--email",
+        "m@firm.ru",
+        "--role",
+        "manager",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let generated = stdout(&o)
         .lines()
@@ -63,16 +116,39 @@ async fn init_and_user_commands_work_and_refuse_misuse() {
         .expect("generated password printed")
         .to_string();
 
-    let o = run(&["user", "add", "--data", d, "--email", "M@firm.ru", "--role", "manager", "--password", "pass-word-1"]);
+    let o = run(&[
+        "user",
+        "add",
+        "--data",
+        d,
+        "--email",
+        "M@firm.ru",
+        "--role",
+        "manager",
+        "--password",
+        "pass-word-1",
+    ]);
     assert_eq!(o.status.code(), Some(5));
     assert!(stderr(&o).contains("already used"), "{}", stderr(&o));
 
     let o = run(&["user", "list", "--data", d]);
     assert!(o.status.success());
     let listing = stdout(&o);
-    assert!(listing.contains("boss@firm.ru") && listing.contains("m@firm.ru"), "{listing}");
+    assert!(
+        listing.contains("boss@firm.ru") && listing.contains("m@firm.ru"),
+        "{listing}"
+    );
 
-    let o = run(&["user", "passwd", "--data", d, "--email", "nobody@firm.ru", "--password", "pass-word-2"]);
+    let o = run(&[
+        "user",
+        "passwd",
+        "--data",
+        d,
+        "--email",
+        "nobody@firm.ru",
+        "--password",
+        "pass-word-2",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("no user with e-mail nobody@firm.ru"));
 
@@ -86,11 +162,35 @@ async fn init_and_user_commands_work_and_refuse_misuse() {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     srv.terminate();
 
-    let o = run(&["user", "passwd", "--data", d, "--email", "m@firm.ru", "--password", "pass-word-2"]);
+    let o = run(&[
+        "user",
+        "passwd",
+        "--data",
+        d,
+        "--email",
+        "m@firm.ru",
+        "--password",
+        "pass-word-2",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = run(&["user", "disable", "--data", d, "--email", "boss@firm.ru"]);
-    assert_eq!(o.status.code(), Some(5), "the last admin cannot be disabled");
-    let o = run(&["user", "add", "--data", d, "--email", "ops@firm.ru", "--role", "exchange", "--password", "pass-word-3"]);
+    assert_eq!(
+        o.status.code(),
+        Some(5),
+        "the last admin cannot be disabled"
+    );
+    let o = run(&[
+        "user",
+        "add",
+        "--data",
+        d,
+        "--email",
+        "ops@firm.ru",
+        "--role",
+        "exchange",
+        "--password",
+        "pass-word-3",
+    ]);
     assert!(o.status.success());
     let o = run(&["user", "disable", "--data", d, "--email", "m@firm.ru"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -99,7 +199,11 @@ async fn init_and_user_commands_work_and_refuse_misuse() {
     let (status, _) = login(&srv.base, "m@firm.ru", "pass-word-2").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "disabled user cannot log in");
     let (status, body) = login(&srv.base, "ops@firm.ru", "pass-word-3").await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "exchange role cannot log in: {body}");
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "exchange role cannot log in: {body}"
+    );
 }
 
 #[test]

@@ -8,7 +8,15 @@ use serde_json::{json, Value};
 async fn kill_9_after_acknowledged_writes_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("d");
-    let o = run(&["init", "--data", data.to_str().unwrap(), "--admin-email", "a@k.ru", "--admin-password", "crash-test-1"]);
+    let o = run(&[
+        "init",
+        "--data",
+        data.to_str().unwrap(),
+        "--admin-email",
+        "a@k.ru",
+        "--admin-password",
+        "crash-test-1",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
 
     let srv = Server::start(&data);
@@ -27,7 +35,12 @@ async fn kill_9_after_acknowledged_writes_loses_nothing() {
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::CREATED);
-        ids.push(r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string());
+        ids.push(
+            r.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
     }
     let r = client
         .patch(format!("{}/api/v1/contacts/{}", srv.base, ids[0]))
@@ -55,9 +68,10 @@ async fn kill_9_after_acknowledged_writes_loses_nothing() {
                 .send()
                 .await
                 .ok()?;
-            (r.status() == StatusCode::CREATED)
-                .then_some(())?;
-            r.json::<Value>().await.ok()?["id"].as_str().map(str::to_string)
+            (r.status() == StatusCode::CREATED).then_some(())?;
+            r.json::<Value>().await.ok()?["id"]
+                .as_str()
+                .map(str::to_string)
         }));
     }
     for t in tasks {
@@ -82,7 +96,11 @@ async fn kill_9_after_acknowledged_writes_loses_nothing() {
             assert_eq!(status, StatusCode::NOT_FOUND);
             assert_eq!(body["error"]["code"], "in_trash");
         } else {
-            assert_eq!(status, StatusCode::OK, "acknowledged contact {id} lost: {body}");
+            assert_eq!(
+                status,
+                StatusCode::OK,
+                "acknowledged contact {id} lost: {body}"
+            );
         }
         if i == 0 {
             assert_eq!(body["last_name"], "Updated");
@@ -90,7 +108,10 @@ async fn kill_9_after_acknowledged_writes_loses_nothing() {
     }
     // The journal survived too: one create per acknowledged contact, contiguous seqs.
     let r = client
-        .get(format!("{}/api/v1/history?entity=contacts&op=create&limit=500&order=asc", srv.base))
+        .get(format!(
+            "{}/api/v1/history?entity=contacts&op=create&limit=500&order=asc",
+            srv.base
+        ))
         .bearer_auth(&tok)
         .send()
         .await
@@ -105,6 +126,15 @@ async fn kill_9_after_acknowledged_writes_loses_nothing() {
         .await
         .unwrap();
     let all: Value = r.json().await.unwrap();
-    let seqs: Vec<i64> = all["items"].as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()).collect();
-    assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>(), "journal seqs have a gap");
+    let seqs: Vec<i64> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as i64).collect::<Vec<_>>(),
+        "journal seqs have a gap"
+    );
 }

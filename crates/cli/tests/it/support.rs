@@ -38,9 +38,17 @@ pub struct Server {
 }
 
 impl Server {
+    // The child is killed and waited for in Drop.
+    #[allow(clippy::zombie_processes)]
     pub fn start(data: &Path) -> Server {
         let mut child = kontor()
-            .args(["serve", "--data", data.to_str().expect("utf-8 path"), "--listen", "127.0.0.1:0"])
+            .args([
+                "serve",
+                "--data",
+                data.to_str().expect("utf-8 path"),
+                "--listen",
+                "127.0.0.1:0",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -51,12 +59,19 @@ impl Server {
         loop {
             let mut line = String::new();
             let n = reader.read_line(&mut line).expect("read server output");
-            assert!(n > 0, "server exited before listening; output so far: {banner:?}");
+            assert!(
+                n > 0,
+                "server exited before listening; output so far: {banner:?}"
+            );
             if let Some(addr) = line.trim().strip_prefix("Kontor listening on ") {
                 let base = addr.to_string();
                 // Keep draining stdout so the server never blocks on a full pipe.
                 std::thread::spawn(move || for _ in reader.lines() {});
-                return Server { child, base, banner };
+                return Server {
+                    child,
+                    base,
+                    banner,
+                };
             }
             banner.push(line.trim().to_string());
         }
@@ -71,7 +86,10 @@ impl Server {
     /// SIGTERM and wait for a clean exit.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().expect("send SIGTERM");
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("send SIGTERM");
         for _ in 0..200 {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 return status;
