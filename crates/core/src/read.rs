@@ -193,7 +193,7 @@ impl Kontor {
                 .into());
             }
         }
-        let q = ListQuery {
+        let mut q = ListQuery {
             entity,
             owners,
             filters,
@@ -207,6 +207,30 @@ impl Kontor {
             limit: limit + 1,
         };
         let mut rows = self.store.list(&q).await?;
+        // The stored search text covers every searchable field. When the role hides some of
+        // them, a match must also hold on the visible ones, or `q` would reveal hidden values.
+        let hidden = actor.hidden_fields(entity).filter(|h| {
+            h.iter()
+                .any(|f| schema.field(f).is_some_and(|d| d.ty.searchable()))
+        });
+        if let (Some(hidden), Some(text)) = (hidden, q.text.clone()) {
+            let mut visible = schema.clone();
+            visible.fields.retain(|f| !hidden.contains(&f.name));
+            let mut matched = Vec::new();
+            loop {
+                let exhausted = rows.len() < q.limit as usize;
+                q.after_id = rows.last().map(|r| r.id.clone());
+                matched.extend(
+                    rows.drain(..)
+                        .filter(|r| r.search_text(&visible).contains(&text)),
+                );
+                if exhausted || matched.len() > limit as usize {
+                    break;
+                }
+                rows = self.store.list(&q).await?;
+            }
+            rows = matched;
+        }
         let next_cursor = if rows.len() > limit as usize {
             rows.truncate(limit as usize);
             rows.last().map(|r| r.id.clone())

@@ -30,11 +30,20 @@ pub enum Mutation {
         input: Value,
     },
     /// Moves the record, and every record that cascades from it, to the recycle bin.
-    Delete { entity: Entity, id: String },
+    Delete {
+        entity: Entity,
+        id: String,
+    },
     /// Brings a record back from the bin together with everything deleted in the same batch.
-    RestoreDeleted { entity: Entity, id: String },
+    RestoreDeleted {
+        entity: Entity,
+        id: String,
+    },
     /// Removes a record from the bin for good and scrubs its journal images. Admin only.
-    Purge { entity: Entity, id: String },
+    Purge {
+        entity: Entity,
+        id: String,
+    },
     /// Puts a record into an earlier state (restore to a time, undo): `Some(image)` makes it live
     /// (or in the bin) exactly as the image says, `None` moves it to the bin. Conflicts are
     /// collected, and the whole batch is refused if there are any.
@@ -139,7 +148,13 @@ struct Batch<'a> {
     invoices: BTreeSet<String>,
 }
 
-fn conflict(rec_entity: Entity, id: &str, kind: &str, field: Option<&str>, message: String) -> Conflict {
+fn conflict(
+    rec_entity: Entity,
+    id: &str,
+    kind: &str,
+    field: Option<&str>,
+    message: String,
+) -> Conflict {
     Conflict {
         entity: rec_entity.as_str().into(),
         record_id: id.into(),
@@ -175,7 +190,10 @@ impl Batch<'_> {
                 .collect();
             self.custom = Some(defs);
         }
-        Ok(Schema::with_custom(entity, self.custom.as_deref().unwrap_or(&[])))
+        Ok(Schema::with_custom(
+            entity,
+            self.custom.as_deref().unwrap_or(&[]),
+        ))
     }
 
     /// Loads a record the actor may act on. Records the actor may not even read look absent.
@@ -247,7 +265,9 @@ impl Batch<'_> {
         self.actor.check_writable(entity, &parsed.touched)?;
         let owner = match parsed.owner {
             OwnerChange::Set(o) => o,
-            OwnerChange::Keep if self.actor.user_id == kontor_domain::permission::SYSTEM_ACTOR => None,
+            OwnerChange::Keep if self.actor.user_id == kontor_domain::permission::SYSTEM_ACTOR => {
+                None
+            }
             OwnerChange::Keep => Some(self.actor.user_id.clone()),
         };
         if !self.actor.can(entity, Action::Create, owner.as_deref()) {
@@ -279,7 +299,8 @@ impl Batch<'_> {
             deleted: None,
             data,
         };
-        self.write(&schema, None, rec.clone(), Op::Create, false).await?;
+        self.write(&schema, None, rec.clone(), Op::Create, false)
+            .await?;
         Ok(rec.id)
     }
 
@@ -329,7 +350,8 @@ impl Batch<'_> {
         after.data = data;
         after.owner_id = owner;
         after.updated_at = self.now;
-        self.write(&schema, Some(current), after, Op::Update, false).await
+        self.write(&schema, Some(current), after, Op::Update, false)
+            .await
     }
 
     /// The owner of a record must be a live user.
@@ -377,7 +399,9 @@ impl Batch<'_> {
                     if inv.data.get("status").and_then(Value::as_str) == Some("cancelled") {
                         return Err(DomainError::State {
                             field: Some("invoice_id".into()),
-                            message: format!("invoice {invoice_id} is cancelled; it takes no payments"),
+                            message: format!(
+                                "invoice {invoice_id} is cancelled; it takes no payments"
+                            ),
                         }
                         .into());
                     }
@@ -475,13 +499,21 @@ impl Batch<'_> {
         let mut out = Vec::new();
         for (field, target, id) in wanted {
             let problem = match self.tx.get(target, &id).await? {
-                None => Some(("parent_missing", format!("{} {id} does not exist", target.singular()))),
+                None => Some((
+                    "parent_missing",
+                    format!("{} {id} does not exist", target.singular()),
+                )),
                 Some(r) if r.is_deleted() => Some((
                     "parent_deleted",
                     format!("{} {id} is in the recycle bin", target.singular()),
                 )),
-                Some(r) if readable && !self.actor.can(target, Action::Read, r.owner_id.as_deref()) => {
-                    Some(("parent_missing", format!("{} {id} does not exist", target.singular())))
+                Some(r)
+                    if readable && !self.actor.can(target, Action::Read, r.owner_id.as_deref()) =>
+                {
+                    Some((
+                        "parent_missing",
+                        format!("{} {id} does not exist", target.singular()),
+                    ))
                 }
                 Some(_) => None,
             };
@@ -513,7 +545,11 @@ impl Batch<'_> {
             let Some(value) = unique_value(&rec.data, &key.fields, key.case_insensitive) else {
                 continue;
             };
-            if let Some(holder) = self.tx.unique_holder(schema.entity, &key.name, &value).await? {
+            if let Some(holder) = self
+                .tx
+                .unique_holder(schema.entity, &key.name, &value)
+                .await?
+            {
                 if holder != rec.id {
                     conflicts.push(conflict(
                         schema.entity,
@@ -560,7 +596,9 @@ impl Batch<'_> {
         // A record that was not live holds no unique values; skip the no-op round trip.
         let held_before = before.as_ref().is_some_and(|b| !b.is_deleted());
         if held_before || !values.is_empty() {
-            self.tx.set_uniques(after.entity, &after.id, &values).await?;
+            self.tx
+                .set_uniques(after.entity, &after.id, &values)
+                .await?;
         }
         if after.entity == Entity::Payments {
             if let Some(inv) = after.data.get("invoice_id").and_then(Value::as_str) {
@@ -596,7 +634,11 @@ impl Batch<'_> {
             }
         }
         if root.entity == Entity::Roles {
-            let name = root.data.get("name").and_then(Value::as_str).unwrap_or_default();
+            let name = root
+                .data
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             let in_use = self
                 .tx
                 .live_records(Entity::Users)
@@ -607,7 +649,9 @@ impl Batch<'_> {
             if in_use > 0 {
                 return Err(DomainError::State {
                     field: None,
-                    message: format!("role '{name}' is given to {in_use} user(s); change their role first"),
+                    message: format!(
+                        "role '{name}' is given to {in_use} user(s); change their role first"
+                    ),
                 }
                 .into());
             }
@@ -627,7 +671,11 @@ impl Batch<'_> {
         let foreign = all
             .iter()
             .skip(1)
-            .filter(|r| !self.actor.can(r.entity, Action::Delete, r.owner_id.as_deref()))
+            .filter(|r| {
+                !self
+                    .actor
+                    .can(r.entity, Action::Delete, r.owner_id.as_deref())
+            })
             .count();
         if foreign > 0 {
             return Err(DomainError::forbidden(format!(
@@ -645,7 +693,8 @@ impl Batch<'_> {
                 by: self.actor.user_id.clone(),
             });
             after.updated_at = self.now;
-            self.write(&schema, Some(rec), after, Op::Delete, false).await?;
+            self.write(&schema, Some(rec), after, Op::Delete, false)
+                .await?;
         }
         Ok(())
     }
@@ -662,7 +711,10 @@ impl Batch<'_> {
         let mut group = self.tx.deleted_in_batch(del.batch).await?;
         group.sort_by_key(|r| dependency_rank(r.entity));
         for r in &group {
-            if !self.actor.can(r.entity, Action::Delete, r.owner_id.as_deref()) {
+            if !self
+                .actor
+                .can(r.entity, Action::Delete, r.owner_id.as_deref())
+            {
                 return Err(DomainError::forbidden(format!(
                     "the deletion batch holds records that role {} may not restore",
                     self.actor.role.name
@@ -680,10 +732,15 @@ impl Batch<'_> {
                     ..c
                 });
             }
+            if r.entity == Entity::Invoices {
+                // Payments purged from the bin meanwhile no longer count.
+                self.invoices.insert(r.id.clone());
+            }
             let mut after = r.clone();
             after.deleted = None;
             after.updated_at = self.now;
-            self.write(&schema, Some(r), after, Op::Restore, true).await?;
+            self.write(&schema, Some(r), after, Op::Restore, true)
+                .await?;
         }
         Ok(())
     }
@@ -723,26 +780,47 @@ impl Batch<'_> {
         Ok(())
     }
 
-    async fn set_state(&mut self, entity: Entity, id: &str, target: Option<Value>) -> CoreResult<()> {
+    /// Restore and undo change a record like an update does; as in [`Batch::load`], records the
+    /// actor may not even read look absent.
+    fn check_restorable(&self, rec: &Record) -> CoreResult<()> {
+        let owner = rec.owner_id.as_deref();
+        if self.actor.can(rec.entity, Action::Update, owner) {
+            return Ok(());
+        }
+        if self.actor.can(rec.entity, Action::Read, owner) {
+            return Err(DomainError::forbidden(format!(
+                "role {} may not restore this {}",
+                self.actor.role.name,
+                rec.entity.singular()
+            ))
+            .into());
+        }
+        Err(DomainError::not_found(rec.entity.singular(), rec.id.clone()).into())
+    }
+
+    async fn set_state(
+        &mut self,
+        entity: Entity,
+        id: &str,
+        target: Option<Value>,
+    ) -> CoreResult<()> {
         let Some(current) = self.tx.get(entity, id).await? else {
             self.conflicts.push(conflict(
                 entity,
                 id,
                 "purged",
                 None,
-                format!("{} {id} was purged; it cannot be restored", entity.singular()),
+                format!(
+                    "{} {id} was purged; it cannot be restored",
+                    entity.singular()
+                ),
             ));
             return Ok(());
         };
-        if !self.actor.can(entity, Action::Update, current.owner_id.as_deref()) {
-            return Err(DomainError::forbidden(format!(
-                "role {} may not restore this {}",
-                self.actor.role.name,
-                entity.singular()
-            ))
-            .into());
-        }
-        let wanted = target.as_ref().and_then(|img| Record::from_image(entity, img));
+        self.check_restorable(&current)?;
+        let wanted = target
+            .as_ref()
+            .and_then(|img| Record::from_image(entity, img));
         let Some(wanted) = wanted.filter(|w| w.deleted.is_none()) else {
             // The record should not be live: move it to the bin (with what cascades from it),
             // unless it already is.
@@ -751,7 +829,10 @@ impl Batch<'_> {
             }
             return Ok(());
         };
-        if !self.actor.can(entity, Action::Update, wanted.owner_id.as_deref()) {
+        if !self
+            .actor
+            .can(entity, Action::Update, wanted.owner_id.as_deref())
+        {
             return Err(DomainError::forbidden(format!(
                 "role {} may not give this {} back to its earlier owner",
                 self.actor.role.name,
@@ -759,13 +840,26 @@ impl Batch<'_> {
             ))
             .into());
         }
+        // Fields the role hides or makes read-only may not change this way either.
+        let changed: BTreeSet<String> = current
+            .data
+            .keys()
+            .chain(wanted.data.keys())
+            .filter(|k| current.data.get(*k) != wanted.data.get(*k))
+            .cloned()
+            .collect();
+        self.actor
+            .check_writable(entity, &changed.into_iter().collect::<Vec<_>>())?;
         let schema = self.schema(entity).await?;
         let before_data = if current.is_deleted() {
             None
         } else {
             Some(&current.data)
         };
-        for c in self.check_refs(&schema, &wanted.data, before_data, false).await? {
+        for c in self
+            .check_refs(&schema, &wanted.data, before_data, false)
+            .await?
+        {
             self.conflicts.push(Conflict {
                 record_id: id.to_string(),
                 ..c
@@ -782,10 +876,21 @@ impl Batch<'_> {
                 ));
             }
         }
-        if !current.is_deleted() && current.data == wanted.data && current.owner_id == wanted.owner_id {
+        if !current.is_deleted()
+            && current.data == wanted.data
+            && current.owner_id == wanted.owner_id
+        {
             return Ok(());
         }
-        let op = if current.is_deleted() { Op::Restore } else { Op::Update };
+        let op = if current.is_deleted() {
+            Op::Restore
+        } else {
+            Op::Update
+        };
+        if entity == Entity::Invoices {
+            // The paid state follows the payments recorded now, not those of the restored time.
+            self.invoices.insert(id.to_string());
+        }
         let mut after = current.clone();
         after.data = wanted.data;
         after.owner_id = wanted.owner_id;
@@ -794,7 +899,12 @@ impl Batch<'_> {
         self.write(&schema, Some(current), after, op, true).await
     }
 
-    async fn revert(&mut self, entity: Entity, id: &str, entries: &[JournalEntry]) -> CoreResult<()> {
+    async fn revert(
+        &mut self,
+        entity: Entity,
+        id: &str,
+        entries: &[JournalEntry],
+    ) -> CoreResult<()> {
         let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
             return Ok(());
         };
@@ -804,7 +914,10 @@ impl Batch<'_> {
                 id,
                 "purged",
                 None,
-                format!("{} {id} was purged; it cannot be restored", entity.singular()),
+                format!(
+                    "{} {id} was purged; it cannot be restored",
+                    entity.singular()
+                ),
             ));
             return Ok(());
         }
@@ -814,31 +927,49 @@ impl Batch<'_> {
                 id,
                 "purged",
                 None,
-                format!("{} {id} was purged; it cannot be restored", entity.singular()),
+                format!(
+                    "{} {id} was purged; it cannot be restored",
+                    entity.singular()
+                ),
             ));
             return Ok(());
         };
+        self.check_restorable(&current)?;
         let current_img = current.to_image();
         let target_state = life(first.before.as_ref());
         let expected_state = life(last.after.as_ref());
         let current_state = life(Some(&current_img));
-        if target_state != expected_state && current_state != expected_state {
-            if current.deleted.as_ref().is_some_and(|d| d.batch == self.batch) {
-                // Already moved to the bin by this batch (a parent's cascade).
+        if current_state != expected_state {
+            if current
+                .deleted
+                .as_ref()
+                .is_some_and(|d| d.batch == self.batch)
+            {
+                if target_state != expected_state {
+                    // Already moved to the bin by this batch (a parent's cascade).
+                    return Ok(());
+                }
+                // Binned by a parent's cascade in this batch although these entries kept it
+                // live: the field revert below brings it back.
+            } else {
+                // Moved into or out of the bin since these entries: leave it as it is.
+                self.conflicts.push(conflict(
+                    entity,
+                    id,
+                    "changed_since",
+                    None,
+                    format!(
+                        "{} {id} was {} since; it is left as it is",
+                        entity.singular(),
+                        if current_state == Life::Live {
+                            "restored"
+                        } else {
+                            "deleted"
+                        }
+                    ),
+                ));
                 return Ok(());
             }
-            self.conflicts.push(conflict(
-                entity,
-                id,
-                "changed_since",
-                None,
-                format!(
-                    "{} {id} was {} since; it is left as it is",
-                    entity.singular(),
-                    if current_state == Life::Live { "restored" } else { "deleted" }
-                ),
-            ));
-            return Ok(());
         }
         // Field by field: the value before the earliest entry that changed the field, if the
         // field still holds what the latest entry that changed it wrote.
@@ -877,7 +1008,10 @@ impl Batch<'_> {
                     id,
                     "changed_since",
                     Some(&f),
-                    format!("field '{f}' of {} {id} was changed by someone else since", entity.singular()),
+                    format!(
+                        "field '{f}' of {} {id} was changed by someone else since",
+                        entity.singular()
+                    ),
                 ));
             }
             return Ok(());
@@ -911,8 +1045,14 @@ impl Batch<'_> {
                 .filter(|r| r.entity == Entity::Payments)
                 .map(|p| {
                     (
-                        p.data.get("amount").and_then(parse_decimal).unwrap_or_default(),
-                        p.data.get("date").and_then(Value::as_str).map(str::to_string),
+                        p.data
+                            .get("amount")
+                            .and_then(parse_decimal)
+                            .unwrap_or_default(),
+                        p.data
+                            .get("date")
+                            .and_then(Value::as_str)
+                            .map(str::to_string),
                     )
                 })
                 .collect();
@@ -923,7 +1063,8 @@ impl Batch<'_> {
                 let mut after = inv.clone();
                 after.data = data;
                 after.updated_at = self.now;
-                self.write(&schema, Some(inv), after, Op::Update, false).await?;
+                self.write(&schema, Some(inv), after, Op::Update, false)
+                    .await?;
             }
         }
         Ok(())
@@ -955,9 +1096,11 @@ pub fn sort_for_restore(items: &mut [Mutation]) {
 
 /// The value of the record's cascading reference (its parent in the delete tree).
 fn parent_of(schema: &Schema, data: &Map<String, Value>) -> Option<String> {
-    schema
-        .cascading_refs()
-        .find_map(|f| data.get(&f.name).and_then(Value::as_str).map(str::to_string))
+    schema.cascading_refs().find_map(|f| {
+        data.get(&f.name)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    })
 }
 
 fn collect_refs(
@@ -988,7 +1131,13 @@ fn collect_refs(
             for (i, row) in value.as_array().into_iter().flatten().enumerate() {
                 let Some(row) = row.as_object() else { continue };
                 for d in defs {
-                    collect_refs(d, row.get(&d.name), row, &format!("{path}[{i}].{}", d.name), out);
+                    collect_refs(
+                        d,
+                        row.get(&d.name),
+                        row,
+                        &format!("{path}[{i}].{}", d.name),
+                        out,
+                    );
                 }
             }
         }
@@ -1051,4 +1200,3 @@ fn describe_key(fields: &[String], data: &Map<String, Value>) -> String {
         .collect::<Vec<_>>()
         .join(" with ")
 }
-

@@ -47,7 +47,14 @@ fn body(status: StatusCode, code: &str, message: String, extra: Option<(&str, Va
 }
 
 fn with_field(status: StatusCode, code: &str, message: String, field: Option<String>) -> Response {
-    body(status, code, message, field.filter(|f| !f.is_empty()).map(|f| ("field", Value::from(f))))
+    body(
+        status,
+        code,
+        message,
+        field
+            .filter(|f| !f.is_empty())
+            .map(|f| ("field", Value::from(f))),
+    )
 }
 
 impl IntoResponse for ApiError {
@@ -77,13 +84,18 @@ fn core_response(e: CoreError) -> Response {
         CoreError::Domain(d) => {
             let message = d.to_string();
             match d {
-                DomainError::Invalid(f) => {
-                    with_field(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message, Some(f.field))
-                }
+                DomainError::Invalid(f) => with_field(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid",
+                    message,
+                    Some(f.field),
+                ),
                 DomainError::Forbidden { field, .. } => {
                     with_field(StatusCode::FORBIDDEN, "forbidden", message, field)
                 }
-                DomainError::NotFound { .. } => body(StatusCode::NOT_FOUND, "not_found", message, None),
+                DomainError::NotFound { .. } => {
+                    body(StatusCode::NOT_FOUND, "not_found", message, None)
+                }
                 DomainError::Duplicate { field, .. } => {
                     with_field(StatusCode::CONFLICT, "duplicate", message, Some(field))
                 }
@@ -95,7 +107,10 @@ fn core_response(e: CoreError) -> Response {
                     StatusCode::CONFLICT,
                     "conflict",
                     message,
-                    Some(("conflicts", serde_json::to_value(list).unwrap_or(Value::Null))),
+                    Some((
+                        "conflicts",
+                        serde_json::to_value(list).unwrap_or(Value::Null),
+                    )),
                 ),
             }
         }

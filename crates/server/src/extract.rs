@@ -5,8 +5,8 @@ use crate::error::ApiError;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::request::Parts;
 use axum::http::header;
+use axum::http::request::Parts;
 use kontor_core::CoreError;
 use kontor_domain::Actor;
 use serde_json::Value;
@@ -18,7 +18,10 @@ pub struct Auth(pub Actor);
 impl FromRequestParts<Arc<AppState>> for Auth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
         let token = bearer(&parts.headers).ok_or_else(|| {
             ApiError::Core(CoreError::Unauthorized(
                 "missing bearer token; log in at POST /api/v1/auth/login".into(),
@@ -32,7 +35,8 @@ impl FromRequestParts<Arc<AppState>> for Auth {
 pub fn bearer(headers: &axum::http::HeaderMap) -> Option<String> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
-    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim().to_string())
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
+        .then(|| token.trim().to_string())
 }
 
 /// A JSON body: malformed JSON is a 400 that says where it broke.
@@ -50,7 +54,9 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             }
         })?;
         if bytes.is_empty() {
-            return Err(ApiError::BadRequest("the request body is empty; send a JSON object".into()));
+            return Err(ApiError::BadRequest(
+                "the request body is empty; send a JSON object".into(),
+            ));
         }
         serde_json::from_slice(&bytes)
             .map(JsonBody)
@@ -73,11 +79,9 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
 }
 
 fn serde_urlencoded_pairs(q: &str) -> Option<Vec<(String, String)>> {
-    axum::extract::Query::<Vec<(String, String)>>::try_from_uri(
-        &format!("/?{q}").parse().ok()?,
-    )
-    .ok()
-    .map(|axum::extract::Query(v)| v)
+    axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&format!("/?{q}").parse().ok()?)
+        .ok()
+        .map(|axum::extract::Query(v)| v)
 }
 
 impl QueryPairs {
@@ -93,7 +97,9 @@ impl QueryPairs {
             }
         });
         if found.len() > 1 {
-            return Err(ApiError::BadRequest(format!("query parameter '{name}' is given more than once")));
+            return Err(ApiError::BadRequest(format!(
+                "query parameter '{name}' is given more than once"
+            )));
         }
         Ok(found.pop())
     }
@@ -101,8 +107,11 @@ impl QueryPairs {
     pub fn take_u32(&mut self, name: &str) -> Result<Option<u32>, ApiError> {
         self.take(name)?
             .map(|v| {
-                v.parse::<u32>()
-                    .map_err(|_| ApiError::BadRequest(format!("query parameter '{name}' must be a positive whole number")))
+                v.parse::<u32>().map_err(|_| {
+                    ApiError::BadRequest(format!(
+                        "query parameter '{name}' must be a positive whole number"
+                    ))
+                })
             })
             .transpose()
     }
@@ -110,7 +119,9 @@ impl QueryPairs {
     /// Fails on parameters nobody took.
     pub fn finish(self) -> Result<(), ApiError> {
         match self.0.first() {
-            Some((k, _)) => Err(ApiError::BadRequest(format!("unknown query parameter '{k}'"))),
+            Some((k, _)) => Err(ApiError::BadRequest(format!(
+                "unknown query parameter '{k}'"
+            ))),
             None => Ok(()),
         }
     }

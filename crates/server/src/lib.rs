@@ -54,11 +54,16 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/history/undo", post(history::undo))
         .route("/batch", post(records::batch))
         .route("/users", get(users::list).post(users::create))
-        .route("/users/{id}", get(users::get).patch(users::update).delete(users::delete))
+        .route(
+            "/users/{id}",
+            get(users::get).patch(users::update).delete(users::delete),
+        )
         .route("/{entity}", get(records::list).post(records::create))
         .route(
             "/{entity}/{id}",
-            get(records::get).patch(records::update).delete(records::delete),
+            get(records::get)
+                .patch(records::update)
+                .delete(records::delete),
         )
         .route("/{entity}/{id}/restore", post(records::restore_to_time))
         .route("/{entity}/{id}/history", get(records::record_history));

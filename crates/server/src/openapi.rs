@@ -9,33 +9,76 @@ use serde_json::{json, Map, Value};
 /// routes are expanded per entity in the document.
 pub const ROUTES: &[(&str, &str, &str)] = &[
     ("get", "/openapi.json", "This document"),
-    ("post", "/auth/login", "Log in with e-mail and password; returns a bearer token"),
+    (
+        "post",
+        "/auth/login",
+        "Log in with e-mail and password; returns a bearer token",
+    ),
     ("post", "/auth/logout", "Revoke the bearer token used"),
     ("get", "/auth/me", "The logged-in user"),
-    ("get", "/trash", "Records in the recycle bin (filter: entity)"),
-    ("get", "/trash/{entity}/{id}", "One record in the recycle bin"),
-    ("delete", "/trash/{entity}/{id}", "Purge a record from the bin for good (admin)"),
-    ("post", "/trash/{entity}/{id}/restore", "Restore a record with everything deleted in its batch"),
+    (
+        "get",
+        "/trash",
+        "Records in the recycle bin (filter: entity)",
+    ),
+    (
+        "get",
+        "/trash/{entity}/{id}",
+        "One record in the recycle bin",
+    ),
+    (
+        "delete",
+        "/trash/{entity}/{id}",
+        "Purge a record from the bin for good (admin)",
+    ),
+    (
+        "post",
+        "/trash/{entity}/{id}/restore",
+        "Restore a record with everything deleted in its batch",
+    ),
     ("get", "/history", "Journal entries, filtered"),
-    ("post", "/history/undo", "Undo a batch, or one actor's changes in a period"),
-    ("post", "/batch", "Several creates/updates/deletes in one atomic batch"),
+    (
+        "post",
+        "/history/undo",
+        "Undo a batch, or one actor's changes in a period",
+    ),
+    (
+        "post",
+        "/batch",
+        "Several creates/updates/deletes in one atomic batch",
+    ),
     ("get", "/users", "List users (admin)"),
     ("post", "/users", "Create a user (admin)"),
     ("get", "/users/{id}", "A user (admin)"),
-    ("patch", "/users/{id}", "Change a user, password or disable (admin)"),
+    (
+        "patch",
+        "/users/{id}",
+        "Change a user, password or disable (admin)",
+    ),
     ("delete", "/users/{id}", "Delete a user (admin)"),
     ("get", "/{entity}", "List records"),
     ("post", "/{entity}", "Create a record"),
     ("get", "/{entity}/{id}", "A record"),
     ("patch", "/{entity}/{id}", "Change fields of a record"),
-    ("delete", "/{entity}/{id}", "Move a record (and what depends on it) to the recycle bin"),
-    ("post", "/{entity}/{id}/restore", "Restore a record to its state at a past time"),
+    (
+        "delete",
+        "/{entity}/{id}",
+        "Move a record (and what depends on it) to the recycle bin",
+    ),
+    (
+        "post",
+        "/{entity}/{id}/restore",
+        "Restore a record to its state at a past time",
+    ),
     ("get", "/{entity}/{id}/history", "History of one record"),
 ];
 
 /// Entities served by the generic `/{entity}` routes.
 pub fn routed_entities() -> Vec<Entity> {
-    Entity::ALL.into_iter().filter(|e| *e != Entity::Users).collect()
+    Entity::ALL
+        .into_iter()
+        .filter(|e| *e != Entity::Users)
+        .collect()
 }
 
 fn field_schema(ty: &FieldType) -> Value {
@@ -58,13 +101,17 @@ fn field_schema(ty: &FieldType) -> Value {
             }
             m
         }
-        FieldType::Integer { min, max } => json!({"type": "integer", "minimum": min, "maximum": max}),
+        FieldType::Integer { min, max } => {
+            json!({"type": "integer", "minimum": min, "maximum": max})
+        }
         FieldType::Date => json!({"type": "string", "format": "date"}),
         FieldType::DateTime => json!({"type": "string", "format": "date-time"}),
         FieldType::Bool => json!({"type": "boolean"}),
         FieldType::Enum(opts) => json!({"type": "string", "enum": opts}),
         FieldType::Currency => json!({"type": "string", "pattern": "^[A-Z]{3}$"}),
-        FieldType::Ref(e) => json!({"type": "string", "format": "uuid", "description": format!("id of a {}", e.singular())}),
+        FieldType::Ref(e) => {
+            json!({"type": "string", "format": "uuid", "description": format!("id of a {}", e.singular())})
+        }
         FieldType::LinkedRef { entity_field } => {
             json!({"type": "string", "format": "uuid", "description": format!("id of the record named by {entity_field}")})
         }
@@ -96,10 +143,22 @@ fn object_schema(defs: &[FieldDef]) -> Value {
 fn record_schema(schema: &Schema) -> Value {
     let mut s = object_schema(&schema.fields);
     let system = [
-        ("id", json!({"type": "string", "format": "uuid", "readOnly": true})),
-        ("owner_id", json!({"type": ["string", "null"], "format": "uuid"})),
-        ("created_at", json!({"type": "string", "format": "date-time", "readOnly": true})),
-        ("updated_at", json!({"type": "string", "format": "date-time", "readOnly": true})),
+        (
+            "id",
+            json!({"type": "string", "format": "uuid", "readOnly": true}),
+        ),
+        (
+            "owner_id",
+            json!({"type": ["string", "null"], "format": "uuid"}),
+        ),
+        (
+            "created_at",
+            json!({"type": "string", "format": "date-time", "readOnly": true}),
+        ),
+        (
+            "updated_at",
+            json!({"type": "string", "format": "date-time", "readOnly": true}),
+        ),
     ];
     if let Some(Value::Object(props)) = s.get_mut("properties") {
         for (k, v) in system {
@@ -109,7 +168,14 @@ fn record_schema(schema: &Schema) -> Value {
     s
 }
 
-fn op(summary: &str, tag: &str, params: Vec<Value>, body: Option<Value>, ok: Value, status: &str) -> Value {
+fn op(
+    summary: &str,
+    tag: &str,
+    params: Vec<Value>,
+    body: Option<Value>,
+    ok: Value,
+    status: &str,
+) -> Value {
     let mut o = json!({
         "summary": summary,
         "tags": [tag],
@@ -125,7 +191,8 @@ fn op(summary: &str, tag: &str, params: Vec<Value>, body: Option<Value>, ok: Val
         }
     });
     if let Some(b) = body {
-        o["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": b}}});
+        o["requestBody"] =
+            json!({"required": true, "content": {"application/json": {"schema": b}}});
     }
     o
 }
@@ -154,20 +221,33 @@ pub fn document(custom: &[CustomFieldDef]) -> Value {
         query_param("q", "text that must occur in a text field"),
         query_param("order", "desc (newest first, default) or asc"),
     ];
-    let history_params: Vec<Value> = ["entity", "record_id", "op", "actor", "origin", "batch", "from", "to", "cursor", "limit", "order"]
-        .iter()
-        .map(|p| query_param(p, "filter"))
-        .collect();
+    let history_params: Vec<Value> = [
+        "entity",
+        "record_id",
+        "op",
+        "actor",
+        "origin",
+        "batch",
+        "from",
+        "to",
+        "cursor",
+        "limit",
+        "order",
+    ]
+    .iter()
+    .map(|p| query_param(p, "filter"))
+    .collect();
 
     for (method, path, summary) in ROUTES {
-        let entity_paths: Vec<(String, Option<Entity>)> = if path.contains("{entity}") && !path.starts_with("/trash") {
-            routed_entities()
-                .into_iter()
-                .map(|e| (path.replace("{entity}", e.as_str()), Some(e)))
-                .collect()
-        } else {
-            vec![(path.to_string(), None)]
-        };
+        let entity_paths: Vec<(String, Option<Entity>)> =
+            if path.contains("{entity}") && !path.starts_with("/trash") {
+                routed_entities()
+                    .into_iter()
+                    .map(|e| (path.replace("{entity}", e.as_str()), Some(e)))
+                    .collect()
+            } else {
+                vec![(path.to_string(), None)]
+            };
         for (p, entity) in entity_paths {
             let mut params: Vec<Value> = Vec::new();
             if p.contains("{id}") {
@@ -177,7 +257,11 @@ pub fn document(custom: &[CustomFieldDef]) -> Value {
                 params.push(path_param("entity"));
             }
             let tag = entity.map(|e| e.as_str().to_string()).unwrap_or_else(|| {
-                p.trim_start_matches('/').split('/').next().unwrap_or("api").to_string()
+                p.trim_start_matches('/')
+                    .split('/')
+                    .next()
+                    .unwrap_or("api")
+                    .to_string()
             });
             let rec = entity
                 .map(|e| json!({"$ref": format!("#/components/schemas/{}", e.as_str())}))
@@ -189,23 +273,37 @@ pub fn document(custom: &[CustomFieldDef]) -> Value {
                     if *path == "/trash" {
                         ps.push(query_param("entity", "only this entity"));
                     } else {
-                        ps.push(query_param("{field}", "any field: equal to this value (null for empty)"));
+                        ps.push(query_param(
+                            "{field}",
+                            "any field: equal to this value (null for empty)",
+                        ));
                     }
                     op(summary, &tag, ps, None, page_of(rec), "200")
                 }
                 ("post", "/{entity}") => op(summary, &tag, params, Some(rec.clone()), rec, "201"),
-                ("post", "/users") => op(summary, &tag, params, Some(any.clone()), any.clone(), "201"),
+                ("post", "/users") => {
+                    op(summary, &tag, params, Some(any.clone()), any.clone(), "201")
+                }
                 ("patch", _) => op(summary, &tag, params, Some(any.clone()), rec, "200"),
                 ("get", "/history") | ("get", "/{entity}/{id}/history") => {
                     let mut ps = params.clone();
                     ps.extend(history_params.clone());
-                    op(summary, &tag, ps, None, page_of(json!({"$ref": "#/components/schemas/HistoryItem"})), "200")
+                    op(
+                        summary,
+                        &tag,
+                        ps,
+                        None,
+                        page_of(json!({"$ref": "#/components/schemas/HistoryItem"})),
+                        "200",
+                    )
                 }
                 ("post", "/{entity}/{id}/restore") => op(
                     summary,
                     &tag,
                     params,
-                    Some(json!({"type": "object", "required": ["at"], "properties": {"at": {"type": "string", "format": "date-time"}}})),
+                    Some(
+                        json!({"type": "object", "required": ["at"], "properties": {"at": {"type": "string", "format": "date-time"}}}),
+                    ),
                     batch.clone(),
                     "200",
                 ),
@@ -213,7 +311,9 @@ pub fn document(custom: &[CustomFieldDef]) -> Value {
                     summary,
                     &tag,
                     params,
-                    Some(json!({"type": "object", "properties": {"batch": {"type": "string"}, "actor": {"type": "string"}, "from": {"type": "string", "format": "date-time"}, "to": {"type": "string", "format": "date-time"}}})),
+                    Some(
+                        json!({"type": "object", "properties": {"batch": {"type": "string"}, "actor": {"type": "string"}, "from": {"type": "string", "format": "date-time"}, "to": {"type": "string", "format": "date-time"}}}),
+                    ),
                     batch.clone(),
                     "200",
                 ),
@@ -221,7 +321,9 @@ pub fn document(custom: &[CustomFieldDef]) -> Value {
                     summary,
                     &tag,
                     params,
-                    Some(json!({"type": "object", "required": ["email", "password"], "properties": {"email": {"type": "string"}, "password": {"type": "string"}}})),
+                    Some(
+                        json!({"type": "object", "required": ["email", "password"], "properties": {"email": {"type": "string"}, "password": {"type": "string"}}}),
+                    ),
                     json!({"type": "object", "properties": {"token": {"type": "string"}, "expires_at": {"type": "string"}}}),
                     "200",
                 ),
@@ -229,11 +331,15 @@ pub fn document(custom: &[CustomFieldDef]) -> Value {
                     summary,
                     &tag,
                     params,
-                    Some(json!({"type": "object", "required": ["operations"], "properties": {"operations": {"type": "array", "maxItems": 1000, "items": {"type": "object", "required": ["op", "entity"], "properties": {"op": {"enum": ["create", "update", "delete"]}, "entity": {"type": "string"}, "id": {"type": "string"}, "data": {"type": "object"}}}}}})),
+                    Some(
+                        json!({"type": "object", "required": ["operations"], "properties": {"operations": {"type": "array", "maxItems": 1000, "items": {"type": "object", "required": ["op", "entity"], "properties": {"op": {"enum": ["create", "update", "delete"]}, "entity": {"type": "string"}, "id": {"type": "string"}, "data": {"type": "object"}}}}}}),
+                    ),
                     batch.clone(),
                     "200",
                 ),
-                ("delete", _) | ("post", _) => op(summary, &tag, params, None, batch.clone(), "200"),
+                ("delete", _) | ("post", _) => {
+                    op(summary, &tag, params, None, batch.clone(), "200")
+                }
                 _ => op(summary, &tag, params, None, rec, "200"),
             };
             let full = format!("/api/v1{p}");
@@ -242,7 +348,10 @@ pub fn document(custom: &[CustomFieldDef]) -> Value {
         }
     }
     for e in routed_entities() {
-        schemas.insert(e.as_str().into(), record_schema(&Schema::with_custom(e, custom)));
+        schemas.insert(
+            e.as_str().into(),
+            record_schema(&Schema::with_custom(e, custom)),
+        );
     }
     schemas.insert("users".into(), record_schema(builtin(Entity::Users)));
     schemas.insert(

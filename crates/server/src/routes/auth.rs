@@ -22,7 +22,11 @@ pub async fn login(
             .and_then(Value::as_str)
             .map(str::to_string)
             .ok_or_else(|| {
-                kontor_domain::DomainError::invalid(name, format!("'{name}' is required and must be a string")).into()
+                kontor_domain::DomainError::invalid(
+                    name,
+                    format!("'{name}' is required and must be a string"),
+                )
+                .into()
             })
     };
     let (email, password) = (field("email")?, field("password")?);
@@ -41,9 +45,15 @@ pub async fn login(
     })))
 }
 
-pub async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMap) -> ApiResult<Json<Value>> {
-    let token = bearer(&headers)
-        .ok_or_else(|| ApiError::Core(kontor_core::CoreError::Unauthorized("missing bearer token".into())))?;
+pub async fn logout(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let token = bearer(&headers).ok_or_else(|| {
+        ApiError::Core(kontor_core::CoreError::Unauthorized(
+            "missing bearer token".into(),
+        ))
+    })?;
     // Validate first so an unknown token gets a 401, not a silent success.
     kontor_core::auth::actor_for_token(state.kontor.store.as_ref(), &token).await?;
     state

@@ -32,7 +32,9 @@ pub async fn list(
     };
     q.finish()?;
     let page = state.kontor.history(&actor, &params).await?;
-    Ok(Json(json!({"items": page.items, "next_cursor": page.next_cursor})))
+    Ok(Json(
+        json!({"items": page.items, "next_cursor": page.next_cursor}),
+    ))
 }
 
 /// `{"batch": id}` or `{"actor": user id, "from": RFC 3339, "to": RFC 3339}`.
@@ -52,9 +54,14 @@ pub async fn undo(
             s(f).and_then(kontor_domain::time::parse)
                 .ok_or_else(|| DomainError::invalid(f, format!("'{f}' must be an RFC 3339 time")))
         };
-        state.kontor.undo_actor(&actor, who, time("from")?, time("to")?).await?
+        state
+            .kontor
+            .undo_actor(&actor, who, time("from")?, time("to")?)
+            .await?
     } else {
-        return Err(DomainError::invalid("batch", "give 'batch', or 'actor' with 'from' and 'to'").into());
+        return Err(
+            DomainError::invalid("batch", "give 'batch', or 'actor' with 'from' and 'to'").into(),
+        );
     };
     Ok((batch_header(&applied), Json(batch_summary(&applied))))
 }

@@ -17,7 +17,9 @@ use serde_json::{json, Value};
 /// Parses the `{entity}` path segment of the generic record routes.
 pub fn entity_param(name: &str) -> ApiResult<Entity> {
     match name.parse::<Entity>() {
-        Ok(Entity::Users) => Err(ApiError::NotFound("users are managed at /api/v1/users".into())),
+        Ok(Entity::Users) => Err(ApiError::NotFound(
+            "users are managed at /api/v1/users".into(),
+        )),
         Ok(e) => Ok(e),
         Err(_) => Err(ApiError::NotFound(format!(
             "unknown entity '{name}'; one of: {}",

@@ -33,7 +33,9 @@ pub async fn list(
         filters: q.0,
     };
     let page = state.kontor.list(&actor, entity, &params).await?;
-    Ok(Json(json!({"items": page.items, "next_cursor": page.next_cursor})))
+    Ok(Json(
+        json!({"items": page.items, "next_cursor": page.next_cursor}),
+    ))
 }
 
 pub async fn create(
@@ -45,14 +47,25 @@ pub async fn create(
     let entity = entity_param(&entity)?;
     let applied = state
         .kontor
-        .write(&actor, Origin::Api, vec![Mutation::Create { entity, input: body }])
+        .write(
+            &actor,
+            Origin::Api,
+            vec![Mutation::Create {
+                entity,
+                input: body,
+            }],
+        )
         .await?;
     let rec = applied.records.first().cloned().flatten().ok_or_else(|| {
-        ApiError::Core(kontor_core::CoreError::Store(kontor_store::StoreError::Other(
-            "created record not found".into(),
-        )))
+        ApiError::Core(kontor_core::CoreError::Store(
+            kontor_store::StoreError::Other("created record not found".into()),
+        ))
     })?;
-    Ok((StatusCode::CREATED, batch_header(&applied), Json(present(&actor, &rec))))
+    Ok((
+        StatusCode::CREATED,
+        batch_header(&applied),
+        Json(present(&actor, &rec)),
+    ))
 }
 
 pub async fn get(
@@ -76,7 +89,15 @@ pub async fn update(
     check_id(&id)?;
     let applied = state
         .kontor
-        .write(&actor, Origin::Api, vec![Mutation::Update { entity, id: id.clone(), input: body }])
+        .write(
+            &actor,
+            Origin::Api,
+            vec![Mutation::Update {
+                entity,
+                id: id.clone(),
+                input: body,
+            }],
+        )
         .await?;
     let rec = state.kontor.get(&actor, entity, &id).await?;
     Ok((batch_header(&applied), Json(present(&actor, &rec))))
@@ -109,12 +130,22 @@ pub async fn restore_to_time(
         .get("at")
         .and_then(Value::as_str)
         .and_then(kontor_domain::time::parse)
-        .ok_or_else(|| DomainError::invalid("at", "'at' must be an RFC 3339 time like 2026-01-31T09:00:00Z"))?;
+        .ok_or_else(|| {
+            DomainError::invalid(
+                "at",
+                "'at' must be an RFC 3339 time like 2026-01-31T09:00:00Z",
+            )
+        })?;
     if at > kontor_domain::time::now() {
         return Err(DomainError::invalid("at", "'at' is in the future").into());
     }
     let applied = state.kontor.restore_record(&actor, entity, &id, at).await?;
-    let record = applied.records.first().cloned().flatten().map(|r| present(&actor, &r));
+    let record = applied
+        .records
+        .first()
+        .cloned()
+        .flatten()
+        .map(|r| present(&actor, &r));
     let mut out = batch_summary(&applied);
     if let Value::Object(m) = &mut out {
         m.insert("record".into(), record.unwrap_or(Value::Null));
@@ -146,7 +177,9 @@ pub async fn record_history(
     };
     q.finish()?;
     let page = state.kontor.history(&actor, &params).await?;
-    Ok(Json(json!({"items": page.items, "next_cursor": page.next_cursor})))
+    Ok(Json(
+        json!({"items": page.items, "next_cursor": page.next_cursor}),
+    ))
 }
 
 /// `POST /api/v1/batch {"operations":[{"op":"create"|"update"|"delete","entity","id"?,"data"?}]}`:
@@ -161,31 +194,59 @@ pub async fn batch(
         .and_then(Value::as_array)
         .ok_or_else(|| DomainError::invalid("operations", "'operations' must be a list"))?;
     if ops.is_empty() || ops.len() > MAX_BATCH {
-        return Err(DomainError::invalid("operations", format!("give 1 to {MAX_BATCH} operations")).into());
+        return Err(DomainError::invalid(
+            "operations",
+            format!("give 1 to {MAX_BATCH} operations"),
+        )
+        .into());
     }
     let mut mutations = Vec::with_capacity(ops.len());
     for (i, op) in ops.iter().enumerate() {
         let path = |f: &str| format!("operations[{i}].{f}");
         let s = |f: &str| op.get(f).and_then(Value::as_str);
-        let entity = s("entity")
-            .ok_or_else(|| DomainError::invalid(path("entity"), format!("'{}' is required", path("entity"))))?;
+        let entity = s("entity").ok_or_else(|| {
+            DomainError::invalid(path("entity"), format!("'{}' is required", path("entity")))
+        })?;
         let entity = match entity.parse::<Entity>() {
             Ok(e) if e != Entity::Users => e,
-            _ => return Err(DomainError::invalid(path("entity"), format!("unknown entity '{entity}'")).into()),
+            _ => {
+                return Err(DomainError::invalid(
+                    path("entity"),
+                    format!("unknown entity '{entity}'"),
+                )
+                .into())
+            }
         };
         let id = || -> ApiResult<String> {
             s("id")
                 .filter(|id| kontor_domain::record::is_valid_id(id))
                 .map(str::to_string)
-                .ok_or_else(|| DomainError::invalid(path("id"), format!("'{}' must be a record id", path("id"))).into())
+                .ok_or_else(|| {
+                    DomainError::invalid(
+                        path("id"),
+                        format!("'{}' must be a record id", path("id")),
+                    )
+                    .into()
+                })
         };
         let data = || op.get("data").cloned().unwrap_or(Value::Null);
         mutations.push(match s("op") {
-            Some("create") => Mutation::Create { entity, input: data() },
-            Some("update") => Mutation::Update { entity, id: id()?, input: data() },
+            Some("create") => Mutation::Create {
+                entity,
+                input: data(),
+            },
+            Some("update") => Mutation::Update {
+                entity,
+                id: id()?,
+                input: data(),
+            },
             Some("delete") => Mutation::Delete { entity, id: id()? },
             _ => {
-                return Err(DomainError::invalid(path("op"), format!("'{}' must be create, update or delete", path("op"))).into())
+                return Err(DomainError::invalid(
+                    path("op"),
+                    format!("'{}' must be create, update or delete", path("op")),
+                )
+                .into())
             }
         });
     }
@@ -198,7 +259,11 @@ pub async fn batch(
                 applied
                     .records
                     .iter()
-                    .map(|r| r.as_ref().map(|r| present(&actor, r)).unwrap_or(Value::Null))
+                    .map(|r| {
+                        r.as_ref()
+                            .map(|r| present(&actor, r))
+                            .unwrap_or(Value::Null)
+                    })
                     .collect(),
             ),
         );

@@ -16,7 +16,10 @@ pub async fn healthz() -> impl IntoResponse {
 /// The database answers; load balancers send traffic only while this is 200.
 pub async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     if state.is_shutting_down() {
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "shutting_down"})));
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "shutting_down"})),
+        );
     }
     match state.kontor.store.ping().await {
         Ok(()) => (

@@ -28,7 +28,9 @@ pub async fn list(
         .kontor
         .trash(&actor, entity.as_deref(), cursor.as_deref(), limit)
         .await?;
-    Ok(Json(json!({"items": page.items, "next_cursor": page.next_cursor})))
+    Ok(Json(
+        json!({"items": page.items, "next_cursor": page.next_cursor}),
+    ))
 }
 
 pub async fn get(
@@ -42,7 +44,9 @@ pub async fn get(
         Some(r) if r.is_deleted() && actor.can(entity, Action::Read, r.owner_id.as_deref()) => {
             Ok(Json(present(&actor, &r)))
         }
-        _ => Err(DomainError::not_found(format!("{} in the recycle bin", entity.singular()), id).into()),
+        _ => Err(
+            DomainError::not_found(format!("{} in the recycle bin", entity.singular()), id).into(),
+        ),
     }
 }
 
@@ -55,7 +59,11 @@ pub async fn restore(
     check_id(&id)?;
     let applied = state
         .kontor
-        .write(&actor, Origin::Restore, vec![Mutation::RestoreDeleted { entity, id }])
+        .write(
+            &actor,
+            Origin::Restore,
+            vec![Mutation::RestoreDeleted { entity, id }],
+        )
         .await?;
     Ok((batch_header(&applied), Json(batch_summary(&applied))))
 }

@@ -22,7 +22,13 @@ fn split_password(body: Value, required: bool) -> ApiResult<(Map<String, Value>,
     let password = match m.remove("password") {
         Some(Value::String(p)) => Some(p),
         None | Some(Value::Null) if !required => None,
-        _ => return Err(DomainError::invalid("password", "'password' is required and must be a string").into()),
+        _ => {
+            return Err(DomainError::invalid(
+                "password",
+                "'password' is required and must be a string",
+            )
+            .into())
+        }
     };
     Ok((m, password))
 }
@@ -49,7 +55,9 @@ pub async fn list(
         filters: q.0,
     };
     let page = state.kontor.list(&actor, Entity::Users, &params).await?;
-    Ok(Json(json!({"items": page.items, "next_cursor": page.next_cursor})))
+    Ok(Json(
+        json!({"items": page.items, "next_cursor": page.next_cursor}),
+    ))
 }
 
 pub async fn create(
@@ -60,7 +68,10 @@ pub async fn create(
     admin_only(&actor)?;
     let (fields, password) = split_password(body, true)?;
     let password = password.unwrap_or_default();
-    let rec = state.kontor.add_user(&actor, Origin::Api, fields, &password).await?;
+    let rec = state
+        .kontor
+        .add_user(&actor, Origin::Api, fields, &password)
+        .await?;
     Ok((StatusCode::CREATED, Json(present(&actor, &rec))))
 }
 
@@ -100,7 +111,14 @@ pub async fn delete(
     check_id(&id)?;
     let applied = state
         .kontor
-        .write(&actor, Origin::Api, vec![Mutation::Delete { entity: Entity::Users, id: id.clone() }])
+        .write(
+            &actor,
+            Origin::Api,
+            vec![Mutation::Delete {
+                entity: Entity::Users,
+                id: id.clone(),
+            }],
+        )
         .await?;
     state.kontor.store.revoke_user_sessions(&id).await?;
     Ok((batch_header(&applied), Json(batch_summary(&applied))))

@@ -2,4 +2,12 @@
 
 mod support;
 
+mod bad_input;
+mod common;
+mod entities;
+mod history;
+mod openapi;
+mod permissions;
+mod restore;
 mod smoke;
+mod trash;

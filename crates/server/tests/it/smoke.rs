@@ -10,7 +10,9 @@ async fn health_login_create_read() {
     let (s, _) = srv.anon().get("/readyz").await;
     assert_eq!(s, StatusCode::OK);
     let admin = srv.admin().await;
-    let c = admin.create("companies", json!({"name": "Acme", "inn": "7707083893"})).await;
+    let c = admin
+        .create("companies", json!({"name": "Acme", "inn": "7707083893"}))
+        .await;
     let (s, got) = admin.get(&format!("/api/v1/companies/{}", id(&c))).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(got["name"], "Acme");

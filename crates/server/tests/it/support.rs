@@ -29,7 +29,9 @@ impl TestServer {
 
     pub async fn start_with(settings: Settings) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = SqliteStore::open(&dir.path().join("kontor.db")).await.expect("open store");
+        let store = SqliteStore::open(&dir.path().join("kontor.db"))
+            .await
+            .expect("open store");
         let kontor = Arc::new(Kontor::new(Arc::new(store), settings));
         let mut fields = Map::new();
         fields.insert("email".into(), json!(ADMIN_EMAIL));
@@ -38,7 +40,9 @@ impl TestServer {
             .add_user(&Actor::system(), Origin::System, fields, ADMIN_PASSWORD)
             .await
             .expect("create admin");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(kontor_server::serve(
@@ -72,7 +76,10 @@ impl TestServer {
     pub async fn login(&self, email: &str, password: &str) -> Api {
         let (status, body) = self
             .anon()
-            .post("/api/v1/auth/login", json!({"email": email, "password": password}))
+            .post(
+                "/api/v1/auth/login",
+                json!({"email": email, "password": password}),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "login of {email} failed: {body}");
         Api {
@@ -119,8 +126,15 @@ pub struct Api {
 }
 
 impl Api {
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut req = self.client.request(method, format!("{}{}", self.base, path));
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }
@@ -133,13 +147,19 @@ impl Api {
         let value = if text.is_empty() {
             Value::Null
         } else {
-            serde_json::from_str(&text).unwrap_or_else(|_| panic!("non-JSON body for {path}: {text}"))
+            serde_json::from_str(&text)
+                .unwrap_or_else(|_| panic!("non-JSON body for {path}: {text}"))
         };
         (status, value)
     }
 
     /// Sends a raw body with a content type, for malformed-input tests.
-    pub async fn raw(&self, method: reqwest::Method, path: &str, body: &'static str) -> (StatusCode, Value) {
+    pub async fn raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &'static str,
+    ) -> (StatusCode, Value) {
         let mut req = self
             .client
             .request(method, format!("{}{}", self.base, path))
@@ -151,7 +171,10 @@ impl Api {
         let resp = req.send().await.expect("request");
         let status = resp.status();
         let text = resp.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
@@ -181,15 +204,30 @@ pub fn id(v: &Value) -> String {
 }
 
 /// Asserts an error response: status, code and (when given) the field it names.
-pub fn assert_error(got: &(StatusCode, Value), status: StatusCode, code: &str, field: Option<&str>) {
+pub fn assert_error(
+    got: &(StatusCode, Value),
+    status: StatusCode,
+    code: &str,
+    field: Option<&str>,
+) {
     assert_eq!(got.0, status, "unexpected status; body {}", got.1);
-    assert_eq!(got.1["error"]["code"], code, "unexpected code; body {}", got.1);
+    assert_eq!(
+        got.1["error"]["code"], code,
+        "unexpected code; body {}",
+        got.1
+    );
     assert!(
-        got.1["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+        got.1["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
         "error without message: {}",
         got.1
     );
     if let Some(f) = field {
-        assert_eq!(got.1["error"]["field"], f, "unexpected field; body {}", got.1);
+        assert_eq!(
+            got.1["error"]["field"], f,
+            "unexpected field; body {}",
+            got.1
+        );
     }
 }
