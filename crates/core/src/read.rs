@@ -11,7 +11,7 @@ use kontor_domain::schema::{CustomFieldDef, FieldType, Schema};
 use kontor_domain::time::{self, Timestamp};
 use kontor_domain::validate::parse_value;
 use kontor_domain::{BatchId, DomainError, Entity};
-use kontor_store::{FilterValue, JournalQuery, ListQuery, TrashQuery};
+use kontor_store::{FilterValue, JournalQuery, ListQuery, ScopeGroup, TrashQuery};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -378,22 +378,23 @@ impl Kontor {
                 ))
                 .into());
             }
-            let filters: Vec<OwnerFilter> = readable
-                .iter()
-                .map(|e| actor.owner_filter(*e, Action::Read))
-                .collect();
-            if filters.iter().any(|f| f != &filters[0]) {
-                return Err(DomainError::invalid(
-                    "entity",
-                    "your role reads entities with different scopes; filter history by entity",
-                )
-                .into());
+            // One group per distinct scope: e.g. a manager sees entries about own companies,
+            // contacts, ... and about every product.
+            let mut groups: Vec<ScopeGroup> = Vec::new();
+            for e in readable {
+                let owners = match actor.owner_filter(e, Action::Read) {
+                    OwnerFilter::OneOf(ids) => Some(ids),
+                    _ => None,
+                };
+                match groups.iter_mut().find(|g| g.owners == owners) {
+                    Some(g) => g.entities.push(e),
+                    None => groups.push(ScopeGroup {
+                        entities: vec![e],
+                        owners,
+                    }),
+                }
             }
-            q.owners = match &filters[0] {
-                OwnerFilter::OneOf(ids) => Some(ids.clone()),
-                _ => None,
-            };
-            q.entities = Some(readable);
+            q.scopes = Some(groups);
         }
         let mut rows = self.store.journal(&q).await?;
         let next_cursor = if rows.len() > limit as usize {

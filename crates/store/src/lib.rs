@@ -62,8 +62,6 @@ pub struct ListQuery {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct JournalQuery {
     pub entity: Option<Entity>,
-    /// Only entries about these entities; `None` means all.
-    pub entities: Option<Vec<Entity>>,
     pub record_id: Option<String>,
     pub op: Option<Op>,
     pub actor: Option<String>,
@@ -71,12 +69,19 @@ pub struct JournalQuery {
     pub batch: Option<BatchId>,
     pub from: Option<Timestamp>,
     pub to: Option<Timestamp>,
-    /// Only entries about records these users own(ed); `None` means no restriction.
-    pub owners: Option<Vec<String>>,
+    /// What a non-admin may see: entries matching any one group. `None` means everything.
+    pub scopes: Option<Vec<ScopeGroup>>,
     /// Keyset cursor: entries after (ascending) or before (descending) this seq.
     pub cursor: Option<i64>,
     pub descending: bool,
     pub limit: u32,
+}
+
+/// Entries about these entities, about records owned by these users (`None`: any owner).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScopeGroup {
+    pub entities: Vec<Entity>,
+    pub owners: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

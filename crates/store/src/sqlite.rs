@@ -316,18 +316,6 @@ fn journal_sql(q: &JournalQuery) -> (String, Vec<Arg>) {
     if let Some(r) = &q.record_id {
         eq(&mut sql, &mut args, "record_id", r.clone());
     }
-    if let Some(list) = &q.entities {
-        if list.is_empty() {
-            sql.push_str(" AND 0");
-        } else {
-            sql.push_str(" AND entity IN (");
-            for (i, e) in list.iter().enumerate() {
-                sql.push_str(if i == 0 { "?" } else { ", ?" });
-                args.push(Arg::Text(e.as_str().into()));
-            }
-            sql.push(')');
-        }
-    }
     if let Some(o) = q.op {
         eq(&mut sql, &mut args, "op", o.as_str().into());
     }
@@ -348,13 +336,31 @@ fn journal_sql(q: &JournalQuery) -> (String, Vec<Arg>) {
         sql.push_str(" AND at <= ?");
         args.push(Arg::Int(time::to_micros(t)));
     }
-    if let Some(owners) = &q.owners {
-        push_owner_filter(
-            &mut sql,
-            &mut args,
-            "owner_id",
-            &OwnerFilter::OneOf(owners.clone()),
-        );
+    if let Some(groups) = &q.scopes {
+        let mut parts = Vec::new();
+        for g in groups.iter().filter(|g| !g.entities.is_empty()) {
+            let mut part = String::from("(entity IN (");
+            for (i, e) in g.entities.iter().enumerate() {
+                part.push_str(if i == 0 { "?" } else { ", ?" });
+                args.push(Arg::Text(e.as_str().into()));
+            }
+            part.push(')');
+            if let Some(owners) = &g.owners {
+                push_owner_filter(
+                    &mut part,
+                    &mut args,
+                    "owner_id",
+                    &OwnerFilter::OneOf(owners.clone()),
+                );
+            }
+            part.push(')');
+            parts.push(part);
+        }
+        if parts.is_empty() {
+            sql.push_str(" AND 0");
+        } else {
+            sql.push_str(&format!(" AND ({})", parts.join(" OR ")));
+        }
     }
     if let Some(c) = q.cursor {
         sql.push_str(if q.descending {
