@@ -106,6 +106,7 @@ pub async fn apply(store: &dyn Store, req: WriteRequest<'_>) -> CoreResult<Appli
         custom: None,
         conflicts: Vec::new(),
         invoices: BTreeSet::new(),
+        written: BTreeMap::new(),
     };
     let mut targets = Vec::with_capacity(req.mutations.len());
     for m in req.mutations {
@@ -121,7 +122,10 @@ pub async fn apply(store: &dyn Store, req: WriteRequest<'_>) -> CoreResult<Appli
     let mut records = Vec::with_capacity(targets.len());
     for (entity, id) in &targets {
         records.push(match id {
-            Some(id) => b.tx.get(*entity, id).await?,
+            Some(id) => match b.written.get(&(*entity, id.clone())) {
+                Some(rec) => rec.clone(),
+                None => b.tx.get(*entity, id).await?,
+            },
             None => None,
         });
     }
@@ -146,6 +150,8 @@ struct Batch<'a> {
     conflicts: Vec<Conflict>,
     /// Invoices whose payments changed in this batch; their paid state is recomputed at the end.
     invoices: BTreeSet<String>,
+    /// The latest state this batch wrote for each record (`None` once purged).
+    written: BTreeMap<(Entity, String), Option<Record>>,
 }
 
 fn conflict(
@@ -356,6 +362,10 @@ impl Batch<'_> {
 
     /// The owner of a record must be a live user.
     async fn check_owner(&mut self, owner: Option<&str>) -> CoreResult<()> {
+        // The actor was resolved from a live, enabled user a moment ago.
+        if owner == Some(self.actor.user_id.as_str()) {
+            return Ok(());
+        }
         if let Some(o) = owner {
             match self.tx.get(Entity::Users, o).await? {
                 Some(u) if !u.is_deleted() => {}
@@ -593,9 +603,12 @@ impl Batch<'_> {
         self.tx
             .put(&after, parent.as_deref(), &after.search_text(schema))
             .await?;
-        // A record that was not live holds no unique values; skip the no-op round trip.
-        let held_before = before.as_ref().is_some_and(|b| !b.is_deleted());
-        if held_before || !values.is_empty() {
+        // Only touch the unique values when they change (a record in the bin holds none).
+        let held = match &before {
+            Some(b) if !b.is_deleted() => unique_values(schema, &b.data),
+            _ => Vec::new(),
+        };
+        if held != values {
             self.tx
                 .set_uniques(after.entity, &after.id, &values)
                 .await?;
@@ -616,6 +629,8 @@ impl Batch<'_> {
             before: before.map(|r| r.to_image()),
             after: Some(after.to_image()),
         });
+        self.written
+            .insert((after.entity, after.id.clone()), Some(after));
         Ok(())
     }
 
@@ -766,6 +781,7 @@ impl Batch<'_> {
         }
         self.tx.remove(entity, id).await?;
         self.tx.scrub(entity, id).await?;
+        self.written.insert((entity, id.to_string()), None);
         self.entries.push(NewJournalEntry {
             actor: self.actor.user_id.clone(),
             origin: self.origin,
@@ -1168,6 +1184,17 @@ fn life(image: Option<&Value>) -> Life {
         Some(v) if v.get("deleted_batch").is_some_and(|b| !b.is_null()) => Life::Deleted,
         Some(_) => Life::Live,
     }
+}
+
+/// The unique values a live record with these fields holds, as `(key name, value)`.
+fn unique_values(schema: &Schema, data: &Map<String, Value>) -> Vec<(String, String)> {
+    schema
+        .unique
+        .iter()
+        .filter_map(|k| {
+            unique_value(data, &k.fields, k.case_insensitive).map(|v| (k.name.clone(), v))
+        })
+        .collect()
 }
 
 fn unique_value(data: &Map<String, Value>, fields: &[String], ci: bool) -> Option<String> {

@@ -3,8 +3,13 @@
 //! Writes happen only inside a [`WriteTx`], which the core's write path opens, fills with record
 //! rows *and* journal entries, and commits as one database transaction. Reads outside a
 //! transaction go through [`Store`]. The SQLite engine is [`sqlite::SqliteStore`]; a PostgreSQL
-//! engine implements the same two traits.
+//! engine ([`postgres::PgStore`]) implements the same two traits; both run the SQL built in
+//! [`sql`].
 
+mod engine;
+mod migrate;
+pub mod postgres;
+pub mod sql;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -13,7 +18,6 @@ use kontor_domain::permission::OwnerFilter;
 use kontor_domain::record::Record;
 use kontor_domain::time::Timestamp;
 use kontor_domain::{BatchId, Entity};
-use serde_json::Value;
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -200,9 +204,4 @@ pub trait WriteTx: Send {
     async fn next_counter(&mut self, name: &str) -> StoreResult<i64>;
 
     async fn commit(self: Box<Self>) -> StoreResult<()>;
-}
-
-/// Serialises an image for storage.
-pub(crate) fn image_text(v: &Option<Value>) -> Option<String> {
-    v.as_ref().map(|v| v.to_string())
 }

@@ -1,0 +1,519 @@
+//! What every SQL engine does the same way, written once: binding [`Arg`]s, running statements
+//! from [`crate::sql`], and the [`Store`] and [`WriteTx`] implementations on top. An engine
+//! module supplies its pools, `open`, `close` and migrations, then invokes [`sql_engine!`].
+//!
+//! [`Arg`]: crate::sql::Arg
+//! [`Store`]: crate::Store
+//! [`WriteTx`]: crate::WriteTx
+
+use crate::StoreError;
+
+/// Maps a driver error to the store's error kinds. Connection trouble and PostgreSQL's
+/// "connection exception" / "operator intervention" classes become `Unavailable` (HTTP 503).
+pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) => {
+            let msg = d.message().to_string();
+            let code = d.code().map(|c| c.to_string()).unwrap_or_default();
+            if d.is_unique_violation() || d.is_foreign_key_violation() || d.is_check_violation() {
+                StoreError::Constraint(msg)
+            } else if code.starts_with("08")
+                || code.starts_with("57")
+                || code.starts_with("53")
+                || msg.contains("database is locked")
+                || msg.contains("busy")
+            {
+                StoreError::Unavailable(msg)
+            } else {
+                StoreError::Other(msg)
+            }
+        }
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
+        _ => StoreError::Other(e.to_string()),
+    }
+}
+
+/// Implements `RowAccess`, `Store` and `WriteTx` for one sqlx backend.
+///
+/// `$store` must have fields `writer` and `readers` (pools of `$db`), a `dialect`, and an
+/// inherent `async fn close_engine(&self)`; `$tx` is generated.
+macro_rules! sql_engine {
+    ($store:ident, $tx:ident, $db:ty, $row:ty, $args:ty) => {
+        impl $crate::sql::RowAccess for $row {
+            fn text(&self, col: &str) -> $crate::StoreResult<Option<String>> {
+                sqlx::Row::try_get::<Option<String>, _>(self, col)
+                    .map_err(|e| $crate::StoreError::Corrupt(e.to_string()))
+            }
+            fn int(&self, col: &str) -> $crate::StoreResult<Option<i64>> {
+                sqlx::Row::try_get::<Option<i64>, _>(self, col)
+                    .map_err(|e| $crate::StoreError::Corrupt(e.to_string()))
+            }
+        }
+
+        fn bind_args(list: Vec<$crate::sql::Arg>) -> $crate::StoreResult<$args> {
+            use sqlx::Arguments as _;
+            use $crate::sql::Arg;
+            let mut a = <$args>::default();
+            for v in list {
+                let r = match v {
+                    Arg::Text(s) => a.add(s),
+                    Arg::OptText(s) => a.add(s),
+                    Arg::Int(i) => a.add(i),
+                    Arg::OptInt(i) => a.add(i),
+                    Arg::Real(f) => a.add(f),
+                };
+                r.map_err(|e| $crate::StoreError::Other(e.to_string()))?;
+            }
+            Ok(a)
+        }
+
+        async fn fetch_all<'e, E>(ex: E, s: $crate::sql::Stmt) -> $crate::StoreResult<Vec<$row>>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            sqlx::query_with(&s.sql, bind_args(s.args)?)
+                .fetch_all(ex)
+                .await
+                .map_err($crate::engine::db_err)
+        }
+
+        async fn fetch_optional<'e, E>(
+            ex: E,
+            s: $crate::sql::Stmt,
+        ) -> $crate::StoreResult<Option<$row>>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            sqlx::query_with(&s.sql, bind_args(s.args)?)
+                .fetch_optional(ex)
+                .await
+                .map_err($crate::engine::db_err)
+        }
+
+        async fn execute<'e, E>(ex: E, s: $crate::sql::Stmt) -> $crate::StoreResult<u64>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            sqlx::query_with(&s.sql, bind_args(s.args)?)
+                .execute(ex)
+                .await
+                .map(|r| r.rows_affected())
+                .map_err($crate::engine::db_err)
+        }
+
+        fn records(rows: Vec<$row>) -> $crate::StoreResult<Vec<kontor_domain::record::Record>> {
+            rows.iter().map($crate::sql::record_from_row).collect()
+        }
+
+        fn int_of(row: &$row, col: &str) -> $crate::StoreResult<i64> {
+            $crate::sql::RowAccess::req_int(row, col)
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::Store for $store {
+            fn engine(&self) -> &'static str {
+                match self.dialect {
+                    $crate::sql::Dialect::Sqlite => "sqlite",
+                    $crate::sql::Dialect::Postgres => "postgres",
+                }
+            }
+
+            async fn begin(&self) -> $crate::StoreResult<Box<dyn $crate::WriteTx>> {
+                let mut tx = self.writer.begin().await.map_err($crate::engine::db_err)?;
+                let head = fetch_optional(
+                    &mut *tx,
+                    $crate::sql::stmt(self.dialect.lock_head(), vec![]),
+                )
+                .await?
+                .ok_or_else(|| $crate::StoreError::Corrupt("journal head row is missing".into()))?;
+                let head_at = int_of(&head, "at")?;
+                let now = kontor_domain::time::to_micros(kontor_domain::time::now()).max(head_at);
+                Ok(Box::new($tx {
+                    tx,
+                    dialect: self.dialect,
+                    now: kontor_domain::time::from_micros(now),
+                }))
+            }
+
+            async fn get(
+                &self,
+                entity: kontor_domain::Entity,
+                id: &str,
+            ) -> $crate::StoreResult<Option<kontor_domain::record::Record>> {
+                fetch_optional(&self.readers, self.dialect.get(entity, id))
+                    .await?
+                    .as_ref()
+                    .map($crate::sql::record_from_row)
+                    .transpose()
+            }
+
+            async fn list(
+                &self,
+                q: &$crate::ListQuery,
+            ) -> $crate::StoreResult<Vec<kontor_domain::record::Record>> {
+                records(fetch_all(&self.readers, self.dialect.list(q)).await?)
+            }
+
+            async fn trash(
+                &self,
+                q: &$crate::TrashQuery,
+            ) -> $crate::StoreResult<Vec<kontor_domain::record::Record>> {
+                records(fetch_all(&self.readers, self.dialect.trash(q)).await?)
+            }
+
+            async fn journal(
+                &self,
+                q: &$crate::JournalQuery,
+            ) -> $crate::StoreResult<Vec<kontor_domain::journal::JournalEntry>> {
+                fetch_all(&self.readers, self.dialect.journal(q))
+                    .await?
+                    .iter()
+                    .map($crate::sql::journal_from_row)
+                    .collect()
+            }
+
+            async fn all_records(
+                &self,
+                entity: kontor_domain::Entity,
+            ) -> $crate::StoreResult<Vec<kontor_domain::record::Record>> {
+                records(fetch_all(&self.readers, self.dialect.all_records(entity)).await?)
+            }
+
+            async fn find_unique(
+                &self,
+                entity: kontor_domain::Entity,
+                key: &str,
+                value: &str,
+            ) -> $crate::StoreResult<Option<kontor_domain::record::Record>> {
+                fetch_optional(&self.readers, self.dialect.find_unique(entity, key, value))
+                    .await?
+                    .as_ref()
+                    .map($crate::sql::record_from_row)
+                    .transpose()
+            }
+
+            async fn journal_head(&self) -> $crate::StoreResult<i64> {
+                let row = fetch_optional(
+                    &self.readers,
+                    $crate::sql::stmt($crate::sql::HEAD_SEQ, vec![]),
+                )
+                .await?
+                .ok_or_else(|| $crate::StoreError::Corrupt("journal head row is missing".into()))?;
+                int_of(&row, "seq")
+            }
+
+            async fn create_session(&self, s: &$crate::Session) -> $crate::StoreResult<()> {
+                use $crate::sql::Arg;
+                execute(
+                    &self.writer,
+                    $crate::sql::stmt(
+                        $crate::sql::CREATE_SESSION,
+                        vec![
+                            Arg::Text(s.token_hash.clone()),
+                            Arg::Text(s.user_id.clone()),
+                            Arg::Int(kontor_domain::time::to_micros(s.created_at)),
+                            Arg::Int(kontor_domain::time::to_micros(s.expires_at)),
+                        ],
+                    ),
+                )
+                .await
+                .map(|_| ())
+            }
+
+            async fn session(
+                &self,
+                token_hash: &str,
+                now: kontor_domain::time::Timestamp,
+            ) -> $crate::StoreResult<Option<$crate::Session>> {
+                use $crate::sql::Arg;
+                fetch_optional(
+                    &self.readers,
+                    $crate::sql::stmt(
+                        $crate::sql::GET_SESSION,
+                        vec![
+                            Arg::Text(token_hash.into()),
+                            Arg::Int(kontor_domain::time::to_micros(now)),
+                        ],
+                    ),
+                )
+                .await?
+                .as_ref()
+                .map($crate::sql::session_from_row)
+                .transpose()
+            }
+
+            async fn revoke_session(&self, token_hash: &str) -> $crate::StoreResult<()> {
+                use $crate::sql::Arg;
+                let now = kontor_domain::time::to_micros(kontor_domain::time::now());
+                execute(
+                    &self.writer,
+                    $crate::sql::stmt(
+                        $crate::sql::REVOKE_SESSION,
+                        vec![Arg::Int(now), Arg::Text(token_hash.into())],
+                    ),
+                )
+                .await
+                .map(|_| ())
+            }
+
+            async fn revoke_user_sessions(&self, user_id: &str) -> $crate::StoreResult<()> {
+                use $crate::sql::Arg;
+                let now = kontor_domain::time::to_micros(kontor_domain::time::now());
+                execute(
+                    &self.writer,
+                    $crate::sql::stmt(
+                        $crate::sql::REVOKE_USER_SESSIONS,
+                        vec![Arg::Int(now), Arg::Text(user_id.into())],
+                    ),
+                )
+                .await
+                .map(|_| ())
+            }
+
+            async fn try_lease(
+                &self,
+                name: &str,
+                holder: &str,
+                now: kontor_domain::time::Timestamp,
+                ttl: std::time::Duration,
+            ) -> $crate::StoreResult<bool> {
+                use $crate::sql::Arg;
+                let now_us = kontor_domain::time::to_micros(now);
+                let until = now_us + i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX / 2);
+                let n = execute(
+                    &self.writer,
+                    $crate::sql::stmt(
+                        $crate::sql::TRY_LEASE,
+                        vec![
+                            Arg::Text(name.into()),
+                            Arg::Text(holder.into()),
+                            Arg::Int(until),
+                            Arg::Int(now_us),
+                        ],
+                    ),
+                )
+                .await?;
+                Ok(n > 0)
+            }
+
+            async fn ping(&self) -> $crate::StoreResult<()> {
+                execute(&self.readers, $crate::sql::stmt("SELECT 1", vec![]))
+                    .await
+                    .map(|_| ())
+            }
+
+            async fn close(&self) {
+                self.close_engine().await
+            }
+        }
+
+        pub struct $tx {
+            tx: sqlx::Transaction<'static, $db>,
+            dialect: $crate::sql::Dialect,
+            now: kontor_domain::time::Timestamp,
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::WriteTx for $tx {
+            async fn get(
+                &mut self,
+                entity: kontor_domain::Entity,
+                id: &str,
+            ) -> $crate::StoreResult<Option<kontor_domain::record::Record>> {
+                fetch_optional(&mut *self.tx, self.dialect.get(entity, id))
+                    .await?
+                    .as_ref()
+                    .map($crate::sql::record_from_row)
+                    .transpose()
+            }
+
+            async fn put(
+                &mut self,
+                rec: &kontor_domain::record::Record,
+                parent_id: Option<&str>,
+                search: &str,
+            ) -> $crate::StoreResult<()> {
+                execute(&mut *self.tx, self.dialect.put(rec, parent_id, search)?)
+                    .await
+                    .map(|_| ())
+            }
+
+            async fn remove(
+                &mut self,
+                entity: kontor_domain::Entity,
+                id: &str,
+            ) -> $crate::StoreResult<()> {
+                use $crate::sql::Arg;
+                execute(
+                    &mut *self.tx,
+                    $crate::sql::stmt(
+                        $crate::sql::REMOVE_RECORD,
+                        vec![Arg::Text(entity.as_str().into()), Arg::Text(id.into())],
+                    ),
+                )
+                .await?;
+                execute(
+                    &mut *self.tx,
+                    $crate::sql::stmt($crate::sql::REMOVE_UNIQUES, vec![Arg::Text(id.into())]),
+                )
+                .await
+                .map(|_| ())
+            }
+
+            async fn children(
+                &mut self,
+                parent_id: &str,
+            ) -> $crate::StoreResult<Vec<kontor_domain::record::Record>> {
+                records(fetch_all(&mut *self.tx, self.dialect.children(parent_id)).await?)
+            }
+
+            async fn deleted_in_batch(
+                &mut self,
+                batch: kontor_domain::BatchId,
+            ) -> $crate::StoreResult<Vec<kontor_domain::record::Record>> {
+                records(fetch_all(&mut *self.tx, self.dialect.deleted_in_batch(batch)).await?)
+            }
+
+            async fn live_records(
+                &mut self,
+                entity: kontor_domain::Entity,
+            ) -> $crate::StoreResult<Vec<kontor_domain::record::Record>> {
+                records(fetch_all(&mut *self.tx, self.dialect.live_records(entity)).await?)
+            }
+
+            async fn unique_holder(
+                &mut self,
+                entity: kontor_domain::Entity,
+                key: &str,
+                value: &str,
+            ) -> $crate::StoreResult<Option<String>> {
+                use $crate::sql::{Arg, RowAccess};
+                let row = fetch_optional(
+                    &mut *self.tx,
+                    $crate::sql::stmt(
+                        $crate::sql::UNIQUE_HOLDER,
+                        vec![
+                            Arg::Text(entity.as_str().into()),
+                            Arg::Text(key.into()),
+                            Arg::Text(value.into()),
+                        ],
+                    ),
+                )
+                .await?;
+                row.map(|r| r.req_text("record_id")).transpose()
+            }
+
+            async fn set_uniques(
+                &mut self,
+                entity: kontor_domain::Entity,
+                id: &str,
+                values: &[(String, String)],
+            ) -> $crate::StoreResult<()> {
+                use $crate::sql::Arg;
+                execute(
+                    &mut *self.tx,
+                    $crate::sql::stmt($crate::sql::REMOVE_UNIQUES, vec![Arg::Text(id.into())]),
+                )
+                .await?;
+                for (key, value) in values {
+                    execute(
+                        &mut *self.tx,
+                        $crate::sql::stmt(
+                            $crate::sql::INSERT_UNIQUE,
+                            vec![
+                                Arg::Text(entity.as_str().into()),
+                                Arg::Text(key.clone()),
+                                Arg::Text(value.clone()),
+                                Arg::Text(id.into()),
+                            ],
+                        ),
+                    )
+                    .await?;
+                }
+                Ok(())
+            }
+
+            fn now(&self) -> kontor_domain::time::Timestamp {
+                self.now
+            }
+
+            async fn append(
+                &mut self,
+                entries: Vec<kontor_domain::journal::NewJournalEntry>,
+            ) -> $crate::StoreResult<Vec<kontor_domain::journal::JournalEntry>> {
+                if entries.is_empty() {
+                    return Ok(vec![]);
+                }
+                let n = i64::try_from(entries.len())
+                    .map_err(|e| $crate::StoreError::Other(e.to_string()))?;
+                let at = kontor_domain::time::to_micros(self.now);
+                let head = fetch_optional(&mut *self.tx, self.dialect.advance_head(n, at))
+                    .await?
+                    .ok_or_else(|| {
+                        $crate::StoreError::Corrupt("journal head row is missing".into())
+                    })?;
+                let first = int_of(&head, "seq")? - n + 1;
+                let mut seq = first;
+                for chunk in entries.chunks($crate::sql::JOURNAL_ROWS_PER_INSERT) {
+                    execute(&mut *self.tx, self.dialect.insert_journal(seq, at, chunk)).await?;
+                    seq += chunk.len() as i64;
+                }
+                Ok(entries
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, e)| $crate::sql::stored_entry(first + i as i64, self.now, e))
+                    .collect())
+            }
+
+            async fn journal(
+                &mut self,
+                q: &$crate::JournalQuery,
+            ) -> $crate::StoreResult<Vec<kontor_domain::journal::JournalEntry>> {
+                fetch_all(&mut *self.tx, self.dialect.journal(q))
+                    .await?
+                    .iter()
+                    .map($crate::sql::journal_from_row)
+                    .collect()
+            }
+
+            async fn scrub(
+                &mut self,
+                entity: kontor_domain::Entity,
+                id: &str,
+            ) -> $crate::StoreResult<()> {
+                use $crate::sql::Arg;
+                execute(
+                    &mut *self.tx,
+                    $crate::sql::stmt(
+                        $crate::sql::SCRUB,
+                        vec![Arg::Text(entity.as_str().into()), Arg::Text(id.into())],
+                    ),
+                )
+                .await
+                .map(|_| ())
+            }
+
+            async fn next_counter(&mut self, name: &str) -> $crate::StoreResult<i64> {
+                use $crate::sql::Arg;
+                let row = fetch_optional(
+                    &mut *self.tx,
+                    $crate::sql::stmt($crate::sql::NEXT_COUNTER, vec![Arg::Text(name.into())]),
+                )
+                .await?
+                .ok_or_else(|| $crate::StoreError::Other("counter returned no row".into()))?;
+                int_of(&row, "value")
+            }
+
+            async fn commit(self: Box<Self>) -> $crate::StoreResult<()> {
+                self.tx.commit().await.map_err($crate::engine::db_err)
+            }
+        }
+    };
+}
+
+pub(crate) use sql_engine;

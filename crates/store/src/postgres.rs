@@ -1,0 +1,103 @@
+//! The scale-out engine: PostgreSQL, shared by any number of Kontor nodes. Writers on every node
+//! serialise on the journal head row (`SELECT ... FOR UPDATE` at the start of each write
+//! transaction), so the journal stays gap-free and totally ordered across the cluster.
+
+use crate::engine::{db_err, sql_engine};
+use crate::sql::Dialect;
+use crate::{StoreError, StoreResult};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, Row};
+use std::str::FromStr;
+use std::time::Duration;
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_core.sql"))];
+
+/// Advisory-lock key that serialises migrations when several nodes start at once.
+const MIGRATION_LOCK: i64 = 0x4b6f_6e74_6f72;
+
+pub struct PgStore {
+    writer: PgPool,
+    readers: PgPool,
+    dialect: Dialect,
+}
+
+/// A database URL with the password masked, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}://{}:***@{}", &url[..s], user, &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl PgStore {
+    /// Connects, waits for nothing: an unreachable server, a wrong password or a missing database
+    /// is an error that says which.
+    pub async fn connect(url: &str) -> StoreResult<PgStore> {
+        let shown = redact_url(url);
+        let opts = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Other(format!("invalid database URL {shown}: {e}")))?
+            .application_name("kontor");
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .min_connections(0)
+            .acquire_timeout(Duration::from_secs(5))
+            .test_before_acquire(true)
+            .connect_with(opts)
+            .await
+            .map_err(|e| {
+                StoreError::Unavailable(format!(
+                    "cannot connect to PostgreSQL at {shown}: {}",
+                    describe(&e)
+                ))
+            })?;
+        let mut conn = pool.acquire().await.map_err(db_err)?;
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        let migrated = crate::migrate::run::<Postgres>(&mut conn, MIGRATIONS, "PostgreSQL").await;
+        let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err);
+        migrated?;
+        unlocked?;
+        drop(conn);
+        Ok(PgStore {
+            readers: pool.clone(),
+            writer: pool,
+            dialect: Dialect::Postgres,
+        })
+    }
+
+    async fn close_engine(&self) {
+        self.writer.close().await;
+    }
+
+    /// The server's version string, for start-up logs.
+    pub async fn server_version(&self) -> StoreResult<String> {
+        let row = sqlx::query("SHOW server_version")
+            .fetch_one(&self.readers)
+            .await
+            .map_err(db_err)?;
+        row.try_get::<String, _>(0).map_err(db_err)
+    }
+}
+
+/// The part of a connection error a person can act on.
+fn describe(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Database(d) => d.message().to_string(),
+        sqlx::Error::Io(io) => io.to_string(),
+        sqlx::Error::PoolTimedOut => "timed out (is the server reachable?)".into(),
+        other => other.to_string(),
+    }
+}
+
+sql_engine!(PgStore, PgTx, Postgres, PgRow, PgArguments);

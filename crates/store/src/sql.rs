@@ -1,0 +1,575 @@
+//! The SQL both engines run, built in one place. Statements use `$N` placeholders, which SQLite
+//! and PostgreSQL both accept; the few real differences (JSON access, `MAX` vs `GREATEST`, row
+//! locks) are spelled out by [`Dialect`]. Engines only bind [`Arg`]s, execute, and decode rows
+//! through [`RowAccess`].
+
+use crate::{FilterValue, JournalQuery, ListQuery, StoreError, StoreResult, TrashQuery};
+use kontor_domain::journal::{JournalEntry, NewJournalEntry};
+use kontor_domain::permission::OwnerFilter;
+use kontor_domain::record::{Deletion, Record};
+use kontor_domain::time::{self, Timestamp};
+use kontor_domain::{BatchId, Entity};
+use serde_json::Value;
+use std::str::FromStr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// A bind value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arg {
+    Text(String),
+    OptText(Option<String>),
+    Int(i64),
+    OptInt(Option<i64>),
+    Real(f64),
+}
+
+/// A statement and its arguments, in placeholder order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stmt {
+    pub sql: String,
+    pub args: Vec<Arg>,
+}
+
+/// Builds SQL with numbered placeholders.
+struct Builder {
+    sql: String,
+    args: Vec<Arg>,
+}
+
+impl Builder {
+    fn new(sql: impl Into<String>) -> Self {
+        Builder {
+            sql: sql.into(),
+            args: Vec::new(),
+        }
+    }
+    /// Appends a placeholder for `arg` and returns its text (`$3`).
+    fn arg(&mut self, arg: Arg) -> String {
+        self.args.push(arg);
+        format!("${}", self.args.len())
+    }
+    fn push(&mut self, s: &str) {
+        self.sql.push_str(s);
+    }
+    fn text(&mut self, s: impl Into<String>) -> String {
+        self.arg(Arg::Text(s.into()))
+    }
+    fn int(&mut self, i: i64) -> String {
+        self.arg(Arg::Int(i))
+    }
+    /// ` AND col IN ($a, $b)`, or a false condition for an empty list; binds, does not push.
+    fn in_list_sql(&mut self, col: &str, values: &[String]) -> String {
+        if values.is_empty() {
+            return " AND 1 = 0".into();
+        }
+        let ph: Vec<String> = values.iter().map(|v| self.text(v.clone())).collect();
+        format!(" AND {col} IN ({})", ph.join(", "))
+    }
+    fn in_list(&mut self, col: &str, values: &[String]) {
+        let s = self.in_list_sql(col, values);
+        self.push(&s);
+    }
+    fn owners(&mut self, col: &str, f: &OwnerFilter) {
+        match f {
+            OwnerFilter::Any => {}
+            OwnerFilter::Nothing => self.push(" AND 1 = 0"),
+            OwnerFilter::OneOf(ids) => self.in_list(col, ids),
+        }
+    }
+    fn done(self) -> Stmt {
+        Stmt {
+            sql: self.sql,
+            args: self.args,
+        }
+    }
+}
+
+pub fn stmt(sql: &str, args: Vec<Arg>) -> Stmt {
+    Stmt {
+        sql: sql.to_string(),
+        args,
+    }
+}
+
+impl Dialect {
+    /// The record-data column as text, in a SELECT list.
+    fn data_col(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "data",
+            Dialect::Postgres => "data::text AS data",
+        }
+    }
+
+    fn record_columns(self) -> String {
+        format!(
+            "entity, id, owner_id, created_at, updated_at, deleted_batch, deleted_at, deleted_by, {}",
+            self.data_col()
+        )
+    }
+
+    /// A JSON field of `data` as text (strings), or as the engine's native scalar.
+    fn json_field(self, b: &mut Builder, field: &str) -> String {
+        // Field names come from the schema, checked by the core; quote them anyway.
+        let clean = field.replace(['"', '\''], "");
+        match self {
+            Dialect::Sqlite => {
+                let p = b.text(format!("$.\"{clean}\""));
+                format!("json_extract(data, {p})")
+            }
+            Dialect::Postgres => {
+                let p = b.text(clean);
+                format!("(data ->> {p})")
+            }
+        }
+    }
+
+    pub fn list(self, q: &ListQuery) -> Stmt {
+        let mut b = Builder::new(format!(
+            "SELECT {} FROM records WHERE entity = ",
+            self.record_columns()
+        ));
+        let e = b.text(q.entity.as_str());
+        b.push(&e);
+        b.push(" AND deleted_batch IS NULL");
+        b.owners("owner_id", &q.owners);
+        for (field, value) in &q.filters {
+            let f = self.json_field(&mut b, field);
+            match (value, self) {
+                (FilterValue::Null, _) => b.push(&format!(" AND {f} IS NULL")),
+                (FilterValue::Text(t), _) => {
+                    let p = b.text(t.clone());
+                    b.push(&format!(" AND {f} = {p}"));
+                }
+                (FilterValue::Number(n), Dialect::Sqlite) => {
+                    let p = b.arg(Arg::Real(*n));
+                    b.push(&format!(" AND {f} = {p}"));
+                }
+                (FilterValue::Number(n), Dialect::Postgres) => {
+                    let p = b.arg(Arg::Real(*n));
+                    b.push(&format!(" AND ({f})::double precision = {p}"));
+                }
+                (FilterValue::Bool(v), Dialect::Sqlite) => {
+                    let p = b.int(i64::from(*v));
+                    b.push(&format!(" AND {f} = {p}"));
+                }
+                (FilterValue::Bool(v), Dialect::Postgres) => {
+                    let p = b.text(v.to_string());
+                    b.push(&format!(" AND {f} = {p}"));
+                }
+            }
+        }
+        if let Some(t) = &q.text {
+            let p = b.text(format!("%{}%", escape_like(t)));
+            b.push(&format!(" AND search LIKE {p} ESCAPE '\\'"));
+        }
+        if let Some(c) = &q.after_id {
+            let p = b.text(c.clone());
+            b.push(&format!(
+                " AND id {} {p}",
+                if q.descending { "<" } else { ">" }
+            ));
+        }
+        let l = b.int(i64::from(q.limit));
+        b.push(&format!(
+            " ORDER BY id {} LIMIT {l}",
+            if q.descending { "DESC" } else { "ASC" }
+        ));
+        b.done()
+    }
+
+    pub fn journal(self, q: &JournalQuery) -> Stmt {
+        let mut b = Builder::new(
+            "SELECT seq, at, actor, origin, batch, entity, record_id, op, owner_id, before, after, scrubbed \
+             FROM journal WHERE 1 = 1",
+        );
+        let eq = |b: &mut Builder, col: &str, v: String| {
+            let p = b.text(v);
+            b.push(&format!(" AND {col} = {p}"));
+        };
+        if let Some(e) = q.entity {
+            eq(&mut b, "entity", e.as_str().into());
+        }
+        if let Some(r) = &q.record_id {
+            eq(&mut b, "record_id", r.clone());
+        }
+        if let Some(o) = q.op {
+            eq(&mut b, "op", o.as_str().into());
+        }
+        if let Some(a) = &q.actor {
+            eq(&mut b, "actor", a.clone());
+        }
+        if let Some(o) = q.origin {
+            eq(&mut b, "origin", o.as_str().into());
+        }
+        if let Some(batch) = q.batch {
+            eq(&mut b, "batch", batch.to_string());
+        }
+        if let Some(f) = q.from {
+            let p = b.int(time::to_micros(f));
+            b.push(&format!(" AND at >= {p}"));
+        }
+        if let Some(t) = q.to {
+            let p = b.int(time::to_micros(t));
+            b.push(&format!(" AND at <= {p}"));
+        }
+        if let Some(groups) = &q.scopes {
+            let mut parts = Vec::new();
+            for g in groups.iter().filter(|g| !g.entities.is_empty()) {
+                let names: Vec<String> =
+                    g.entities.iter().map(|e| e.as_str().to_string()).collect();
+                let entities = b.in_list_sql("entity", &names);
+                let owners = match &g.owners {
+                    Some(o) => b.in_list_sql("owner_id", o),
+                    None => String::new(),
+                };
+                parts.push(format!("(1 = 1{entities}{owners})"));
+            }
+            if parts.is_empty() {
+                b.push(" AND 1 = 0");
+            } else {
+                b.push(&format!(" AND ({})", parts.join(" OR ")));
+            }
+        }
+        if let Some(c) = q.cursor {
+            let p = b.int(c);
+            b.push(&format!(
+                " AND seq {} {p}",
+                if q.descending { "<" } else { ">" }
+            ));
+        }
+        let l = b.int(i64::from(q.limit));
+        b.push(&format!(
+            " ORDER BY seq {} LIMIT {l}",
+            if q.descending { "DESC" } else { "ASC" }
+        ));
+        b.done()
+    }
+
+    pub fn trash(self, q: &TrashQuery) -> Stmt {
+        let mut b = Builder::new(format!(
+            "SELECT {} FROM records WHERE deleted_batch IS NOT NULL",
+            self.record_columns()
+        ));
+        if let Some(e) = q.entity {
+            let p = b.text(e.as_str());
+            b.push(&format!(" AND entity = {p}"));
+        }
+        if let Some(batch) = q.batch {
+            let p = b.text(batch.to_string());
+            b.push(&format!(" AND deleted_batch = {p}"));
+        }
+        b.owners("owner_id", &q.owners);
+        if let Some(t) = q.deleted_before {
+            let p = b.int(time::to_micros(t));
+            b.push(&format!(" AND deleted_at < {p}"));
+        }
+        if let Some((at, id)) = &q.cursor {
+            let us = b.int(time::to_micros(*at));
+            let idp = b.text(id.clone());
+            b.push(&format!(
+                " AND (deleted_at < {us} OR (deleted_at = {us} AND id < {idp}))"
+            ));
+        }
+        let l = b.int(i64::from(q.limit));
+        b.push(&format!(" ORDER BY deleted_at DESC, id DESC LIMIT {l}"));
+        b.done()
+    }
+
+    pub fn get(self, entity: Entity, id: &str) -> Stmt {
+        stmt(
+            &format!(
+                "SELECT {} FROM records WHERE entity = $1 AND id = $2",
+                self.record_columns()
+            ),
+            vec![Arg::Text(entity.as_str().into()), Arg::Text(id.into())],
+        )
+    }
+
+    /// Every record of an entity, live or deleted.
+    pub fn all_records(self, entity: Entity) -> Stmt {
+        stmt(
+            &format!(
+                "SELECT {} FROM records WHERE entity = $1 ORDER BY id",
+                self.record_columns()
+            ),
+            vec![Arg::Text(entity.as_str().into())],
+        )
+    }
+
+    pub fn live_records(self, entity: Entity) -> Stmt {
+        stmt(
+            &format!(
+                "SELECT {} FROM records WHERE entity = $1 AND deleted_batch IS NULL ORDER BY id",
+                self.record_columns()
+            ),
+            vec![Arg::Text(entity.as_str().into())],
+        )
+    }
+
+    pub fn children(self, parent_id: &str) -> Stmt {
+        stmt(
+            &format!(
+                "SELECT {} FROM records WHERE parent_id = $1 AND deleted_batch IS NULL ORDER BY entity, id",
+                self.record_columns()
+            ),
+            vec![Arg::Text(parent_id.into())],
+        )
+    }
+
+    pub fn deleted_in_batch(self, batch: BatchId) -> Stmt {
+        stmt(
+            &format!(
+                "SELECT {} FROM records WHERE deleted_batch = $1 ORDER BY entity, id",
+                self.record_columns()
+            ),
+            vec![Arg::Text(batch.to_string())],
+        )
+    }
+
+    pub fn find_unique(self, entity: Entity, key: &str, value: &str) -> Stmt {
+        let cols: Vec<String> = self
+            .record_columns()
+            .split(", ")
+            .map(|c| format!("r.{c}"))
+            .collect();
+        stmt(
+            &format!(
+                "SELECT {} FROM records r JOIN uniques u ON u.entity = r.entity AND u.record_id = r.id \
+                 WHERE u.entity = $1 AND u.key = $2 AND u.value = $3",
+                cols.join(", ")
+            ),
+            vec![
+                Arg::Text(entity.as_str().into()),
+                Arg::Text(key.into()),
+                Arg::Text(value.into()),
+            ],
+        )
+    }
+
+    pub fn put(self, rec: &Record, parent_id: Option<&str>, search: &str) -> StoreResult<Stmt> {
+        let data =
+            serde_json::to_string(&rec.data).map_err(|e| StoreError::Other(e.to_string()))?;
+        let data_ph = match self {
+            Dialect::Sqlite => "$11",
+            Dialect::Postgres => "$11::jsonb",
+        };
+        Ok(stmt(
+            &format!(
+                "INSERT INTO records (entity, id, owner_id, parent_id, created_at, updated_at, deleted_batch, deleted_at, deleted_by, search, data) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, {data_ph}) \
+                 ON CONFLICT (entity, id) DO UPDATE SET owner_id = excluded.owner_id, parent_id = excluded.parent_id, \
+                 created_at = excluded.created_at, updated_at = excluded.updated_at, deleted_batch = excluded.deleted_batch, \
+                 deleted_at = excluded.deleted_at, deleted_by = excluded.deleted_by, search = excluded.search, data = excluded.data"
+            ),
+            vec![
+                Arg::Text(rec.entity.as_str().into()),
+                Arg::Text(rec.id.clone()),
+                Arg::OptText(rec.owner_id.clone()),
+                Arg::OptText(parent_id.map(str::to_string)),
+                Arg::Int(time::to_micros(rec.created_at)),
+                Arg::Int(time::to_micros(rec.updated_at)),
+                Arg::OptText(rec.deleted.as_ref().map(|d| d.batch.to_string())),
+                Arg::OptInt(rec.deleted.as_ref().map(|d| time::to_micros(d.at))),
+                Arg::OptText(rec.deleted.as_ref().map(|d| d.by.clone())),
+                Arg::Text(search.into()),
+                Arg::Text(data),
+            ],
+        ))
+    }
+
+    /// Reads the journal head at the start of a write transaction. On PostgreSQL this locks the
+    /// head row until commit, so writers on every node serialise here: that is what keeps `seq`
+    /// gap-free and totally ordered across nodes.
+    pub fn lock_head(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "SELECT seq, at FROM journal_head WHERE id = 1",
+            Dialect::Postgres => "SELECT seq, at FROM journal_head WHERE id = 1 FOR UPDATE",
+        }
+    }
+
+    pub fn advance_head(self, n: i64, at: i64) -> Stmt {
+        let max = match self {
+            Dialect::Sqlite => "MAX",
+            Dialect::Postgres => "GREATEST",
+        };
+        stmt(
+            &format!("UPDATE journal_head SET seq = seq + $1, at = {max}(at, $2) WHERE id = 1 RETURNING seq"),
+            vec![Arg::Int(n), Arg::Int(at)],
+        )
+    }
+
+    /// One multi-row INSERT for consecutive journal entries starting at `first_seq`.
+    pub fn insert_journal(self, first_seq: i64, at: i64, entries: &[NewJournalEntry]) -> Stmt {
+        let mut b = Builder::new(
+            "INSERT INTO journal (seq, at, actor, origin, batch, entity, record_id, op, owner_id, before, after) VALUES ",
+        );
+        for (i, e) in entries.iter().enumerate() {
+            let row = [
+                Arg::Int(first_seq + i as i64),
+                Arg::Int(at),
+                Arg::Text(e.actor.clone()),
+                Arg::Text(e.origin.as_str().into()),
+                Arg::Text(e.batch.to_string()),
+                Arg::Text(e.entity.as_str().into()),
+                Arg::Text(e.record_id.clone()),
+                Arg::Text(e.op.as_str().into()),
+                Arg::OptText(e.owner_id.clone()),
+                Arg::OptText(e.before.as_ref().map(Value::to_string)),
+                Arg::OptText(e.after.as_ref().map(Value::to_string)),
+            ]
+            .map(|a| b.arg(a));
+            if i > 0 {
+                b.push(", ");
+            }
+            b.push(&format!("({})", row.join(", ")));
+        }
+        b.done()
+    }
+}
+
+/// Journal rows per INSERT statement (11 parameters each, well under both engines' limits).
+pub const JOURNAL_ROWS_PER_INSERT: usize = 200;
+
+pub const HEAD_SEQ: &str = "SELECT seq FROM journal_head WHERE id = 1";
+pub const REMOVE_RECORD: &str = "DELETE FROM records WHERE entity = $1 AND id = $2";
+pub const REMOVE_UNIQUES: &str = "DELETE FROM uniques WHERE record_id = $1";
+pub const UNIQUE_HOLDER: &str =
+    "SELECT record_id FROM uniques WHERE entity = $1 AND key = $2 AND value = $3";
+pub const INSERT_UNIQUE: &str =
+    "INSERT INTO uniques (entity, key, value, record_id) VALUES ($1, $2, $3, $4)";
+pub const SCRUB: &str =
+    "UPDATE journal SET before = NULL, after = NULL, scrubbed = 1 WHERE entity = $1 AND record_id = $2";
+pub const NEXT_COUNTER: &str = "INSERT INTO counters (name, value) VALUES ($1, 1) \
+     ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value";
+pub const CREATE_SESSION: &str =
+    "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)";
+pub const GET_SESSION: &str = "SELECT token_hash, user_id, created_at, expires_at FROM sessions \
+     WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2";
+pub const REVOKE_SESSION: &str =
+    "UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL";
+pub const REVOKE_USER_SESSIONS: &str =
+    "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL";
+/// Takes a free or expired lease, or renews one's own.
+pub const TRY_LEASE: &str = "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+     WHERE leases.holder = excluded.holder OR leases.expires_at < $4";
+
+fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Column access both engines' rows provide, so decoding is written once.
+pub trait RowAccess {
+    fn text(&self, col: &str) -> StoreResult<Option<String>>;
+    fn int(&self, col: &str) -> StoreResult<Option<i64>>;
+
+    fn req_text(&self, col: &str) -> StoreResult<String> {
+        self.text(col)?
+            .ok_or_else(|| StoreError::Corrupt(format!("column {col} is NULL")))
+    }
+    fn req_int(&self, col: &str) -> StoreResult<i64> {
+        self.int(col)?
+            .ok_or_else(|| StoreError::Corrupt(format!("column {col} is NULL")))
+    }
+}
+
+pub fn record_from_row(row: &impl RowAccess) -> StoreResult<Record> {
+    let entity_name = row.req_text("entity")?;
+    let entity = Entity::from_str(&entity_name).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let data = match serde_json::from_str::<Value>(&row.req_text("data")?) {
+        Ok(Value::Object(m)) => m,
+        _ => {
+            return Err(StoreError::Corrupt(format!(
+                "record data of {entity} is not a JSON object"
+            )))
+        }
+    };
+    let deleted = match row.text("deleted_batch")? {
+        Some(b) => Some(Deletion {
+            batch: BatchId::from_str(&b).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            at: time::from_micros(row.int("deleted_at")?.unwrap_or_default()),
+            by: row.text("deleted_by")?.unwrap_or_default(),
+        }),
+        None => None,
+    };
+    Ok(Record {
+        entity,
+        id: row.req_text("id")?,
+        owner_id: row.text("owner_id")?,
+        created_at: time::from_micros(row.req_int("created_at")?),
+        updated_at: time::from_micros(row.req_int("updated_at")?),
+        deleted,
+        data,
+    })
+}
+
+pub fn journal_from_row(row: &impl RowAccess) -> StoreResult<JournalEntry> {
+    let corrupt = |e: String| StoreError::Corrupt(e);
+    let img = |c: &str| -> StoreResult<Option<Value>> {
+        match row.text(c)? {
+            Some(t) => serde_json::from_str(&t)
+                .map(Some)
+                .map_err(|e| corrupt(e.to_string())),
+            None => Ok(None),
+        }
+    };
+    Ok(JournalEntry {
+        seq: row.req_int("seq")?,
+        at: time::from_micros(row.req_int("at")?),
+        actor: row.req_text("actor")?,
+        origin: row.req_text("origin")?.parse().map_err(corrupt)?,
+        batch: row
+            .req_text("batch")?
+            .parse::<BatchId>()
+            .map_err(|e| corrupt(e.to_string()))?,
+        entity: row
+            .req_text("entity")?
+            .parse::<Entity>()
+            .map_err(|e| corrupt(e.to_string()))?,
+        record_id: row.req_text("record_id")?,
+        op: row.req_text("op")?.parse().map_err(corrupt)?,
+        owner_id: row.text("owner_id")?,
+        before: img("before")?,
+        after: img("after")?,
+        scrubbed: row.req_int("scrubbed")? != 0,
+    })
+}
+
+/// A new journal entry as stored, once its seq and time are known.
+pub fn stored_entry(seq: i64, at: Timestamp, e: NewJournalEntry) -> JournalEntry {
+    JournalEntry {
+        seq,
+        at,
+        actor: e.actor,
+        origin: e.origin,
+        batch: e.batch,
+        entity: e.entity,
+        record_id: e.record_id,
+        op: e.op,
+        owner_id: e.owner_id,
+        before: e.before,
+        after: e.after,
+        scrubbed: false,
+    }
+}
+
+pub fn session_from_row(row: &impl RowAccess) -> StoreResult<crate::Session> {
+    Ok(crate::Session {
+        token_hash: row.req_text("token_hash")?,
+        user_id: row.req_text("user_id")?,
+        created_at: time::from_micros(row.req_int("created_at")?),
+        expires_at: time::from_micros(row.req_int("expires_at")?),
+    })
+}
