@@ -10,6 +10,8 @@ use std::path::Path;
 pub struct FileConfig {
     pub listen: Option<SocketAddr>,
     pub trash_retention_days: Option<u32>,
+    /// PostgreSQL URL; without it, SQLite in the data directory.
+    pub database: Option<String>,
 }
 
 impl FileConfig {
@@ -27,7 +29,9 @@ const TEMPLATE: &str =
     "# Kontor settings. Command-line flags and KONTOR_* environment variables override these.\n\
 # listen = \"127.0.0.1:8080\"\n\
 # Days deleted records stay in the recycle bin; 0 keeps them forever.\n\
-# trash_retention_days = 30\n";
+# trash_retention_days = 30\n\
+# PostgreSQL instead of the SQLite file in this directory:\n\
+# database = \"postgres://kontor:secret@127.0.0.1:5432/kontor\"\n";
 
 /// Writes a commented template unless a config file is already there.
 pub fn write_template(path: &Path) -> std::io::Result<()> {

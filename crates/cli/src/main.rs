@@ -10,10 +10,12 @@ use kontor_core::{auth, CoreError, Kontor, Settings};
 use kontor_domain::journal::Origin;
 use kontor_domain::permission::{Actor, Role};
 use kontor_domain::Entity;
+use kontor_store::postgres::{redact_url, PgStore};
 use kontor_store::sqlite::SqliteStore;
+use kontor_store::DynStore;
 use serde_json::{Map, Value};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -30,9 +32,12 @@ struct Cli {
 
 #[derive(Args, Clone)]
 struct DataArg {
-    /// Data directory (database, config, lock).
+    /// Data directory (SQLite database, config, lock).
     #[arg(long, env = "KONTOR_DATA", default_value = "./kontor-data")]
     data: PathBuf,
+    /// PostgreSQL URL (postgres://user:pass@host:port/db); without it, SQLite in the data directory.
+    #[arg(long, env = "KONTOR_DATABASE_URL", hide_env_values = true)]
+    database: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -138,6 +143,7 @@ impl CliError {
             CliError::DataDir(DataDirError::Locked { .. }) => 3,
             CliError::DataDir(_) => 4,
             CliError::Core(CoreError::Domain(_)) => 5,
+            CliError::Core(CoreError::Store(kontor_store::StoreError::Unavailable(_))) => 6,
             CliError::Core(_) | CliError::Io(_) => 1,
         }
     }
@@ -193,24 +199,28 @@ async fn run(cmd: Command) -> Result<(), CliError> {
             data,
             listen,
             trash_retention_days,
-        } => serve(&data.data, listen, trash_retention_days).await,
+        } => serve(&data, listen, trash_retention_days).await,
         Command::Init {
             data,
             admin_email,
             admin_password,
         } => {
-            let dir = DataDir::open(&data.data, true)?;
-            if dir.is_initialised() {
-                return Err(DataDirError::AlreadyInitialised {
-                    path: data.data.display().to_string(),
-                }
-                .into());
+            let target = Target::open(&data, true).await?;
+            if target.is_initialised().await? {
+                let path = target.describe();
+                target.close().await;
+                return Err(DataDirError::AlreadyInitialised { path }.into());
             }
             let generated = admin_password.is_none();
             let password = admin_password.unwrap_or_else(auth::generate_password);
-            auth::check_password_strength(&password)?;
-            initialise(&dir, &admin_email, &password).await?;
-            println!("Kontor data directory initialised: {}", data.data.display());
+            let result = match auth::check_password_strength(&password) {
+                Ok(()) => initialise(&target, &admin_email, &password).await,
+                Err(e) => Err(e.into()),
+            };
+            let desc = target.describe();
+            target.close().await;
+            result?;
+            println!("Kontor initialised: {desc}");
             println!("admin e-mail:    {admin_email}");
             if generated {
                 println!("admin password:  {password}   (shown once; change it with `kontor user passwd`)");
@@ -221,56 +231,123 @@ async fn run(cmd: Command) -> Result<(), CliError> {
     }
 }
 
-/// Creates the database and the first admin in a locked, empty data directory.
-async fn initialise(dir: &DataDir, email: &str, password: &str) -> Result<(), CliError> {
-    config::write_template(&dir.config_path())
-        .map_err(|e| CliError::Io(format!("cannot write config: {e}")))?;
-    let store = SqliteStore::open(&dir.db_path()).await?;
-    let kontor = Kontor::new(Arc::new(store), Settings::default());
+/// Where a command's data lives: SQLite in a locked data directory, or a PostgreSQL database
+/// (the data directory, when there is one, then only holds the config file).
+struct Target {
+    dir: Option<DataDir>,
+    url: Option<String>,
+    kontor: Kontor,
+}
+
+impl Target {
+    /// Opens the store; `create` makes a missing SQLite data directory (serve, init).
+    async fn open(args: &DataArg, create: bool) -> Result<Target, CliError> {
+        let file = FileConfig::load(&args.data.join(kontor_core::datadir::CONFIG_FILE))
+            .map_err(CliError::Usage)?;
+        Self::open_with(args, &file, create, Settings::default()).await
+    }
+
+    async fn open_with(
+        args: &DataArg,
+        file: &FileConfig,
+        create: bool,
+        settings: Settings,
+    ) -> Result<Target, CliError> {
+        let url = args.database.clone().or_else(|| file.database.clone());
+        let (dir, store): (Option<DataDir>, DynStore) = match &url {
+            Some(url) => {
+                if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+                    return Err(CliError::Usage(format!(
+                        "--database must be a postgres:// URL, not {}",
+                        redact_url(url)
+                    )));
+                }
+                let store = PgStore::connect(url).await?;
+                (None, Arc::new(store))
+            }
+            None => {
+                let dir = DataDir::open(&args.data, create)?;
+                let store = SqliteStore::open(&dir.db_path()).await?;
+                (Some(dir), Arc::new(store))
+            }
+        };
+        Ok(Target {
+            dir,
+            url,
+            kontor: Kontor::new(store, settings),
+        })
+    }
+
+    fn describe(&self) -> String {
+        match (&self.url, &self.dir) {
+            (Some(url), _) => format!("PostgreSQL database {}", redact_url(url)),
+            (None, Some(dir)) => format!("data directory {}", dir.path().display()),
+            (None, None) => "nothing".into(),
+        }
+    }
+
+    /// Initialised means the first admin exists.
+    async fn is_initialised(&self) -> Result<bool, CliError> {
+        Ok(!self.kontor.store.all_records(Entity::Users).await?.is_empty())
+    }
+
+    async fn close(self) {
+        self.kontor.store.close().await;
+    }
+}
+
+/// Creates the first admin (and, for SQLite, the config template).
+async fn initialise(target: &Target, email: &str, password: &str) -> Result<(), CliError> {
+    if let Some(dir) = &target.dir {
+        config::write_template(&dir.config_path())
+            .map_err(|e| CliError::Io(format!("cannot write config: {e}")))?;
+    }
     let mut fields = Map::new();
     fields.insert("email".into(), Value::from(email));
     fields.insert("name".into(), Value::from("Administrator"));
     fields.insert("role".into(), Value::from("admin"));
-    let result = kontor
+    target
+        .kontor
         .add_user(&Actor::system(), Origin::System, fields, password)
-        .await;
-    kontor.store.close().await;
-    if result.is_err() {
-        // Leave no half-initialised directory behind: the next attempt starts clean.
-        for f in ["kontor.db", "kontor.db-wal", "kontor.db-shm"] {
-            let _ = std::fs::remove_file(dir.path().join(f));
-        }
-    }
-    result?;
+        .await?;
     Ok(())
 }
 
 async fn serve(
-    data: &Path,
+    args: &DataArg,
     listen: Option<SocketAddr>,
     retention: Option<u32>,
 ) -> Result<(), CliError> {
-    let dir = DataDir::open(data, true)?;
-    let file = FileConfig::load(&dir.config_path()).map_err(CliError::Usage)?;
-    if !dir.is_initialised() {
+    let file = FileConfig::load(&args.data.join(kontor_core::datadir::CONFIG_FILE))
+        .map_err(CliError::Usage)?;
+    // The data directory is locked for the server's lifetime on either engine: it holds the
+    // config (and later backups), and two servers must not share it. (For SQLite the store
+    // itself takes the lock.)
+    let dir_lock = match args.database.as_ref().or(file.database.as_ref()) {
+        Some(_) => Some(DataDir::open(&args.data, true)?),
+        None => None,
+    };
+    let settings = Settings {
+        trash_retention_days: retention.or(file.trash_retention_days).unwrap_or(30),
+    };
+    let target = Target::open_with(args, &file, true, settings).await?;
+    if !target.is_initialised().await? {
         let email = "admin@kontor.local";
         let password = auth::generate_password();
-        initialise(&dir, email, &password).await?;
-        println!(
-            "Initialised a new Kontor data directory: {}",
-            data.display()
-        );
-        println!("admin e-mail:    {email}");
-        println!("admin password:  {password}   (shown once; change it with `kontor user passwd`)");
+        match initialise(&target, email, &password).await {
+            Ok(()) => {
+                println!("Initialised {}", target.describe());
+                println!("admin e-mail:    {email}");
+                println!("admin password:  {password}   (shown once; change it with `kontor user passwd`)");
+            }
+            // Another node initialised the shared database at the same moment.
+            Err(CliError::Core(CoreError::Domain(kontor_domain::DomainError::Duplicate { .. }))) => {}
+            Err(e) => return Err(e),
+        }
     }
     let listen = listen
         .or(file.listen)
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
-    let settings = Settings {
-        trash_retention_days: retention.or(file.trash_retention_days).unwrap_or(30),
-    };
-    let store = SqliteStore::open(&dir.db_path()).await?;
-    let kontor = Arc::new(Kontor::new(Arc::new(store), settings));
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| CliError::Io(format!("cannot listen on {listen}: {e}")))?;
@@ -278,9 +355,10 @@ async fn serve(
         .local_addr()
         .map_err(|e| CliError::Io(format!("cannot read the listening address: {e}")))?;
     println!("Kontor listening on http://{addr}");
-    tracing::info!(%addr, data = %data.display(), "Kontor started");
+    tracing::info!(%addr, store = %target.describe(), "Kontor started");
+    let Target { dir, kontor, .. } = target;
     kontor_server::serve(
-        kontor,
+        Arc::new(kontor),
         listener,
         kontor_server::jobs::JobConfig::default(),
         shutdown_signal(),
@@ -288,6 +366,7 @@ async fn serve(
     .await
     .map_err(|e| CliError::Io(format!("server error: {e}")))?;
     drop(dir);
+    drop(dir_lock);
     Ok(())
 }
 
@@ -312,17 +391,15 @@ async fn shutdown_signal() {
     }
 }
 
-/// Opens an initialised data directory for a CLI command.
-async fn open_existing(data: &Path) -> Result<(DataDir, Kontor), CliError> {
-    let dir = DataDir::open(data, false)?;
-    if !dir.is_initialised() {
-        return Err(DataDirError::NotInitialised {
-            path: data.display().to_string(),
-        }
-        .into());
+/// Opens initialised data for a CLI command.
+async fn open_existing(args: &DataArg) -> Result<Target, CliError> {
+    let target = Target::open(args, false).await?;
+    if !target.is_initialised().await? {
+        let desc = target.describe();
+        target.close().await;
+        return Err(DataDirError::NotInitialised { path: desc }.into());
     }
-    let store = SqliteStore::open(&dir.db_path()).await?;
-    Ok((dir, Kontor::new(Arc::new(store), Settings::default())))
+    Ok(target)
 }
 
 async fn find_user(kontor: &Kontor, email: &str) -> Result<kontor_domain::Record, CliError> {
@@ -345,7 +422,8 @@ async fn user(cmd: UserCommand) -> Result<(), CliError> {
             if Role::builtin(&role).is_none() && role.trim().is_empty() {
                 return Err(CliError::Usage("--role must not be empty".into()));
             }
-            let (_dir, kontor) = open_existing(&data.data).await?;
+            let target = open_existing(&data).await?;
+            let kontor = &target.kontor;
             let generated = password.is_none();
             let password = password.unwrap_or_else(auth::generate_password);
             let mut fields = Map::new();
@@ -357,7 +435,7 @@ async fn user(cmd: UserCommand) -> Result<(), CliError> {
             let result = kontor
                 .add_user(&system, Origin::System, fields, &password)
                 .await;
-            kontor.store.close().await;
+            target.close().await;
             let rec = result?;
             println!("added user {email} (role {role}, id {})", rec.id);
             if generated {
@@ -366,9 +444,10 @@ async fn user(cmd: UserCommand) -> Result<(), CliError> {
             Ok(())
         }
         UserCommand::List { data } => {
-            let (_dir, kontor) = open_existing(&data.data).await?;
+            let target = open_existing(&data).await?;
+            let kontor = &target.kontor;
             let users = kontor.store.all_records(Entity::Users).await;
-            kontor.store.close().await;
+            target.close().await;
             println!("{:<36}  {:<32}  {:<10}  status", "id", "email", "role");
             for u in users? {
                 let s = |k: &str| {
@@ -399,18 +478,19 @@ async fn user(cmd: UserCommand) -> Result<(), CliError> {
             email,
             password,
         } => {
-            let (_dir, kontor) = open_existing(&data.data).await?;
+            let target = open_existing(&data).await?;
+            let kontor = &target.kontor;
             let generated = password.is_none();
             let password = password.unwrap_or_else(auth::generate_password);
             let result = async {
-                let u = find_user(&kontor, &email).await?;
+                let u = find_user(kontor, &email).await?;
                 kontor
                     .set_password(&system, Origin::System, &u.id, &password)
                     .await?;
                 Ok::<_, CliError>(())
             }
             .await;
-            kontor.store.close().await;
+            target.close().await;
             result?;
             println!("password changed for {email}; their tokens are revoked");
             if generated {
@@ -419,14 +499,15 @@ async fn user(cmd: UserCommand) -> Result<(), CliError> {
             Ok(())
         }
         UserCommand::Disable { data, email } => {
-            let (_dir, kontor) = open_existing(&data.data).await?;
+            let target = open_existing(&data).await?;
+            let kontor = &target.kontor;
             let result = async {
-                let u = find_user(&kontor, &email).await?;
+                let u = find_user(kontor, &email).await?;
                 kontor.disable_user(&system, Origin::System, &u.id).await?;
                 Ok::<_, CliError>(())
             }
             .await;
-            kontor.store.close().await;
+            target.close().await;
             result?;
             println!("disabled {email}; their tokens are revoked");
             Ok(())

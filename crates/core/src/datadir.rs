@@ -15,9 +15,9 @@ pub enum DataDirError {
     Locked { path: String, pid: String },
     #[error("data directory {path} does not exist; run `kontor init --data {path}` or `kontor serve` to create it")]
     Missing { path: String },
-    #[error("data directory {path} is not initialised (no {DB_FILE}); run `kontor init`")]
+    #[error("{path} is not initialised; run `kontor init`")]
     NotInitialised { path: String },
-    #[error("data directory {path} is already initialised")]
+    #[error("{path} is already initialised")]
     AlreadyInitialised { path: String },
     #[error("cannot use data directory {path}: {source}")]
     Io {

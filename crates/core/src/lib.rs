@@ -12,7 +12,7 @@ pub mod users;
 pub mod write;
 
 pub use error::{CoreError, CoreResult};
-pub use write::{apply, Applied, Mutation, WriteRequest};
+pub use write::{apply, Applied, Mutation, SchemaCache, WriteRequest};
 
 use kontor_domain::journal::Origin;
 use kontor_domain::Actor;
@@ -38,6 +38,8 @@ pub struct Kontor {
     pub store: DynStore,
     pub settings: Settings,
     pub limiter: auth::LoginLimiter,
+    /// Custom field definitions between writes (see [`SchemaCache`]).
+    pub schema_cache: SchemaCache,
 }
 
 impl Kontor {
@@ -46,6 +48,7 @@ impl Kontor {
             store,
             settings,
             limiter: auth::LoginLimiter::default(),
+            schema_cache: SchemaCache::default(),
         }
     }
 
@@ -63,6 +66,7 @@ impl Kontor {
                 origin,
                 trusted: false,
                 mutations,
+                cache: Some(&self.schema_cache),
             },
         )
         .await

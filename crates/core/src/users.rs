@@ -117,6 +117,7 @@ impl Kontor {
                 origin,
                 trusted: true,
                 mutations,
+                cache: Some(&self.schema_cache),
             },
         )
         .await

@@ -81,6 +81,23 @@ pub struct WriteRequest<'a> {
     /// Kontor's own callers (user management) may write internal fields such as password hashes.
     pub trusted: bool,
     pub mutations: Vec<Mutation>,
+    /// Custom field definitions kept between batches, checked against the database's version.
+    pub cache: Option<&'a SchemaCache>,
+}
+
+/// Custom field definitions as of a schema version; valid while the database's version matches.
+#[derive(Default)]
+pub struct SchemaCache(std::sync::Mutex<Option<(i64, std::sync::Arc<Vec<CustomFieldDef>>)>>);
+
+impl SchemaCache {
+    fn get(&self, version: i64) -> Option<std::sync::Arc<Vec<CustomFieldDef>>> {
+        let guard = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        guard.as_ref().filter(|(v, _)| *v == version).map(|(_, d)| d.clone())
+    }
+
+    fn put(&self, version: i64, defs: std::sync::Arc<Vec<CustomFieldDef>>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some((version, defs));
+    }
 }
 
 /// What a committed batch did.
@@ -104,6 +121,8 @@ pub async fn apply(store: &dyn Store, req: WriteRequest<'_>) -> CoreResult<Appli
         batch: BatchId::new(),
         entries: Vec::new(),
         custom: None,
+        cache: req.cache,
+        fields_changed: false,
         conflicts: Vec::new(),
         invoices: BTreeSet::new(),
         written: BTreeMap::new(),
@@ -129,6 +148,9 @@ pub async fn apply(store: &dyn Store, req: WriteRequest<'_>) -> CoreResult<Appli
             None => None,
         });
     }
+    if b.fields_changed {
+        b.tx.bump_schema_version().await?;
+    }
     let entries = b.tx.append(b.entries).await?;
     b.tx.commit().await?;
     Ok(Applied {
@@ -146,7 +168,10 @@ struct Batch<'a> {
     batch: BatchId,
     now: kontor_domain::time::Timestamp,
     entries: Vec<NewJournalEntry>,
-    custom: Option<Vec<CustomFieldDef>>,
+    custom: Option<std::sync::Arc<Vec<CustomFieldDef>>>,
+    cache: Option<&'a SchemaCache>,
+    /// A custom field definition changed in this batch.
+    fields_changed: bool,
     conflicts: Vec<Conflict>,
     /// Invoices whose payments changed in this batch; their paid state is recomputed at the end.
     invoices: BTreeSet<String>,
@@ -187,18 +212,33 @@ impl Batch<'_> {
             return Ok(schema::builtin(entity).clone());
         }
         if self.custom.is_none() {
-            let defs = self
-                .tx
-                .live_records(Entity::Fields)
-                .await?
-                .iter()
-                .filter_map(|r| CustomFieldDef::from_record_data(&r.data))
-                .collect();
+            let version = self.tx.schema_version();
+            let cached = match (self.cache, self.fields_changed) {
+                (Some(c), false) => c.get(version),
+                _ => None,
+            };
+            let defs = match cached {
+                Some(d) => d,
+                None => {
+                    let defs: std::sync::Arc<Vec<CustomFieldDef>> = std::sync::Arc::new(
+                        self.tx
+                            .live_records(Entity::Fields)
+                            .await?
+                            .iter()
+                            .filter_map(|r| CustomFieldDef::from_record_data(&r.data))
+                            .collect(),
+                    );
+                    if let (Some(c), false) = (self.cache, self.fields_changed) {
+                        c.put(version, defs.clone());
+                    }
+                    defs
+                }
+            };
             self.custom = Some(defs);
         }
         Ok(Schema::with_custom(
             entity,
-            self.custom.as_deref().unwrap_or(&[]),
+            self.custom.as_deref().map(Vec::as_slice).unwrap_or(&[]),
         ))
     }
 
@@ -629,6 +669,10 @@ impl Batch<'_> {
             before: before.map(|r| r.to_image()),
             after: Some(after.to_image()),
         });
+        if after.entity == Entity::Fields {
+            self.fields_changed = true;
+            self.custom = None;
+        }
         self.written
             .insert((after.entity, after.id.clone()), Some(after));
         Ok(())
@@ -781,6 +825,10 @@ impl Batch<'_> {
         }
         self.tx.remove(entity, id).await?;
         self.tx.scrub(entity, id).await?;
+        if entity == Entity::Fields {
+            self.fields_changed = true;
+            self.custom = None;
+        }
         self.written.insert((entity, id.to_string()), None);
         self.entries.push(NewJournalEntry {
             actor: self.actor.user_id.clone(),

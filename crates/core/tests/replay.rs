@@ -5,8 +5,10 @@ use kontor_core::{Kontor, Mutation, Settings};
 use kontor_domain::journal::{replay, Origin};
 use kontor_domain::permission::Actor;
 use kontor_domain::{BatchId, Entity};
+use kontor_store::postgres::PgStore;
 use kontor_store::sqlite::SqliteStore;
-use kontor_store::{JournalQuery, Store};
+use kontor_store::{DynStore, JournalQuery, Store};
+use kontor_testkit::Engine;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -81,12 +83,16 @@ async fn replayed_state(store: &dyn Store) -> BTreeMap<(Entity, String), Value> 
     replay(&entries)
 }
 
-async fn run(steps: Vec<Step>) {
+async fn run(engine: Engine, steps: Vec<Step>) {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("kontor.db"))
-        .await
-        .unwrap();
-    let kontor = Kontor::new(Arc::new(store), Settings::default());
+    let store: DynStore = match engine {
+        Engine::Sqlite => Arc::new(SqliteStore::open(&dir.path().join("kontor.db")).await.unwrap()),
+        Engine::Postgres => {
+            let url = kontor_testkit::postgres().unwrap().fresh_database().await;
+            Arc::new(PgStore::connect(&url).await.unwrap())
+        }
+    };
+    let kontor = Kontor::new(store, Settings::default());
     let mut fields = Map::new();
     fields.insert("email".into(), json!("admin@replay.test"));
     fields.insert("role".into(), json!("admin"));
@@ -214,15 +220,26 @@ async fn run(steps: Vec<Step>) {
     }
 }
 
+fn check(engine: Engine, steps: Vec<Step>) {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(run(engine, steps));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, max_shrink_iters: 64, ..ProptestConfig::default() })]
 
     #[test]
-    fn replaying_the_journal_rebuilds_the_current_state(steps in proptest::collection::vec(step(), 1..28)) {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(run(steps));
+    fn replaying_the_journal_rebuilds_the_current_state_sqlite(steps in proptest::collection::vec(step(), 1..28)) {
+        check(Engine::Sqlite, steps);
+    }
+
+    #[test]
+    fn replaying_the_journal_rebuilds_the_current_state_postgres(steps in proptest::collection::vec(step(), 1..28)) {
+        if !kontor_testkit::skip_postgres("replaying_the_journal_rebuilds_the_current_state_postgres") {
+            check(Engine::Postgres, steps);
+        }
     }
 }

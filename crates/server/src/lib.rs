@@ -23,13 +23,15 @@ pub const MAX_BODY: usize = 4 * 1024 * 1024;
 
 pub struct AppState {
     pub kontor: Arc<Kontor>,
+    pub jobs: Arc<jobs::JobStatus>,
     shutting_down: AtomicBool,
 }
 
 impl AppState {
-    pub fn new(kontor: Arc<Kontor>) -> Arc<AppState> {
+    pub fn new(kontor: Arc<Kontor>, jobs: Arc<jobs::JobStatus>) -> Arc<AppState> {
         Arc::new(AppState {
             kontor,
+            jobs,
             shutting_down: AtomicBool::new(false),
         })
     }
@@ -85,9 +87,10 @@ pub async fn serve(
     jobs: jobs::JobConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let state = AppState::new(kontor.clone());
+    let status = jobs::JobStatus::new(jobs.node_id.clone());
+    let state = AppState::new(kontor.clone(), status.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let job_handle = tokio::spawn(jobs::run(kontor.clone(), jobs, stop_rx));
+    let job_handle = tokio::spawn(jobs::run(kontor.clone(), jobs, status, stop_rx));
     let app = router(state.clone());
     let st = state.clone();
     let result = axum::serve(

@@ -137,6 +137,7 @@ macro_rules! sql_engine {
                     tx,
                     dialect: self.dialect,
                     now: kontor_domain::time::from_micros(now),
+                    schema_version: int_of(&head, "schema_version")?,
                 }))
             }
 
@@ -316,6 +317,7 @@ macro_rules! sql_engine {
             tx: sqlx::Transaction<'static, $db>,
             dialect: $crate::sql::Dialect,
             now: kontor_domain::time::Timestamp,
+            schema_version: i64,
         }
 
         #[async_trait::async_trait]
@@ -440,6 +442,16 @@ macro_rules! sql_engine {
 
             fn now(&self) -> kontor_domain::time::Timestamp {
                 self.now
+            }
+
+            fn schema_version(&self) -> i64 {
+                self.schema_version
+            }
+
+            async fn bump_schema_version(&mut self) -> $crate::StoreResult<()> {
+                execute(&mut *self.tx, $crate::sql::stmt($crate::sql::BUMP_SCHEMA_VERSION, vec![]))
+                    .await
+                    .map(|_| ())
             }
 
             async fn append(

@@ -194,6 +194,10 @@ pub trait WriteTx: Send {
     /// The transaction's time: the wall clock, but never earlier than the journal's last entry.
     /// Every row and journal entry the transaction writes carries it.
     fn now(&self) -> Timestamp;
+    /// Version of the custom field definitions as of this transaction.
+    fn schema_version(&self) -> i64;
+    /// Marks the custom field definitions as changed (every node's cache goes stale).
+    async fn bump_schema_version(&mut self) -> StoreResult<()>;
     /// Appends entries at [`WriteTx::now`], allocating gap-free seqs.
     async fn append(&mut self, entries: Vec<NewJournalEntry>) -> StoreResult<Vec<JournalEntry>>;
     /// Journal entries matching a query, as seen by this transaction.

@@ -387,8 +387,10 @@ impl Dialect {
     /// gap-free and totally ordered across nodes.
     pub fn lock_head(self) -> &'static str {
         match self {
-            Dialect::Sqlite => "SELECT seq, at FROM journal_head WHERE id = 1",
-            Dialect::Postgres => "SELECT seq, at FROM journal_head WHERE id = 1 FOR UPDATE",
+            Dialect::Sqlite => "SELECT seq, at, schema_version FROM journal_head WHERE id = 1",
+            Dialect::Postgres => {
+                "SELECT seq, at, schema_version FROM journal_head WHERE id = 1 FOR UPDATE"
+            }
         }
     }
 
@@ -435,6 +437,8 @@ impl Dialect {
 /// Journal rows per INSERT statement (11 parameters each, well under both engines' limits).
 pub const JOURNAL_ROWS_PER_INSERT: usize = 200;
 
+pub const BUMP_SCHEMA_VERSION: &str =
+    "UPDATE journal_head SET schema_version = schema_version + 1 WHERE id = 1";
 pub const HEAD_SEQ: &str = "SELECT seq FROM journal_head WHERE id = 1";
 pub const REMOVE_RECORD: &str = "DELETE FROM records WHERE entity = $1 AND id = $2";
 pub const REMOVE_UNIQUES: &str = "DELETE FROM uniques WHERE record_id = $1";

@@ -13,7 +13,8 @@ pub fn kontor() -> Command {
         .env_remove("KONTOR_ADMIN_PASSWORD")
         .env_remove("KONTOR_USER_PASSWORD")
         .env_remove("KONTOR_DATA")
-        .env_remove("KONTOR_LISTEN");
+        .env_remove("KONTOR_LISTEN")
+        .env_remove("KONTOR_DATABASE_URL");
     c
 }
 
@@ -38,9 +39,14 @@ pub struct Server {
 }
 
 impl Server {
+    pub fn start(data: &Path) -> Server {
+        Self::start_with(data, &[])
+    }
+
+    /// `kontor serve` with extra arguments (e.g. `--database URL`).
     // The child is killed and waited for in Drop.
     #[allow(clippy::zombie_processes)]
-    pub fn start(data: &Path) -> Server {
+    pub fn start_with(data: &Path, extra: &[&str]) -> Server {
         let mut child = kontor()
             .args([
                 "serve",
@@ -49,6 +55,7 @@ impl Server {
                 "--listen",
                 "127.0.0.1:0",
             ])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -3,7 +3,7 @@
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 use std::sync::Arc;
@@ -14,24 +14,37 @@ pub async fn healthz() -> impl IntoResponse {
 }
 
 /// The database answers; load balancers send traffic only while this is 200.
-pub async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     if state.is_shutting_down() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"status": "shutting_down"})),
-        );
+        )
+            .into_response();
     }
     match state.kontor.store.ping().await {
         Ok(()) => (
             StatusCode::OK,
-            Json(json!({"status": "ready", "engine": state.kontor.store.engine()})),
-        ),
+            Json(json!({
+                "status": "ready",
+                "engine": state.kontor.store.engine(),
+                "node": state.jobs.node_id,
+                "jobs": {"retention": if state.jobs.holds_retention() { "leader" } else { "standby" }},
+            })),
+        )
+            .into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            (
+            let mut r = (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(json!({"status": "database_unavailable"})),
             )
+                .into_response();
+            r.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("5"),
+            );
+            r
         }
     }
 }

@@ -58,9 +58,8 @@ fn assert_error_shape(got: &(StatusCode, Value)) {
     assert_no_internals(got);
 }
 
-#[tokio::test]
-async fn malformed_json_is_a_400_that_says_so() {
-    let srv = TestServer::start().await;
+async fn malformed_json_is_a_400_that_says_so(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let deal = id(&admin.create("deals", json!({"title": "D"})).await);
     for (method, path) in [
@@ -104,9 +103,8 @@ async fn malformed_json_is_a_400_that_says_so() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn a_body_that_is_not_an_object_is_refused_with_a_message() {
-    let srv = TestServer::start().await;
+async fn a_body_that_is_not_an_object_is_refused_with_a_message(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let deal = id(&admin.create("deals", json!({"title": "D"})).await);
     for body in ["[1, 2]", "\"deal\"", "42", "null", "true"] {
@@ -173,9 +171,8 @@ async fn a_body_that_is_not_an_object_is_refused_with_a_message() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn wrong_types_name_the_field() {
-    let srv = TestServer::start().await;
+async fn wrong_types_name_the_field(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let company = id(&admin.create("companies", json!({"name": "C"})).await);
     let cases = [
@@ -362,9 +359,8 @@ async fn wrong_types_name_the_field() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn unknown_paths_entities_and_ids_are_json_404s() {
-    let srv = TestServer::start().await;
+async fn unknown_paths_entities_and_ids_are_json_404s(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let deal = id(&admin.create("deals", json!({"title": "D"})).await);
     let upper = deal.to_uppercase();
@@ -448,9 +444,8 @@ async fn unknown_paths_entities_and_ids_are_json_404s() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn missing_and_bad_tokens_are_401() {
-    let srv = TestServer::start().await;
+async fn missing_and_bad_tokens_are_401(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let deal = id(&admin.create("deals", json!({"title": "D"})).await);
     let bad_tokens = [
@@ -531,9 +526,8 @@ async fn missing_and_bad_tokens_are_401() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn bad_query_parameters_are_refused() {
-    let srv = TestServer::start().await;
+async fn bad_query_parameters_are_refused(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     for path in [
         "/api/v1/history?foo=1",
@@ -587,9 +581,8 @@ async fn bad_query_parameters_are_refused() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn an_oversized_body_is_413() {
-    let srv = TestServer::start().await;
+async fn an_oversized_body_is_413(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let big = format!(
         "{{\"name\": \"{}\"}}",
@@ -640,9 +633,8 @@ async fn an_oversized_body_is_413() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn a_wrong_method_is_a_json_405() {
-    let srv = TestServer::start().await;
+async fn a_wrong_method_is_a_json_405(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let deal = id(&admin.create("deals", json!({"title": "D"})).await);
     for (method, path) in [
@@ -674,9 +666,8 @@ async fn a_wrong_method_is_a_json_405() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn conflicts_and_refusals_never_show_internals() {
-    let srv = TestServer::start().await;
+async fn conflicts_and_refusals_never_show_internals(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let m = srv.user("m@x.ru", "manager", None).await;
     admin
@@ -722,3 +713,15 @@ async fn conflicts_and_refusals_never_show_internals() {
     }
     srv.stop().await;
 }
+
+crate::engine_tests!(
+    malformed_json_is_a_400_that_says_so,
+    a_body_that_is_not_an_object_is_refused_with_a_message,
+    wrong_types_name_the_field,
+    unknown_paths_entities_and_ids_are_json_404s,
+    missing_and_bad_tokens_are_401,
+    bad_query_parameters_are_refused,
+    an_oversized_body_is_413,
+    a_wrong_method_is_a_json_405,
+    conflicts_and_refusals_never_show_internals,
+);

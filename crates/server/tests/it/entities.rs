@@ -114,9 +114,8 @@ async fn lifecycle(
     back
 }
 
-#[tokio::test]
-async fn companies_lifecycle() {
-    let srv = TestServer::start().await;
+async fn companies_lifecycle(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let body = json!({
         "name": "Romashka",
@@ -193,9 +192,8 @@ async fn companies_lifecycle() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn contacts_lifecycle() {
-    let srv = TestServer::start().await;
+async fn contacts_lifecycle(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let company = admin.create("companies", json!({"name": "Acme"})).await;
     let body = json!({"first_name": "Ivan", "last_name": "Petrov", "email": "Ivan@Example.COM", "phone": "+7 (495) 123-45-67", "company_id": id(&company)});
@@ -228,9 +226,8 @@ async fn contacts_lifecycle() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn leads_lifecycle() {
-    let srv = TestServer::start().await;
+async fn leads_lifecycle(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let body = json!({"title": "Website enquiry", "first_name": "Olga", "company_name": "Vector", "source": "web", "amount": "1500.50"});
     let expect = json!({"title": "Website enquiry", "first_name": "Olga", "company_name": "Vector", "source": "web", "status": "new", "amount": 1500.5, "currency": "RUB"});
@@ -250,9 +247,8 @@ async fn leads_lifecycle() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn deals_lifecycle() {
-    let srv = TestServer::start().await;
+async fn deals_lifecycle(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let company = admin.create("companies", json!({"name": "Acme"})).await;
     let body = json!({"title": "Big sale", "amount": 100000, "currency": "usd", "company_id": id(&company)});
@@ -309,9 +305,8 @@ async fn deals_lifecycle() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn activities_lifecycle() {
-    let srv = TestServer::start().await;
+async fn activities_lifecycle(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let deal = admin.create("deals", json!({"title": "D"})).await;
     for kind in ["task", "call", "meeting", "note"] {
@@ -385,9 +380,8 @@ async fn activities_lifecycle() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn products_lifecycle_and_unique_sku() {
-    let srv = TestServer::start().await;
+async fn products_lifecycle_and_unique_sku(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let body = json!({"name": "Widget", "sku": "W-1", "unit": "kg", "group": "Hardware", "price": 9.99, "vat_rate": 20});
     let expect = json!({"name": "Widget", "sku": "W-1", "unit": "kg", "group": "Hardware", "price": 9.99, "vat_rate": 20, "active": true});
@@ -424,9 +418,8 @@ async fn products_lifecycle_and_unique_sku() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn invoices_compute_totals_and_guard_status() {
-    let srv = TestServer::start().await;
+async fn invoices_compute_totals_and_guard_status(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let company = admin.create("companies", json!({"name": "Buyer"})).await;
     let product = admin
@@ -549,9 +542,8 @@ async fn invoices_compute_totals_and_guard_status() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn payments_move_the_invoice_through_paid_states() {
-    let srv = TestServer::start().await;
+async fn payments_move_the_invoice_through_paid_states(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let company = admin.create("companies", json!({"name": "Buyer"})).await;
     let inv = admin
@@ -688,9 +680,8 @@ async fn payments_move_the_invoice_through_paid_states() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn list_pagination_walks_every_record_once() {
-    let srv = TestServer::start().await;
+async fn list_pagination_walks_every_record_once(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let mut created = Vec::new();
     for i in 0..11 {
@@ -748,9 +739,8 @@ async fn list_pagination_walks_every_record_once() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn list_filters_by_field() {
-    let srv = TestServer::start().await;
+async fn list_filters_by_field(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let acme = id(&admin.create("companies", json!({"name": "Acme"})).await);
     let other = id(&admin.create("companies", json!({"name": "Other"})).await);
@@ -874,9 +864,8 @@ async fn list_filters_by_field() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn q_searches_text_fields_case_insensitively() {
-    let srv = TestServer::start().await;
+async fn q_searches_text_fields_case_insensitively(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let horns = id(&admin
         .create(
@@ -934,9 +923,8 @@ async fn q_searches_text_fields_case_insensitively() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn custom_fields_are_validated_filtered_and_documented() {
-    let srv = TestServer::start().await;
+async fn custom_fields_are_validated_filtered_and_documented(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let field = admin
         .create("fields", json!({"entity": "deals", "name": "region", "type": "enum", "options": ["north", "south"], "required": false}))
@@ -1125,9 +1113,8 @@ async fn custom_fields_are_validated_filtered_and_documented() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn unknown_and_system_fields_are_refused_by_name() {
-    let srv = TestServer::start().await;
+async fn unknown_and_system_fields_are_refused_by_name(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     for (entity, body, field) in [
         ("companies", json!({"name": "A", "colour": "red"}), "colour"),
@@ -1202,9 +1189,8 @@ async fn unknown_and_system_fields_are_refused_by_name() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn batch_endpoint_is_all_or_nothing() {
-    let srv = TestServer::start().await;
+async fn batch_endpoint_is_all_or_nothing(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let deal = admin.create("deals", json!({"title": "old"})).await;
     let (s, out) = admin
@@ -1291,3 +1277,20 @@ async fn batch_endpoint_is_all_or_nothing() {
     );
     srv.stop().await;
 }
+
+crate::engine_tests!(
+    companies_lifecycle,
+    contacts_lifecycle,
+    leads_lifecycle,
+    deals_lifecycle,
+    activities_lifecycle,
+    products_lifecycle_and_unique_sku,
+    invoices_compute_totals_and_guard_status,
+    payments_move_the_invoice_through_paid_states,
+    list_pagination_walks_every_record_once,
+    list_filters_by_field,
+    q_searches_text_fields_case_insensitively,
+    custom_fields_are_validated_filtered_and_documented,
+    unknown_and_system_fields_are_refused_by_name,
+    batch_endpoint_is_all_or_nothing,
+);

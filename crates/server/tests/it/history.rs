@@ -29,9 +29,8 @@ fn change_of<'a>(item: &'a Value, field: &str) -> Option<&'a Value> {
         .find(|c| c["field"] == field)
 }
 
-#[tokio::test]
-async fn items_carry_images_and_field_changes_and_seqs_have_no_gaps() {
-    let srv = TestServer::start().await;
+async fn items_carry_images_and_field_changes_and_seqs_have_no_gaps(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let deal = admin
         .create("deals", json!({"title": "First", "amount": 10}))
@@ -165,9 +164,8 @@ async fn items_carry_images_and_field_changes_and_seqs_have_no_gaps() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn every_history_filter_narrows_the_journal() {
-    let srv = TestServer::start().await;
+async fn every_history_filter_narrows_the_journal(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let m = srv.user("m@x.ru", "manager", None).await;
 
@@ -287,9 +285,8 @@ async fn every_history_filter_narrows_the_journal() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn history_pages_in_both_orders_without_gaps_or_repeats() {
-    let srv = TestServer::start().await;
+async fn history_pages_in_both_orders_without_gaps_or_repeats(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     for i in 0..9 {
         let d = id(&admin
@@ -332,9 +329,8 @@ async fn history_pages_in_both_orders_without_gaps_or_repeats() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn bad_history_queries_are_refused_by_parameter() {
-    let srv = TestServer::start().await;
+async fn bad_history_queries_are_refused_by_parameter(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     for (query, field) in [
         ("entity=widgets", "entity"),
@@ -372,9 +368,8 @@ async fn bad_history_queries_are_refused_by_parameter() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn per_record_history_shows_that_record_only() {
-    let srv = TestServer::start().await;
+async fn per_record_history_shows_that_record_only(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let company = id(&admin.create("companies", json!({"name": "A"})).await);
     let other = id(&admin.create("companies", json!({"name": "B"})).await);
@@ -458,9 +453,8 @@ async fn per_record_history_shows_that_record_only() {
     srv.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_writers_get_gap_free_seqs_one_batch_each() {
-    let srv = TestServer::start().await;
+async fn concurrent_writers_get_gap_free_seqs_one_batch_each(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let mut tasks = Vec::new();
     for i in 0..24 {
@@ -488,3 +482,12 @@ async fn concurrent_writers_get_gap_free_seqs_one_batch_each() {
     assert_eq!(walk(&admin, "/api/v1/deals?stage=won", 7).await.len(), 24);
     srv.stop().await;
 }
+
+crate::engine_tests!(
+    concurrent_writers_get_gap_free_seqs_one_batch_each,
+    items_carry_images_and_field_changes_and_seqs_have_no_gaps,
+    every_history_filter_narrows_the_journal,
+    history_pages_in_both_orders_without_gaps_or_repeats,
+    bad_history_queries_are_refused_by_parameter,
+    per_record_history_shows_that_record_only,
+);

@@ -67,9 +67,8 @@ async fn document(srv: &TestServer) -> Value {
     doc
 }
 
-#[tokio::test]
-async fn the_document_is_openapi_3_and_covers_every_route() {
-    let srv = TestServer::start().await;
+async fn the_document_is_openapi_3_and_covers_every_route(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let doc = document(&srv).await;
     assert!(
         doc["openapi"].as_str().is_some_and(|v| v.starts_with('3')),
@@ -135,9 +134,8 @@ async fn the_document_is_openapi_3_and_covers_every_route() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn every_documented_operation_is_routed() {
-    let srv = TestServer::start().await;
+async fn every_documented_operation_is_routed(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let doc = document(&srv).await;
     let anon = srv.anon();
     let open: BTreeSet<(&str, &str)> = [
@@ -200,9 +198,8 @@ async fn every_documented_operation_is_routed() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn schemas_match_what_the_server_validates() {
-    let srv = TestServer::start().await;
+async fn schemas_match_what_the_server_validates(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let doc = document(&srv).await;
     let schemas = &doc["components"]["schemas"];
     for e in routed_entities() {
@@ -284,3 +281,9 @@ async fn schemas_match_what_the_server_validates() {
     );
     srv.stop().await;
 }
+
+crate::engine_tests!(
+    the_document_is_openapi_3_and_covers_every_route,
+    every_documented_operation_is_routed,
+    schemas_match_what_the_server_validates,
+);

@@ -48,9 +48,8 @@ async fn own_records(api: &Api) -> Vec<(&'static str, String)> {
     ]
 }
 
-#[tokio::test]
-async fn a_manager_cannot_reach_another_managers_records_through_any_endpoint() {
-    let srv = TestServer::start().await;
+async fn a_manager_cannot_reach_another_managers_records_through_any_endpoint(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let m1 = srv.user("m1@x.ru", "manager", None).await;
     let m2 = srv.user("m2@x.ru", "manager", None).await;
@@ -220,9 +219,8 @@ async fn a_manager_cannot_reach_another_managers_records_through_any_endpoint() 
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn a_manager_cannot_delete_a_parent_with_someone_elses_children() {
-    let srv = TestServer::start().await;
+async fn a_manager_cannot_delete_a_parent_with_someone_elses_children(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let m = srv.user("m@x.ru", "manager", None).await;
     let company = id(&m.create("companies", json!({"name": "Mine"})).await);
@@ -236,9 +234,8 @@ async fn a_manager_cannot_delete_a_parent_with_someone_elses_children() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn managers_have_no_admin_areas_and_read_but_do_not_write_products() {
-    let srv = TestServer::start().await;
+async fn managers_have_no_admin_areas_and_read_but_do_not_write_products(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let role = id(&admin
         .create(
@@ -348,9 +345,8 @@ async fn managers_have_no_admin_areas_and_read_but_do_not_write_products() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn the_exchange_role_cannot_log_in_and_roles_must_exist() {
-    let srv = TestServer::start().await;
+async fn the_exchange_role_cannot_log_in_and_roles_must_exist(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let (s, u) = admin
         .post(
@@ -449,9 +445,8 @@ async fn the_exchange_role_cannot_log_in_and_roles_must_exist() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn a_hidden_field_is_invisible_everywhere_and_cannot_be_written_or_filtered() {
-    let srv = TestServer::start().await;
+async fn a_hidden_field_is_invisible_everywhere_and_cannot_be_written_or_filtered(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let (s, role) = admin
         .post("/api/v1/roles", json!({"name": "junior", "permissions": {"companies": "all"}, "hidden_fields": {"companies": ["inn"]}}))
@@ -608,9 +603,8 @@ async fn a_hidden_field_is_invisible_everywhere_and_cannot_be_written_or_filtere
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn role_documents_are_checked() {
-    let srv = TestServer::start().await;
+async fn role_documents_are_checked(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     for (body, field) in [
         (
@@ -686,9 +680,8 @@ async fn role_documents_are_checked() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn a_read_only_field_is_shown_but_not_written() {
-    let srv = TestServer::start().await;
+async fn a_read_only_field_is_shown_but_not_written(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     admin
         .create("roles", json!({"name": "clerk", "permissions": {"deals": "all"}, "readonly_fields": {"deals": ["amount"]}}))
@@ -757,9 +750,8 @@ async fn a_read_only_field_is_shown_but_not_written() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn team_scope_reaches_teammates_records_only() {
-    let srv = TestServer::start().await;
+async fn team_scope_reaches_teammates_records_only(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let north = id(&admin.create("teams", json!({"name": "North"})).await);
     let south = id(&admin.create("teams", json!({"name": "South"})).await);
@@ -850,9 +842,8 @@ async fn team_scope_reaches_teammates_records_only() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn a_disabled_user_loses_access_and_cannot_log_in() {
-    let srv = TestServer::start().await;
+async fn a_disabled_user_loses_access_and_cannot_log_in(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let m = srv.user("m@x.ru", "manager", None).await;
     let second = srv.login("m@x.ru", "user-password-1").await;
@@ -925,9 +916,8 @@ async fn a_disabled_user_loses_access_and_cannot_log_in() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn logout_revokes_only_the_token_used() {
-    let srv = TestServer::start().await;
+async fn logout_revokes_only_the_token_used(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let a1 = srv.admin().await;
     let a2 = srv.admin().await;
     let (s, v) = a1.post("/api/v1/auth/logout", json!({})).await;
@@ -949,9 +939,8 @@ async fn logout_revokes_only_the_token_used() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn repeated_wrong_passwords_are_rate_limited_with_retry_after() {
-    let srv = TestServer::start().await;
+async fn repeated_wrong_passwords_are_rate_limited_with_retry_after(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let url = format!("{}/api/v1/auth/login", srv.base);
     let login = |password: &'static str| {
@@ -999,3 +988,17 @@ async fn repeated_wrong_passwords_are_rate_limited_with_retry_after() {
     srv.login("other@x.ru", "user-password-1").await;
     srv.stop().await;
 }
+
+crate::engine_tests!(
+    a_manager_cannot_reach_another_managers_records_through_any_endpoint,
+    a_manager_cannot_delete_a_parent_with_someone_elses_children,
+    managers_have_no_admin_areas_and_read_but_do_not_write_products,
+    the_exchange_role_cannot_log_in_and_roles_must_exist,
+    a_hidden_field_is_invisible_everywhere_and_cannot_be_written_or_filtered,
+    role_documents_are_checked,
+    a_read_only_field_is_shown_but_not_written,
+    team_scope_reaches_teammates_records_only,
+    a_disabled_user_loses_access_and_cannot_log_in,
+    logout_revokes_only_the_token_used,
+    repeated_wrong_passwords_are_rate_limited_with_retry_after,
+);

@@ -37,9 +37,8 @@ async fn restore_entries(api: &Api) -> Vec<Value> {
     history(api, "origin=restore").await
 }
 
-#[tokio::test]
-async fn restore_to_a_time_puts_fields_back_as_a_new_undoable_batch() {
-    let srv = TestServer::start().await;
+async fn restore_to_a_time_puts_fields_back_as_a_new_undoable_batch(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let deal = admin
         .create("deals", json!({"title": "A", "amount": 10}))
@@ -149,9 +148,8 @@ async fn restore_to_a_time_puts_fields_back_as_a_new_undoable_batch() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn restore_to_before_a_record_existed_moves_it_to_the_bin() {
-    let srv = TestServer::start().await;
+async fn restore_to_before_a_record_existed_moves_it_to_the_bin(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let t0 = mark().await;
     let company = admin.create("companies", json!({"name": "Young"})).await;
@@ -228,9 +226,8 @@ async fn restore_to_before_a_record_existed_moves_it_to_the_bin() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn undo_of_a_batch_reverts_every_change_in_it() {
-    let srv = TestServer::start().await;
+async fn undo_of_a_batch_reverts_every_change_in_it(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let deal = id(&admin
         .create("deals", json!({"title": "before", "amount": 1}))
@@ -321,9 +318,8 @@ async fn undo_of_a_batch_reverts_every_change_in_it() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn undo_of_one_users_period_keeps_other_users_changes() {
-    let srv = TestServer::start().await;
+async fn undo_of_one_users_period_keeps_other_users_changes(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let m1 = srv.user("m1@x.ru", "manager", None).await;
     let m2 = srv.user("m2@x.ru", "manager", None).await;
@@ -440,9 +436,8 @@ async fn undo_of_one_users_period_keeps_other_users_changes() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn undo_refuses_fields_changed_since_by_someone_else_and_applies_nothing() {
-    let srv = TestServer::start().await;
+async fn undo_refuses_fields_changed_since_by_someone_else_and_applies_nothing(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let other = srv.user("a2@x.ru", "admin", None).await;
     let d1 = id(&admin
@@ -511,9 +506,8 @@ async fn undo_refuses_fields_changed_since_by_someone_else_and_applies_nothing()
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn restore_to_a_time_reports_a_taken_unique_value() {
-    let srv = TestServer::start().await;
+async fn restore_to_a_time_reports_a_taken_unique_value(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let p = id(&admin
         .create("products", json!({"name": "P", "sku": "A"}))
@@ -555,9 +549,8 @@ async fn restore_to_a_time_reports_a_taken_unique_value() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn restoring_an_invoice_keeps_its_paid_state_in_line_with_its_payments() {
-    let srv = TestServer::start().await;
+async fn restoring_an_invoice_keeps_its_paid_state_in_line_with_its_payments(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let company = id(&admin.create("companies", json!({"name": "C"})).await);
     let inv = id(&admin
@@ -587,9 +580,8 @@ async fn restoring_an_invoice_keeps_its_paid_state_in_line_with_its_payments() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn managers_restore_and_undo_only_their_own_records() {
-    let srv = TestServer::start().await;
+async fn managers_restore_and_undo_only_their_own_records(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let m1 = srv.user("m1@x.ru", "manager", None).await;
     let m2 = srv.user("m2@x.ru", "manager", None).await;
     let d = id(&m1.create("deals", json!({"title": "mine"})).await);
@@ -623,3 +615,14 @@ async fn managers_restore_and_undo_only_their_own_records() {
     assert_eq!(fetch(&m1, "deals", &d).await["title"], "mine");
     srv.stop().await;
 }
+
+crate::engine_tests!(
+    restore_to_a_time_puts_fields_back_as_a_new_undoable_batch,
+    restore_to_before_a_record_existed_moves_it_to_the_bin,
+    undo_of_a_batch_reverts_every_change_in_it,
+    undo_of_one_users_period_keeps_other_users_changes,
+    undo_refuses_fields_changed_since_by_someone_else_and_applies_nothing,
+    restore_to_a_time_reports_a_taken_unique_value,
+    restoring_an_invoice_keeps_its_paid_state_in_line_with_its_payments,
+    managers_restore_and_undo_only_their_own_records,
+);

@@ -2,9 +2,8 @@ use crate::support::*;
 use reqwest::StatusCode;
 use serde_json::json;
 
-#[tokio::test]
-async fn health_login_create_read() {
-    let srv = TestServer::start().await;
+async fn health_login_create_read(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let (s, v) = srv.anon().get("/healthz").await;
     assert_eq!((s, v["status"].as_str()), (StatusCode::OK, Some("ok")));
     let (s, _) = srv.anon().get("/readyz").await;
@@ -19,3 +18,7 @@ async fn health_login_create_read() {
     assert_eq!(got["owner_id"], json!(admin.user_id));
     srv.stop().await;
 }
+
+crate::engine_tests!(
+    health_login_create_read,
+);

@@ -1,10 +1,14 @@
-//! Test harness: a real Kontor HTTP server on a random loopback port over a real SQLite file in a
-//! temporary directory, and a small JSON client. Each test gets its own server and database.
+//! Test harness: a real Kontor HTTP server on a random loopback port over a real database — a
+//! SQLite file in a temporary directory, or a fresh PostgreSQL database — and a small JSON
+//! client. Each test gets its own server and database.
 
 use kontor_core::{Kontor, Settings};
 use kontor_domain::journal::Origin;
 use kontor_domain::permission::Actor;
+pub use kontor_testkit::Engine;
+use kontor_store::postgres::PgStore;
 use kontor_store::sqlite::SqliteStore;
+use kontor_store::DynStore;
 use reqwest::StatusCode;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
@@ -23,16 +27,25 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    pub async fn start() -> TestServer {
-        Self::start_with(Settings::default()).await
+    pub async fn start(engine: Engine) -> TestServer {
+        Self::start_with(engine, Settings::default()).await
     }
 
-    pub async fn start_with(settings: Settings) -> TestServer {
+    pub async fn start_with(engine: Engine, settings: Settings) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = SqliteStore::open(&dir.path().join("kontor.db"))
-            .await
-            .expect("open store");
-        let kontor = Arc::new(Kontor::new(Arc::new(store), settings));
+        let store: DynStore = match engine {
+            Engine::Sqlite => Arc::new(
+                SqliteStore::open(&dir.path().join("kontor.db"))
+                    .await
+                    .expect("open SQLite store"),
+            ),
+            Engine::Postgres => {
+                let pg = kontor_testkit::postgres().expect("PostgreSQL for tests");
+                let url = pg.fresh_database().await;
+                Arc::new(PgStore::connect(&url).await.expect("open PostgreSQL store"))
+            }
+        };
+        let kontor = Arc::new(Kontor::new(store, settings));
         let mut fields = Map::new();
         fields.insert("email".into(), json!(ADMIN_EMAIL));
         fields.insert("role".into(), json!("admin"));

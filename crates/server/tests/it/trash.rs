@@ -86,9 +86,8 @@ fn entity_ids(items: &[Value]) -> BTreeSet<(String, String)> {
         .collect()
 }
 
-#[tokio::test]
-async fn deleting_a_company_bins_its_tree_in_one_batch_and_restore_brings_it_back() {
-    let srv = TestServer::start().await;
+async fn deleting_a_company_bins_its_tree_in_one_batch_and_restore_brings_it_back(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let t = tree(&admin, "Acme", "7707083893").await;
     let keep = tree(&admin, "Keep", "500100732259").await;
@@ -246,9 +245,8 @@ async fn deleting_a_company_bins_its_tree_in_one_batch_and_restore_brings_it_bac
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn deleting_a_child_alone_leaves_the_parent() {
-    let srv = TestServer::start().await;
+async fn deleting_a_child_alone_leaves_the_parent(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let t = tree(&admin, "Acme", "7707083893").await;
     let del = remove(&admin, "deals", &t.deal).await;
@@ -302,9 +300,8 @@ fn set_of(items: &[(&str, &String)]) -> BTreeSet<(String, String)> {
         .collect()
 }
 
-#[tokio::test]
-async fn deleted_records_release_unique_values_and_restore_reports_unique_taken() {
-    let srv = TestServer::start().await;
+async fn deleted_records_release_unique_values_and_restore_reports_unique_taken(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let first = id(&admin
         .create("products", json!({"name": "First", "sku": "X-1"}))
@@ -384,9 +381,8 @@ async fn deleted_records_release_unique_values_and_restore_reports_unique_taken(
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn purge_is_admin_only_and_scrubs_history() {
-    let srv = TestServer::start().await;
+async fn purge_is_admin_only_and_scrubs_history(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let m = srv.user("m@x.ru", "manager", None).await;
     let deal = id(&m
@@ -470,9 +466,8 @@ async fn purge_is_admin_only_and_scrubs_history() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn restoring_a_child_of_a_purged_parent_is_a_parent_missing_conflict() {
-    let srv = TestServer::start().await;
+async fn restoring_a_child_of_a_purged_parent_is_a_parent_missing_conflict(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let company = id(&admin.create("companies", json!({"name": "Gone"})).await);
     let contact = id(&admin
@@ -509,9 +504,8 @@ async fn restoring_a_child_of_a_purged_parent_is_a_parent_missing_conflict() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn trash_lists_by_entity_with_pagination() {
-    let srv = TestServer::start().await;
+async fn trash_lists_by_entity_with_pagination(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let mut deals = BTreeSet::new();
     for i in 0..5 {
@@ -578,9 +572,8 @@ async fn trash_lists_by_entity_with_pagination() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn retention_purges_expired_records_as_system() {
-    let srv = TestServer::start_with(Settings {
+async fn retention_purges_expired_records_as_system(engine: Engine) {
+    let srv = TestServer::start_with(engine, Settings {
         trash_retention_days: 30,
     })
     .await;
@@ -638,9 +631,8 @@ async fn retention_purges_expired_records_as_system() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn retention_zero_keeps_the_bin_forever() {
-    let srv = TestServer::start_with(Settings {
+async fn retention_zero_keeps_the_bin_forever(engine: Engine) {
+    let srv = TestServer::start_with(engine, Settings {
         trash_retention_days: 0,
     })
     .await;
@@ -659,9 +651,8 @@ async fn retention_zero_keeps_the_bin_forever() {
     srv.stop().await;
 }
 
-#[tokio::test]
-async fn an_invoice_restored_without_its_purged_payment_is_unpaid_again() {
-    let srv = TestServer::start().await;
+async fn an_invoice_restored_without_its_purged_payment_is_unpaid_again(engine: Engine) {
+    let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let company = id(&admin.create("companies", json!({"name": "C"})).await);
     let inv = id(&admin
@@ -719,3 +710,15 @@ async fn an_invoice_restored_without_its_purged_payment_is_unpaid_again() {
     assert!(i.get("paid_at").is_none());
     srv.stop().await;
 }
+
+crate::engine_tests!(
+    deleting_a_company_bins_its_tree_in_one_batch_and_restore_brings_it_back,
+    deleting_a_child_alone_leaves_the_parent,
+    deleted_records_release_unique_values_and_restore_reports_unique_taken,
+    purge_is_admin_only_and_scrubs_history,
+    restoring_a_child_of_a_purged_parent_is_a_parent_missing_conflict,
+    trash_lists_by_entity_with_pagination,
+    retention_purges_expired_records_as_system,
+    retention_zero_keeps_the_bin_forever,
+    an_invoice_restored_without_its_purged_payment_is_unpaid_again,
+);

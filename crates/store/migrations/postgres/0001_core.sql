@@ -49,10 +49,12 @@ CREATE INDEX journal_actor ON journal (actor, seq);
 CREATE INDEX journal_at ON journal (at);
 
 -- Every writer locks this row first (SELECT ... FOR UPDATE), on every node.
+-- schema_version counts changes to custom field definitions, so nodes can cache them.
 CREATE TABLE journal_head (
-    id  BIGINT PRIMARY KEY CHECK (id = 1),
-    seq BIGINT NOT NULL,
-    at  BIGINT NOT NULL
+    id             BIGINT PRIMARY KEY CHECK (id = 1),
+    seq            BIGINT NOT NULL,
+    at             BIGINT NOT NULL,
+    schema_version BIGINT NOT NULL DEFAULT 0
 );
 INSERT INTO journal_head (id, seq, at) VALUES (1, 0, 0);
 

@@ -51,10 +51,12 @@ CREATE INDEX journal_actor ON journal (actor, seq);
 CREATE INDEX journal_at ON journal (at);
 
 -- The journal's head: last seq and time handed out. One row; writers serialise on it.
+-- schema_version counts changes to custom field definitions, so nodes can cache them.
 CREATE TABLE journal_head (
-    id  INTEGER PRIMARY KEY CHECK (id = 1),
-    seq INTEGER NOT NULL,
-    at  INTEGER NOT NULL
+    id             INTEGER PRIMARY KEY CHECK (id = 1),
+    seq            INTEGER NOT NULL,
+    at             INTEGER NOT NULL,
+    schema_version INTEGER NOT NULL DEFAULT 0
 );
 INSERT INTO journal_head (id, seq, at) VALUES (1, 0, 0);
 
