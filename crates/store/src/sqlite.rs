@@ -19,7 +19,11 @@ pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
     dialect: Dialect,
+    checkpointer: tokio::task::JoinHandle<()>,
 }
+
+/// How often the background checkpointer folds the WAL into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file and brings its schema up to date.
@@ -31,7 +35,10 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
             .pragma("cache_size", "-65536")
-            .pragma("temp_store", "memory");
+            .pragma("temp_store", "memory")
+            // Checkpoints run in the background (see `checkpoint_loop`), not inside a commit,
+            // so no write waits for the database file's fsync.
+            .pragma("wal_autocheckpoint", "0");
         let cannot_open = |e: sqlx::Error| {
             StoreError::Unavailable(format!("cannot open {}: {e}", path.display()))
         };
@@ -53,17 +60,25 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(30))
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_with(base.read_only(true))
+            .connect_with(base.clone().read_only(true))
+            .await
+            .map_err(cannot_open)?;
+        let maintenance = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(base)
             .await
             .map_err(cannot_open)?;
         Ok(SqliteStore {
             writer,
             readers,
             dialect: Dialect::Sqlite,
+            checkpointer: tokio::spawn(checkpoint_loop(maintenance)),
         })
     }
 
     async fn close_engine(&self) {
+        self.checkpointer.abort();
         self.readers.close().await;
         // Fold the WAL back into the main file so the database is one self-contained file.
         if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -84,3 +99,17 @@ sql_engine!(
     SqliteRow,
     SqliteArguments<'static>
 );
+
+/// Copies committed WAL pages into the database file without blocking writers (PASSIVE), and
+/// restarts the WAL once it is fully copied, so the WAL stays small.
+async fn checkpoint_loop(pool: SqlitePool) {
+    loop {
+        tokio::time::sleep(CHECKPOINT_EVERY).await;
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            tracing::warn!(error = %e, "background WAL checkpoint failed");
+        }
+    }
+}

@@ -99,8 +99,21 @@ pub async fn update(
             }],
         )
         .await?;
-    let rec = state.kontor.get(&actor, entity, &id).await?;
-    Ok((batch_header(&applied), Json(present(&actor, &rec))))
+    // The record as the batch left it; if the update handed it to an owner the actor may not
+    // read, the answer is the batch summary instead.
+    let body = match applied.records.first().cloned().flatten() {
+        Some(rec)
+            if actor.can(
+                entity,
+                kontor_domain::permission::Action::Read,
+                rec.owner_id.as_deref(),
+            ) =>
+        {
+            present(&actor, &rec)
+        }
+        _ => batch_summary(&applied),
+    };
+    Ok((batch_header(&applied), Json(body)))
 }
 
 pub async fn delete(
