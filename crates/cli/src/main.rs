@@ -288,7 +288,12 @@ impl Target {
 
     /// Initialised means the first admin exists.
     async fn is_initialised(&self) -> Result<bool, CliError> {
-        Ok(!self.kontor.store.all_records(Entity::Users).await?.is_empty())
+        Ok(!self
+            .kontor
+            .store
+            .all_records(Entity::Users)
+            .await?
+            .is_empty())
     }
 
     async fn close(self) {
@@ -341,7 +346,9 @@ async fn serve(
                 println!("admin password:  {password}   (shown once; change it with `kontor user passwd`)");
             }
             // Another node initialised the shared database at the same moment.
-            Err(CliError::Core(CoreError::Domain(kontor_domain::DomainError::Duplicate { .. }))) => {}
+            Err(CliError::Core(CoreError::Domain(kontor_domain::DomainError::Duplicate {
+                ..
+            }))) => {}
             Err(e) => return Err(e),
         }
     }

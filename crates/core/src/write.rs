@@ -92,7 +92,10 @@ pub struct SchemaCache(std::sync::Mutex<Option<(i64, std::sync::Arc<Vec<CustomFi
 impl SchemaCache {
     fn get(&self, version: i64) -> Option<std::sync::Arc<Vec<CustomFieldDef>>> {
         let guard = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        guard.as_ref().filter(|(v, _)| *v == version).map(|(_, d)| d.clone())
+        guard
+            .as_ref()
+            .filter(|(v, _)| *v == version)
+            .map(|(_, d)| d.clone())
     }
 
     fn put(&self, version: i64, defs: std::sync::Arc<Vec<CustomFieldDef>>) {

@@ -86,7 +86,11 @@ async fn replayed_state(store: &dyn Store) -> BTreeMap<(Entity, String), Value> 
 async fn run(engine: Engine, steps: Vec<Step>) {
     let dir = tempfile::tempdir().unwrap();
     let store: DynStore = match engine {
-        Engine::Sqlite => Arc::new(SqliteStore::open(&dir.path().join("kontor.db")).await.unwrap()),
+        Engine::Sqlite => Arc::new(
+            SqliteStore::open(&dir.path().join("kontor.db"))
+                .await
+                .unwrap(),
+        ),
         Engine::Postgres => {
             let url = kontor_testkit::postgres().unwrap().fresh_database().await;
             Arc::new(PgStore::connect(&url).await.unwrap())

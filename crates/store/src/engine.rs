@@ -449,9 +449,12 @@ macro_rules! sql_engine {
             }
 
             async fn bump_schema_version(&mut self) -> $crate::StoreResult<()> {
-                execute(&mut *self.tx, $crate::sql::stmt($crate::sql::BUMP_SCHEMA_VERSION, vec![]))
-                    .await
-                    .map(|_| ())
+                execute(
+                    &mut *self.tx,
+                    $crate::sql::stmt($crate::sql::BUMP_SCHEMA_VERSION, vec![]),
+                )
+                .await
+                .map(|_| ())
             }
 
             async fn append(

@@ -45,7 +45,7 @@ impl PgStore {
             .max_connections(16)
             .min_connections(0)
             .acquire_timeout(Duration::from_secs(5))
-            .test_before_acquire(true)
+            .test_before_acquire(false)
             .connect_with(opts)
             .await
             .map_err(|e| {

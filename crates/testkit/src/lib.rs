@@ -87,7 +87,11 @@ fn candidate_bin_dirs() -> Vec<PathBuf> {
         dirs.push(PathBuf::from(p));
     }
     let mut versioned: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path().join("bin")).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.path().join("bin"))
+                .collect()
+        })
         .unwrap_or_default();
     versioned.sort_by_key(|p| {
         std::cmp::Reverse(
@@ -164,9 +168,21 @@ extern "C" {
 }
 
 impl PgServer {
-    /// Starts a throw-away server; it is stopped when this process exits (or by [`PgServer::stop`]).
+    /// Starts a throw-away server tuned for tests (no fsync); it is stopped when this process
+    /// exits (or by [`PgServer::stop`]).
     pub fn start() -> Result<PgServer, String> {
-        let bin = find_bin_dir().ok_or("no PostgreSQL server binaries (initdb, pg_ctl, postgres) found")?;
+        Self::start_with(false)
+    }
+
+    /// Starts a throw-away server with PostgreSQL's default durability (fsync on every commit),
+    /// for benchmarks that compare engines fairly.
+    pub fn start_durable() -> Result<PgServer, String> {
+        Self::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> Result<PgServer, String> {
+        let bin = find_bin_dir()
+            .ok_or("no PostgreSQL server binaries (initdb, pg_ctl, postgres) found")?;
         let as_nobody = is_root();
         let dir = tempfile::Builder::new()
             .prefix("kontor-pg-")
@@ -181,7 +197,8 @@ impl PgServer {
             let gid = id_of("-g", "nobody").ok_or("group of nobody is missing")?;
             std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
                 .map_err(|e| e.to_string())?;
-            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).map_err(|e| e.to_string())?;
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid))
+                .map_err(|e| e.to_string())?;
             std::os::unix::fs::chown(&sock, Some(uid), Some(gid)).map_err(|e| e.to_string())?;
         }
         // Local socket connections are trusted; TCP connections need the password, so tests can
@@ -208,12 +225,19 @@ impl PgServer {
             .output()
             .map_err(|e| format!("cannot run initdb: {e}"))?;
         if !out.status.success() {
-            return Err(format!("initdb failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
+            return Err(format!(
+                "initdb failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
         }
         let port = free_port()?;
+        let speed = if durable {
+            ""
+        } else {
+            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        };
         let opts = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
-             -c full_page_writes=off -c max_connections=300 -c shared_buffers=64MB",
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=300{speed}",
             sock.display()
         );
         let out = pg_command(&bin, "pg_ctl", as_nobody)
@@ -249,6 +273,14 @@ impl PgServer {
                 _dir: dir,
             }),
         })
+    }
+
+    /// A server someone else runs, by the URL of its maintenance database.
+    pub fn external(admin_url: &str) -> PgServer {
+        PgServer {
+            admin_url: admin_url.to_string(),
+            owned: None,
+        }
     }
 
     /// URL of the maintenance database.

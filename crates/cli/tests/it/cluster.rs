@@ -10,7 +10,15 @@ const ADMIN: &str = "admin@cluster.test";
 const PASSWORD: &str = "cluster-password-1";
 
 fn init(url: &str) {
-    let o = run(&["init", "--database", url, "--admin-email", ADMIN, "--admin-password", PASSWORD]);
+    let o = run(&[
+        "init",
+        "--database",
+        url,
+        "--admin-email",
+        ADMIN,
+        "--admin-password",
+        PASSWORD,
+    ]);
     assert!(o.status.success(), "init: {}", stderr(&o));
 }
 
@@ -35,7 +43,9 @@ async fn create_contact(c: &reqwest::Client, base: &str, tok: &str, name: &str) 
     if r.status() != StatusCode::CREATED {
         return None;
     }
-    r.json::<Value>().await.ok()?["id"].as_str().map(str::to_string)
+    r.json::<Value>().await.ok()?["id"]
+        .as_str()
+        .map(str::to_string)
 }
 
 async fn all_history(c: &reqwest::Client, base: &str, tok: &str) -> Vec<Value> {
@@ -46,7 +56,15 @@ async fn all_history(c: &reqwest::Client, base: &str, tok: &str) -> Vec<Value> {
         if let Some(cur) = &cursor {
             url.push_str(&format!("&cursor={cur}"));
         }
-        let page: Value = c.get(url).bearer_auth(tok).send().await.unwrap().json().await.unwrap();
+        let page: Value = c
+            .get(url)
+            .bearer_auth(tok)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         out.extend(page["items"].as_array().unwrap().iter().cloned());
         match page["next_cursor"].as_str() {
             Some(n) => cursor = Some(n.to_string()),
@@ -71,10 +89,20 @@ async fn two_nodes_share_one_database_with_one_journal_and_one_job_runner() {
 
     // Writes through either node are read through the other.
     let via_a = create_contact(&c, &a.base, &ta, "Via A").await.unwrap();
-    let r = c.get(format!("{}/api/v1/contacts/{via_a}", b.base)).bearer_auth(&tb).send().await.unwrap();
+    let r = c
+        .get(format!("{}/api/v1/contacts/{via_a}", b.base))
+        .bearer_auth(&tb)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let via_b = create_contact(&c, &b.base, &tb, "Via B").await.unwrap();
-    let r = c.get(format!("{}/api/v1/contacts/{via_b}", a.base)).bearer_auth(&ta).send().await.unwrap();
+    let r = c
+        .get(format!("{}/api/v1/contacts/{via_b}", a.base))
+        .bearer_auth(&ta)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 
     // 8 concurrent writers split over both nodes: one contiguous journal.
@@ -88,7 +116,11 @@ async fn two_nodes_share_one_database_with_one_journal_and_one_job_runner() {
         tasks.push(tokio::spawn(async move {
             let mut ids = Vec::new();
             for i in 0..25 {
-                ids.push(create_contact(&c, &base, &tok, &format!("W{w}-{i}")).await.expect("create"));
+                ids.push(
+                    create_contact(&c, &base, &tok, &format!("W{w}-{i}"))
+                        .await
+                        .expect("create"),
+                );
             }
             ids
         }));
@@ -99,11 +131,21 @@ async fn two_nodes_share_one_database_with_one_journal_and_one_job_runner() {
     }
     let history = all_history(&c, &b.base, &tb).await;
     let seqs: Vec<i64> = history.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
-    assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>(), "journal has a gap or a duplicate");
-    let creates = history.iter().filter(|e| e["entity"] == "contacts" && e["op"] == "create").count();
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as i64).collect::<Vec<_>>(),
+        "journal has a gap or a duplicate"
+    );
+    let creates = history
+        .iter()
+        .filter(|e| e["entity"] == "contacts" && e["op"] == "create")
+        .count();
     assert_eq!(creates, written);
     let times: Vec<&str> = history.iter().map(|e| e["at"].as_str().unwrap()).collect();
-    assert!(times.windows(2).all(|w| w[0] <= w[1]), "journal time goes back");
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "journal time goes back"
+    );
 
     // Exactly one node runs the background jobs.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -119,7 +161,10 @@ async fn two_nodes_share_one_database_with_one_journal_and_one_job_runner() {
         if lb {
             break (b, a);
         }
-        assert!(Instant::now() < deadline, "no node took the retention lease");
+        assert!(
+            Instant::now() < deadline,
+            "no node took the retention lease"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let ts = token(&survivor.base, ADMIN, PASSWORD).await;
@@ -141,7 +186,10 @@ async fn two_nodes_share_one_database_with_one_journal_and_one_job_runner() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     leader.kill9();
     let acked = writer.await.unwrap();
-    assert!(!acked.is_empty(), "no write was acknowledged before the kill");
+    assert!(
+        !acked.is_empty(),
+        "no write was acknowledged before the kill"
+    );
     for id in &acked {
         let r = c
             .get(format!("{}/api/v1/contacts/{id}", survivor.base))
@@ -151,7 +199,9 @@ async fn two_nodes_share_one_database_with_one_journal_and_one_job_runner() {
             .unwrap();
         assert_eq!(r.status(), StatusCode::OK, "acknowledged contact {id} lost");
     }
-    assert!(create_contact(&c, &survivor.base, &ts, "after the kill").await.is_some());
+    assert!(create_contact(&c, &survivor.base, &ts, "after the kill")
+        .await
+        .is_some());
     let killed_at = Instant::now();
     loop {
         let (_, r) = readyz(&survivor.base).await;
@@ -166,7 +216,11 @@ async fn two_nodes_share_one_database_with_one_journal_and_one_job_runner() {
     }
     let history = all_history(&c, &survivor.base, &ts).await;
     let seqs: Vec<i64> = history.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
-    assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>(), "journal has a gap after the kill");
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as i64).collect::<Vec<_>>(),
+        "journal has a gap after the kill"
+    );
 }
 
 #[tokio::test]
@@ -179,12 +233,25 @@ async fn bad_database_settings_fail_at_start_with_a_clear_message() {
     let d = d.to_str().unwrap();
 
     // Nothing listens on this port.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let o = run(&["serve", "--data", d, "--database", &format!("postgres://kontor:secret@127.0.0.1:{port}/kontor")]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let o = run(&[
+        "serve",
+        "--data",
+        d,
+        "--database",
+        &format!("postgres://kontor:secret@127.0.0.1:{port}/kontor"),
+    ]);
     assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(err.contains("cannot connect to PostgreSQL"), "{err}");
-    assert!(!err.contains("secret"), "the password leaked into the message: {err}");
+    assert!(
+        !err.contains("secret"),
+        "the password leaked into the message: {err}"
+    );
 
     let o = run(&["serve", "--data", d, "--database", "mysql://x@localhost/db"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
@@ -197,7 +264,10 @@ async fn bad_database_settings_fail_at_start_with_a_clear_message() {
         assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
         let err = stderr(&o);
         assert!(err.contains("password authentication failed"), "{err}");
-        assert!(!err.contains("wrong-password"), "the password leaked: {err}");
+        assert!(
+            !err.contains("wrong-password"),
+            "the password leaked: {err}"
+        );
         let missing = pg.database_url("no_such_database");
         let o = run(&["user", "list", "--database", &missing]);
         assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
@@ -219,7 +289,9 @@ async fn database_outage_gives_503_and_kontor_recovers_by_itself() {
     let node = Server::start_with(&dir.path().join("n"), &["--database", &url]);
     let c = reqwest::Client::new();
     let tok = token(&node.base, ADMIN, PASSWORD).await;
-    assert!(create_contact(&c, &node.base, &tok, "before").await.is_some());
+    assert!(create_contact(&c, &node.base, &tok, "before")
+        .await
+        .is_some());
 
     pg.stop();
     let r = c
@@ -229,7 +301,10 @@ async fn database_outage_gives_503_and_kontor_recovers_by_itself() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert!(r.headers().get("retry-after").is_some(), "503 without Retry-After");
+    assert!(
+        r.headers().get("retry-after").is_some(),
+        "503 without Retry-After"
+    );
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "unavailable");
     let (status, _) = readyz(&node.base).await;
@@ -253,7 +328,10 @@ async fn database_outage_gives_503_and_kontor_recovers_by_itself() {
             assert_eq!(r.status(), StatusCode::OK);
             break;
         }
-        assert!(back.elapsed() < Duration::from_secs(30), "Kontor did not recover after the database came back");
+        assert!(
+            back.elapsed() < Duration::from_secs(30),
+            "Kontor did not recover after the database came back"
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     let (status, _) = readyz(&node.base).await;

@@ -19,6 +19,4 @@ async fn health_login_create_read(engine: Engine) {
     srv.stop().await;
 }
 
-crate::engine_tests!(
-    health_login_create_read,
-);
+crate::engine_tests!(health_login_create_read,);

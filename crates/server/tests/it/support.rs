@@ -5,10 +5,10 @@
 use kontor_core::{Kontor, Settings};
 use kontor_domain::journal::Origin;
 use kontor_domain::permission::Actor;
-pub use kontor_testkit::Engine;
 use kontor_store::postgres::PgStore;
 use kontor_store::sqlite::SqliteStore;
 use kontor_store::DynStore;
+pub use kontor_testkit::Engine;
 use reqwest::StatusCode;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;

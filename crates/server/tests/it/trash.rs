@@ -573,9 +573,12 @@ async fn trash_lists_by_entity_with_pagination(engine: Engine) {
 }
 
 async fn retention_purges_expired_records_as_system(engine: Engine) {
-    let srv = TestServer::start_with(engine, Settings {
-        trash_retention_days: 30,
-    })
+    let srv = TestServer::start_with(
+        engine,
+        Settings {
+            trash_retention_days: 30,
+        },
+    )
     .await;
     let admin = srv.admin().await;
     let t = tree(&admin, "Old", "7707083893").await;
@@ -632,9 +635,12 @@ async fn retention_purges_expired_records_as_system(engine: Engine) {
 }
 
 async fn retention_zero_keeps_the_bin_forever(engine: Engine) {
-    let srv = TestServer::start_with(engine, Settings {
-        trash_retention_days: 0,
-    })
+    let srv = TestServer::start_with(
+        engine,
+        Settings {
+            trash_retention_days: 0,
+        },
+    )
     .await;
     let admin = srv.admin().await;
     let deal = id(&admin.create("deals", json!({"title": "kept"})).await);

@@ -4,11 +4,12 @@
 //!    settings: WAL, `synchronous=FULL`), one row per transaction and 1000 rows per transaction;
 //! 2. the write path in-process — the same rows created through Kontor's journaled write path,
 //!    single and in batches of 1000, so the ratio to (1) is the cost of journaling;
-//! 3. the real `kontor` binary over HTTP on a database seeded with N contacts (default 1,000,000):
+//! 3. the real `kontor` binary over HTTP on a database seeded with N contacts (default 1,000,000),
+//!    on SQLite (one node) and on PostgreSQL (one node, then two nodes on the same database):
 //!    create throughput and p50/p99 latency of create, get, update and a list page of 50, and the
-//!    server's peak memory.
+//!    servers' peak memory.
 //!
-//! Run: `cargo run --release --bin kontor-bench -- --contacts 1000000`.
+//! Run: `cargo build --release && cargo run --release -p kontor-bench -- --contacts 1000000`.
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -42,9 +43,16 @@ struct Args {
     /// Concurrent clients for the create-throughput figure.
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
-    /// The kontor binary (default: next to this one).
+    /// The kontor binary (default: next to this one; build it with `cargo build --release`).
     #[arg(long)]
     kontor: Option<PathBuf>,
+    /// Engines measured over HTTP, in order.
+    #[arg(long, default_value = "sqlite,postgres")]
+    engines: String,
+    /// An existing PostgreSQL server (maintenance-database URL of a user that may create
+    /// databases); default: a throw-away server with PostgreSQL's default durability.
+    #[arg(long)]
+    pg_url: Option<String>,
 }
 
 const BATCH: usize = 1000;
@@ -138,8 +146,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         format!("{:.2}x", plain_bulk / kontor_bulk.max(1e-9)),
     );
 
-    // 3. The real binary over HTTP.
-    http_bench(&args, work.path(), &mut report).await?;
+    // 3. The real binary over HTTP, per engine.
+    for engine in args.engines.split(',').map(str::trim) {
+        match engine {
+            "sqlite" => http_sqlite(&args, work.path(), &mut report).await?,
+            "postgres" => http_postgres(&args, work.path(), &mut report).await?,
+            other => return Err(format!("unknown engine '{other}' (sqlite, postgres)").into()),
+        }
+    }
 
     println!("\nMarkdown rows for BENCHMARKS.md:\n| measure | value |\n|---|---|");
     for l in &report.lines {
@@ -291,25 +305,28 @@ fn kontor_binary(args: &Args) -> PathBuf {
     })
 }
 
-fn start_server(bin: &Path, data: &Path) -> Result<Server, Box<dyn std::error::Error>> {
+const ADMIN: &str = "bench@kontor.local";
+const PASSWORD: &str = "bench-password";
+
+/// `kontor init` with the bench admin; `store` is `--data DIR` or `--database URL` arguments.
+fn init(bin: &Path, store: &[&str]) -> Result<(), Box<dyn std::error::Error>> {
     let status = Command::new(bin)
-        .args(["init", "--data"])
-        .arg(data)
-        .args([
-            "--admin-email",
-            "bench@kontor.local",
-            "--admin-password",
-            "bench-password",
-        ])
+        .arg("init")
+        .args(store)
+        .args(["--admin-email", ADMIN, "--admin-password", PASSWORD])
         .env("KONTOR_LOG", "warn")
         .stdout(Stdio::null())
         .status()?;
     if !status.success() {
         return Err(format!("kontor init failed: {status}").into());
     }
+    Ok(())
+}
+
+fn start_server(bin: &Path, args: &[&str]) -> Result<Server, Box<dyn std::error::Error>> {
     let mut child = Command::new(bin)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(data)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
         .env("KONTOR_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()?;
@@ -318,6 +335,8 @@ fn start_server(bin: &Path, data: &Path) -> Result<Server, Box<dyn std::error::E
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line)? == 0 {
+            let _ = child.kill();
+            let _ = child.wait();
             return Err("kontor serve exited before listening".into());
         }
         if let Some(base) = line.trim().strip_prefix("Kontor listening on ") {
@@ -337,11 +356,9 @@ fn peak_rss_mib(pid: u32) -> Option<f64> {
 }
 
 async fn timed(
-    c: &reqwest::Client,
     req: reqwest::RequestBuilder,
     expect: u16,
-) -> Result<(Duration, Value), Box<dyn std::error::Error>> {
-    let _ = c;
+) -> Result<(Duration, Value), Box<dyn std::error::Error + Send + Sync>> {
     let t = Instant::now();
     let resp = req.send().await?;
     let status = resp.status().as_u16();
@@ -353,47 +370,65 @@ async fn timed(
     Ok((d, body))
 }
 
-async fn http_bench(
-    args: &Args,
-    work: &Path,
-    report: &mut Report,
-) -> Result<(), Box<dyn std::error::Error>> {
-    let data = work.join("http");
-    let srv = start_server(&kontor_binary(args), &data)?;
-    let client = reqwest::Client::new();
-    let login: Value = client
-        .post(format!("{}/api/v1/auth/login", srv.base))
-        .json(&json!({"email": "bench@kontor.local", "password": "bench-password"}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = login["token"].as_str().ok_or("login failed")?.to_string();
-    let base = srv.base.clone();
+/// The nodes under test, each with a token; requests go round-robin.
+struct Cluster {
+    client: reqwest::Client,
+    nodes: Vec<(String, String)>,
+}
 
-    // Seed through /api/v1/batch, two requests in flight.
-    let pb = bar(args.contacts, "seed via /api/v1/batch");
+impl Cluster {
+    async fn new(servers: &[&Server]) -> Result<Cluster, Box<dyn std::error::Error>> {
+        let client = reqwest::Client::new();
+        let mut nodes = Vec::new();
+        for s in servers {
+            let login: Value = client
+                .post(format!("{}/api/v1/auth/login", s.base))
+                .json(&json!({"email": ADMIN, "password": PASSWORD}))
+                .send()
+                .await?
+                .json()
+                .await?;
+            let token = login["token"].as_str().ok_or("login failed")?.to_string();
+            nodes.push((s.base.clone(), token));
+        }
+        Ok(Cluster { client, nodes })
+    }
+
+    fn node(&self, i: usize) -> &(String, String) {
+        &self.nodes[i % self.nodes.len()]
+    }
+}
+
+/// Seeds `n` contacts through `/api/v1/batch`, two requests in flight; returns a sample of ids.
+async fn seed(
+    cl: &Cluster,
+    n: usize,
+    label: &str,
+    report: &mut Report,
+) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+    let pb = bar(n, "seed via /api/v1/batch");
     let t = Instant::now();
     let mut ids: Vec<String> = Vec::new();
-    let chunks: Vec<Vec<usize>> = (0..args.contacts)
+    let chunks: Vec<Vec<usize>> = (0..n)
         .collect::<Vec<_>>()
         .chunks(BATCH)
         .map(|c| c.to_vec())
         .collect();
-    for pair in chunks.chunks(2) {
+    for (k, pair) in chunks.chunks(2).enumerate() {
         let mut handles = Vec::new();
-        for chunk in pair {
+        for (j, chunk) in pair.iter().enumerate() {
             let ops: Vec<Value> = chunk
                 .iter()
                 .map(|&i| json!({"op": "create", "entity": "contacts", "data": contact(i)}))
                 .collect();
-            let req = client
+            let (base, token) = cl.node(k * 2 + j);
+            let req = cl
+                .client
                 .post(format!("{base}/api/v1/batch"))
-                .bearer_auth(&token)
+                .bearer_auth(token)
                 .json(&json!({"operations": ops}));
-            let c = client.clone();
             handles.push(tokio::spawn(async move {
-                timed(&c, req, 200).await.map_err(|e| e.to_string())
+                timed(req, 200).await.map_err(|e| e.to_string())
             }));
         }
         for h in handles {
@@ -408,29 +443,37 @@ async fn http_bench(
             pb.inc(changes.len() as u64);
         }
     }
-    let seed_secs = t.elapsed().as_secs_f64();
+    let secs = t.elapsed().as_secs_f64();
     pb.finish_and_clear();
     report.row(
-        &format!(
-            "HTTP seed {} contacts via /api/v1/batch (1000/request)",
-            args.contacts
-        ),
-        format!(
-            "{:.0} rows/s ({seed_secs:.0} s)",
-            args.contacts as f64 / seed_secs
-        ),
+        &format!("{label}: seed {n} contacts via /api/v1/batch (1000/request)"),
+        format!("{:.0} rows/s ({secs:.0} s)", n as f64 / secs),
     );
+    Ok(ids)
+}
+
+/// Latency and throughput figures on a seeded database, requests spread over the nodes.
+async fn measure(
+    args: &Args,
+    cl: &Cluster,
+    ids: &mut Vec<String>,
+    label: &str,
+    report: &mut Report,
+) -> Result<(), Box<dyn std::error::Error>> {
     let mut rng = rand::thread_rng();
+    let offset = args.contacts + rng.gen_range(0..1_000_000_000);
 
     // Single creates, one client: latency.
     let mut lat = Vec::new();
     let pb = bar(args.samples, "HTTP create");
     for i in 0..args.samples {
-        let req = client
+        let (base, token) = cl.node(i);
+        let req = cl
+            .client
             .post(format!("{base}/api/v1/contacts"))
-            .bearer_auth(&token)
-            .json(&contact(args.contacts + i));
-        let (d, body) = timed(&client, req, 201).await?;
+            .bearer_auth(token)
+            .json(&contact(offset + i));
+        let (d, body) = timed(req, 201).await.map_err(|e| e.to_string())?;
         lat.push(d);
         if let Some(id) = body["id"].as_str() {
             ids.push(id.to_string());
@@ -440,15 +483,8 @@ async fn http_bench(
     pb.finish_and_clear();
     let (p50, p99) = percentiles(lat.clone());
     report.row(
-        "HTTP create, 1 client: p50 / p99",
+        &format!("{label}: create, 1 client: p50 / p99"),
         format!("{p50:.2} ms / {p99:.2} ms"),
-    );
-    report.row(
-        "HTTP create, 1 client: throughput",
-        format!(
-            "{:.0} creates/s",
-            lat.len() as f64 / lat.iter().map(Duration::as_secs_f64).sum::<f64>()
-        ),
     );
 
     // Concurrent creates: throughput.
@@ -456,16 +492,17 @@ async fn http_bench(
     let t = Instant::now();
     let mut handles = Vec::new();
     for w in 0..args.concurrency {
-        let (c, base, token) = (client.clone(), base.clone(), token.clone());
-        let offset = args.contacts + args.samples + w * per;
+        let (base, token) = cl.node(w).clone();
+        let c = cl.client.clone();
+        let first = offset + args.samples + w * per;
         handles.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             for i in 0..per {
                 let req = c
                     .post(format!("{base}/api/v1/contacts"))
                     .bearer_auth(&token)
-                    .json(&contact(offset + i));
-                lat.push(timed(&c, req, 201).await.map_err(|e| e.to_string())?.0);
+                    .json(&contact(first + i));
+                lat.push(timed(req, 201).await.map_err(|e| e.to_string())?.0);
             }
             Ok::<_, String>(lat)
         }));
@@ -477,7 +514,7 @@ async fn http_bench(
     let secs = t.elapsed().as_secs_f64();
     let (c50, c99) = percentiles(conc.clone());
     report.row(
-        &format!("HTTP create, {} clients: throughput", args.concurrency),
+        &format!("{label}: create, {} clients: throughput", args.concurrency),
         format!(
             "{:.0} creates/s (p50 {c50:.2} ms, p99 {c99:.2} ms)",
             conc.len() as f64 / secs
@@ -486,16 +523,18 @@ async fn http_bench(
 
     // Get by id.
     let mut lat = Vec::new();
-    for _ in 0..args.samples {
+    for i in 0..args.samples {
         let id = ids.choose(&mut rng).ok_or("no ids")?;
-        let req = client
+        let (base, token) = cl.node(i);
+        let req = cl
+            .client
             .get(format!("{base}/api/v1/contacts/{id}"))
-            .bearer_auth(&token);
-        lat.push(timed(&client, req, 200).await?.0);
+            .bearer_auth(token);
+        lat.push(timed(req, 200).await.map_err(|e| e.to_string())?.0);
     }
     let (p50, p99) = percentiles(lat);
     report.row(
-        "HTTP get by id: p50 / p99",
+        &format!("{label}: get by id: p50 / p99"),
         format!("{p50:.2} ms / {p99:.2} ms"),
     );
 
@@ -503,21 +542,24 @@ async fn http_bench(
     let mut lat = Vec::new();
     for i in 0..args.samples {
         let id = ids.choose(&mut rng).ok_or("no ids")?;
-        let req = client
+        let (base, token) = cl.node(i);
+        let req = cl
+            .client
             .patch(format!("{base}/api/v1/contacts/{id}"))
-            .bearer_auth(&token)
+            .bearer_auth(token)
             .json(&json!({"position": format!("Manager {i}")}));
-        lat.push(timed(&client, req, 200).await?.0);
+        lat.push(timed(req, 200).await.map_err(|e| e.to_string())?.0);
     }
     let (p50, p99) = percentiles(lat);
     report.row(
-        "HTTP update (PATCH): p50 / p99",
+        &format!("{label}: update (PATCH): p50 / p99"),
         format!("{p50:.2} ms / {p99:.2} ms"),
     );
 
     // List pages of 50 from random positions (keyset cursor).
     let mut lat = Vec::new();
     for i in 0..args.samples {
+        let (base, token) = cl.node(i);
         let url = if i % 10 == 0 {
             format!("{base}/api/v1/contacts?limit=50")
         } else {
@@ -525,7 +567,9 @@ async fn http_bench(
             let order = if rng.gen_bool(0.5) { "asc" } else { "desc" };
             format!("{base}/api/v1/contacts?limit=50&order={order}&cursor={id}")
         };
-        let (d, body) = timed(&client, client.get(url).bearer_auth(&token), 200).await?;
+        let (d, body) = timed(cl.client.get(url).bearer_auth(token), 200)
+            .await
+            .map_err(|e| e.to_string())?;
         if i % 10 == 0 && body["items"].as_array().map_or(0, Vec::len) != 50 {
             return Err("the first list page does not hold 50 contacts".into());
         }
@@ -533,22 +577,89 @@ async fn http_bench(
     }
     let (p50, p99) = percentiles(lat);
     report.row(
-        "HTTP list page of 50: p50 / p99",
+        &format!("{label}: list page of 50: p50 / p99"),
         format!("{p50:.2} ms / {p99:.2} ms"),
     );
+    Ok(())
+}
 
-    if let Some(mib) = peak_rss_mib(srv.child.id()) {
-        report.row("server peak memory (VmHWM)", format!("{mib:.0} MiB"));
-    }
+fn memory_row(report: &mut Report, label: &str, servers: &[&Server]) {
+    let peaks: Vec<String> = servers
+        .iter()
+        .filter_map(|s| peak_rss_mib(s.child.id()))
+        .map(|m| format!("{m:.0} MiB"))
+        .collect();
+    report.row(
+        &format!("{label}: server peak memory (VmHWM) per node"),
+        peaks.join(", "),
+    );
+}
+
+async fn http_sqlite(
+    args: &Args,
+    work: &Path,
+    report: &mut Report,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let bin = kontor_binary(args);
+    let data = work.join("http-sqlite");
+    let d = data.to_str().ok_or("path")?;
+    init(&bin, &["--data", d])?;
+    let srv = start_server(&bin, &["--data", d])?;
+    let cl = Cluster::new(&[&srv]).await?;
+    let label = "HTTP SQLite, 1 node";
+    let mut ids = seed(&cl, args.contacts, label, report).await?;
+    measure(args, &cl, &mut ids, label, report).await?;
+    memory_row(report, label, &[&srv]);
     let db_bytes: u64 = ["kontor.db", "kontor.db-wal"]
         .iter()
         .filter_map(|f| std::fs::metadata(data.join(f)).ok())
         .map(|m| m.len())
         .sum();
     report.row(
-        "database size on disk",
+        &format!("{label}: database size on disk"),
         format!("{:.0} MiB", db_bytes as f64 / 1048576.0),
     );
-    drop(srv);
+    Ok(())
+}
+
+async fn http_postgres(
+    args: &Args,
+    work: &Path,
+    report: &mut Report,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let pg = match &args.pg_url {
+        Some(url) => kontor_testkit::PgServer::external(url),
+        None => kontor_testkit::PgServer::start_durable()?,
+    };
+    let url = pg.fresh_database().await;
+    let bin = kontor_binary(args);
+    init(&bin, &["--database", &url])?;
+    let a = start_server(
+        &bin,
+        &[
+            "--database",
+            &url,
+            "--data",
+            work.join("node-a").to_str().ok_or("path")?,
+        ],
+    )?;
+    let cl = Cluster::new(&[&a]).await?;
+    let mut ids = seed(&cl, args.contacts, "HTTP PostgreSQL, 1 node", report).await?;
+    measure(args, &cl, &mut ids, "HTTP PostgreSQL, 1 node", report).await?;
+    let b = start_server(
+        &bin,
+        &[
+            "--database",
+            &url,
+            "--data",
+            work.join("node-b").to_str().ok_or("path")?,
+        ],
+    )?;
+    let cl2 = Cluster::new(&[&a, &b]).await?;
+    measure(args, &cl2, &mut ids, "HTTP PostgreSQL, 2 nodes", report).await?;
+    memory_row(report, "HTTP PostgreSQL, 2 nodes", &[&a, &b]);
+    drop(a);
+    drop(b);
+    pg.stop();
     Ok(())
 }
