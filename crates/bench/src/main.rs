@@ -46,7 +46,7 @@ struct Args {
     /// The kontor binary (default: next to this one; build it with `cargo build --release`).
     #[arg(long)]
     kontor: Option<PathBuf>,
-    /// Engines measured over HTTP, in order.
+    /// Engines measured over HTTP, in order (`none`: only the in-process comparison).
     #[arg(long, default_value = "sqlite,postgres")]
     engines: String,
     /// An existing PostgreSQL server (maintenance-database URL of a user that may create
@@ -147,7 +147,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     // 3. The real binary over HTTP, per engine.
-    for engine in args.engines.split(',').map(str::trim) {
+    for engine in args
+        .engines
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty() && *e != "none")
+    {
         match engine {
             "sqlite" => http_sqlite(&args, work.path(), &mut report).await?,
             "postgres" => http_postgres(&args, work.path(), &mut report).await?,

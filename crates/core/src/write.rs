@@ -198,6 +198,20 @@ fn conflict(
     }
 }
 
+/// The record is gone for good: nothing to restore.
+fn purged(entity: Entity, id: &str) -> Conflict {
+    conflict(
+        entity,
+        id,
+        "purged",
+        None,
+        format!(
+            "{} {id} was purged; it cannot be restored",
+            entity.singular()
+        ),
+    )
+}
+
 /// Turns the first conflict found by a normal (non-restore) write into the matching error.
 fn conflict_to_error(c: Conflict) -> DomainError {
     match c.kind.as_str() {
@@ -872,16 +886,7 @@ impl Batch<'_> {
         target: Option<Value>,
     ) -> CoreResult<()> {
         let Some(current) = self.tx.get(entity, id).await? else {
-            self.conflicts.push(conflict(
-                entity,
-                id,
-                "purged",
-                None,
-                format!(
-                    "{} {id} was purged; it cannot be restored",
-                    entity.singular()
-                ),
-            ));
+            self.conflicts.push(purged(entity, id));
             return Ok(());
         };
         self.check_restorable(&current)?;
@@ -976,29 +981,11 @@ impl Batch<'_> {
             return Ok(());
         };
         if entries.iter().any(|e| e.scrubbed || e.op == Op::Purge) {
-            self.conflicts.push(conflict(
-                entity,
-                id,
-                "purged",
-                None,
-                format!(
-                    "{} {id} was purged; it cannot be restored",
-                    entity.singular()
-                ),
-            ));
+            self.conflicts.push(purged(entity, id));
             return Ok(());
         }
         let Some(current) = self.tx.get(entity, id).await? else {
-            self.conflicts.push(conflict(
-                entity,
-                id,
-                "purged",
-                None,
-                format!(
-                    "{} {id} was purged; it cannot be restored",
-                    entity.singular()
-                ),
-            ));
+            self.conflicts.push(purged(entity, id));
             return Ok(());
         };
         self.check_restorable(&current)?;

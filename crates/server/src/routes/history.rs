@@ -20,6 +20,20 @@ pub async fn list(
     let params = HistoryParams {
         entity: q.take("entity")?,
         record_id: q.take("record_id")?,
+        ..history_params(&mut q)?
+    };
+    q.finish()?;
+    let page = state.kontor.history(&actor, &params).await?;
+    Ok(Json(
+        json!({"items": page.items, "next_cursor": page.next_cursor}),
+    ))
+}
+
+/// The history filters every history route takes (all but entity and record).
+pub fn history_params(q: &mut QueryPairs) -> ApiResult<HistoryParams> {
+    Ok(HistoryParams {
+        entity: None,
+        record_id: None,
         op: q.take("op")?,
         actor: q.take("actor")?,
         origin: q.take("origin")?,
@@ -29,12 +43,7 @@ pub async fn list(
         cursor: q.take("cursor")?,
         limit: q.take_u32("limit")?,
         order: q.take("order")?,
-    };
-    q.finish()?;
-    let page = state.kontor.history(&actor, &params).await?;
-    Ok(Json(
-        json!({"items": page.items, "next_cursor": page.next_cursor}),
-    ))
+    })
 }
 
 /// `{"batch": id}` or `{"actor": user id, "from": RFC 3339, "to": RFC 3339}`.

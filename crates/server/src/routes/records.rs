@@ -178,15 +178,7 @@ pub async fn record_history(
     let params = HistoryParams {
         entity: Some(entity.as_str().into()),
         record_id: Some(id),
-        op: q.take("op")?,
-        actor: q.take("actor")?,
-        origin: q.take("origin")?,
-        batch: q.take("batch")?,
-        from: q.take("from")?,
-        to: q.take("to")?,
-        cursor: q.take("cursor")?,
-        limit: q.take_u32("limit")?,
-        order: q.take("order")?,
+        ..super::history::history_params(&mut q)?
     };
     q.finish()?;
     let page = state.kontor.history(&actor, &params).await?;
