@@ -14,9 +14,7 @@ use kontor_domain::{DomainError, Entity};
 use kontor_store::{FilterValue, ListQuery, Session, Store};
 use rand::RngCore;
 use serde_json::Value;
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long a login token stays valid.
 pub const TOKEN_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -79,40 +77,41 @@ fn new_token() -> String {
     format!("kt_{}", hex::encode(bytes))
 }
 
-/// Counts failed logins per key in a sliding window. In memory: a restart forgets, and each node
-/// of a cluster counts on its own, which still bounds guessing per node.
+/// Counts failed logins per key in a sliding window, in the database, so every node of a
+/// cluster counts the same failures and a restart forgets nothing.
 #[derive(Default)]
-pub struct LoginLimiter {
-    failures: Mutex<HashMap<String, Vec<Instant>>>,
-}
+pub struct LoginLimiter;
 
 impl LoginLimiter {
     /// `Some(wait)` if `key` has used up its failures.
-    fn blocked(&self, key: &str, limit: u32) -> Option<Duration> {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        let list = map.get_mut(key)?;
-        list.retain(|t| now.duration_since(*t) < FAILURE_WINDOW);
-        if list.len() >= limit as usize {
-            let oldest = list.first().copied()?;
-            return Some(
-                FAILURE_WINDOW.saturating_sub(now.duration_since(oldest)) + Duration::from_secs(1),
-            );
+    async fn blocked(
+        &self,
+        store: &dyn Store,
+        key: &str,
+        limit: u32,
+    ) -> CoreResult<Option<Duration>> {
+        let now = time::now();
+        let since = now - chrono::Duration::from_std(FAILURE_WINDOW).unwrap_or_default();
+        let (count, oldest) = store.login_failures(key, since).await?;
+        if count < i64::from(limit) {
+            return Ok(None);
         }
-        None
+        let elapsed = oldest
+            .map(|o| (now - o).to_std().unwrap_or_default())
+            .unwrap_or_default();
+        Ok(Some(
+            FAILURE_WINDOW.saturating_sub(elapsed) + Duration::from_secs(1),
+        ))
     }
 
-    fn fail(&self, key: &str) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() > 100_000 {
-            map.clear();
-        }
-        map.entry(key.to_string()).or_default().push(Instant::now());
+    async fn fail(&self, store: &dyn Store, keys: &[String]) -> CoreResult<()> {
+        let now = time::now();
+        let since = now - chrono::Duration::from_std(FAILURE_WINDOW).unwrap_or_default();
+        Ok(store.add_login_failure(keys, now, since).await?)
     }
 
-    fn clear(&self, key: &str) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(key);
+    async fn clear(&self, store: &dyn Store, key: &str) -> CoreResult<()> {
+        Ok(store.clear_login_failures(key).await?)
     }
 }
 
@@ -138,12 +137,18 @@ pub async fn login(
     password: &str,
     client: &str,
 ) -> CoreResult<LoginOk> {
-    let email_key = format!("email:{}", email.trim().to_lowercase());
-    let client_key = format!("client:{client}");
-    if let Some(wait) = limiter
-        .blocked(&email_key, MAX_FAILURES)
-        .or_else(|| limiter.blocked(&client_key, MAX_FAILURES * 4))
-    {
+    // Keys are hashed: the table of failures holds no e-mail addresses.
+    let email_key = token_hash(&format!("email:{}", email.trim().to_lowercase()));
+    let client_key = token_hash(&format!("client:{client}"));
+    let wait = match limiter.blocked(store, &email_key, MAX_FAILURES).await? {
+        Some(w) => Some(w),
+        None => {
+            limiter
+                .blocked(store, &client_key, MAX_FAILURES * 4)
+                .await?
+        }
+    };
+    if let Some(wait) = wait {
         return Err(CoreError::RateLimited { retry_after: wait });
     }
     let user = store
@@ -161,11 +166,10 @@ pub async fn login(
         .unwrap_or(false)
         && hash.is_some();
     let Some(user) = user.filter(|_| ok) else {
-        limiter.fail(&email_key);
-        limiter.fail(&client_key);
+        limiter.fail(store, &[email_key, client_key]).await?;
         return Err(CoreError::Unauthorized("wrong e-mail or password".into()));
     };
-    limiter.clear(&email_key);
+    limiter.clear(store, &email_key).await?;
     if user.data.get("disabled") == Some(&Value::Bool(true)) {
         return Err(DomainError::forbidden("this account is disabled").into());
     }

@@ -276,6 +276,77 @@ macro_rules! sql_engine {
                 .map(|_| ())
             }
 
+            async fn add_login_failure(
+                &self,
+                keys: &[String],
+                now: kontor_domain::time::Timestamp,
+                since: kontor_domain::time::Timestamp,
+            ) -> $crate::StoreResult<()> {
+                use $crate::sql::Arg;
+                let mut tx = self.writer.begin().await.map_err($crate::engine::db_err)?;
+                execute(
+                    &mut *tx,
+                    $crate::sql::stmt(
+                        $crate::sql::PRUNE_LOGIN_FAILURES,
+                        vec![Arg::Int(kontor_domain::time::to_micros(since))],
+                    ),
+                )
+                .await?;
+                for key in keys {
+                    execute(
+                        &mut *tx,
+                        $crate::sql::stmt(
+                            $crate::sql::ADD_LOGIN_FAILURE,
+                            vec![
+                                Arg::Text(key.clone()),
+                                Arg::Int(kontor_domain::time::to_micros(now)),
+                            ],
+                        ),
+                    )
+                    .await?;
+                }
+                tx.commit().await.map_err($crate::engine::db_err)
+            }
+
+            async fn login_failures(
+                &self,
+                key: &str,
+                since: kontor_domain::time::Timestamp,
+            ) -> $crate::StoreResult<(i64, Option<kontor_domain::time::Timestamp>)> {
+                use $crate::sql::{Arg, RowAccess};
+                let row = fetch_optional(
+                    &self.readers,
+                    $crate::sql::stmt(
+                        $crate::sql::COUNT_LOGIN_FAILURES,
+                        vec![
+                            Arg::Text(key.into()),
+                            Arg::Int(kontor_domain::time::to_micros(since)),
+                        ],
+                    ),
+                )
+                .await?;
+                match row {
+                    Some(r) => Ok((
+                        r.int("n")?.unwrap_or(0),
+                        r.int("oldest")?.map(kontor_domain::time::from_micros),
+                    )),
+                    None => Ok((0, None)),
+                }
+            }
+
+            async fn clear_login_failures(&self, key: &str) -> $crate::StoreResult<()> {
+                use $crate::sql::Arg;
+                execute(
+                    &self.writer,
+                    $crate::sql::stmt(
+                        $crate::sql::CLEAR_LOGIN_FAILURES,
+                        vec![Arg::Text(key.into())],
+                    ),
+                )
+                .await
+                .map(|_| ())
+            }
+
             async fn try_lease(
                 &self,
                 name: &str,

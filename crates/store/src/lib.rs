@@ -140,6 +140,21 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_session(&self, token_hash: &str) -> StoreResult<()>;
     async fn revoke_user_sessions(&self, user_id: &str) -> StoreResult<()>;
 
+    /// Records a failed login for each key at `now` (and forgets failures older than `since`).
+    async fn add_login_failure(
+        &self,
+        keys: &[String],
+        now: Timestamp,
+        since: Timestamp,
+    ) -> StoreResult<()>;
+    /// Failed logins for `key` since `since`: how many, and the time of the oldest.
+    async fn login_failures(
+        &self,
+        key: &str,
+        since: Timestamp,
+    ) -> StoreResult<(i64, Option<Timestamp>)>;
+    async fn clear_login_failures(&self, key: &str) -> StoreResult<()>;
+
     /// Takes or renews the named lease for `holder` until `now + ttl`; true while held. Background
     /// work runs only on the holder, so it runs once per cluster.
     async fn try_lease(

@@ -160,6 +160,10 @@ extern "C" fn stop_servers_at_exit() {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+        // Statics are never dropped, so their temporary directories are removed here.
+        if let Some(dir) = data.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 

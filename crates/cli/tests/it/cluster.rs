@@ -105,6 +105,17 @@ async fn two_nodes_share_one_database_with_one_journal_and_one_job_runner() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 
+    // Failed logins count across the cluster: five spread over both nodes use up the allowance.
+    for i in 0..5 {
+        let base = if i % 2 == 0 { &a.base } else { &b.base };
+        let (status, _) = login(base, "guesser@cluster.test", "wrong-guess").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    for base in [&a.base, &b.base] {
+        let (status, body) = login(base, "guesser@cluster.test", "wrong-guess").await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    }
+
     // 8 concurrent writers split over both nodes: one contiguous journal.
     let mut tasks = Vec::new();
     for w in 0..8 {
@@ -281,8 +292,9 @@ async fn database_outage_gives_503_and_kontor_recovers_by_itself() {
         eprintln!("*** SKIPPED (no PostgreSQL server binaries): database_outage_gives_503");
         return;
     }
-    // A server of its own, to stop and start.
-    let pg = PgServer::start().expect("start PostgreSQL");
+    // A server of its own, to stop and start; durable, so that its crash (an immediate stop)
+    // loses no committed session or record.
+    let pg = PgServer::start_durable().expect("start PostgreSQL");
     let url = pg.fresh_database().await;
     init(&url);
     let dir = tempfile::tempdir().unwrap();
@@ -328,9 +340,10 @@ async fn database_outage_gives_503_and_kontor_recovers_by_itself() {
             assert_eq!(r.status(), StatusCode::OK);
             break;
         }
+        let (ready, body) = readyz(&node.base).await;
         assert!(
             back.elapsed() < Duration::from_secs(30),
-            "Kontor did not recover after the database came back"
+            "Kontor did not recover after the database came back: readyz {ready} {body}"
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }

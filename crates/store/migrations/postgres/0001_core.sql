@@ -77,3 +77,11 @@ CREATE TABLE leases (
     holder     TEXT   NOT NULL,
     expires_at BIGINT NOT NULL
 );
+
+-- Failed logins per key (e-mail, client address) in the rate-limit window, shared by all nodes.
+CREATE TABLE login_failures (
+    key TEXT   NOT NULL,
+    at  BIGINT NOT NULL
+);
+CREATE INDEX login_failures_key ON login_failures (key, at);
+CREATE INDEX login_failures_at ON login_failures (at);
