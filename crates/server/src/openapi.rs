@@ -384,6 +384,15 @@ pub fn document(custom: &[CustomFieldDef]) -> Value {
         },
         "security": [{"bearer": []}]
     });
+    // Logging in and reading this document need no token.
+    for (path, method) in [
+        ("/api/v1/auth/login", "post"),
+        ("/api/v1/openapi.json", "get"),
+    ] {
+        if let Some(op) = doc["paths"][path].get_mut(method) {
+            op["security"] = json!([]);
+        }
+    }
     for p in ["/healthz", "/readyz"] {
         doc["paths"][p] = json!({"get": {"summary": "Health", "security": [], "responses": {"200": {"description": "OK"}, "503": {"description": "Not ready"}}}});
     }
