@@ -38,10 +38,23 @@ pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
     }
 }
 
+/// The journal head kept in memory by an engine whose process alone writes the database
+/// (SQLite, behind the data-directory lock). Writers hold it in turn from `begin` to commit, so
+/// seqs are allocated without a round trip; it is rebuilt from the journal when the store opens.
+/// Engines shared by several processes (PostgreSQL) lock the `journal_head` row instead.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct HeadMemo {
+    pub seq: i64,
+    pub at: i64,
+    pub schema_version: i64,
+}
+
+pub(crate) type Memo = std::sync::Arc<tokio::sync::Mutex<HeadMemo>>;
+
 /// Implements `RowAccess`, `Store` and `WriteTx` for one sqlx backend.
 ///
-/// `$store` must have fields `writer` and `readers` (pools of `$db`), a `dialect`, and an
-/// inherent `async fn close_engine(&self)`; `$tx` is generated.
+/// `$store` must have fields `writer` and `readers` (pools of `$db`), a `dialect`, a
+/// `memo: Option<Memo>`, and an inherent `async fn close_engine(&self)`; `$tx` is generated.
 macro_rules! sql_engine {
     ($store:ident, $tx:ident, $db:ty, $row:ty, $args:ty) => {
         impl $crate::sql::RowAccess for $row {
@@ -124,20 +137,39 @@ macro_rules! sql_engine {
             }
 
             async fn begin(&self) -> $crate::StoreResult<Box<dyn $crate::WriteTx>> {
+                // Memo first, then the connection: every writer takes them in this order.
+                let memo = match &self.memo {
+                    Some(m) => Some(m.clone().lock_owned().await),
+                    None => None,
+                };
                 let mut tx = self.writer.begin().await.map_err($crate::engine::db_err)?;
-                let head = fetch_optional(
-                    &mut *tx,
-                    $crate::sql::stmt(self.dialect.lock_head(), vec![]),
-                )
-                .await?
-                .ok_or_else(|| $crate::StoreError::Corrupt("journal head row is missing".into()))?;
-                let head_at = int_of(&head, "at")?;
+                let (head_seq, head_at, schema_version) = match &memo {
+                    Some(m) => (m.seq, m.at, m.schema_version),
+                    None => {
+                        let head = fetch_optional(
+                            &mut *tx,
+                            $crate::sql::stmt($crate::sql::LOCK_HEAD, vec![]),
+                        )
+                        .await?
+                        .ok_or_else(|| {
+                            $crate::StoreError::Corrupt("journal head row is missing".into())
+                        })?;
+                        (
+                            int_of(&head, "seq")?,
+                            int_of(&head, "at")?,
+                            int_of(&head, "schema_version")?,
+                        )
+                    }
+                };
                 let now = kontor_domain::time::to_micros(kontor_domain::time::now()).max(head_at);
                 Ok(Box::new($tx {
                     tx,
                     dialect: self.dialect,
                     now: kontor_domain::time::from_micros(now),
-                    schema_version: int_of(&head, "schema_version")?,
+                    schema_version,
+                    memo,
+                    last_seq: head_seq,
+                    schema_bumped: false,
                 }))
             }
 
@@ -199,12 +231,15 @@ macro_rules! sql_engine {
             }
 
             async fn journal_head(&self) -> $crate::StoreResult<i64> {
-                let row = fetch_optional(
-                    &self.readers,
-                    $crate::sql::stmt($crate::sql::HEAD_SEQ, vec![]),
-                )
-                .await?
-                .ok_or_else(|| $crate::StoreError::Corrupt("journal head row is missing".into()))?;
+                let sql = match self.memo {
+                    Some(_) => $crate::sql::HEAD_FROM_JOURNAL,
+                    None => $crate::sql::HEAD_SEQ,
+                };
+                let row = fetch_optional(&self.readers, $crate::sql::stmt(sql, vec![]))
+                    .await?
+                    .ok_or_else(|| {
+                        $crate::StoreError::Corrupt("journal head row is missing".into())
+                    })?;
                 int_of(&row, "seq")
             }
 
@@ -389,6 +424,11 @@ macro_rules! sql_engine {
             dialect: $crate::sql::Dialect,
             now: kontor_domain::time::Timestamp,
             schema_version: i64,
+            /// Held from begin to commit when the head lives in memory.
+            memo: Option<tokio::sync::OwnedMutexGuard<$crate::engine::HeadMemo>>,
+            /// Last seq allocated (memo engines).
+            last_seq: i64,
+            schema_bumped: bool,
         }
 
         #[async_trait::async_trait]
@@ -520,6 +560,10 @@ macro_rules! sql_engine {
             }
 
             async fn bump_schema_version(&mut self) -> $crate::StoreResult<()> {
+                if self.memo.is_some() {
+                    self.schema_bumped = true;
+                    return Ok(());
+                }
                 execute(
                     &mut *self.tx,
                     $crate::sql::stmt($crate::sql::BUMP_SCHEMA_VERSION, vec![]),
@@ -538,12 +582,21 @@ macro_rules! sql_engine {
                 let n = i64::try_from(entries.len())
                     .map_err(|e| $crate::StoreError::Other(e.to_string()))?;
                 let at = kontor_domain::time::to_micros(self.now);
-                let head = fetch_optional(&mut *self.tx, self.dialect.advance_head(n, at))
-                    .await?
-                    .ok_or_else(|| {
-                        $crate::StoreError::Corrupt("journal head row is missing".into())
-                    })?;
-                let first = int_of(&head, "seq")? - n + 1;
+                let first = if self.memo.is_some() {
+                    self.last_seq + 1
+                } else {
+                    let advance = $crate::sql::stmt(
+                        $crate::sql::ADVANCE_HEAD,
+                        vec![$crate::sql::Arg::Int(n), $crate::sql::Arg::Int(at)],
+                    );
+                    let head = fetch_optional(&mut *self.tx, advance)
+                        .await?
+                        .ok_or_else(|| {
+                            $crate::StoreError::Corrupt("journal head row is missing".into())
+                        })?;
+                    int_of(&head, "seq")? - n + 1
+                };
+                self.last_seq = first + n - 1;
                 let mut seq = first;
                 for chunk in entries.chunks($crate::sql::JOURNAL_ROWS_PER_INSERT) {
                     execute(&mut *self.tx, self.dialect.insert_journal(seq, at, chunk)).await?;
@@ -596,7 +649,17 @@ macro_rules! sql_engine {
             }
 
             async fn commit(self: Box<Self>) -> $crate::StoreResult<()> {
-                self.tx.commit().await.map_err($crate::engine::db_err)
+                let this = *self;
+                this.tx.commit().await.map_err($crate::engine::db_err)?;
+                // Only a committed transaction moves the head; a rolled-back one leaves no hole.
+                if let Some(mut m) = this.memo {
+                    m.seq = this.last_seq;
+                    m.at = m.at.max(kontor_domain::time::to_micros(this.now));
+                    if this.schema_bumped {
+                        m.schema_version += 1;
+                    }
+                }
+                Ok(())
             }
         }
     };

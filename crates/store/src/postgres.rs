@@ -19,6 +19,8 @@ pub struct PgStore {
     writer: PgPool,
     readers: PgPool,
     dialect: Dialect,
+    /// Always `None`: nodes share the database, so writers lock the head row instead.
+    memo: Option<crate::engine::Memo>,
 }
 
 /// A database URL with the password masked, for messages.
@@ -73,6 +75,7 @@ impl PgStore {
             readers: pool.clone(),
             writer: pool,
             dialect: Dialect::Postgres,
+            memo: None,
         })
     }
 

@@ -382,29 +382,6 @@ impl Dialect {
         ))
     }
 
-    /// Reads the journal head at the start of a write transaction. On PostgreSQL this locks the
-    /// head row until commit, so writers on every node serialise here: that is what keeps `seq`
-    /// gap-free and totally ordered across nodes.
-    pub fn lock_head(self) -> &'static str {
-        match self {
-            Dialect::Sqlite => "SELECT seq, at, schema_version FROM journal_head WHERE id = 1",
-            Dialect::Postgres => {
-                "SELECT seq, at, schema_version FROM journal_head WHERE id = 1 FOR UPDATE"
-            }
-        }
-    }
-
-    pub fn advance_head(self, n: i64, at: i64) -> Stmt {
-        let max = match self {
-            Dialect::Sqlite => "MAX",
-            Dialect::Postgres => "GREATEST",
-        };
-        stmt(
-            &format!("UPDATE journal_head SET seq = seq + $1, at = {max}(at, $2) WHERE id = 1 RETURNING seq"),
-            vec![Arg::Int(n), Arg::Int(at)],
-        )
-    }
-
     /// One multi-row INSERT for consecutive journal entries starting at `first_seq`.
     pub fn insert_journal(self, first_seq: i64, at: i64, entries: &[NewJournalEntry]) -> Stmt {
         let mut b = Builder::new(
@@ -437,8 +414,19 @@ impl Dialect {
 /// Journal rows per INSERT statement (11 parameters each, well under both engines' limits).
 pub const JOURNAL_ROWS_PER_INSERT: usize = 200;
 
+/// Reads and locks the journal head at the start of a write transaction on an engine shared by
+/// several nodes (PostgreSQL): the row stays locked until commit, so writers on every node
+/// serialise here, which keeps `seq` gap-free and totally ordered across the cluster.
+pub const LOCK_HEAD: &str =
+    "SELECT seq, at, schema_version FROM journal_head WHERE id = 1 FOR UPDATE";
+/// Allocates `$1` seqs and records the time `$2`, returning the last seq allocated.
+pub const ADVANCE_HEAD: &str =
+    "UPDATE journal_head SET seq = seq + $1, at = GREATEST(at, $2) WHERE id = 1 RETURNING seq";
 pub const BUMP_SCHEMA_VERSION: &str =
     "UPDATE journal_head SET schema_version = schema_version + 1 WHERE id = 1";
+/// The head as the journal itself records it, for engines that keep the head in memory.
+pub const HEAD_FROM_JOURNAL: &str =
+    "SELECT COALESCE(MAX(seq), 0) AS seq, COALESCE(MAX(at), 0) AS at FROM journal";
 pub const HEAD_SEQ: &str = "SELECT seq FROM journal_head WHERE id = 1";
 pub const REMOVE_RECORD: &str = "DELETE FROM records WHERE entity = $1 AND id = $2";
 pub const REMOVE_UNIQUES: &str = "DELETE FROM uniques WHERE record_id = $1";

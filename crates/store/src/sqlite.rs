@@ -2,14 +2,14 @@
 //! acknowledged survives a crash. One writer connection (writes are serialised, as SQLite does
 //! anyway) and a small pool of readers that never block it.
 
-use crate::engine::{db_err, sql_engine};
-use crate::sql::Dialect;
+use crate::engine::{db_err, sql_engine, HeadMemo, Memo};
+use crate::sql::{Dialect, HEAD_FROM_JOURNAL};
 use crate::{StoreError, StoreResult};
 use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteRow, SqliteSynchronous,
 };
-use sqlx::Sqlite;
+use sqlx::{Row, Sqlite};
 use std::path::Path;
 use std::time::Duration;
 
@@ -19,6 +19,9 @@ pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
     dialect: Dialect,
+    /// This process alone writes the file (the data directory is locked), so the journal head
+    /// lives in memory.
+    memo: Option<Memo>,
     checkpointer: tokio::task::JoinHandle<()>,
 }
 
@@ -69,10 +72,20 @@ impl SqliteStore {
             .connect_with(base)
             .await
             .map_err(cannot_open)?;
+        let head = sqlx::query(HEAD_FROM_JOURNAL)
+            .fetch_one(&writer)
+            .await
+            .map_err(db_err)?;
+        let memo = HeadMemo {
+            seq: head.try_get("seq").map_err(db_err)?,
+            at: head.try_get("at").map_err(db_err)?,
+            schema_version: 0,
+        };
         Ok(SqliteStore {
             writer,
             readers,
             dialect: Dialect::Sqlite,
+            memo: Some(std::sync::Arc::new(tokio::sync::Mutex::new(memo))),
             checkpointer: tokio::spawn(checkpoint_loop(maintenance)),
         })
     }

@@ -50,15 +50,8 @@ CREATE INDEX journal_batch ON journal (batch);
 CREATE INDEX journal_actor ON journal (actor, seq);
 CREATE INDEX journal_at ON journal (at);
 
--- The journal's head: last seq and time handed out. One row; writers serialise on it.
--- schema_version counts changes to custom field definitions, so nodes can cache them.
-CREATE TABLE journal_head (
-    id             INTEGER PRIMARY KEY CHECK (id = 1),
-    seq            INTEGER NOT NULL,
-    at             INTEGER NOT NULL,
-    schema_version INTEGER NOT NULL DEFAULT 0
-);
-INSERT INTO journal_head (id, seq, at) VALUES (1, 0, 0);
+-- The journal's head (last seq and time) is not stored: one process writes this file, keeps the
+-- head in memory and rebuilds it from MAX(seq), MAX(at) of the journal when it opens the file.
 
 CREATE TABLE counters (
     name  TEXT PRIMARY KEY,
