@@ -47,7 +47,7 @@ impl Kontor {
         Kontor {
             store,
             settings,
-            limiter: auth::LoginLimiter::default(),
+            limiter: auth::LoginLimiter,
             schema_cache: SchemaCache::default(),
         }
     }

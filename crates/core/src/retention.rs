@@ -1,5 +1,6 @@
 //! Recycle-bin retention: records deleted longer ago than the configured number of days are
-//! purged by Kontor itself (actor `system`, origin `system`), journaled like any purge.
+//! purged by Kontor itself (actor `system`, origin `system`), journaled like any purge. The same
+//! run forgets sessions that expired or were revoked more than a day ago.
 
 use crate::error::CoreResult;
 use crate::write::Mutation;
@@ -14,7 +15,17 @@ const PURGE_BATCH: u32 = 500;
 
 impl Kontor {
     /// Purges what has been in the bin past the retention period as of `now`; returns how many.
+    /// Also forgets sessions that expired or were revoked more than a day ago.
     pub async fn purge_expired(&self, now: Timestamp) -> CoreResult<u64> {
+        // Sessions are not business data: expired and revoked ones are simply forgotten a day
+        // on. Tokens are checked against the wall clock, so pruning uses it too.
+        let sessions = self
+            .store
+            .prune_sessions(time::now() - chrono::Duration::days(1))
+            .await?;
+        if sessions > 0 {
+            tracing::info!(sessions, "pruned expired and revoked sessions");
+        }
         let days = self.settings.trash_retention_days;
         if days == 0 {
             return Ok(0);

@@ -311,6 +311,21 @@ macro_rules! sql_engine {
                 .map(|_| ())
             }
 
+            async fn prune_sessions(
+                &self,
+                before: kontor_domain::time::Timestamp,
+            ) -> $crate::StoreResult<u64> {
+                use $crate::sql::Arg;
+                execute(
+                    &self.writer,
+                    $crate::sql::stmt(
+                        $crate::sql::PRUNE_SESSIONS,
+                        vec![Arg::Int(kontor_domain::time::to_micros(before))],
+                    ),
+                )
+                .await
+            }
+
             async fn add_login_failure(
                 &self,
                 keys: &[String],

@@ -139,6 +139,8 @@ pub trait Store: Send + Sync + 'static {
     async fn session(&self, token_hash: &str, now: Timestamp) -> StoreResult<Option<Session>>;
     async fn revoke_session(&self, token_hash: &str) -> StoreResult<()>;
     async fn revoke_user_sessions(&self, user_id: &str) -> StoreResult<()>;
+    /// Deletes sessions that expired or were revoked before `before`; returns how many.
+    async fn prune_sessions(&self, before: Timestamp) -> StoreResult<u64>;
 
     /// Records a failed login for each key at `now` (and forgets failures older than `since`).
     async fn add_login_failure(

@@ -446,6 +446,8 @@ pub const REVOKE_SESSION: &str =
     "UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL";
 pub const REVOKE_USER_SESSIONS: &str =
     "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL";
+/// Forgets sessions that expired or were revoked before `$1`.
+pub const PRUNE_SESSIONS: &str = "DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1";
 pub const ADD_LOGIN_FAILURE: &str = "INSERT INTO login_failures (key, at) VALUES ($1, $2)";
 pub const PRUNE_LOGIN_FAILURES: &str = "DELETE FROM login_failures WHERE at < $1";
 pub const COUNT_LOGIN_FAILURES: &str =

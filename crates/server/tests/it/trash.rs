@@ -717,7 +717,36 @@ async fn an_invoice_restored_without_its_purged_payment_is_unpaid_again(engine: 
     srv.stop().await;
 }
 
+async fn the_retention_run_forgets_revoked_sessions_and_keeps_live_ones(engine: Engine) {
+    let srv = TestServer::start(engine).await;
+    let live = srv.admin().await;
+    let revoked = srv.admin().await;
+    let (s, _) = revoked.post("/api/v1/auth/logout", json!({})).await;
+    assert_eq!(s, StatusCode::OK);
+    // A retention run now keeps both: the revocation is less than a day old.
+    srv.kontor
+        .purge_expired(kontor_domain::time::now())
+        .await
+        .expect("retention run");
+    let (s, _) = live.get("/api/v1/auth/me").await;
+    assert_eq!(s, StatusCode::OK);
+    // Two days on, the revoked session goes and the live one (valid for 30 days) stays.
+    let later = kontor_domain::time::now() + chrono::Duration::days(2);
+    let pruned = srv.kontor.store.prune_sessions(later).await.expect("prune");
+    assert_eq!(pruned, 1, "exactly the revoked session is pruned");
+    assert_eq!(
+        srv.kontor.store.prune_sessions(later).await.expect("prune"),
+        0
+    );
+    let (s, _) = live.get("/api/v1/auth/me").await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = revoked.get("/api/v1/auth/me").await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    srv.stop().await;
+}
+
 crate::engine_tests!(
+    the_retention_run_forgets_revoked_sessions_and_keeps_live_ones,
     deleting_a_company_bins_its_tree_in_one_batch_and_restore_brings_it_back,
     deleting_a_child_alone_leaves_the_parent,
     deleted_records_release_unique_values_and_restore_reports_unique_taken,
