@@ -173,16 +173,13 @@ pub async fn login(
     if user.data.get("disabled") == Some(&Value::Bool(true)) {
         return Err(DomainError::forbidden("this account is disabled").into());
     }
-    let role_name = user
-        .data
-        .get("role")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let role = resolve_role(store, role_name).await?;
-    if !role.api_login {
-        return Err(
-            DomainError::forbidden(format!("role {role_name} cannot log in to the API")).into(),
-        );
+    let actor = actor_for_user(store, &user).await?;
+    if !actor.role.api_login {
+        return Err(DomainError::forbidden(format!(
+            "role {} cannot log in to the API",
+            actor.role.name
+        ))
+        .into());
     }
     let token = new_token();
     let now = time::now();

@@ -1,6 +1,6 @@
 //! Global history with filters, and undo of a batch or of one actor's changes in a period.
 
-use super::{batch_header, batch_summary};
+use super::{batch_header, batch_summary, page_json};
 use crate::error::ApiResult;
 use crate::extract::{Auth, JsonBody, QueryPairs};
 use crate::AppState;
@@ -9,7 +9,7 @@ use axum::http::HeaderMap;
 use axum::Json;
 use kontor_core::read::HistoryParams;
 use kontor_domain::{BatchId, DomainError};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::sync::Arc;
 
 pub async fn list(
@@ -24,9 +24,7 @@ pub async fn list(
     };
     q.finish()?;
     let page = state.kontor.history(&actor, &params).await?;
-    Ok(Json(
-        json!({"items": page.items, "next_cursor": page.next_cursor}),
-    ))
+    Ok(page_json(page))
 }
 
 /// The history filters every history route takes (all but entity and record).

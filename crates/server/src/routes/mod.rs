@@ -9,9 +9,15 @@ pub mod trash;
 pub mod users;
 
 use crate::error::{ApiError, ApiResult};
+use crate::extract::QueryPairs;
+use crate::AppState;
 use axum::http::{HeaderMap, HeaderValue};
-use kontor_core::Applied;
-use kontor_domain::Entity;
+use axum::Json;
+use kontor_core::read::{ListParams, Page};
+use kontor_core::{Applied, Mutation};
+use kontor_domain::journal::Origin;
+use kontor_domain::{Actor, Entity};
+use serde::Serialize;
 use serde_json::{json, Value};
 
 /// Parses the `{entity}` path segment of the generic record routes.
@@ -30,6 +36,13 @@ pub fn entity_param(name: &str) -> ApiResult<Entity> {
                 .join(", ")
         ))),
     }
+}
+
+/// Parses the `{entity}/{id}` path segments of the generic record routes.
+pub fn record_path(entity: &str, id: &str) -> ApiResult<Entity> {
+    let entity = entity_param(entity)?;
+    check_id(id)?;
+    Ok(entity)
 }
 
 pub fn check_id(id: &str) -> ApiResult<()> {
@@ -59,4 +72,31 @@ pub fn batch_summary(applied: &Applied) -> Value {
             .map(|e| json!({"entity": e.entity.as_str(), "id": e.record_id, "op": e.op.as_str(), "seq": e.seq}))
             .collect::<Vec<_>>(),
     })
+}
+
+/// Applies one mutation and answers with the batch header and summary.
+pub async fn write_one(
+    state: &AppState,
+    actor: &Actor,
+    origin: Origin,
+    mutation: Mutation,
+) -> ApiResult<(HeaderMap, Json<Value>)> {
+    let applied = state.kontor.write(actor, origin, vec![mutation]).await?;
+    Ok((batch_header(&applied), Json(batch_summary(&applied))))
+}
+
+/// `limit`, `cursor`, `q`, `order`; every other query parameter is a field filter.
+pub fn list_params(mut q: QueryPairs) -> ApiResult<ListParams> {
+    Ok(ListParams {
+        limit: q.take_u32("limit")?,
+        cursor: q.take("cursor")?,
+        q: q.take("q")?,
+        order: q.take("order")?,
+        filters: q.0,
+    })
+}
+
+/// A page as `{"items": [...], "next_cursor": ...}`.
+pub fn page_json<T: Serialize>(page: Page<T>) -> Json<Value> {
+    Json(json!({"items": page.items, "next_cursor": page.next_cursor}))
 }

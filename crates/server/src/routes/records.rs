@@ -1,18 +1,20 @@
 //! CRUD on every entity (`/api/v1/{entity}`), restore of one record to a past time, its history,
 //! and `/api/v1/batch` for several changes in one atomic batch.
 
-use super::{batch_header, batch_summary, check_id, entity_param};
+use super::{
+    batch_header, batch_summary, entity_param, list_params, page_json, record_path, write_one,
+};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, JsonBody, QueryPairs};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use kontor_core::read::{present, HistoryParams, ListParams};
+use kontor_core::read::{present, HistoryParams};
 use kontor_core::Mutation;
 use kontor_domain::journal::Origin;
 use kontor_domain::{DomainError, Entity};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::sync::Arc;
 
 /// Most operations one `/api/v1/batch` request may carry.
@@ -22,20 +24,12 @@ pub async fn list(
     State(state): State<Arc<AppState>>,
     Auth(actor): Auth,
     Path(entity): Path<String>,
-    mut q: QueryPairs,
+    q: QueryPairs,
 ) -> ApiResult<Json<Value>> {
     let entity = entity_param(&entity)?;
-    let params = ListParams {
-        limit: q.take_u32("limit")?,
-        cursor: q.take("cursor")?,
-        q: q.take("q")?,
-        order: q.take("order")?,
-        filters: q.0,
-    };
+    let params = list_params(q)?;
     let page = state.kontor.list(&actor, entity, &params).await?;
-    Ok(Json(
-        json!({"items": page.items, "next_cursor": page.next_cursor}),
-    ))
+    Ok(page_json(page))
 }
 
 pub async fn create(
@@ -73,8 +67,7 @@ pub async fn get(
     Auth(actor): Auth,
     Path((entity, id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let entity = entity_param(&entity)?;
-    check_id(&id)?;
+    let entity = record_path(&entity, &id)?;
     let rec = state.kontor.get(&actor, entity, &id).await?;
     Ok(Json(present(&actor, &rec)))
 }
@@ -85,8 +78,7 @@ pub async fn update(
     Path((entity, id)): Path<(String, String)>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
-    let entity = entity_param(&entity)?;
-    check_id(&id)?;
+    let entity = record_path(&entity, &id)?;
     let applied = state
         .kontor
         .write(
@@ -121,13 +113,8 @@ pub async fn delete(
     Auth(actor): Auth,
     Path((entity, id)): Path<(String, String)>,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
-    let entity = entity_param(&entity)?;
-    check_id(&id)?;
-    let applied = state
-        .kontor
-        .write(&actor, Origin::Api, vec![Mutation::Delete { entity, id }])
-        .await?;
-    Ok((batch_header(&applied), Json(batch_summary(&applied))))
+    let entity = record_path(&entity, &id)?;
+    write_one(&state, &actor, Origin::Api, Mutation::Delete { entity, id }).await
 }
 
 /// `POST /api/v1/{entity}/{id}/restore {"at": RFC 3339}`.
@@ -137,8 +124,7 @@ pub async fn restore_to_time(
     Path((entity, id)): Path<(String, String)>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
-    let entity = entity_param(&entity)?;
-    check_id(&id)?;
+    let entity = record_path(&entity, &id)?;
     let at = body
         .get("at")
         .and_then(Value::as_str)
@@ -173,8 +159,7 @@ pub async fn record_history(
     Path((entity, id)): Path<(String, String)>,
     mut q: QueryPairs,
 ) -> ApiResult<Json<Value>> {
-    let entity = entity_param(&entity)?;
-    check_id(&id)?;
+    let entity = record_path(&entity, &id)?;
     let params = HistoryParams {
         entity: Some(entity.as_str().into()),
         record_id: Some(id),
@@ -182,9 +167,7 @@ pub async fn record_history(
     };
     q.finish()?;
     let page = state.kontor.history(&actor, &params).await?;
-    Ok(Json(
-        json!({"items": page.items, "next_cursor": page.next_cursor}),
-    ))
+    Ok(page_json(page))
 }
 
 /// `POST /api/v1/batch {"operations":[{"op":"create"|"update"|"delete","entity","id"?,"data"?}]}`:

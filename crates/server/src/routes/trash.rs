@@ -1,6 +1,6 @@
 //! The recycle bin: list, look at one record, restore (with its whole deletion batch), purge.
 
-use super::{batch_header, batch_summary, check_id, entity_param};
+use super::{page_json, record_path, write_one};
 use crate::error::ApiResult;
 use crate::extract::{Auth, QueryPairs};
 use crate::AppState;
@@ -12,7 +12,7 @@ use kontor_core::Mutation;
 use kontor_domain::journal::Origin;
 use kontor_domain::permission::Action;
 use kontor_domain::DomainError;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::sync::Arc;
 
 pub async fn list(
@@ -28,9 +28,7 @@ pub async fn list(
         .kontor
         .trash(&actor, entity.as_deref(), cursor.as_deref(), limit)
         .await?;
-    Ok(Json(
-        json!({"items": page.items, "next_cursor": page.next_cursor}),
-    ))
+    Ok(page_json(page))
 }
 
 pub async fn get(
@@ -38,8 +36,7 @@ pub async fn get(
     Auth(actor): Auth,
     Path((entity, id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let entity = entity_param(&entity)?;
-    check_id(&id)?;
+    let entity = record_path(&entity, &id)?;
     match state.kontor.store.get(entity, &id).await? {
         Some(r) if r.is_deleted() && actor.can(entity, Action::Read, r.owner_id.as_deref()) => {
             Ok(Json(present(&actor, &r)))
@@ -55,17 +52,9 @@ pub async fn restore(
     Auth(actor): Auth,
     Path((entity, id)): Path<(String, String)>,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
-    let entity = entity_param(&entity)?;
-    check_id(&id)?;
-    let applied = state
-        .kontor
-        .write(
-            &actor,
-            Origin::Restore,
-            vec![Mutation::RestoreDeleted { entity, id }],
-        )
-        .await?;
-    Ok((batch_header(&applied), Json(batch_summary(&applied))))
+    let entity = record_path(&entity, &id)?;
+    let restore = Mutation::RestoreDeleted { entity, id };
+    write_one(&state, &actor, Origin::Restore, restore).await
 }
 
 pub async fn purge(
@@ -73,11 +62,6 @@ pub async fn purge(
     Auth(actor): Auth,
     Path((entity, id)): Path<(String, String)>,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
-    let entity = entity_param(&entity)?;
-    check_id(&id)?;
-    let applied = state
-        .kontor
-        .write(&actor, Origin::Api, vec![Mutation::Purge { entity, id }])
-        .await?;
-    Ok((batch_header(&applied), Json(batch_summary(&applied))))
+    let entity = record_path(&entity, &id)?;
+    write_one(&state, &actor, Origin::Api, Mutation::Purge { entity, id }).await
 }

@@ -1,18 +1,18 @@
 //! `/api/v1/users`: admins create users (with a password, hashed by the core), change them, reset
 //! passwords, disable and delete them. Nobody ever reads a password hash through the API.
 
-use super::{batch_header, batch_summary, check_id};
+use super::{check_id, list_params, page_json, write_one};
 use crate::error::ApiResult;
 use crate::extract::{Auth, JsonBody, QueryPairs};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use kontor_core::read::{present, ListParams};
+use kontor_core::read::present;
 use kontor_core::Mutation;
 use kontor_domain::journal::Origin;
 use kontor_domain::{DomainError, Entity};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use std::sync::Arc;
 
 fn split_password(body: Value, required: bool) -> ApiResult<(Map<String, Value>, Option<String>)> {
@@ -44,20 +44,12 @@ fn admin_only(actor: &kontor_domain::Actor) -> ApiResult<()> {
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Auth(actor): Auth,
-    mut q: QueryPairs,
+    q: QueryPairs,
 ) -> ApiResult<Json<Value>> {
     admin_only(&actor)?;
-    let params = ListParams {
-        limit: q.take_u32("limit")?,
-        cursor: q.take("cursor")?,
-        q: q.take("q")?,
-        order: q.take("order")?,
-        filters: q.0,
-    };
+    let params = list_params(q)?;
     let page = state.kontor.list(&actor, Entity::Users, &params).await?;
-    Ok(Json(
-        json!({"items": page.items, "next_cursor": page.next_cursor}),
-    ))
+    Ok(page_json(page))
 }
 
 pub async fn create(
@@ -109,17 +101,11 @@ pub async fn delete(
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
     admin_only(&actor)?;
     check_id(&id)?;
-    let applied = state
-        .kontor
-        .write(
-            &actor,
-            Origin::Api,
-            vec![Mutation::Delete {
-                entity: Entity::Users,
-                id: id.clone(),
-            }],
-        )
-        .await?;
+    let delete = Mutation::Delete {
+        entity: Entity::Users,
+        id: id.clone(),
+    };
+    let answer = write_one(&state, &actor, Origin::Api, delete).await?;
     state.kontor.store.revoke_user_sessions(&id).await?;
-    Ok((batch_header(&applied), Json(batch_summary(&applied))))
+    Ok(answer)
 }
