@@ -12,6 +12,8 @@ pub struct FileConfig {
     pub trash_retention_days: Option<u32>,
     /// PostgreSQL URL; without it, SQLite in the data directory.
     pub database: Option<String>,
+    /// Proxies whose forwarding headers name the client (addresses or networks).
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 impl FileConfig {
@@ -31,7 +33,9 @@ const TEMPLATE: &str =
 # Days deleted records stay in the recycle bin; 0 keeps them forever.\n\
 # trash_retention_days = 30\n\
 # PostgreSQL instead of the SQLite file in this directory:\n\
-# database = \"postgres://kontor:secret@127.0.0.1:5432/kontor\"\n";
+# database = \"postgres://kontor:secret@127.0.0.1:5432/kontor\"\n\
+# Load balancers whose X-Forwarded-For / Forwarded headers name the client:\n\
+# trusted_proxies = [\"10.0.0.0/8\", \"127.0.0.1\"]\n";
 
 /// Writes a commented template unless a config file is already there.
 pub fn write_template(path: &Path) -> std::io::Result<()> {

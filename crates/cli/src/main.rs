@@ -52,6 +52,11 @@ enum Command {
         /// Days deleted records stay in the recycle bin; 0 keeps them forever (default 30).
         #[arg(long, env = "KONTOR_TRASH_RETENTION_DAYS")]
         trash_retention_days: Option<u32>,
+        /// Load balancers or reverse proxies whose X-Forwarded-For / Forwarded headers name the
+        /// client (comma-separated addresses or networks, e.g. 10.0.0.0/8,127.0.0.1). Without
+        /// it, forwarding headers are ignored and the direct peer counts as the client.
+        #[arg(long, env = "KONTOR_TRUSTED_PROXIES", value_delimiter = ',')]
+        trusted_proxies: Option<Vec<String>>,
     },
     /// Initialise a new data directory with an admin user (non-interactive).
     Init {
@@ -115,6 +120,8 @@ enum CliError {
     DataDir(DataDirError),
     Core(CoreError),
     Usage(String),
+    /// A named thing (a user) does not exist.
+    NotFound(String),
     Io(String),
 }
 
@@ -131,7 +138,7 @@ impl std::fmt::Display for CliError {
                 other => write!(f, "{other}"),
             },
             CliError::Core(e) => write!(f, "{e}"),
-            CliError::Usage(m) | CliError::Io(m) => write!(f, "{m}"),
+            CliError::Usage(m) | CliError::NotFound(m) | CliError::Io(m) => write!(f, "{m}"),
         }
     }
 }
@@ -141,7 +148,7 @@ impl CliError {
         match self {
             CliError::Usage(_) => 2,
             CliError::DataDir(DataDirError::Locked { .. }) => 3,
-            CliError::DataDir(_) => 4,
+            CliError::DataDir(_) | CliError::NotFound(_) => 4,
             CliError::Core(CoreError::Domain(_)) => 5,
             CliError::Core(CoreError::Store(kontor_store::StoreError::Unavailable(_))) => 6,
             CliError::Core(_) | CliError::Io(_) => 1,
@@ -199,7 +206,8 @@ async fn run(cmd: Command) -> Result<(), CliError> {
             data,
             listen,
             trash_retention_days,
-        } => serve(&data, listen, trash_retention_days).await,
+            trusted_proxies,
+        } => serve(&data, listen, trash_retention_days, trusted_proxies).await,
         Command::Init {
             data,
             admin_email,
@@ -322,6 +330,7 @@ async fn serve(
     args: &DataArg,
     listen: Option<SocketAddr>,
     retention: Option<u32>,
+    trusted_proxies: Option<Vec<String>>,
 ) -> Result<(), CliError> {
     let file = FileConfig::load(&args.data.join(kontor_core::datadir::CONFIG_FILE))
         .map_err(CliError::Usage)?;
@@ -332,8 +341,18 @@ async fn serve(
         Some(_) => Some(DataDir::open(&args.data, true)?),
         None => None,
     };
+    let proxies = trusted_proxies
+        .or_else(|| file.trusted_proxies.clone())
+        .unwrap_or_default();
+    let http = kontor_server::HttpConfig {
+        trusted_proxies: kontor_server::client_addr::TrustedProxies::parse(
+            proxies.iter().map(String::as_str),
+        )
+        .map_err(CliError::Usage)?,
+    };
     let settings = Settings {
         trash_retention_days: retention.or(file.trash_retention_days).unwrap_or(30),
+        ..Settings::default()
     };
     let target = Target::open_with(args, &file, true, settings).await?;
     if !target.is_initialised().await? {
@@ -368,6 +387,7 @@ async fn serve(
         Arc::new(kontor),
         listener,
         kontor_server::jobs::JobConfig::default(),
+        http,
         shutdown_signal(),
     )
     .await
@@ -413,7 +433,7 @@ async fn find_user(kontor: &Kontor, email: &str) -> Result<kontor_domain::Record
     kontor
         .user_by_email(email)
         .await?
-        .ok_or_else(|| CliError::Usage(format!("no user with e-mail {email}")))
+        .ok_or_else(|| CliError::NotFound(format!("no user with e-mail {email}")))
 }
 
 async fn user(cmd: UserCommand) -> Result<(), CliError> {

@@ -15,6 +15,10 @@ pub enum CoreError {
     /// Too many failed logins; try again after the given time.
     #[error("too many failed logins; try again in {} seconds", .retry_after.as_secs())]
     RateLimited { retry_after: Duration },
+    /// Kontor is too busy to take this request now (password hashing or login slots saturated);
+    /// nothing was done.
+    #[error("busy; try again in {} seconds", .retry_after.as_secs())]
+    Busy { retry_after: Duration },
     /// A deleted record asked for at its normal address.
     #[error("{entity} {id} is in the recycle bin")]
     InTrash { entity: String, id: String },

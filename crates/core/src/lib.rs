@@ -12,7 +12,7 @@ pub mod users;
 pub mod write;
 
 pub use error::{CoreError, CoreResult};
-pub use write::{apply, Applied, Mutation, SchemaCache, WriteRequest};
+pub use write::{apply, Applied, Mutation, SchemaCache, Skipped, WriteRequest};
 
 use kontor_domain::journal::Origin;
 use kontor_domain::Actor;
@@ -23,21 +23,24 @@ use kontor_store::DynStore;
 pub struct Settings {
     /// Days a record stays in the recycle bin before it is purged; 0 keeps it forever.
     pub trash_retention_days: u32,
+    pub login_limits: auth::limiter::LoginLimits,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             trash_retention_days: 30,
+            login_limits: auth::limiter::LoginLimits::default(),
         }
     }
 }
 
-/// The core: a store, settings and the login limiter.
+/// The core: a store, settings, the login limiter and the bounded password hasher.
 pub struct Kontor {
     pub store: DynStore,
     pub settings: Settings,
-    pub limiter: auth::LoginLimiter,
+    pub limiter: auth::limiter::LoginLimiter,
+    pub hashing: auth::password::PasswordHashing,
     /// Custom field definitions between writes (see [`SchemaCache`]).
     pub schema_cache: SchemaCache,
 }
@@ -46,8 +49,9 @@ impl Kontor {
     pub fn new(store: DynStore, settings: Settings) -> Kontor {
         Kontor {
             store,
+            limiter: auth::limiter::LoginLimiter::new(settings.login_limits.clone()),
+            hashing: auth::password::PasswordHashing::for_this_machine(),
             settings,
-            limiter: auth::LoginLimiter,
             schema_cache: SchemaCache::default(),
         }
     }

@@ -452,10 +452,7 @@ fn narrow_owner(owners: OwnerFilter, raw: &str) -> CoreResult<OwnerFilter> {
 fn filter_value(schema: &Schema, actor: &Actor, name: &str, raw: &str) -> CoreResult<FilterValue> {
     let def = schema
         .field(name)
-        .filter(|f| {
-            f.writer != kontor_domain::schema::Writer::Internal
-                && !actor.is_hidden(schema.entity, name)
-        })
+        .filter(|_| !actor.is_hidden(schema.entity, name))
         .ok_or_else(|| {
             DomainError::invalid(
                 name,

@@ -26,6 +26,7 @@ impl Kontor {
         if sessions > 0 {
             tracing::info!(sessions, "pruned expired and revoked sessions");
         }
+        self.limiter.prune(self.store.as_ref()).await?;
         let days = self.settings.trash_retention_days;
         if days == 0 {
             return Ok(0);

@@ -1,7 +1,9 @@
-//! User administration shared by the CLI and the API: creating users with a hashed password,
-//! changing passwords, disabling. Users are records like any other, so all of this is journaled.
+//! User administration shared by the CLI and the API: creating users with a password, changing
+//! passwords, disabling. Users are records like any other, so all of this is journaled; the
+//! password hash itself is a credential, stored apart and never journaled (the user record
+//! shows `password_changed_at`).
 
-use crate::auth::hash_password;
+use crate::auth::check_password_strength;
 use crate::error::CoreResult;
 use crate::write::{apply, Applied, Mutation, WriteRequest};
 use crate::Kontor;
@@ -17,58 +19,61 @@ impl Kontor {
         &self,
         actor: &Actor,
         origin: Origin,
-        mut fields: Map<String, Value>,
+        fields: Map<String, Value>,
         password: &str,
     ) -> CoreResult<Record> {
-        refuse_hash_field(&fields)?;
-        let hash = hash_in_background(password.to_string()).await?;
-        fields.insert("password_hash".into(), Value::from(hash));
+        refuse_credential_fields(&fields)?;
+        check_password_strength(password)?;
+        let password_hash = self.hashing.hash(password).await?;
         let applied = self
             .write_users(
                 actor,
                 origin,
-                vec![Mutation::Create {
-                    entity: Entity::Users,
+                vec![Mutation::CreateUser {
                     input: Value::Object(fields),
+                    password_hash,
                 }],
             )
             .await?;
         first_record(applied)
     }
 
-    /// Updates a user's fields and, when given, password. A password change or disabling the
-    /// account revokes its tokens.
+    /// Updates a user's fields and, when given, password, in one batch. A password change or
+    /// disabling the account revokes its tokens.
     pub async fn update_user(
         &self,
         actor: &Actor,
         origin: Origin,
         id: &str,
-        mut fields: Map<String, Value>,
+        fields: Map<String, Value>,
         password: Option<&str>,
     ) -> CoreResult<Record> {
-        refuse_hash_field(&fields)?;
-        if let Some(p) = password {
-            fields.insert(
-                "password_hash".into(),
-                Value::from(hash_in_background(p.to_string()).await?),
-            );
-        }
+        refuse_credential_fields(&fields)?;
         let revoke = password.is_some() || fields.get("disabled") == Some(&Value::Bool(true));
-        let applied = self
-            .write_users(
-                actor,
-                origin,
-                vec![Mutation::Update {
-                    entity: Entity::Users,
-                    id: id.to_string(),
-                    input: Value::Object(fields),
-                }],
-            )
-            .await?;
+        let mut mutations = Vec::new();
+        if !fields.is_empty() || password.is_none() {
+            mutations.push(Mutation::Update {
+                entity: Entity::Users,
+                id: id.to_string(),
+                input: Value::Object(fields),
+            });
+        }
+        if let Some(p) = password {
+            check_password_strength(p)?;
+            mutations.push(Mutation::SetPassword {
+                id: id.to_string(),
+                password_hash: self.hashing.hash(p).await?,
+            });
+        }
+        let applied = self.write_users(actor, origin, mutations).await?;
         if revoke {
             self.store.revoke_user_sessions(id).await?;
         }
-        first_record(applied)
+        applied.records.into_iter().last().flatten().ok_or_else(|| {
+            crate::CoreError::Store(kontor_store::StoreError::Other(
+                "write returned no record".into(),
+            ))
+        })
     }
 
     pub async fn set_password(
@@ -115,7 +120,7 @@ impl Kontor {
             WriteRequest {
                 actor,
                 origin,
-                trusted: true,
+                trusted: false,
                 mutations,
                 cache: Some(&self.schema_cache),
             },
@@ -124,8 +129,8 @@ impl Kontor {
     }
 }
 
-/// Password hashes are set only from a password, never written directly.
-fn refuse_hash_field(fields: &Map<String, Value>) -> CoreResult<()> {
+/// Passwords are set only as `password`, never as a hash or a change time.
+fn refuse_credential_fields(fields: &Map<String, Value>) -> CoreResult<()> {
     if fields.contains_key("password_hash") {
         return Err(DomainError::invalid(
             "password_hash",
@@ -134,12 +139,6 @@ fn refuse_hash_field(fields: &Map<String, Value>) -> CoreResult<()> {
         .into());
     }
     Ok(())
-}
-
-async fn hash_in_background(password: String) -> CoreResult<String> {
-    tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| crate::CoreError::Store(kontor_store::StoreError::Other(e.to_string())))?
 }
 
 fn first_record(applied: Applied) -> CoreResult<Record> {

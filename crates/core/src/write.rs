@@ -9,7 +9,9 @@ use kontor_domain::invoice;
 use kontor_domain::journal::{diff, JournalEntry, NewJournalEntry, Op, Origin};
 use kontor_domain::permission::{Action, Actor, Role, BUILTIN_ROLES};
 use kontor_domain::record::{new_id, Deletion, Record};
-use kontor_domain::schema::{self, CustomFieldDef, FieldDef, FieldType, Schema, LINKABLE};
+use kontor_domain::schema::{
+    self, CustomFieldDef, FieldDef, FieldType, Schema, LINKABLE, PASSWORD_CHANGED_AT,
+};
 use kontor_domain::validate::{parse_decimal, parse_fields, OwnerChange};
 use kontor_domain::{BatchId, DomainError, Entity};
 use kontor_store::{Store, WriteTx};
@@ -52,6 +54,18 @@ pub enum Mutation {
         id: String,
         target: Option<Value>,
     },
+    /// Creates a user together with their password hash (admin only). The hash goes to the
+    /// store's credentials; the user record gets `password_changed_at`.
+    CreateUser {
+        input: Value,
+        password_hash: String,
+    },
+    /// Replaces a user's password hash (admin only), journaled as a change of
+    /// `password_changed_at` on the user record, never with the hash.
+    SetPassword {
+        id: String,
+        password_hash: String,
+    },
     /// Undoes what the given journal entries (all about this record) changed, field by field:
     /// a field goes back only if nobody changed it since; otherwise that is a conflict.
     Revert {
@@ -65,6 +79,8 @@ impl Mutation {
     fn target(&self) -> (Entity, Option<&str>) {
         match self {
             Mutation::Create { entity, .. } => (*entity, None),
+            Mutation::CreateUser { .. } => (Entity::Users, None),
+            Mutation::SetPassword { id, .. } => (Entity::Users, Some(id)),
             Mutation::Update { entity, id, .. }
             | Mutation::Delete { entity, id }
             | Mutation::RestoreDeleted { entity, id }
@@ -110,6 +126,17 @@ pub struct Applied {
     pub entries: Vec<JournalEntry>,
     /// Each mutation's target after the batch, in mutation order (`None` once purged).
     pub records: Vec<Option<Record>>,
+    /// What a restore or undo deliberately left as it is (credentials).
+    pub skipped: Vec<Skipped>,
+}
+
+/// A field a restore or undo did not put back, and why.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Skipped {
+    pub entity: String,
+    pub record_id: String,
+    pub field: String,
+    pub reason: String,
 }
 
 /// Applies a batch of mutations atomically: all of them, journaled, or none.
@@ -127,6 +154,7 @@ pub async fn apply(store: &dyn Store, req: WriteRequest<'_>) -> CoreResult<Appli
         cache: req.cache,
         fields_changed: false,
         conflicts: Vec::new(),
+        skipped: Vec::new(),
         invoices: BTreeSet::new(),
         written: BTreeMap::new(),
     };
@@ -160,6 +188,7 @@ pub async fn apply(store: &dyn Store, req: WriteRequest<'_>) -> CoreResult<Appli
         batch: b.batch,
         entries,
         records,
+        skipped: b.skipped,
     })
 }
 
@@ -176,6 +205,7 @@ struct Batch<'a> {
     /// A custom field definition changed in this batch.
     fields_changed: bool,
     conflicts: Vec<Conflict>,
+    skipped: Vec<Skipped>,
     /// Invoices whose payments changed in this batch; their paid state is recomputed at the end.
     invoices: BTreeSet<String>,
     /// The latest state this batch wrote for each record (`None` once purged).
@@ -283,7 +313,28 @@ impl Batch<'_> {
 
     async fn mutate(&mut self, m: Mutation) -> CoreResult<Option<String>> {
         match m {
-            Mutation::Create { entity, input } => self.create(entity, input).await.map(Some),
+            Mutation::Create { entity, input } => {
+                self.create(entity, input, Map::new()).await.map(Some)
+            }
+            Mutation::CreateUser {
+                input,
+                password_hash,
+            } => {
+                self.require_admin("create users")?;
+                let mut computed = Map::new();
+                computed.insert(
+                    PASSWORD_CHANGED_AT.into(),
+                    Value::from(kontor_domain::time::format(self.now)),
+                );
+                let id = self.create(Entity::Users, input, computed).await?;
+                self.tx.set_password_hash(&id, &password_hash).await?;
+                Ok(Some(id))
+            }
+            Mutation::SetPassword { id, password_hash } => {
+                self.require_admin("set passwords")?;
+                self.set_password(&id, &password_hash).await?;
+                Ok(None)
+            }
             Mutation::Update { entity, id, input } => {
                 self.update(entity, &id, input).await?;
                 Ok(None)
@@ -322,7 +373,42 @@ impl Batch<'_> {
         }
     }
 
-    async fn create(&mut self, entity: Entity, input: Value) -> CoreResult<String> {
+    fn require_admin(&self, what: &str) -> CoreResult<()> {
+        if self.actor.is_admin() {
+            Ok(())
+        } else {
+            Err(DomainError::forbidden(format!("only an admin may {what}")).into())
+        }
+    }
+
+    async fn set_password(&mut self, id: &str, hash: &str) -> CoreResult<()> {
+        let current = self.load(Entity::Users, id, Action::Update).await?;
+        if current.is_deleted() {
+            return Err(DomainError::Deleted {
+                entity: Entity::Users.singular().into(),
+                id: id.into(),
+            }
+            .into());
+        }
+        self.tx.set_password_hash(id, hash).await?;
+        let schema = self.schema(Entity::Users).await?;
+        let mut after = current.clone();
+        after.data.insert(
+            PASSWORD_CHANGED_AT.into(),
+            Value::from(kontor_domain::time::format(self.now)),
+        );
+        after.updated_at = self.now;
+        self.write(&schema, Some(current), after, Op::Update, false)
+            .await
+    }
+
+    /// Creates a record from client input plus fields Kontor computed itself (`computed`).
+    async fn create(
+        &mut self,
+        entity: Entity,
+        input: Value,
+        computed: Map<String, Value>,
+    ) -> CoreResult<String> {
         let schema = self.schema(entity).await?;
         let parsed = parse_fields(&schema, &input, None, self.trusted)?;
         self.actor.check_writable(entity, &parsed.touched)?;
@@ -348,6 +434,7 @@ impl Batch<'_> {
         self.check_owner(owner.as_deref()).await?;
         let mut data = parsed.data;
         self.entity_rules(entity, None, &mut data).await?;
+        data.extend(computed);
         self.check_refs(&schema, &data, None, true)
             .await?
             .into_iter()
@@ -842,6 +929,9 @@ impl Batch<'_> {
         }
         self.tx.remove(entity, id).await?;
         self.tx.scrub(entity, id).await?;
+        if entity == Entity::Users {
+            self.tx.remove_password_hash(id).await?;
+        }
         if entity == Entity::Fields {
             self.fields_changed = true;
             self.custom = None;
@@ -893,7 +983,7 @@ impl Batch<'_> {
         let wanted = target
             .as_ref()
             .and_then(|img| Record::from_image(entity, img));
-        let Some(wanted) = wanted.filter(|w| w.deleted.is_none()) else {
+        let Some(mut wanted) = wanted.filter(|w| w.deleted.is_none()) else {
             // The record should not be live: move it to the bin (with what cascades from it),
             // unless it already is.
             if !current.is_deleted() {
@@ -911,6 +1001,17 @@ impl Batch<'_> {
                 entity.singular()
             ))
             .into());
+        }
+        // Credentials are never put back: their fields keep today's values.
+        for f in schema::credential_fields(entity) {
+            let now = current.data.get(*f).cloned();
+            if wanted.data.get(*f) != now.as_ref() {
+                self.skip_credential(entity, id, f);
+                match now {
+                    Some(v) => wanted.data.insert(f.to_string(), v),
+                    None => wanted.data.remove(*f),
+                };
+            }
         }
         // Fields the role hides or makes read-only may not change this way either.
         let changed: BTreeSet<String> = current
@@ -1033,6 +1134,10 @@ impl Batch<'_> {
                 if RESTORE_IGNORED.contains(&ch.field.as_str()) {
                     continue;
                 }
+                if schema::credential_fields(entity).contains(&ch.field.as_str()) {
+                    self.skip_credential(entity, id, &ch.field);
+                    continue;
+                }
                 target_fields
                     .entry(ch.field)
                     .and_modify(|(_, after)| *after = ch.after.clone())
@@ -1079,6 +1184,18 @@ impl Batch<'_> {
             }
         }
         self.set_state(entity, id, Some(image)).await
+    }
+
+    fn skip_credential(&mut self, entity: Entity, id: &str, field: &str) {
+        let s = Skipped {
+            entity: entity.as_str().into(),
+            record_id: id.into(),
+            field: field.into(),
+            reason: "restore and undo never bring back a password; set a new one instead".into(),
+        };
+        if !self.skipped.contains(&s) {
+            self.skipped.push(s);
+        }
     }
 
     /// Brings the paid state of invoices whose payments changed up to date, in this batch.

@@ -4,7 +4,6 @@
 
 use crate::entity::Entity;
 use crate::error::DomainError;
-use crate::schema::{builtin, Writer};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -337,15 +336,10 @@ impl Actor {
                 .is_some_and(|s| s.contains(field))
     }
 
-    /// Removes from a record image what this actor may not see: hidden fields, and internal
-    /// fields (password hashes) for everyone.
+    /// Removes from a record image what this actor may not see: the fields the role hides.
+    /// (Credentials are not in records at all.)
     pub fn redact(&self, entity: Entity, image: &mut Value) {
         let Value::Object(m) = image else { return };
-        for f in &builtin(entity).fields {
-            if f.writer == Writer::Internal {
-                m.remove(&f.name);
-            }
-        }
         if let Some(hidden) = self.hidden_fields(entity) {
             for f in hidden {
                 m.remove(f);

@@ -17,6 +17,18 @@ pub const SYSTEM_FIELDS: [&str; 7] = [
     "deleted_batch",
 ];
 
+/// The user field that records a password change (the only trace of credentials in records).
+pub const PASSWORD_CHANGED_AT: &str = "password_changed_at";
+
+/// Fields that follow credentials rather than business data: restore and undo leave them as
+/// they are, since they never bring back a password.
+pub fn credential_fields(entity: Entity) -> &'static [&'static str] {
+    match entity {
+        Entity::Users => &[PASSWORD_CHANGED_AT],
+        _ => &[],
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum FieldType {
     /// One line of text, at most `max` characters.
@@ -103,8 +115,6 @@ pub enum Writer {
     Input,
     /// Computed by Kontor (invoice totals, payment status); read-only to clients.
     Computed,
-    /// Kontor-internal (password hashes): never accepted from clients, never shown.
-    Internal,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -145,10 +155,6 @@ impl FieldDef {
     }
     pub fn computed(mut self) -> Self {
         self.writer = Writer::Computed;
-        self
-    }
-    pub fn internal(mut self) -> Self {
-        self.writer = Writer::Internal;
         self
     }
     pub fn cascade(mut self) -> Self {
@@ -549,7 +555,9 @@ fn build(entity: Entity) -> Schema {
                     .default(Value::from("manager")),
                 reference("team_id", Entity::Teams),
                 FieldDef::new("disabled", T::Bool).default(Value::Bool(false)),
-                FieldDef::new("password_hash", T::Text { max: 512 }).internal(),
+                // When the password last changed. The hash itself is a credential, kept outside
+                // records and the journal; restore and undo never touch this field.
+                FieldDef::new(PASSWORD_CHANGED_AT, T::DateTime).computed(),
             ],
             vec![unique("email", &["email"], true)],
         ),

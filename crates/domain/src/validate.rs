@@ -70,7 +70,7 @@ pub fn parse_fields(
             ));
         }
         let def = match schema.field(key) {
-            Some(d) if d.writer != Writer::Internal || trusted => d,
+            Some(d) => d,
             _ => {
                 return Err(DomainError::invalid(
                     key,

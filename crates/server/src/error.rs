@@ -133,6 +133,19 @@ fn core_response(e: CoreError) -> Response {
             }
             r
         }
+        CoreError::Busy { retry_after } => {
+            let secs = retry_after.as_secs().max(1);
+            let mut r = body(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                format!("the server is busy; try again in {secs} seconds"),
+                None,
+            );
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            r
+        }
         CoreError::InTrash { entity, id } => body(
             StatusCode::NOT_FOUND,
             "in_trash",

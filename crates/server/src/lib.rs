@@ -1,6 +1,7 @@
 //! Kontor's HTTP server: the REST API over the core, health and readiness, the OpenAPI document,
 //! and the background jobs (recycle-bin retention) that run on whichever node holds their lease.
 
+pub mod client_addr;
 pub mod error;
 pub mod extract;
 pub mod jobs;
@@ -21,17 +22,26 @@ use tokio::net::TcpListener;
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
 
+/// Settings of the HTTP layer.
+#[derive(Debug, Clone, Default)]
+pub struct HttpConfig {
+    /// Proxies (load balancers) whose forwarding headers name the real client address.
+    pub trusted_proxies: client_addr::TrustedProxies,
+}
+
 pub struct AppState {
     pub kontor: Arc<Kontor>,
     pub jobs: Arc<jobs::JobStatus>,
+    pub http: HttpConfig,
     shutting_down: AtomicBool,
 }
 
 impl AppState {
-    pub fn new(kontor: Arc<Kontor>, jobs: Arc<jobs::JobStatus>) -> Arc<AppState> {
+    pub fn new(kontor: Arc<Kontor>, jobs: Arc<jobs::JobStatus>, http: HttpConfig) -> Arc<AppState> {
         Arc::new(AppState {
             kontor,
             jobs,
+            http,
             shutting_down: AtomicBool::new(false),
         })
     }
@@ -60,6 +70,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/users/{id}",
             get(users::get).patch(users::update).delete(users::delete),
         )
+        .route("/users/{id}/restore", post(users::restore_to_time))
+        .route("/users/{id}/history", get(users::history))
         .route("/{entity}", get(records::list).post(records::create))
         .route(
             "/{entity}/{id}",
@@ -85,10 +97,11 @@ pub async fn serve(
     kontor: Arc<Kontor>,
     listener: TcpListener,
     jobs: jobs::JobConfig,
+    http: HttpConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let status = jobs::JobStatus::new(jobs.node_id.clone());
-    let state = AppState::new(kontor.clone(), status.clone());
+    let state = AppState::new(kontor.clone(), status.clone(), http);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let job_handle = tokio::spawn(jobs::run(kontor.clone(), jobs, status, stop_rx));
     let app = router(state.clone());

@@ -56,6 +56,12 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
         "Change a user, password or disable (admin)",
     ),
     ("delete", "/users/{id}", "Delete a user (admin)"),
+    (
+        "post",
+        "/users/{id}/restore",
+        "Restore a user's fields to a past time (admin; never the password)",
+    ),
+    ("get", "/users/{id}/history", "History of one user (admin)"),
     ("get", "/{entity}", "List records"),
     ("post", "/{entity}", "Create a record"),
     ("get", "/{entity}/{id}", "A record"),
@@ -124,7 +130,7 @@ fn field_schema(ty: &FieldType) -> Value {
 fn object_schema(defs: &[FieldDef]) -> Value {
     let mut props = Map::new();
     let mut required = Vec::new();
-    for d in defs.iter().filter(|d| d.writer != Writer::Internal) {
+    for d in defs {
         let mut s = field_schema(&d.ty);
         if d.writer == Writer::Computed {
             s["readOnly"] = json!(true);

@@ -127,6 +127,58 @@ macro_rules! sql_engine {
             $crate::sql::RowAccess::req_int(row, col)
         }
 
+        /// Runs one data migration step inside the migration's transaction.
+        fn data_step<'c>(
+            conn: &'c mut <$db as sqlx::Database>::Connection,
+            dialect: $crate::sql::Dialect,
+            step: $crate::migrate::DataStep,
+        ) -> $crate::migrate::StepFuture<'c> {
+            Box::pin(async move {
+                use $crate::migrate::DataStep;
+                use $crate::sql::{stmt, Arg};
+                match step {
+                    DataStep::CredentialsOutOfRecords => {
+                        let users = records(
+                            fetch_all(
+                                &mut *conn,
+                                dialect.all_records(kontor_domain::Entity::Users),
+                            )
+                            .await?,
+                        )?;
+                        let rows =
+                            fetch_all(&mut *conn, stmt($crate::sql::USER_IMAGES, vec![])).await?;
+                        let journal = rows
+                            .iter()
+                            .map($crate::sql::image_row)
+                            .collect::<$crate::StoreResult<Vec<_>>>()?;
+                        let plan =
+                            $crate::data_migrations::credentials_out_of_records(users, journal);
+                        for (rec, search) in &plan.records {
+                            execute(&mut *conn, dialect.put(rec, None, search)?).await?;
+                        }
+                        for row in &plan.journal {
+                            execute(&mut *conn, $crate::sql::set_images(row)).await?;
+                        }
+                        for (user, hash, at) in plan.credentials {
+                            execute(
+                                &mut *conn,
+                                stmt(
+                                    $crate::sql::SET_PASSWORD_HASH,
+                                    vec![
+                                        Arg::Text(user),
+                                        Arg::Text(hash),
+                                        Arg::Int(kontor_domain::time::to_micros(at)),
+                                    ],
+                                ),
+                            )
+                            .await?;
+                        }
+                        Ok(())
+                    }
+                }
+            })
+        }
+
         #[async_trait::async_trait]
         impl $crate::Store for $store {
             fn engine(&self) -> &'static str {
@@ -326,75 +378,86 @@ macro_rules! sql_engine {
                 .await
             }
 
-            async fn add_login_failure(
-                &self,
-                keys: &[String],
-                now: kontor_domain::time::Timestamp,
-                since: kontor_domain::time::Timestamp,
-            ) -> $crate::StoreResult<()> {
-                use $crate::sql::Arg;
-                let mut tx = self.writer.begin().await.map_err($crate::engine::db_err)?;
-                execute(
-                    &mut *tx,
-                    $crate::sql::stmt(
-                        $crate::sql::PRUNE_LOGIN_FAILURES,
-                        vec![Arg::Int(kontor_domain::time::to_micros(since))],
-                    ),
-                )
-                .await?;
-                for key in keys {
-                    execute(
-                        &mut *tx,
-                        $crate::sql::stmt(
-                            $crate::sql::ADD_LOGIN_FAILURE,
-                            vec![
-                                Arg::Text(key.clone()),
-                                Arg::Int(kontor_domain::time::to_micros(now)),
-                            ],
-                        ),
-                    )
-                    .await?;
-                }
-                tx.commit().await.map_err($crate::engine::db_err)
-            }
-
-            async fn login_failures(
+            async fn reserve_login_slot(
                 &self,
                 key: &str,
-                since: kontor_domain::time::Timestamp,
-            ) -> $crate::StoreResult<(i64, Option<kontor_domain::time::Timestamp>)> {
+                now: kontor_domain::time::Timestamp,
+                expired_before: kontor_domain::time::Timestamp,
+                limit: u32,
+            ) -> $crate::StoreResult<$crate::LoginSlot> {
                 use $crate::sql::{Arg, RowAccess};
                 let row = fetch_optional(
-                    &self.readers,
+                    &self.writer,
                     $crate::sql::stmt(
-                        $crate::sql::COUNT_LOGIN_FAILURES,
+                        $crate::sql::RESERVE_LOGIN_SLOT,
                         vec![
                             Arg::Text(key.into()),
-                            Arg::Int(kontor_domain::time::to_micros(since)),
+                            Arg::Int(kontor_domain::time::to_micros(now)),
+                            Arg::Int(kontor_domain::time::to_micros(expired_before)),
+                            Arg::Int(i64::from(limit)),
                         ],
                     ),
                 )
-                .await?;
-                match row {
-                    Some(r) => Ok((
-                        r.int("n")?.unwrap_or(0),
-                        r.int("oldest")?.map(kontor_domain::time::from_micros),
-                    )),
-                    None => Ok((0, None)),
-                }
+                .await?
+                .ok_or_else(|| {
+                    $crate::StoreError::Other("login slot upsert returned no row".into())
+                })?;
+                Ok($crate::LoginSlot {
+                    granted: row.req_int("granted")? != 0,
+                    failures: row.req_int("failures")?,
+                    window_start: kontor_domain::time::from_micros(row.req_int("window_start")?),
+                })
             }
 
-            async fn clear_login_failures(&self, key: &str) -> $crate::StoreResult<()> {
+            async fn finish_login_attempt(
+                &self,
+                key: &str,
+                failed: bool,
+                forgive: bool,
+            ) -> $crate::StoreResult<()> {
                 use $crate::sql::Arg;
                 execute(
                     &self.writer,
                     $crate::sql::stmt(
-                        $crate::sql::CLEAR_LOGIN_FAILURES,
-                        vec![Arg::Text(key.into())],
+                        $crate::sql::FINISH_LOGIN_ATTEMPT,
+                        vec![
+                            Arg::Text(key.into()),
+                            Arg::Int(i64::from(failed)),
+                            Arg::Int(i64::from(forgive)),
+                        ],
                     ),
                 )
                 .await
                 .map(|_| ())
+            }
+
+            async fn prune_login_limits(
+                &self,
+                before: kontor_domain::time::Timestamp,
+            ) -> $crate::StoreResult<u64> {
+                use $crate::sql::Arg;
+                execute(
+                    &self.writer,
+                    $crate::sql::stmt(
+                        $crate::sql::PRUNE_LOGIN_LIMITS,
+                        vec![Arg::Int(kontor_domain::time::to_micros(before))],
+                    ),
+                )
+                .await
+            }
+
+            async fn password_hash(&self, user_id: &str) -> $crate::StoreResult<Option<String>> {
+                use $crate::sql::{Arg, RowAccess};
+                fetch_optional(
+                    &self.readers,
+                    $crate::sql::stmt(
+                        $crate::sql::GET_PASSWORD_HASH,
+                        vec![Arg::Text(user_id.into())],
+                    ),
+                )
+                .await?
+                .map(|r| r.req_text("password_hash"))
+                .transpose()
             }
 
             async fn try_lease(
@@ -646,6 +709,40 @@ macro_rules! sql_engine {
                     $crate::sql::stmt(
                         $crate::sql::SCRUB,
                         vec![Arg::Text(entity.as_str().into()), Arg::Text(id.into())],
+                    ),
+                )
+                .await
+                .map(|_| ())
+            }
+
+            async fn set_password_hash(
+                &mut self,
+                user_id: &str,
+                hash: &str,
+            ) -> $crate::StoreResult<()> {
+                use $crate::sql::Arg;
+                execute(
+                    &mut *self.tx,
+                    $crate::sql::stmt(
+                        $crate::sql::SET_PASSWORD_HASH,
+                        vec![
+                            Arg::Text(user_id.into()),
+                            Arg::Text(hash.into()),
+                            Arg::Int(kontor_domain::time::to_micros(self.now)),
+                        ],
+                    ),
+                )
+                .await
+                .map(|_| ())
+            }
+
+            async fn remove_password_hash(&mut self, user_id: &str) -> $crate::StoreResult<()> {
+                use $crate::sql::Arg;
+                execute(
+                    &mut *self.tx,
+                    $crate::sql::stmt(
+                        $crate::sql::REMOVE_PASSWORD_HASH,
+                        vec![Arg::Text(user_id.into())],
                     ),
                 )
                 .await

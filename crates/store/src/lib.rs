@@ -6,6 +6,7 @@
 //! engine ([`postgres::PgStore`]) implements the same two traits; both run the SQL built in
 //! [`sql`].
 
+pub mod data_migrations;
 mod engine;
 mod migrate;
 pub mod postgres;
@@ -100,6 +101,15 @@ pub struct TrashQuery {
     pub limit: u32,
 }
 
+/// The answer to [`Store::reserve_login_slot`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoginSlot {
+    pub granted: bool,
+    /// Failed attempts counted in the current window.
+    pub failures: i64,
+    pub window_start: Timestamp,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Session {
     pub token_hash: String,
@@ -142,20 +152,25 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes sessions that expired or were revoked before `before`; returns how many.
     async fn prune_sessions(&self, before: Timestamp) -> StoreResult<u64>;
 
-    /// Records a failed login for each key at `now` (and forgets failures older than `since`).
-    async fn add_login_failure(
-        &self,
-        keys: &[String],
-        now: Timestamp,
-        since: Timestamp,
-    ) -> StoreResult<()>;
-    /// Failed logins for `key` since `since`: how many, and the time of the oldest.
-    async fn login_failures(
+    /// Asks for a login slot for `key`: granted while fewer than `limit` attempts are failed or
+    /// still being checked in the window that started at `window_start` (a window older than
+    /// `expired_before` starts afresh at `now`). One atomic statement, so parallel attempts on
+    /// any number of nodes are counted one by one.
+    async fn reserve_login_slot(
         &self,
         key: &str,
-        since: Timestamp,
-    ) -> StoreResult<(i64, Option<Timestamp>)>;
-    async fn clear_login_failures(&self, key: &str) -> StoreResult<()>;
+        now: Timestamp,
+        expired_before: Timestamp,
+        limit: u32,
+    ) -> StoreResult<LoginSlot>;
+    /// Gives a granted slot back: counted as a failure when `failed`; a success with
+    /// `forgive` clears the key's failures.
+    async fn finish_login_attempt(&self, key: &str, failed: bool, forgive: bool)
+        -> StoreResult<()>;
+    /// Forgets keys whose window started before `before` and that have nothing in flight.
+    async fn prune_login_limits(&self, before: Timestamp) -> StoreResult<u64>;
+    /// The password hash of a user (kept apart from the user record; see [`WriteTx::set_password_hash`]).
+    async fn password_hash(&self, user_id: &str) -> StoreResult<Option<String>>;
 
     /// Takes or renews the named lease for `holder` until `now + ttl`; true while held. Background
     /// work runs only on the holder, so it runs once per cluster.
@@ -221,6 +236,11 @@ pub trait WriteTx: Send {
     async fn journal(&mut self, q: &JournalQuery) -> StoreResult<Vec<JournalEntry>>;
     /// Clears the before/after images of a record's entries, leaving tombstones.
     async fn scrub(&mut self, entity: Entity, id: &str) -> StoreResult<()>;
+    /// Stores a user's password hash. Credentials live outside records and the journal; the
+    /// write path journals the change on the user record without the hash.
+    async fn set_password_hash(&mut self, user_id: &str, hash: &str) -> StoreResult<()>;
+    /// Forgets a user's password hash (purge).
+    async fn remove_password_hash(&mut self, user_id: &str) -> StoreResult<()>;
     /// Next value of a named counter (invoice numbers), starting at 1.
     async fn next_counter(&mut self, name: &str) -> StoreResult<i64>;
 

@@ -3,6 +3,7 @@
 //! transaction), so the journal stays gap-free and totally ordered across the cluster.
 
 use crate::engine::{db_err, sql_engine};
+use crate::migrate::{DataStep, Step};
 use crate::sql::Dialect;
 use crate::{StoreError, StoreResult};
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow};
@@ -10,7 +11,19 @@ use sqlx::{Postgres, Row};
 use std::str::FromStr;
 use std::time::Duration;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_core.sql"))];
+const MIGRATIONS: &[(i64, Step)] = &[
+    (
+        1,
+        Step::Sql(include_str!("../migrations/postgres/0001_core.sql")),
+    ),
+    (
+        2,
+        Step::Sql(include_str!(
+            "../migrations/postgres/0002_limits_credentials.sql"
+        )),
+    ),
+    (3, Step::Data(DataStep::CredentialsOutOfRecords)),
+];
 
 /// Advisory-lock key that serialises migrations when several nodes start at once.
 const MIGRATION_LOCK: i64 = 0x4b6f_6e74_6f72;
@@ -62,7 +75,11 @@ impl PgStore {
             .execute(&mut *conn)
             .await
             .map_err(db_err)?;
-        let migrated = crate::migrate::run::<Postgres>(&mut conn, MIGRATIONS, "PostgreSQL").await;
+        let migrated =
+            crate::migrate::run::<Postgres, _>(&mut conn, MIGRATIONS, "PostgreSQL", |c, step| {
+                data_step(c, Dialect::Postgres, step)
+            })
+            .await;
         let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
             .bind(MIGRATION_LOCK)
             .execute(&mut *conn)

@@ -448,11 +448,60 @@ pub const REVOKE_USER_SESSIONS: &str =
     "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL";
 /// Forgets sessions that expired or were revoked before `$1`.
 pub const PRUNE_SESSIONS: &str = "DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1";
-pub const ADD_LOGIN_FAILURE: &str = "INSERT INTO login_failures (key, at) VALUES ($1, $2)";
-pub const PRUNE_LOGIN_FAILURES: &str = "DELETE FROM login_failures WHERE at < $1";
-pub const COUNT_LOGIN_FAILURES: &str =
-    "SELECT COUNT(*) AS n, MIN(at) AS oldest FROM login_failures WHERE key = $1 AND at >= $2";
-pub const CLEAR_LOGIN_FAILURES: &str = "DELETE FROM login_failures WHERE key = $1";
+/// Takes a login slot for key `$1` at `$2` unless `$4` attempts are failed or in flight; a window
+/// that started at or before `$3` starts afresh. Every SET expression reads the old row, so
+/// `granted` and `in_flight` agree.
+pub const RESERVE_LOGIN_SLOT: &str = "INSERT INTO login_limits (key, window_start, failures, in_flight, granted) \
+     VALUES ($1, $2, 0, 1, 1) ON CONFLICT (key) DO UPDATE SET \
+     granted = CASE WHEN login_limits.window_start <= $3 OR login_limits.failures + login_limits.in_flight < $4 THEN 1 ELSE 0 END, \
+     in_flight = CASE WHEN login_limits.window_start <= $3 THEN 1 \
+                      WHEN login_limits.failures + login_limits.in_flight < $4 THEN login_limits.in_flight + 1 \
+                      ELSE login_limits.in_flight END, \
+     failures = CASE WHEN login_limits.window_start <= $3 THEN 0 ELSE login_limits.failures END, \
+     window_start = CASE WHEN login_limits.window_start <= $3 THEN $2 ELSE login_limits.window_start END \
+     RETURNING granted, failures, window_start";
+/// Gives back a slot of key `$1`: `$2` = 1 counts a failure, `$3` = 1 clears the failures.
+pub const FINISH_LOGIN_ATTEMPT: &str = "UPDATE login_limits SET \
+     in_flight = CASE WHEN in_flight > 0 THEN in_flight - 1 ELSE 0 END, \
+     failures = CASE WHEN $3 = 1 THEN 0 ELSE failures + $2 END WHERE key = $1";
+pub const PRUNE_LOGIN_LIMITS: &str =
+    "DELETE FROM login_limits WHERE window_start < $1 AND in_flight = 0";
+pub const GET_PASSWORD_HASH: &str = "SELECT password_hash FROM credentials WHERE user_id = $1";
+pub const SET_PASSWORD_HASH: &str = "INSERT INTO credentials (user_id, password_hash, changed_at) \
+     VALUES ($1, $2, $3) ON CONFLICT (user_id) DO UPDATE SET \
+     password_hash = excluded.password_hash, changed_at = excluded.changed_at";
+/// Journal images of user records, in seq order (data migrations).
+pub const USER_IMAGES: &str = "SELECT seq, at, record_id, before, after FROM journal \
+     WHERE entity = 'users' AND scrubbed = 0 ORDER BY seq";
+
+/// Replaces the images of one journal row (data migrations only; the journal is otherwise
+/// append-only).
+pub fn set_images(row: &crate::data_migrations::ImageRow) -> Stmt {
+    stmt(
+        "UPDATE journal SET before = $1, after = $2 WHERE seq = $3",
+        vec![
+            Arg::OptText(row.before.as_ref().map(Value::to_string)),
+            Arg::OptText(row.after.as_ref().map(Value::to_string)),
+            Arg::Int(row.seq),
+        ],
+    )
+}
+
+pub fn image_row(row: &impl RowAccess) -> StoreResult<crate::data_migrations::ImageRow> {
+    let img = |c: &str| -> StoreResult<Option<Value>> {
+        row.text(c)?
+            .map(|t| serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .transpose()
+    };
+    Ok(crate::data_migrations::ImageRow {
+        seq: row.req_int("seq")?,
+        at: time::from_micros(row.req_int("at")?),
+        record_id: row.req_text("record_id")?,
+        before: img("before")?,
+        after: img("after")?,
+    })
+}
+pub const REMOVE_PASSWORD_HASH: &str = "DELETE FROM credentials WHERE user_id = $1";
 /// Takes a free or expired lease, or renews one's own.
 pub const TRY_LEASE: &str = "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
      ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \

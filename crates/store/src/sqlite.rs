@@ -3,6 +3,7 @@
 //! anyway) and a small pool of readers that never block it.
 
 use crate::engine::{db_err, sql_engine, HeadMemo, Memo};
+use crate::migrate::{DataStep, Step};
 use crate::sql::{Dialect, HEAD_FROM_JOURNAL};
 use crate::{StoreError, StoreResult};
 use sqlx::sqlite::{
@@ -13,7 +14,19 @@ use sqlx::{Row, Sqlite};
 use std::path::Path;
 use std::time::Duration;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_core.sql"))];
+const MIGRATIONS: &[(i64, Step)] = &[
+    (
+        1,
+        Step::Sql(include_str!("../migrations/sqlite/0001_core.sql")),
+    ),
+    (
+        2,
+        Step::Sql(include_str!(
+            "../migrations/sqlite/0002_limits_credentials.sql"
+        )),
+    ),
+    (3, Step::Data(DataStep::CredentialsOutOfRecords)),
+];
 
 pub struct SqliteStore {
     writer: SqlitePool,
@@ -56,7 +69,10 @@ impl SqliteStore {
             .map_err(cannot_open)?;
         {
             let mut conn = writer.acquire().await.map_err(db_err)?;
-            crate::migrate::run::<Sqlite>(&mut conn, MIGRATIONS, "SQLite").await?;
+            crate::migrate::run::<Sqlite, _>(&mut conn, MIGRATIONS, "SQLite", |c, step| {
+                data_step(c, Dialect::Sqlite, step)
+            })
+            .await?;
         }
         let readers = SqlitePoolOptions::new()
             .max_connections(4)

@@ -149,8 +149,14 @@ async fn init_and_user_commands_work_and_refuse_misuse() {
         "--password",
         "pass-word-2",
     ]);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        o.status.code(),
+        Some(4),
+        "unknown user is not a usage error"
+    );
     assert!(stderr(&o).contains("no user with e-mail nobody@firm.ru"));
+    let o = run(&["user", "disable", "--data", d, "--email", "nobody@firm.ru"]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
 
     // While a server runs, the data directory is locked for other commands.
     let srv = Server::start(&data);

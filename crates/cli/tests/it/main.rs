@@ -6,3 +6,4 @@ mod support;
 mod cli;
 mod cluster;
 mod crash;
+mod login_load;

@@ -15,6 +15,7 @@ use std::sync::Arc;
 pub async fn login(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
     let field = |name: &str| -> ApiResult<String> {
@@ -30,14 +31,11 @@ pub async fn login(
             })
     };
     let (email, password) = (field("email")?, field("password")?);
-    let ok = kontor_core::auth::login(
-        state.kontor.store.as_ref(),
-        &state.kontor.limiter,
-        &email,
-        &password,
-        &peer.ip().to_string(),
-    )
-    .await?;
+    let client = state.http.trusted_proxies.client(peer, &headers);
+    let ok = state
+        .kontor
+        .login(&email, &password, &client.to_string())
+        .await?;
     Ok(Json(json!({
         "token": ok.token,
         "expires_at": time::format(ok.expires_at),

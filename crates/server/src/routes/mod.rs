@@ -45,6 +45,16 @@ pub fn record_path(entity: &str, id: &str) -> ApiResult<Entity> {
     Ok(entity)
 }
 
+/// Parses `{entity}/{id}` in the recycle bin, where users (admin only) wait too.
+pub fn trash_path(entity: &str, id: &str) -> ApiResult<Entity> {
+    let entity = match entity.parse::<Entity>() {
+        Ok(e) => e,
+        Err(_) => entity_param(entity)?,
+    };
+    check_id(id)?;
+    Ok(entity)
+}
+
 pub fn check_id(id: &str) -> ApiResult<()> {
     if kontor_domain::record::is_valid_id(id) {
         Ok(())
@@ -62,16 +72,21 @@ pub fn batch_header(applied: &Applied) -> HeaderMap {
     h
 }
 
-/// A summary of what a batch changed: `{"batch", "changes":[{"entity","id","op"}]}`.
+/// A summary of what a batch changed: `{"batch", "changes":[{"entity","id","op","seq"}]}`, and
+/// `"skipped"` when a restore or undo deliberately left fields as they were (credentials).
 pub fn batch_summary(applied: &Applied) -> Value {
-    json!({
+    let mut out = json!({
         "batch": applied.batch.to_string(),
         "changes": applied
             .entries
             .iter()
             .map(|e| json!({"entity": e.entity.as_str(), "id": e.record_id, "op": e.op.as_str(), "seq": e.seq}))
             .collect::<Vec<_>>(),
-    })
+    });
+    if !applied.skipped.is_empty() {
+        out["skipped"] = json!(applied.skipped);
+    }
+    out
 }
 
 /// Applies one mutation and answers with the batch header and summary.

@@ -125,6 +125,17 @@ pub async fn restore_to_time(
     JsonBody(body): JsonBody,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
     let entity = record_path(&entity, &id)?;
+    restore_record_to(&state, &actor, entity, &id, &body).await
+}
+
+/// Restores one record to its state at the body's `at`; shared with `/users/{id}/restore`.
+pub async fn restore_record_to(
+    state: &AppState,
+    actor: &kontor_domain::Actor,
+    entity: Entity,
+    id: &str,
+    body: &Value,
+) -> ApiResult<(HeaderMap, Json<Value>)> {
     let at = body
         .get("at")
         .and_then(Value::as_str)
@@ -135,16 +146,13 @@ pub async fn restore_to_time(
                 "'at' must be an RFC 3339 time like 2026-01-31T09:00:00Z",
             )
         })?;
-    if at > kontor_domain::time::now() {
-        return Err(DomainError::invalid("at", "'at' is in the future").into());
-    }
-    let applied = state.kontor.restore_record(&actor, entity, &id, at).await?;
+    let applied = state.kontor.restore_record(actor, entity, id, at).await?;
     let record = applied
         .records
         .first()
         .cloned()
         .flatten()
-        .map(|r| present(&actor, &r));
+        .map(|r| present(actor, &r));
     let mut out = batch_summary(&applied);
     if let Value::Object(m) = &mut out {
         m.insert("record".into(), record.unwrap_or(Value::Null));
@@ -157,16 +165,27 @@ pub async fn record_history(
     State(state): State<Arc<AppState>>,
     Auth(actor): Auth,
     Path((entity, id)): Path<(String, String)>,
-    mut q: QueryPairs,
+    q: QueryPairs,
 ) -> ApiResult<Json<Value>> {
     let entity = record_path(&entity, &id)?;
+    history_of(&state, &actor, entity, id, q).await
+}
+
+/// One record's history; shared with `/users/{id}/history`.
+pub async fn history_of(
+    state: &AppState,
+    actor: &kontor_domain::Actor,
+    entity: Entity,
+    id: String,
+    mut q: QueryPairs,
+) -> ApiResult<Json<Value>> {
     let params = HistoryParams {
         entity: Some(entity.as_str().into()),
         record_id: Some(id),
         ..super::history::history_params(&mut q)?
     };
     q.finish()?;
-    let page = state.kontor.history(&actor, &params).await?;
+    let page = state.kontor.history(actor, &params).await?;
     Ok(page_json(page))
 }
 

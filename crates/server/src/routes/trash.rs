@@ -1,6 +1,6 @@
 //! The recycle bin: list, look at one record, restore (with its whole deletion batch), purge.
 
-use super::{page_json, record_path, write_one};
+use super::{page_json, trash_path, write_one};
 use crate::error::ApiResult;
 use crate::extract::{Auth, QueryPairs};
 use crate::AppState;
@@ -36,7 +36,7 @@ pub async fn get(
     Auth(actor): Auth,
     Path((entity, id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let entity = record_path(&entity, &id)?;
+    let entity = trash_path(&entity, &id)?;
     match state.kontor.store.get(entity, &id).await? {
         Some(r) if r.is_deleted() && actor.can(entity, Action::Read, r.owner_id.as_deref()) => {
             Ok(Json(present(&actor, &r)))
@@ -52,7 +52,7 @@ pub async fn restore(
     Auth(actor): Auth,
     Path((entity, id)): Path<(String, String)>,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
-    let entity = record_path(&entity, &id)?;
+    let entity = trash_path(&entity, &id)?;
     let restore = Mutation::RestoreDeleted { entity, id };
     write_one(&state, &actor, Origin::Restore, restore).await
 }
@@ -62,6 +62,6 @@ pub async fn purge(
     Auth(actor): Auth,
     Path((entity, id)): Path<(String, String)>,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
-    let entity = record_path(&entity, &id)?;
+    let entity = trash_path(&entity, &id)?;
     write_one(&state, &actor, Origin::Api, Mutation::Purge { entity, id }).await
 }

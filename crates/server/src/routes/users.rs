@@ -109,3 +109,28 @@ pub async fn delete(
     state.kontor.store.revoke_user_sessions(&id).await?;
     Ok(answer)
 }
+
+/// `POST /api/v1/users/{id}/restore {"at"}`: a user's fields as they were then (never the
+/// password: credentials are not restored).
+pub async fn restore_to_time(
+    State(state): State<Arc<AppState>>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<(HeaderMap, Json<Value>)> {
+    admin_only(&actor)?;
+    check_id(&id)?;
+    super::records::restore_record_to(&state, &actor, Entity::Users, &id, &body).await
+}
+
+/// `GET /api/v1/users/{id}/history`.
+pub async fn history(
+    State(state): State<Arc<AppState>>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+    q: QueryPairs,
+) -> ApiResult<Json<Value>> {
+    admin_only(&actor)?;
+    check_id(&id)?;
+    super::records::history_of(&state, &actor, Entity::Users, id, q).await
+}

@@ -32,8 +32,10 @@ mod support;
 
 mod bad_input;
 mod common;
+mod credentials;
 mod entities;
 mod history;
+mod login;
 mod openapi;
 mod permissions;
 mod restore;

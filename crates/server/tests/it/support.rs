@@ -32,6 +32,14 @@ impl TestServer {
     }
 
     pub async fn start_with(engine: Engine, settings: Settings) -> TestServer {
+        Self::start_full(engine, settings, kontor_server::HttpConfig::default()).await
+    }
+
+    pub async fn start_full(
+        engine: Engine,
+        settings: Settings,
+        http: kontor_server::HttpConfig,
+    ) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let store: DynStore = match engine {
             Engine::Sqlite => Arc::new(
@@ -62,6 +70,7 @@ impl TestServer {
             kontor.clone(),
             listener,
             kontor_server::jobs::JobConfig::default(),
+            http,
             async {
                 let _ = rx.await;
             },

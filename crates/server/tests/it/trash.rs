@@ -577,6 +577,7 @@ async fn retention_purges_expired_records_as_system(engine: Engine) {
         engine,
         Settings {
             trash_retention_days: 30,
+            ..Settings::default()
         },
     )
     .await;
@@ -639,6 +640,7 @@ async fn retention_zero_keeps_the_bin_forever(engine: Engine) {
         engine,
         Settings {
             trash_retention_days: 0,
+            ..Settings::default()
         },
     )
     .await;

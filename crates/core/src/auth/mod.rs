@@ -1,0 +1,208 @@
+//! Authentication: argon2id password hashes (computed behind a bound, see [`password`]), bearer
+//! tokens (only their BLAKE3 hash is stored, so a leaked database holds no usable token), login
+//! rate limiting counted before the password is checked ([`limiter`]), and turning a token into
+//! an [`Actor`] with its role and team. Password hashes live in the store's credentials, apart
+//! from user records and the journal.
+
+pub mod limiter;
+pub mod password;
+
+use crate::error::{CoreError, CoreResult};
+use crate::Kontor;
+use kontor_domain::permission::{Actor, OwnerFilter, Role};
+use kontor_domain::record::Record;
+use kontor_domain::time::{self, Timestamp};
+use kontor_domain::{DomainError, Entity};
+use kontor_store::{FilterValue, ListQuery, Session, Store};
+use rand::RngCore;
+use serde_json::Value;
+use std::time::Duration;
+
+/// How long a login token stays valid.
+pub const TOKEN_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
+pub const MIN_PASSWORD_LEN: usize = 8;
+pub const MAX_PASSWORD_LEN: usize = 1024;
+
+pub fn check_password_strength(password: &str) -> CoreResult<()> {
+    if password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(DomainError::invalid(
+            "password",
+            format!("the password must have at least {MIN_PASSWORD_LEN} characters"),
+        )
+        .into());
+    }
+    if password.chars().count() > MAX_PASSWORD_LEN {
+        return Err(DomainError::invalid(
+            "password",
+            format!("the password must have at most {MAX_PASSWORD_LEN} characters"),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// A random password for generated admin accounts: 20 characters from an unambiguous alphabet.
+pub fn generate_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut bytes = [0u8; 20];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect()
+}
+
+pub fn token_hash(token: &str) -> String {
+    blake3::hash(token.as_bytes()).to_hex().to_string()
+}
+
+fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    format!("kt_{}", hex::encode(bytes))
+}
+
+pub struct LoginOk {
+    pub token: String,
+    pub user: Record,
+    pub expires_at: Timestamp,
+}
+
+impl Kontor {
+    /// Logs a user in from client address `client`: takes rate-limit slots first, then checks
+    /// the password (behind the hashing bound), then issues a token.
+    pub async fn login(&self, email: &str, password: &str, client: &str) -> CoreResult<LoginOk> {
+        let store = self.store.as_ref();
+        let attempt = self.limiter.begin(store, email, client).await?;
+        let checked = self.check_credentials(email, password).await;
+        let ok = matches!(checked, Ok(Some(_)));
+        // An error (database, hashing) is not the caller's failure: give the slots back uncounted.
+        let counted_ok = ok || checked.is_err();
+        self.limiter.finish(store, attempt, counted_ok).await?;
+        let Some(user) = checked? else {
+            return Err(CoreError::Unauthorized("wrong e-mail or password".into()));
+        };
+        if user.data.get("disabled") == Some(&Value::Bool(true)) {
+            return Err(DomainError::forbidden("this account is disabled").into());
+        }
+        let actor = actor_for_user(store, &user).await?;
+        if !actor.role.api_login {
+            return Err(DomainError::forbidden(format!(
+                "role {} cannot log in to the API",
+                actor.role.name
+            ))
+            .into());
+        }
+        let token = new_token();
+        let now = time::now();
+        let expires_at = now + chrono::Duration::from_std(TOKEN_LIFETIME).unwrap_or_default();
+        store
+            .create_session(&Session {
+                token_hash: token_hash(&token),
+                user_id: user.id.clone(),
+                created_at: now,
+                expires_at,
+            })
+            .await?;
+        Ok(LoginOk {
+            token,
+            user,
+            expires_at,
+        })
+    }
+
+    /// The live user with this e-mail and password, if they match.
+    async fn check_credentials(&self, email: &str, password: &str) -> CoreResult<Option<Record>> {
+        let user = self
+            .store
+            .find_unique(Entity::Users, "email", &email.trim().to_lowercase())
+            .await?;
+        let hash = match &user {
+            Some(u) => self.store.password_hash(&u.id).await?,
+            None => None,
+        };
+        let matched = if password.chars().count() > MAX_PASSWORD_LEN {
+            false
+        } else {
+            self.hashing.verify(password, hash).await?
+        };
+        Ok(user.filter(|_| matched))
+    }
+}
+
+pub async fn resolve_role(store: &dyn Store, name: &str) -> CoreResult<Role> {
+    if let Some(r) = Role::builtin(name) {
+        return Ok(r);
+    }
+    match store
+        .find_unique(Entity::Roles, "name", &name.to_lowercase())
+        .await?
+    {
+        Some(rec) => Ok(Role::from_record_data(&rec.data)?),
+        // A user whose role vanished gets no rights rather than an error on every request.
+        None => Ok(Role {
+            name: name.to_string(),
+            admin: false,
+            api_login: true,
+            scopes: Default::default(),
+            hidden: Default::default(),
+            readonly: Default::default(),
+        }),
+    }
+}
+
+/// The actor behind a bearer token, or `Unauthorized`.
+pub async fn actor_for_token(store: &dyn Store, token: &str) -> CoreResult<Actor> {
+    let session = store
+        .session(&token_hash(token), time::now())
+        .await?
+        .ok_or_else(|| {
+            CoreError::Unauthorized("the token is unknown, expired or revoked; log in again".into())
+        })?;
+    let user = store
+        .get(Entity::Users, &session.user_id)
+        .await?
+        .filter(|u| !u.is_deleted() && u.data.get("disabled") != Some(&Value::Bool(true)))
+        .ok_or_else(|| CoreError::Unauthorized("this account is disabled or deleted".into()))?;
+    actor_for_user(store, &user).await
+}
+
+pub async fn actor_for_user(store: &dyn Store, user: &Record) -> CoreResult<Actor> {
+    let role_name = user
+        .data
+        .get("role")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let role = resolve_role(store, role_name).await?;
+    let team_id = user
+        .data
+        .get("team_id")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let mut team_members = vec![user.id.clone()];
+    if let Some(team) = &team_id {
+        let members = store
+            .list(&ListQuery {
+                entity: Entity::Users,
+                owners: OwnerFilter::Any,
+                filters: vec![("team_id".into(), FilterValue::Text(team.clone()))],
+                text: None,
+                after_id: None,
+                descending: false,
+                limit: 10_000,
+            })
+            .await?;
+        team_members.extend(
+            members
+                .into_iter()
+                .map(|m| m.id)
+                .filter(|id| id != &user.id),
+        );
+    }
+    Ok(Actor {
+        user_id: user.id.clone(),
+        role,
+        team_id,
+        team_members,
+    })
+}

@@ -1,0 +1,201 @@
+//! Data written by an earlier Kontor is brought up to date when the store opens, on both
+//! engines: a database in the first schema (password hashes inside user records, their journal
+//! images and search text) is migrated so hashes live only in the credentials, the old users
+//! still log in, and replaying the journal still gives the live state.
+
+use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
+use argon2::Argon2;
+use kontor_core::{Kontor, Settings};
+use kontor_domain::journal::replay;
+use kontor_domain::Entity;
+use kontor_store::postgres::PgStore;
+use kontor_store::sqlite::SqliteStore;
+use kontor_store::{DynStore, JournalQuery};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+const USER: &str = "0190a000-0000-7000-8000-0000000000a1";
+const BATCH1: &str = "0190a000-0000-7000-8000-0000000000b1";
+const BATCH2: &str = "0190a000-0000-7000-8000-0000000000b2";
+const T1: i64 = 1_767_225_600_000_000; // 2026-01-01T00:00:00Z
+const T2: i64 = 1_767_312_000_000_000; // 2026-01-02T00:00:00Z
+
+fn hash(password: &str) -> String {
+    Argon2::default()
+        .hash_password(password.as_bytes(), &SaltString::generate(&mut OsRng))
+        .unwrap()
+        .to_string()
+}
+
+/// The statements that put one user, created and then given a new password, into a database
+/// of the first schema.
+fn legacy_rows(pg: bool) -> Vec<(String, Vec<Option<String>>)> {
+    let (h1, h2) = (hash("legacy-password-1"), hash("legacy-password-2"));
+    let image = |h: &str, updated: &str| {
+        json!({"id": USER, "owner_id": null, "created_at": "2026-01-01T00:00:00.000000Z",
+               "updated_at": updated, "deleted_at": null, "deleted_by": null, "deleted_batch": null,
+               "email": "old@firm.ru", "role": "admin", "disabled": false, "password_hash": h})
+        .to_string()
+    };
+    let data =
+        json!({"email": "old@firm.ru", "role": "admin", "disabled": false, "password_hash": h2})
+            .to_string();
+    let jsonb = if pg { "::jsonb" } else { "" };
+    let s = |v: &str| Some(v.to_string());
+    vec![
+        (
+            format!(
+                "INSERT INTO records (entity, id, created_at, updated_at, search, data) \
+                 VALUES ('users', $1, {T1}, {T2}, $2, $3{jsonb})"
+            ),
+            vec![s(USER), Some(format!("old@firm.ru\u{1f}admin\u{1f}{h2}\u{1f}")), Some(data)],
+        ),
+        (
+            format!(
+                "INSERT INTO journal (seq, at, actor, origin, batch, entity, record_id, op, before, after) \
+                 VALUES (1, {T1}, 'system', 'system', $1, 'users', $2, 'create', NULL, $3)"
+            ),
+            vec![s(BATCH1), s(USER), Some(image(&h1, "2026-01-01T00:00:00.000000Z"))],
+        ),
+        (
+            format!(
+                "INSERT INTO journal (seq, at, actor, origin, batch, entity, record_id, op, before, after) \
+                 VALUES (2, {T2}, 'system', 'system', $1, 'users', $2, 'update', $3, $4)"
+            ),
+            vec![
+                s(BATCH2),
+                s(USER),
+                Some(image(&h1, "2026-01-01T00:00:00.000000Z")),
+                Some(image(&h2, "2026-01-02T00:00:00.000000Z")),
+            ],
+        ),
+        (
+            "INSERT INTO uniques (entity, key, value, record_id) VALUES ('users', 'email', 'old@firm.ru', $1)".into(),
+            vec![s(USER)],
+        ),
+    ]
+}
+
+const MIGRATIONS_TABLE: &str =
+    "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL); \
+     INSERT INTO schema_migrations VALUES (1, 0)";
+
+async fn legacy_sqlite(dir: &std::path::Path) -> DynStore {
+    use sqlx::sqlite::SqliteConnectOptions;
+    use sqlx::{Connection, Executor};
+    let path = dir.join("kontor.db");
+    let mut conn = sqlx::SqliteConnection::connect_with(
+        &SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true),
+    )
+    .await
+    .unwrap();
+    conn.execute(include_str!("../../store/migrations/sqlite/0001_core.sql"))
+        .await
+        .unwrap();
+    conn.execute(MIGRATIONS_TABLE).await.unwrap();
+    for (sql, args) in legacy_rows(false) {
+        let mut q = sqlx::query(&sql);
+        for a in args {
+            q = q.bind(a);
+        }
+        q.execute(&mut conn).await.unwrap();
+    }
+    conn.close().await.unwrap();
+    Arc::new(SqliteStore::open(&path).await.expect("migrate and open"))
+}
+
+async fn legacy_postgres() -> DynStore {
+    use sqlx::{Connection, Executor};
+    let pg = kontor_testkit::postgres().expect("PostgreSQL for tests");
+    let url = pg.fresh_database().await;
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    conn.execute(include_str!(
+        "../../store/migrations/postgres/0001_core.sql"
+    ))
+    .await
+    .unwrap();
+    conn.execute(MIGRATIONS_TABLE).await.unwrap();
+    conn.execute("UPDATE journal_head SET seq = 2, at = 1767312000000000")
+        .await
+        .unwrap();
+    for (sql, args) in legacy_rows(true) {
+        let mut q = sqlx::query(&sql);
+        for a in args {
+            q = q.bind(a);
+        }
+        q.execute(&mut conn).await.unwrap();
+    }
+    conn.close().await.unwrap();
+    Arc::new(PgStore::connect(&url).await.expect("migrate and open"))
+}
+
+async fn check_migrated(store: DynStore) {
+    let kontor = Kontor::new(store.clone(), Settings::default());
+    // The old user logs in with the password set last, not the first one.
+    assert!(kontor
+        .login("old@firm.ru", "legacy-password-2", "127.0.0.1")
+        .await
+        .is_ok());
+    assert!(kontor
+        .login("old@firm.ru", "legacy-password-1", "127.0.0.1")
+        .await
+        .is_err());
+    // No hash is left in the record, its search text or any journal image.
+    let user = store.get(Entity::Users, USER).await.unwrap().unwrap();
+    assert!(user.data.get("password_hash").is_none(), "{:?}", user.data);
+    assert_eq!(
+        user.data["password_changed_at"],
+        json!("2026-01-02T00:00:00.000000Z")
+    );
+    let found = store
+        .list(&kontor_store::ListQuery {
+            entity: Entity::Users,
+            owners: kontor_domain::permission::OwnerFilter::Any,
+            filters: vec![],
+            text: Some("argon2".into()),
+            after_id: None,
+            descending: false,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert!(found.is_empty(), "search still finds the hash");
+    let entries = store
+        .journal(&JournalQuery {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 2);
+    for e in &entries {
+        let text = format!("{:?}{:?}", e.before, e.after);
+        assert!(!text.contains("argon2"), "seq {}: {text}", e.seq);
+    }
+    // The second entry still shows that the password changed, and when.
+    let changed = |v: &Option<Value>| v.as_ref().unwrap()["password_changed_at"].clone();
+    assert_ne!(changed(&entries[1].before), changed(&entries[1].after));
+    // Replay gives the live state.
+    let replayed = replay(&entries);
+    assert_eq!(
+        replayed[&(Entity::Users, USER.to_string())],
+        user.to_image()
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn legacy_password_hashes_move_to_credentials_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    check_migrated(legacy_sqlite(dir.path()).await).await;
+}
+
+#[tokio::test]
+async fn legacy_password_hashes_move_to_credentials_on_postgres() {
+    if kontor_testkit::skip_postgres("legacy_password_hashes_move_to_credentials_on_postgres") {
+        return;
+    }
+    check_migrated(legacy_postgres().await).await;
+}
