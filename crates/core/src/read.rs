@@ -17,6 +17,8 @@ use serde_json::{Map, Value};
 
 pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 500;
+/// Longest `q` accepted, in characters.
+pub const MAX_QUERY_TEXT: usize = 200;
 
 /// A page of results and the cursor for the next one (`None` on the last page).
 #[derive(Debug, Clone, Serialize)]
@@ -193,15 +195,25 @@ impl Kontor {
                 .into());
             }
         }
+        if p.q
+            .as_ref()
+            .is_some_and(|q| q.chars().count() > MAX_QUERY_TEXT)
+        {
+            return Err(DomainError::invalid(
+                "q",
+                format!("q must have at most {MAX_QUERY_TEXT} characters"),
+            )
+            .into());
+        }
+        let text =
+            p.q.as_ref()
+                .map(|s| s.trim().to_lowercase())
+                .filter(|s| !s.is_empty());
         let mut q = ListQuery {
             entity,
             owners,
             filters,
-            text: p
-                .q
-                .as_ref()
-                .map(|s| s.trim().to_lowercase())
-                .filter(|s| !s.is_empty()),
+            text,
             after_id: p.cursor.clone(),
             descending: descending(p.order.as_deref(), "order")?,
             limit: limit + 1,

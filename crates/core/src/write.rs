@@ -705,15 +705,29 @@ impl Batch<'_> {
                 .await?
             {
                 if holder != rec.id {
+                    // Name the holder only to an actor who may read it: an id is a fact about
+                    // a record, and records the actor may not read must not leak through here.
+                    let readable = match self.tx.get(schema.entity, &holder).await? {
+                        Some(h) => {
+                            self.actor
+                                .can(schema.entity, Action::Read, h.owner_id.as_deref())
+                        }
+                        None => false,
+                    };
                     conflicts.push(conflict(
                         schema.entity,
                         &rec.id,
                         "unique_taken",
                         key.fields.first().map(String::as_str),
                         format!(
-                            "{} is already used by another {} ({holder})",
+                            "{} is already used by another {}{}",
                             describe_key(&key.fields, &rec.data),
-                            schema.entity.singular()
+                            schema.entity.singular(),
+                            if readable {
+                                format!(" ({holder})")
+                            } else {
+                                String::new()
+                            }
                         ),
                     ));
                     continue;
@@ -831,18 +845,17 @@ impl Batch<'_> {
             }
             all.push(rec);
         }
-        let foreign = all
-            .iter()
-            .skip(1)
-            .filter(|r| {
-                !self
-                    .actor
-                    .can(r.entity, Action::Delete, r.owner_id.as_deref())
-            })
-            .count();
-        if foreign > 0 {
+        // Neither the number nor the kind of dependents the actor may not delete is told:
+        // some of them the actor may not even read.
+        let foreign = all.iter().skip(1).any(|r| {
+            !self
+                .actor
+                .can(r.entity, Action::Delete, r.owner_id.as_deref())
+        });
+        if foreign {
             return Err(DomainError::forbidden(format!(
-                "{foreign} dependent record(s) would be deleted with it that role {} may not delete",
+                "records that depend on this {} would be deleted with it, and role {} may not delete all of them",
+                all.first().map_or("record", |r| r.entity.singular()),
                 self.actor.role.name
             ))
             .into());

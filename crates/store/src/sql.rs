@@ -164,8 +164,12 @@ impl Dialect {
             }
         }
         if let Some(t) = &q.text {
-            let p = b.text(format!("%{}%", escape_like(t)));
-            b.push(&format!(" AND search LIKE {p} ESCAPE '\\'"));
+            // A plain substring test: no pattern language, so no text can make it fail.
+            let p = b.text(t.clone());
+            b.push(&match self {
+                Dialect::Sqlite => format!(" AND instr(search, {p}) > 0"),
+                Dialect::Postgres => format!(" AND strpos(search, {p}) > 0"),
+            });
         }
         if let Some(c) = &q.after_id {
             let p = b.text(c.clone());
@@ -506,17 +510,6 @@ pub const REMOVE_PASSWORD_HASH: &str = "DELETE FROM credentials WHERE user_id = 
 pub const TRY_LEASE: &str = "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
      ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
      WHERE leases.holder = excluded.holder OR leases.expires_at < $4";
-
-fn escape_like(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
 
 /// Column access both engines' rows provide, so decoding is written once.
 pub trait RowAccess {

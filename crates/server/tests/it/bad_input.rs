@@ -580,6 +580,33 @@ async fn bad_query_parameters_are_refused(engine: Engine) {
     srv.stop().await;
 }
 
+async fn a_long_or_pattern_like_q_is_refused_or_taken_literally(engine: Engine) {
+    let srv = TestServer::start(engine).await;
+    let admin = srv.admin().await;
+    admin
+        .create("companies", json!({"name": "100% натурально_"}))
+        .await;
+    admin.create("companies", json!({"name": "Other"})).await;
+    for q in ["a".repeat(50_000), "_".repeat(25_000), "%".repeat(201)] {
+        let got = admin.get(&format!("/api/v1/companies?q={q}")).await;
+        assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid", Some("q"));
+    }
+    // Within the bound, % and _ are ordinary characters, never wildcards.
+    assert_eq!(items(&admin, "/api/v1/companies?q=%25").await.len(), 1);
+    assert_eq!(items(&admin, "/api/v1/companies?q=_").await.len(), 1);
+    let max = "_".repeat(200);
+    assert!(items(&admin, &format!("/api/v1/companies?q={max}"))
+        .await
+        .is_empty());
+    assert_eq!(
+        items(&admin, "/api/v1/companies?q=%D0%9D%D0%90%D0%A2%D0%A3%D0%A0")
+            .await
+            .len(),
+        1,
+        "case-insensitive in Cyrillic too"
+    );
+}
+
 async fn an_oversized_body_is_413(engine: Engine) {
     let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
@@ -714,6 +741,7 @@ async fn conflicts_and_refusals_never_show_internals(engine: Engine) {
 }
 
 crate::engine_tests!(
+    a_long_or_pattern_like_q_is_refused_or_taken_literally,
     malformed_json_is_a_400_that_says_so,
     a_body_that_is_not_an_object_is_refused_with_a_message,
     wrong_types_name_the_field,

@@ -229,9 +229,53 @@ async fn a_manager_cannot_delete_a_parent_with_someone_elses_children(engine: En
         .await);
     let got = m.delete(&format!("/api/v1/companies/{company}")).await;
     assert_error(&got, StatusCode::FORBIDDEN, "forbidden", None);
+    // The refusal tells neither how many nor which records the manager cannot see.
+    let msg = got.1["error"]["message"].as_str().unwrap_or_default();
+    assert!(!msg.chars().any(|c| c.is_ascii_digit()), "{msg}");
+    assert!(!got.1.to_string().contains(&foreign), "{}", got.1);
     fetch(&m, "companies", &company).await;
     fetch(&admin, "deals", &foreign).await;
     srv.stop().await;
+}
+
+async fn a_duplicate_value_never_names_a_record_the_caller_cannot_read(engine: Engine) {
+    let srv = TestServer::start(engine).await;
+    let admin = srv.admin().await;
+    let a = srv.user("a@x.ru", "manager", None).await;
+    let b = srv.user("b@x.ru", "manager", None).await;
+    let hidden = id(&a
+        .create(
+            "companies",
+            json!({"name": "A's client", "inn": "7707083893", "kpp": "773601001"}),
+        )
+        .await);
+    let got = b
+        .post(
+            "/api/v1/companies",
+            json!({"name": "B's try", "inn": "7707083893", "kpp": "773601001"}),
+        )
+        .await;
+    assert_error(&got, StatusCode::CONFLICT, "duplicate", Some("inn"));
+    assert!(!got.1.to_string().contains(&hidden), "{}", got.1);
+    // The same in a batch and on update.
+    let own = id(&b.create("companies", json!({"name": "B's own"})).await);
+    let got = b
+        .patch(
+            &format!("/api/v1/companies/{own}"),
+            json!({"inn": "7707083893", "kpp": "773601001"}),
+        )
+        .await;
+    assert_error(&got, StatusCode::CONFLICT, "duplicate", Some("inn"));
+    assert!(!got.1.to_string().contains(&hidden), "{}", got.1);
+    // Whoever may read the holder is told which record it is.
+    let got = admin
+        .post(
+            "/api/v1/companies",
+            json!({"name": "Admin's try", "inn": "7707083893", "kpp": "773601001"}),
+        )
+        .await;
+    assert_error(&got, StatusCode::CONFLICT, "duplicate", Some("inn"));
+    assert!(got.1.to_string().contains(&hidden), "{}", got.1);
 }
 
 async fn managers_have_no_admin_areas_and_read_but_do_not_write_products(engine: Engine) {
@@ -992,6 +1036,7 @@ async fn repeated_wrong_passwords_are_rate_limited_with_retry_after(engine: Engi
 crate::engine_tests!(
     a_manager_cannot_reach_another_managers_records_through_any_endpoint,
     a_manager_cannot_delete_a_parent_with_someone_elses_children,
+    a_duplicate_value_never_names_a_record_the_caller_cannot_read,
     managers_have_no_admin_areas_and_read_but_do_not_write_products,
     the_exchange_role_cannot_log_in_and_roles_must_exist,
     a_hidden_field_is_invisible_everywhere_and_cannot_be_written_or_filtered,
