@@ -5,11 +5,12 @@
 use crate::error::{CoreError, CoreResult};
 use crate::Kontor;
 use kontor_domain::journal::{diff, FieldChange, JournalEntry, Op, Origin};
+use kontor_domain::money::Dec;
 use kontor_domain::permission::{Action, Actor, OwnerFilter};
 use kontor_domain::record::{is_valid_id, Record};
 use kontor_domain::schema::{CustomFieldDef, FieldType, Schema};
 use kontor_domain::time::{self, Timestamp};
-use kontor_domain::validate::parse_value;
+use kontor_domain::validate::{parse_value, MoneyContext};
 use kontor_domain::{BatchId, DomainError, Entity};
 use kontor_store::{FilterValue, JournalQuery, ListQuery, ScopeGroup, TrashQuery};
 use serde::Serialize;
@@ -480,9 +481,40 @@ fn filter_value(schema: &Schema, actor: &Actor, name: &str, raw: &str) -> CoreRe
     let bad = |what: &str| -> CoreError {
         DomainError::invalid(name, format!("filter '{name}' must be {what}")).into()
     };
+    let parse = |ty: &FieldType| {
+        parse_value(
+            ty,
+            &Value::from(raw),
+            name,
+            &MoneyContext::unknown(),
+            None,
+            false,
+        )
+    };
     Ok(match &def.ty {
-        FieldType::Decimal { .. } | FieldType::Integer { .. } => {
-            FilterValue::Number(raw.trim().parse::<f64>().map_err(|_| bad("a number"))?)
+        FieldType::Integer { min, max } => {
+            let n = raw
+                .parse::<i64>()
+                .ok()
+                .filter(|n| n >= min && n <= max)
+                .ok_or_else(|| bad(&format!("a whole number between {min} and {max}")))?;
+            FilterValue::Integer(n)
+        }
+        FieldType::Money { .. } => {
+            // Stored amounts carry their currency's minor units: match every way this value
+            // can be written at the minor units some currency has.
+            let d = parse(&def.ty)?
+                .as_ref()
+                .and_then(Value::as_str)
+                .and_then(Dec::parse)
+                .ok_or_else(|| bad("an amount like 1500.50"))?;
+            FilterValue::OneOf(
+                kontor_domain::money::MINOR_UNIT_CHOICES
+                    .iter()
+                    .filter_map(|s| d.with_scale(*s))
+                    .map(|d| d.to_string())
+                    .collect(),
+            )
         }
         FieldType::Bool => match raw {
             "true" => FilterValue::Bool(true),
@@ -493,7 +525,7 @@ fn filter_value(schema: &Schema, actor: &Actor, name: &str, raw: &str) -> CoreRe
             return Err(bad("a plain field; lists cannot be filtered on"))
         }
         ty => {
-            let v = parse_value(ty, &Value::from(raw), name, false)?;
+            let v = parse(ty)?;
             match v {
                 Some(Value::String(s)) => FilterValue::Text(s),
                 _ => FilterValue::Null,

@@ -12,7 +12,7 @@ use kontor_domain::record::{new_id, Deletion, Record};
 use kontor_domain::schema::{
     self, CustomFieldDef, FieldDef, FieldType, Schema, LINKABLE, PASSWORD_CHANGED_AT,
 };
-use kontor_domain::validate::{parse_decimal, parse_fields, OwnerChange};
+use kontor_domain::validate::{parse_fields, stored_dec, OwnerChange};
 use kontor_domain::{BatchId, DomainError, Entity};
 use kontor_store::{Store, WriteTx};
 use serde_json::{Map, Value};
@@ -246,6 +246,10 @@ fn purged(entity: Entity, id: &str) -> Conflict {
 fn conflict_to_error(c: Conflict) -> DomainError {
     match c.kind.as_str() {
         "unique_taken" => DomainError::Duplicate {
+            field: c.field.unwrap_or_default(),
+            message: c.message,
+        },
+        "parent_missing" | "parent_deleted" | "owner_missing" => DomainError::Reference {
             field: c.field.unwrap_or_default(),
             message: c.message,
         },
@@ -514,10 +518,10 @@ impl Batch<'_> {
             match self.tx.get(Entity::Users, o).await? {
                 Some(u) if !u.is_deleted() => {}
                 _ => {
-                    return Err(DomainError::invalid(
-                        "owner_id",
-                        format!("owner_id {o} is not an existing user"),
-                    )
+                    return Err(DomainError::Reference {
+                        field: "owner_id".into(),
+                        message: format!("owner_id {o} is not an existing user"),
+                    }
                     .into())
                 }
             }
@@ -541,7 +545,7 @@ impl Batch<'_> {
                     let n = self.tx.next_counter("invoice_number").await?;
                     data.insert("number".into(), Value::from(format!("INV-{n:06}")));
                 }
-                invoice::compute_totals(data);
+                invoice::compute_totals(data)?;
             }
             Entity::Payments => {
                 let invoice_id = data
@@ -559,6 +563,23 @@ impl Batch<'_> {
                         }
                         .into());
                     }
+                    // A payment is in its invoice's currency, at that currency's minor units.
+                    let currency = inv
+                        .data
+                        .get("currency")
+                        .and_then(Value::as_str)
+                        .unwrap_or("RUB")
+                        .to_string();
+                    let minor = kontor_domain::money::minor_units(&currency);
+                    let amount = stored_dec(data.get("amount"));
+                    let fixed = amount.with_scale(minor).ok_or_else(|| DomainError::State {
+                        field: Some("amount".into()),
+                        message: format!(
+                            "amount {amount} has more decimals than the invoice's currency {currency} allows ({minor})"
+                        ),
+                    })?;
+                    data.insert("amount".into(), Value::from(fixed.to_string()));
+                    data.insert("currency".into(), Value::from(currency));
                 }
                 self.invoices.insert(invoice_id);
             }
@@ -1229,10 +1250,7 @@ impl Batch<'_> {
                 .filter(|r| r.entity == Entity::Payments)
                 .map(|p| {
                     (
-                        p.data
-                            .get("amount")
-                            .and_then(parse_decimal)
-                            .unwrap_or_default(),
+                        stored_dec(p.data.get("amount")),
                         p.data
                             .get("date")
                             .and_then(Value::as_str)

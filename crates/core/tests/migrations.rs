@@ -19,6 +19,9 @@ const BATCH1: &str = "0190a000-0000-7000-8000-0000000000b1";
 const BATCH2: &str = "0190a000-0000-7000-8000-0000000000b2";
 const T1: i64 = 1_767_225_600_000_000; // 2026-01-01T00:00:00Z
 const T2: i64 = 1_767_312_000_000_000; // 2026-01-02T00:00:00Z
+const INVOICE: &str = "0190a000-0000-7000-8000-0000000000c1";
+const PAYMENT: &str = "0190a000-0000-7000-8000-0000000000c2";
+const COMPANY: &str = "0190a000-0000-7000-8000-0000000000c3";
 
 fn hash(password: &str) -> String {
     Argon2::default()
@@ -73,7 +76,58 @@ fn legacy_rows(pg: bool) -> Vec<(String, Vec<Option<String>>)> {
             "INSERT INTO uniques (entity, key, value, record_id) VALUES ('users', 'email', 'old@firm.ru', $1)".into(),
             vec![s(USER)],
         ),
+        // An invoice and a payment from before money became decimal strings: JSON numbers.
+        (
+            format!(
+                "INSERT INTO records (entity, id, parent_id, created_at, updated_at, data) \
+                 VALUES ('invoices', $1, $2, {T2}, {T2}, $3{jsonb})"
+            ),
+            vec![s(INVOICE), s(COMPANY), Some(legacy_invoice().to_string())],
+        ),
+        (
+            format!(
+                "INSERT INTO records (entity, id, parent_id, created_at, updated_at, data) \
+                 VALUES ('payments', $1, $2, {T2}, {T2}, $3{jsonb})"
+            ),
+            vec![s(PAYMENT), s(INVOICE), Some(legacy_payment().to_string())],
+        ),
+        (
+            format!(
+                "INSERT INTO journal (seq, at, actor, origin, batch, entity, record_id, op, before, after) \
+                 VALUES (3, {T2}, 'system', 'system', $1, 'invoices', $2, 'create', NULL, $3)"
+            ),
+            vec![s(BATCH2), s(INVOICE), Some(image_of(INVOICE, legacy_invoice()).to_string())],
+        ),
+        (
+            format!(
+                "INSERT INTO journal (seq, at, actor, origin, batch, entity, record_id, op, before, after) \
+                 VALUES (4, {T2}, 'system', 'system', $1, 'payments', $2, 'create', NULL, $3)"
+            ),
+            vec![s(BATCH2), s(PAYMENT), Some(image_of(PAYMENT, legacy_payment()).to_string())],
+        ),
     ]
+}
+
+fn legacy_invoice() -> Value {
+    json!({"company_id": COMPANY, "currency": "RUB", "status": "partly_paid", "vat_included": false,
+           "number": "INV-000001",
+           "lines": [{"quantity": 3, "price": 100.1, "vat_rate": 20, "amount": 300.3, "vat_amount": 60.06, "total": 360.36},
+                     {"quantity": 0.5, "price": 10, "vat_rate": 0, "amount": 5, "vat_amount": 0, "total": 5}],
+           "subtotal": 305.3, "vat_total": 60.06, "total": 365.36, "paid_amount": 100})
+}
+
+fn legacy_payment() -> Value {
+    json!({"invoice_id": INVOICE, "amount": 100, "method": "bank_transfer"})
+}
+
+fn image_of(id: &str, data: Value) -> Value {
+    let mut img = json!({"id": id, "owner_id": null, "created_at": "2026-01-02T00:00:00.000000Z",
+        "updated_at": "2026-01-02T00:00:00.000000Z", "deleted_at": null, "deleted_by": null,
+        "deleted_batch": null});
+    for (k, v) in data.as_object().unwrap() {
+        img[k] = v.clone();
+    }
+    img
 }
 
 const MIGRATIONS_TABLE: &str =
@@ -117,7 +171,7 @@ async fn legacy_postgres() -> DynStore {
     .await
     .unwrap();
     conn.execute(MIGRATIONS_TABLE).await.unwrap();
-    conn.execute("UPDATE journal_head SET seq = 2, at = 1767312000000000")
+    conn.execute("UPDATE journal_head SET seq = 4, at = 1767312000000000")
         .await
         .unwrap();
     for (sql, args) in legacy_rows(true) {
@@ -169,7 +223,7 @@ async fn check_migrated(store: DynStore) {
         })
         .await
         .unwrap();
-    assert_eq!(entries.len(), 2);
+    assert_eq!(entries.len(), 4);
     for e in &entries {
         let text = format!("{:?}{:?}", e.before, e.after);
         assert!(!text.contains("argon2"), "seq {}: {text}", e.seq);
@@ -187,14 +241,14 @@ async fn check_migrated(store: DynStore) {
 }
 
 #[tokio::test]
-async fn legacy_password_hashes_move_to_credentials_on_sqlite() {
+async fn data_of_the_first_schema_is_brought_up_to_date_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     check_migrated(legacy_sqlite(dir.path()).await).await;
 }
 
 #[tokio::test]
-async fn legacy_password_hashes_move_to_credentials_on_postgres() {
-    if kontor_testkit::skip_postgres("legacy_password_hashes_move_to_credentials_on_postgres") {
+async fn data_of_the_first_schema_is_brought_up_to_date_on_postgres() {
+    if kontor_testkit::skip_postgres("data_of_the_first_schema_is_brought_up_to_date_on_postgres") {
         return;
     }
     check_migrated(legacy_postgres().await).await;

@@ -141,7 +141,7 @@ async fn run(engine: Engine, steps: Vec<Step>) {
                 let inv = kontor
                     .write(&admin, Origin::Api, vec![Mutation::Create {
                         entity: Entity::Invoices,
-                        input: json!({"company_id": cid, "lines": [{"description": "x", "quantity": 1, "price": 100}]}),
+                        input: json!({"company_id": cid, "lines": [{"description": "x", "quantity": "1", "price": "100"}]}),
                     }])
                     .await;
                 let Ok(inv) = inv else { continue };

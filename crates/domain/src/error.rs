@@ -47,6 +47,9 @@ pub enum DomainError {
     /// A unique value is taken by another live record.
     #[error("{message}")]
     Duplicate { field: String, message: String },
+    /// A reference points at a record that does not exist (for this actor) or is in the bin.
+    #[error("{message}")]
+    Reference { field: String, message: String },
     /// The record is in the recycle bin and therefore read-only.
     #[error("{entity} {id} is in the recycle bin and cannot be changed; restore it first")]
     Deleted { entity: String, id: String },

@@ -1,57 +1,70 @@
 //! Invoice arithmetic and status rules. Kontor computes every total itself (clients cannot write
-//! them), and the paid states follow from the payments recorded against an invoice.
+//! them), exactly and per line as 1C does (see [`crate::money`]); the paid states follow from the
+//! payments recorded against an invoice.
 
 use crate::error::DomainError;
-use crate::validate::{decimal_to_json, parse_decimal};
-use rust_decimal::{Decimal, RoundingStrategy};
+use crate::money::{self, Dec};
+use crate::validate::stored_dec;
 use serde_json::{Map, Value};
 
-fn round2(d: Decimal) -> Decimal {
-    d.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+fn dec(m: &Map<String, Value>, key: &str) -> Dec {
+    stored_dec(m.get(key))
 }
 
-fn dec(m: &Map<String, Value>, key: &str) -> Decimal {
-    m.get(key).and_then(parse_decimal).unwrap_or_default()
+/// Minor units of the invoice's currency.
+pub fn minor_units(data: &Map<String, Value>) -> u32 {
+    money::minor_units(
+        data.get("currency")
+            .and_then(Value::as_str)
+            .unwrap_or("RUB"),
+    )
+}
+
+fn fixed(d: Dec, minor: u32) -> Value {
+    Value::from(d.round_to(minor).to_string())
 }
 
 /// Recomputes line amounts, VAT and the invoice totals in place.
 ///
 /// With `vat_included` the line price already contains VAT (the usual Russian retail form);
-/// otherwise VAT is added on top.
-pub fn compute_totals(data: &mut Map<String, Value>) {
+/// otherwise VAT is added on top. VAT is computed per line and rounded there.
+pub fn compute_totals(data: &mut Map<String, Value>) -> Result<(), DomainError> {
     let vat_included = data
         .get("vat_included")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let (mut net_sum, mut vat_sum, mut total_sum) = (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
+    let minor = minor_units(data);
+    let overflow = |i: usize| DomainError::State {
+        field: Some(format!("lines[{i}]")),
+        message: format!("line {i} is too large to compute"),
+    };
+    let (mut net, mut vat, mut total) = (Dec::ZERO, Dec::ZERO, Dec::ZERO);
     if let Some(Value::Array(lines)) = data.get_mut("lines") {
-        for line in lines.iter_mut() {
+        for (i, line) in lines.iter_mut().enumerate() {
             let Value::Object(l) = line else { continue };
-            let amount = round2(dec(l, "quantity") * dec(l, "price"));
-            let rate = dec(l, "vat_rate");
-            let (vat, total) = if vat_included {
-                (
-                    round2(amount * rate / (Decimal::ONE_HUNDRED + rate)),
-                    amount,
-                )
-            } else {
-                let vat = round2(amount * rate / Decimal::ONE_HUNDRED);
-                (vat, amount + vat)
-            };
-            l.insert("amount".into(), decimal_to_json(amount));
-            l.insert("vat_amount".into(), decimal_to_json(vat));
-            l.insert("total".into(), decimal_to_json(total));
-            net_sum += total - vat;
-            vat_sum += vat;
-            total_sum += total;
+            let f = money::line_figures(
+                dec(l, "quantity"),
+                dec(l, "price"),
+                dec(l, "vat_rate"),
+                vat_included,
+                minor,
+            )
+            .ok_or_else(|| overflow(i))?;
+            l.insert("amount".into(), fixed(f.amount, minor));
+            l.insert("vat_amount".into(), fixed(f.vat, minor));
+            l.insert("total".into(), fixed(f.total, minor));
+            let line_net = f.total.checked_sub(f.vat).ok_or_else(|| overflow(i))?;
+            net = net.checked_add(line_net).ok_or_else(|| overflow(i))?;
+            vat = vat.checked_add(f.vat).ok_or_else(|| overflow(i))?;
+            total = total.checked_add(f.total).ok_or_else(|| overflow(i))?;
         }
     }
-    data.insert("subtotal".into(), decimal_to_json(net_sum));
-    data.insert("vat_total".into(), decimal_to_json(vat_sum));
-    data.insert("total".into(), decimal_to_json(total_sum));
-    if !data.contains_key("paid_amount") {
-        data.insert("paid_amount".into(), decimal_to_json(Decimal::ZERO));
-    }
+    data.insert("subtotal".into(), fixed(net, minor));
+    data.insert("vat_total".into(), fixed(vat, minor));
+    data.insert("total".into(), fixed(total, minor));
+    let paid = dec(data, "paid_amount");
+    data.insert("paid_amount".into(), fixed(paid, minor));
+    Ok(())
 }
 
 /// Statuses a client may set by hand; the paid states come from payments.
@@ -81,14 +94,14 @@ pub fn check_client_change(
         });
     }
     if let Some(b) = before {
-        let paid = dec(b, "paid_amount");
-        if new_status == "cancelled" && paid > Decimal::ZERO {
+        let paid = !dec(b, "paid_amount").is_zero();
+        if new_status == "cancelled" && paid {
             return Err(DomainError::State {
                 field: Some("status".into()),
                 message: "an invoice with recorded payments cannot be cancelled; delete the payments first".into(),
             });
         }
-        if paid > Decimal::ZERO && old_status.as_deref() != Some(new_status.as_str()) {
+        if paid && old_status.as_deref() != Some(new_status.as_str()) {
             return Err(DomainError::State {
                 field: Some("status".into()),
                 message: "the status of an invoice with recorded payments follows its payments; delete the payments first".into(),
@@ -107,7 +120,7 @@ pub fn check_client_change(
                     ),
                 });
             }
-            if paid > Decimal::ZERO {
+            if paid {
                 return Err(DomainError::State {
                     field: Some("lines".into()),
                     message: "lines cannot change once payments are recorded".into(),
@@ -120,20 +133,25 @@ pub fn check_client_change(
 
 /// Sets `paid_amount`, `paid_at` and the paid states from the payments now recorded against the
 /// invoice: `(amount, date)` of each live payment.
-pub fn apply_payments(data: &mut Map<String, Value>, payments: &[(Decimal, Option<String>)]) {
-    let paid: Decimal = payments.iter().map(|(a, _)| *a).sum();
+pub fn apply_payments(data: &mut Map<String, Value>, payments: &[(Dec, Option<String>)]) {
+    let minor = minor_units(data);
+    let paid = payments
+        .iter()
+        .try_fold(Dec::ZERO, |acc, (a, _)| acc.checked_add(*a))
+        .unwrap_or(Dec::ZERO);
     let total = dec(data, "total");
     let status = data
         .get("status")
         .and_then(Value::as_str)
         .unwrap_or("draft")
         .to_string();
-    data.insert("paid_amount".into(), decimal_to_json(paid));
+    data.insert("paid_amount".into(), fixed(paid, minor));
+    let some_paid = !paid.is_zero();
     let new_status = if status == "cancelled" {
         status
-    } else if paid > Decimal::ZERO && paid >= total {
+    } else if some_paid && paid.cmp_value(total).is_ge() {
         "paid".to_string()
-    } else if paid > Decimal::ZERO {
+    } else if some_paid {
         "partly_paid".to_string()
     } else if status == "paid" || status == "partly_paid" {
         "sent".to_string()
@@ -157,46 +175,53 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn d(s: &str) -> Dec {
+        Dec::parse(s).unwrap()
+    }
+
     #[test]
     fn totals_with_vat_on_top_and_included() {
-        let mut d = json!({"lines": [
-            {"quantity": 3, "price": 100.1, "vat_rate": 20},
-            {"quantity": 0.5, "price": 10, "vat_rate": 0}
+        let mut data = json!({"lines": [
+            {"quantity": "3", "price": "100.10", "vat_rate": "20"},
+            {"quantity": "0.5", "price": "10.00", "vat_rate": "0"}
         ]})
         .as_object()
         .cloned()
         .unwrap();
-        compute_totals(&mut d);
-        assert_eq!(d["subtotal"], json!(305.3));
-        assert_eq!(d["vat_total"], json!(60.06));
-        assert_eq!(d["total"], json!(365.36));
+        compute_totals(&mut data).unwrap();
+        assert_eq!(data["subtotal"], json!("305.30"));
+        assert_eq!(data["vat_total"], json!("60.06"));
+        assert_eq!(data["total"], json!("365.36"));
+        assert_eq!(data["lines"][1]["total"], json!("5.00"));
 
-        d.insert("vat_included".into(), json!(true));
-        compute_totals(&mut d);
-        assert_eq!(d["total"], json!(305.3));
-        assert_eq!(d["vat_total"], json!(50.05));
+        data.insert("vat_included".into(), json!(true));
+        compute_totals(&mut data).unwrap();
+        assert_eq!(data["total"], json!("305.30"));
+        assert_eq!(data["vat_total"], json!("50.05"));
+        assert_eq!(data["subtotal"], json!("255.25"));
     }
 
     #[test]
     fn payments_move_status() {
-        let mut d = json!({"status": "sent", "total": 100})
+        let mut data = json!({"status": "sent", "total": "100.00"})
             .as_object()
             .cloned()
             .unwrap();
-        apply_payments(&mut d, &[(Decimal::from(40), Some("2026-01-02".into()))]);
-        assert_eq!(d["status"], "partly_paid");
+        apply_payments(&mut data, &[(d("40"), Some("2026-01-02".into()))]);
+        assert_eq!(data["status"], "partly_paid");
+        assert_eq!(data["paid_amount"], "40.00");
         apply_payments(
-            &mut d,
+            &mut data,
             &[
-                (Decimal::from(40), Some("2026-01-02".into())),
-                (Decimal::from(60), Some("2026-01-05".into())),
+                (d("40"), Some("2026-01-02".into())),
+                (d("60"), Some("2026-01-05".into())),
             ],
         );
-        assert_eq!(d["status"], "paid");
-        assert_eq!(d["paid_at"], "2026-01-05");
-        apply_payments(&mut d, &[]);
-        assert_eq!(d["status"], "sent");
-        assert!(!d.contains_key("paid_at"));
+        assert_eq!(data["status"], "paid");
+        assert_eq!(data["paid_at"], "2026-01-05");
+        apply_payments(&mut data, &[]);
+        assert_eq!(data["status"], "sent");
+        assert!(!data.contains_key("paid_at"));
     }
 
     #[test]
@@ -204,11 +229,11 @@ mod tests {
         let b = json!({"status": "sent"}).as_object().cloned().unwrap();
         let a = json!({"status": "paid"}).as_object().cloned().unwrap();
         assert!(check_client_change(Some(&b), &a).is_err());
-        let paid = json!({"status": "paid", "paid_amount": 100})
+        let paid = json!({"status": "paid", "paid_amount": "100.00"})
             .as_object()
             .cloned()
             .unwrap();
-        let back = json!({"status": "draft", "paid_amount": 100})
+        let back = json!({"status": "draft", "paid_amount": "100.00"})
             .as_object()
             .cloned()
             .unwrap();

@@ -6,9 +6,11 @@ pub mod entity;
 pub mod error;
 pub mod invoice;
 pub mod journal;
+pub mod money;
 pub mod permission;
 pub mod record;
 pub mod schema;
+pub mod taxid;
 pub mod time;
 pub mod validate;
 

@@ -14,6 +14,18 @@ pub fn new_id() -> RecordId {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// A record id as a client may write it: a hyphenated UUID in either case. Returns the
+/// canonical (lowercase) form Kontor stores.
+pub fn parse_id(s: &str) -> Option<RecordId> {
+    let hyphens_ok = s.len() == 36
+        && s.char_indices()
+            .all(|(i, c)| matches!(i, 8 | 13 | 18 | 23) == (c == '-'));
+    if !hyphens_ok || !s.chars().all(|c| c == '-' || c.is_ascii_hexdigit()) {
+        return None;
+    }
+    Some(s.to_ascii_lowercase())
+}
+
 /// Ids are UUIDs in their canonical lowercase hyphenated form.
 pub fn is_valid_id(s: &str) -> bool {
     s.len() == 36
@@ -166,5 +178,8 @@ mod tests {
         assert_eq!(back, rec);
         assert!(is_valid_id(&rec.id));
         assert!(!is_valid_id("not-an-id"));
+        assert_eq!(parse_id(&rec.id.to_uppercase()), Some(rec.id.clone()));
+        assert_eq!(parse_id("0190A000-0000-7000-8000-00000000000Z"), None);
+        assert_eq!(parse_id("0190a00000007000800000000000000a"), None);
     }
 }

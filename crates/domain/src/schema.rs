@@ -3,6 +3,7 @@
 //! admin are appended at run time with [`Schema::with_custom`].
 
 use crate::entity::Entity;
+use crate::taxid::TaxId;
 use serde_json::Value;
 use std::sync::LazyLock;
 
@@ -39,15 +40,25 @@ pub enum FieldType {
     LongText,
     Email,
     Phone,
-    /// A string of ASCII digits whose length is one of `lens` (INN, KPP, BIK, account numbers).
+    /// A string of ASCII digits whose length is one of `lens` (BIK, account numbers).
     Digits {
         lens: &'static [usize],
     },
-    /// A decimal number with at most `scale` fractional digits, at least `min` when set.
+    /// INN, KPP or OGRN, with check digits checked.
+    TaxId(crate::taxid::TaxId),
+    /// An exact decimal, written as a JSON string: at most `digits` digits before the point and
+    /// `scale` after it, between `min` and `max` when set. See [`crate::money`].
     Decimal {
+        digits: u32,
         scale: u32,
         min: Option<i64>,
         max: Option<i64>,
+    },
+    /// A non-negative amount of money in the record's currency (the sibling field `currency`,
+    /// or the invoice's for lines and payments), written as a JSON string with exactly the
+    /// currency's minor units; below 10^13. `positive` refuses zero.
+    Money {
+        positive: bool,
     },
     Integer {
         min: i64,
@@ -81,7 +92,9 @@ impl FieldType {
             FieldType::Email => "email",
             FieldType::Phone => "phone",
             FieldType::Digits { .. } => "digits",
-            FieldType::Decimal { .. } => "number",
+            FieldType::TaxId(_) => "tax_id",
+            FieldType::Decimal { .. } => "decimal",
+            FieldType::Money { .. } => "money",
             FieldType::Integer { .. } => "integer",
             FieldType::Date => "date",
             FieldType::DateTime => "datetime",
@@ -103,6 +116,7 @@ impl FieldType {
                 | FieldType::Email
                 | FieldType::Phone
                 | FieldType::Digits { .. }
+                | FieldType::TaxId(_)
                 | FieldType::List(_)
         )
     }
@@ -235,6 +249,7 @@ impl CustomFieldDef {
         let ty = match data.get("type")?.as_str()? {
             "string" => FieldType::Text { max: 1000 },
             "number" => FieldType::Decimal {
+                digits: 13,
                 scale: 6,
                 min: None,
                 max: None,
@@ -270,12 +285,16 @@ fn long_text(name: &str) -> FieldDef {
     FieldDef::new(name, FieldType::LongText)
 }
 fn money(name: &str) -> FieldDef {
+    FieldDef::new(name, FieldType::Money { positive: false })
+}
+fn vat_rate() -> FieldDef {
     FieldDef::new(
-        name,
+        "vat_rate",
         FieldType::Decimal {
+            digits: 3,
             scale: 2,
             min: Some(0),
-            max: None,
+            max: Some(100),
         },
     )
 }
@@ -319,9 +338,9 @@ fn build(entity: Entity) -> Schema {
             vec![
                 text("name").required(),
                 text("legal_name"),
-                FieldDef::new("inn", T::Digits { lens: &[10, 12] }),
-                FieldDef::new("kpp", T::Digits { lens: &[9] }),
-                FieldDef::new("ogrn", T::Digits { lens: &[13, 15] }),
+                FieldDef::new("inn", T::TaxId(TaxId::Inn)),
+                FieldDef::new("kpp", T::TaxId(TaxId::Kpp)),
+                FieldDef::new("ogrn", T::TaxId(TaxId::Ogrn)),
                 FieldDef::new("email", T::Email),
                 FieldDef::new("phone", T::Phone),
                 text("website"),
@@ -448,14 +467,7 @@ fn build(entity: Entity) -> Schema {
                 text("group"),
                 money("price"),
                 currency(),
-                FieldDef::new(
-                    "vat_rate",
-                    T::Decimal {
-                        scale: 2,
-                        min: Some(0),
-                        max: Some(100),
-                    },
-                ),
+                vat_rate(),
                 FieldDef::new("active", T::Bool).default(Value::Bool(true)),
                 long_text("description"),
                 text("external_id"),
@@ -486,7 +498,8 @@ fn build(entity: Entity) -> Schema {
                         FieldDef::new(
                             "quantity",
                             T::Decimal {
-                                scale: 3,
+                                digits: crate::money::QUANTITY_INTEGER_DIGITS,
+                                scale: crate::money::QUANTITY_SCALE,
                                 min: Some(0),
                                 max: None,
                             },
@@ -494,15 +507,7 @@ fn build(entity: Entity) -> Schema {
                         .required(),
                         text("unit"),
                         money("price").required(),
-                        FieldDef::new(
-                            "vat_rate",
-                            T::Decimal {
-                                scale: 2,
-                                min: Some(0),
-                                max: Some(100),
-                            },
-                        )
-                        .default(Value::from(0)),
+                        vat_rate().default(Value::from("0")),
                         money("amount").computed(),
                         money("vat_amount").computed(),
                         money("total").computed(),
@@ -528,15 +533,9 @@ fn build(entity: Entity) -> Schema {
                     .required()
                     .cascade()
                     .immutable(),
-                FieldDef::new(
-                    "amount",
-                    T::Decimal {
-                        scale: 2,
-                        min: Some(0),
-                        max: None,
-                    },
-                )
-                .required(),
+                FieldDef::new("amount", T::Money { positive: true }).required(),
+                // The invoice's currency, copied when the payment is recorded.
+                FieldDef::new("currency", T::Currency).computed(),
                 FieldDef::new("date", T::Date),
                 text("reference"),
                 enumeration("method", &["bank_transfer", "cash", "card", "other"])

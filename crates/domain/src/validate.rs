@@ -1,17 +1,32 @@
 //! Parses client input into a record's fields: every value is checked against its field's type and
 //! turned into one canonical JSON form, and every error names the field (`lines[2].quantity`).
 //! Parse, don't validate: the store only ever sees what came out of [`parse_fields`].
+//!
+//! The rules are strict on purpose, so the API document can state them exactly: a request the
+//! document calls valid is accepted, one it calls invalid is refused with 422. What the input
+//! alone breaks is 422 ([`DomainError::Invalid`]); what only the combination of the input with
+//! the stored record or other records breaks (a rule spanning fields on update, a currency
+//! change that strands an amount's decimals, a required custom field defined later) is 409
+//! ([`DomainError::State`]).
+//!
+//! - `null` means "no value". For text fields an empty or blank string means the same; for
+//!   every other type a string must be a valid value.
+//! - Decimals and money are JSON strings (`"1500.50"`), never numbers; see [`crate::money`].
+//! - Enums, currencies, dates and times are taken exactly as written (no trimming, no case
+//!   folding); record ids may be written in either case and are stored lowercase.
 
 use crate::entity::Entity;
 use crate::error::DomainError;
-use crate::record::is_valid_id;
+use crate::money::{self, Dec};
+use crate::record::parse_id;
 use crate::schema::{FieldDef, FieldType, Schema, Writer, CUSTOM_FIELD_TYPES, SYSTEM_FIELDS};
-use rust_decimal::prelude::ToPrimitive;
-use rust_decimal::Decimal;
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 
-/// Largest magnitude a decimal field takes: keeps every value exact as a JSON number.
-const DECIMAL_LIMIT: i64 = 10_000_000_000_000;
+/// Longest free text, in characters.
+pub const LONG_TEXT_MAX: usize = 100_000;
+/// Most items in a list field and most rows in a rows field.
+pub const LIST_MAX: usize = 100;
+pub const ROWS_MAX: usize = 1000;
 
 /// What the input asked for the record's owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,8 +44,25 @@ pub struct ParsedInput {
     pub touched: Vec<String>,
 }
 
+/// The currency a record's money is in, when parsing can tell (records with a `currency`
+/// field). Payments learn theirs from the invoice in the write path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoneyContext(Option<String>);
+
+impl MoneyContext {
+    pub fn of(currency: &str) -> MoneyContext {
+        MoneyContext(Some(currency.to_string()))
+    }
+    pub fn unknown() -> MoneyContext {
+        MoneyContext(None)
+    }
+    fn minor(&self) -> Option<u32> {
+        self.0.as_deref().map(money::minor_units)
+    }
+}
+
 /// Parses `input` (a JSON object) for a create (`current = None`) or a partial update.
-/// `trusted` input comes from Kontor itself and may set internal and computed fields.
+/// `trusted` input comes from Kontor itself and may set computed fields.
 pub fn parse_fields(
     schema: &Schema,
     input: &Value,
@@ -43,16 +75,19 @@ pub fn parse_fields(
     let mut data = current.cloned().unwrap_or_default();
     let mut owner = OwnerChange::Keep;
     let mut touched = Vec::new();
+    let ctx = money_context(schema, obj, current)?;
 
     for (key, value) in obj {
         if key == "owner_id" {
             owner = OwnerChange::Set(match value {
                 Value::Null => None,
-                Value::String(s) if is_valid_id(s) => Some(s.clone()),
+                Value::String(s) => Some(parse_id(s).ok_or_else(|| {
+                    DomainError::invalid("owner_id", "owner_id must be a user id (UUID) or null")
+                })?),
                 _ => {
                     return Err(DomainError::invalid(
                         "owner_id",
-                        "owner_id must be a user id or null",
+                        "owner_id must be a user id (UUID) or null",
                     ))
                 }
             });
@@ -60,7 +95,8 @@ pub fn parse_fields(
             continue;
         }
         if SYSTEM_FIELDS.contains(&key.as_str()) {
-            // Clients often send back what they read; accept unchanged system fields silently.
+            // Clients often send back what they read; accept system fields on updates, where
+            // they change nothing.
             if current.is_some() {
                 continue;
             }
@@ -69,15 +105,9 @@ pub fn parse_fields(
                 format!("field '{key}' is set by Kontor and cannot be written"),
             ));
         }
-        let def = match schema.field(key) {
-            Some(d) => d,
-            _ => {
-                return Err(DomainError::invalid(
-                    key,
-                    format!("unknown field '{key}' for {}", schema.entity),
-                ))
-            }
-        };
+        let def = schema.field(key).ok_or_else(|| {
+            DomainError::invalid(key, format!("unknown field '{key}' for {}", schema.entity))
+        })?;
         if def.writer == Writer::Computed && !trusted {
             if current.and_then(|c| c.get(key)) == Some(value) {
                 continue;
@@ -87,7 +117,8 @@ pub fn parse_fields(
                 format!("field '{key}' is computed by Kontor and cannot be written"),
             ));
         }
-        let parsed = parse_value(&def.ty, value, key, trusted)?;
+        let stored = current.and_then(|c| c.get(key));
+        let parsed = parse_value(&def.ty, value, key, &ctx, stored, trusted)?;
         if def.immutable {
             if let Some(cur) = current {
                 if cur.get(key) != parsed.as_ref() {
@@ -97,6 +128,12 @@ pub fn parse_fields(
                     ));
                 }
             }
+        }
+        if def.required && def.writer == Writer::Input && parsed.is_none() && !def.custom {
+            return Err(DomainError::invalid(
+                key,
+                format!("field '{key}' is required; it cannot be cleared"),
+            ));
         }
         match parsed {
             Some(v) => {
@@ -109,6 +146,11 @@ pub fn parse_fields(
         touched.push(key.clone());
     }
 
+    if let Some(cur) = current {
+        if cur.get("currency") != data.get("currency") {
+            rewrite_stored_money(schema, obj, &ctx, &mut data)?;
+        }
+    }
     for def in &schema.fields {
         if current.is_none() && !data.contains_key(&def.name) {
             if let Some(d) = &def.default {
@@ -116,13 +158,28 @@ pub fn parse_fields(
             }
         }
         if def.required && def.writer == Writer::Input && !data.contains_key(&def.name) {
-            return Err(DomainError::invalid(
-                &def.name,
-                format!("field '{}' is required", def.name),
-            ));
+            let message = format!("field '{}' is required", def.name);
+            // A custom field made required after the request was written (or the record
+            // created) is a conflict with today's definitions, not a malformed request.
+            return Err(if def.custom || current.is_some() {
+                DomainError::State {
+                    field: Some(def.name.clone()),
+                    message,
+                }
+            } else {
+                DomainError::invalid(&def.name, message)
+            });
         }
     }
-    check_entity_rules(schema.entity, &data)?;
+    check_entity_rules(schema.entity, &data).map_err(|e| match (e, current) {
+        // On an update the input meets the stored record: a broken cross-field rule is a
+        // conflict between the two.
+        (DomainError::Invalid(f), Some(_)) => DomainError::State {
+            field: Some(f.field),
+            message: f.message,
+        },
+        (e, _) => e,
+    })?;
     Ok(ParsedInput {
         data,
         owner,
@@ -130,111 +187,256 @@ pub fn parse_fields(
     })
 }
 
-/// Parses one value; `Ok(None)` means "no value" (null or an empty string).
+/// The currency money fields are in after this input: the input's, else the stored one, else
+/// the field's default. `Unknown` for records whose currency is not theirs to set (payments).
+fn money_context(
+    schema: &Schema,
+    input: &Map<String, Value>,
+    current: Option<&Map<String, Value>>,
+) -> Result<MoneyContext, DomainError> {
+    let Some(def) = schema.field("currency") else {
+        return Ok(MoneyContext::unknown());
+    };
+    if def.writer == Writer::Input {
+        if let Some(v) = input.get("currency") {
+            return Ok(
+                match parse_value(
+                    &def.ty,
+                    v,
+                    "currency",
+                    &MoneyContext::unknown(),
+                    None,
+                    false,
+                )? {
+                    Some(Value::String(c)) => MoneyContext::of(&c),
+                    _ => MoneyContext::of(default_currency(def)),
+                },
+            );
+        }
+    }
+    let stored = current
+        .and_then(|c| c.get("currency"))
+        .and_then(Value::as_str);
+    Ok(match stored {
+        Some(c) => MoneyContext::of(c),
+        None if def.writer == Writer::Input => MoneyContext::of(default_currency(def)),
+        None => MoneyContext::unknown(),
+    })
+}
+
+fn default_currency(def: &FieldDef) -> &str {
+    def.default
+        .as_ref()
+        .and_then(Value::as_str)
+        .unwrap_or("RUB")
+}
+
+/// When an update changes the currency, stored amounts the input did not touch are written at
+/// the new currency's minor units; one that would lose decimals is a conflict.
+fn rewrite_stored_money(
+    schema: &Schema,
+    input: &Map<String, Value>,
+    ctx: &MoneyContext,
+    data: &mut Map<String, Value>,
+) -> Result<(), DomainError> {
+    let Some(minor) = ctx.minor() else {
+        return Ok(());
+    };
+    for def in &schema.fields {
+        if input.contains_key(&def.name) || def.writer == Writer::Computed {
+            continue;
+        }
+        let Some(value) = data.get_mut(&def.name) else {
+            continue;
+        };
+        match &def.ty {
+            FieldType::Money { .. } => restate_money(value, minor, &def.name)?,
+            FieldType::Rows(defs) => {
+                for (i, row) in value.as_array_mut().into_iter().flatten().enumerate() {
+                    let Some(row) = row.as_object_mut() else {
+                        continue;
+                    };
+                    for d in defs
+                        .iter()
+                        .filter(|d| matches!(d.ty, FieldType::Money { .. }))
+                    {
+                        if d.writer == Writer::Computed {
+                            continue;
+                        }
+                        if let Some(v) = row.get_mut(&d.name) {
+                            restate_money(v, minor, &format!("{}[{i}].{}", def.name, d.name))?;
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn restate_money(value: &mut Value, minor: u32, path: &str) -> Result<(), DomainError> {
+    let Some(d) = value.as_str().and_then(Dec::parse) else {
+        return Ok(());
+    };
+    match d.with_scale(minor) {
+        Some(fixed) => {
+            *value = Value::from(fixed.to_string());
+            Ok(())
+        }
+        None => Err(DomainError::State {
+            field: Some(path.to_string()),
+            message: format!(
+                "field '{path}' ({d}) has more decimals than the new currency allows ({minor}); change it together with the currency"
+            ),
+        }),
+    }
+}
+
+/// Parses one value; `Ok(None)` means "no value". `stored` is the field's current value (rows
+/// compare computed cells with it).
 pub fn parse_value(
     ty: &FieldType,
     value: &Value,
     path: &str,
+    ctx: &MoneyContext,
+    stored: Option<&Value>,
     trusted: bool,
 ) -> Result<Option<Value>, DomainError> {
     if value.is_null() {
         return Ok(None);
     }
-    if let Value::String(s) = value {
-        if s.trim().is_empty() && !matches!(ty, FieldType::List(_) | FieldType::Rows(_)) {
-            return Ok(None);
-        }
-    }
     let bad = |what: &str| DomainError::invalid(path, format!("field '{path}' must be {what}"));
+    let string = || value.as_str().ok_or_else(|| bad("a string"));
     let v = match ty {
         FieldType::Text { max } => {
-            let s = value.as_str().ok_or_else(|| bad("a string"))?.trim();
+            let s = string()?;
             if s.chars().count() > *max {
                 return Err(bad(&format!("at most {max} characters")));
             }
-            if s.chars().any(|c| c.is_control()) {
+            if s.chars().any(char::is_control) {
                 return Err(bad("a single line without control characters"));
+            }
+            let s = s.trim();
+            if s.is_empty() {
+                return Ok(None);
             }
             Value::from(s)
         }
         FieldType::LongText => {
-            let s = value.as_str().ok_or_else(|| bad("a string"))?;
-            if s.chars().count() > 100_000 {
-                return Err(bad("at most 100000 characters"));
+            let s = string()?;
+            if s.chars().count() > LONG_TEXT_MAX {
+                return Err(bad(&format!("at most {LONG_TEXT_MAX} characters")));
+            }
+            if s.contains('\0') {
+                return Err(bad("text without NUL characters"));
+            }
+            if s.trim().is_empty() {
+                return Ok(None);
             }
             Value::from(s)
         }
-        FieldType::Email => {
-            let s = value
-                .as_str()
-                .ok_or_else(|| bad("an e-mail address"))?
-                .trim();
-            let ok = s.len() <= 254
-                && s.split_once('@').is_some_and(|(local, domain)| {
-                    !local.is_empty()
-                        && domain.contains('.')
-                        && !domain.starts_with('.')
-                        && !domain.ends_with('.')
-                        && !domain.contains('@')
-                })
-                && !s.chars().any(|c| c.is_whitespace() || c.is_control());
-            if !ok {
-                return Err(bad("an e-mail address like name@example.com"));
-            }
-            let (local, domain) = s.split_once('@').unwrap_or((s, ""));
-            Value::from(format!("{local}@{}", domain.to_lowercase()))
-        }
+        FieldType::Email => Value::from(parse_email(string()?).ok_or_else(|| {
+            bad("an e-mail address like name@example.com (at most 254 characters)")
+        })?),
         FieldType::Phone => {
-            let s = value.as_str().ok_or_else(|| bad("a phone number"))?.trim();
-            let digits = s.chars().filter(|c| c.is_ascii_digit()).count();
-            let ok = s.len() <= 32
+            let s = string()?;
+            let digits = s.chars().filter(char::is_ascii_digit).count();
+            let ok = s.chars().count() <= 32
                 && (3..=20).contains(&digits)
                 && s.chars()
-                    .all(|c| c.is_ascii_digit() || " +-().".contains(c) || c == 'x');
+                    .all(|c| c.is_ascii_digit() || " +-().x".contains(c));
             if !ok {
                 return Err(bad(
-                    "a phone number of 3 to 20 digits (spaces, +, -, brackets allowed)",
+                    "a phone number of 3 to 20 digits (spaces, +, -, brackets, dots and x allowed; at most 32 characters)",
                 ));
             }
-            Value::from(s)
+            Value::from(s.trim())
         }
         FieldType::Digits { lens } => {
-            let s = value
-                .as_str()
-                .ok_or_else(|| bad("a string of digits"))?
-                .trim();
+            let s = string()?;
             if !s.chars().all(|c| c.is_ascii_digit()) || !lens.contains(&s.len()) {
                 let l: Vec<String> = lens.iter().map(|l| l.to_string()).collect();
                 return Err(bad(&format!("{} digits", l.join(" or "))));
             }
             Value::from(s)
         }
-        FieldType::Decimal { scale, min, max } => {
-            let d = parse_decimal(value).ok_or_else(|| bad("a number"))?;
-            if d.abs() >= Decimal::from(DECIMAL_LIMIT) {
-                return Err(bad("a number below 10^13 in magnitude"));
-            }
-            if d.normalize().scale() > *scale {
+        FieldType::TaxId(kind) => {
+            let s = string()?;
+            kind.check(s)
+                .map_err(|why| DomainError::invalid(path, format!("field '{path}': {why}")))?;
+            Value::from(s)
+        }
+        FieldType::Decimal {
+            digits,
+            scale,
+            min,
+            max,
+        } => {
+            let d = parse_dec(value, path)?;
+            if d.scale() > *scale {
                 return Err(bad(&format!(
                     "a number with at most {scale} decimal places"
                 )));
             }
+            if !d.below_power_of_ten(*digits) {
+                return Err(bad(&format!("below 10^{digits} in magnitude")));
+            }
             if let Some(m) = min {
-                if d < Decimal::from(*m) {
+                if d.cmp_value(Dec::from_int(*m)).is_lt() {
                     return Err(bad(&format!("at least {m}")));
                 }
             }
             if let Some(m) = max {
-                if d > Decimal::from(*m) {
+                if d.cmp_value(Dec::from_int(*m)).is_gt() {
                     return Err(bad(&format!("at most {m}")));
                 }
             }
-            decimal_to_json(d)
+            Value::from(d.normalized().to_string())
+        }
+        FieldType::Money { positive } => {
+            let d = parse_dec(value, path)?;
+            if d.is_negative() {
+                return Err(bad("at least 0"));
+            }
+            if *positive && d.is_zero() {
+                return Err(bad("greater than 0"));
+            }
+            if !d.below_power_of_ten(money::MONEY_INTEGER_DIGITS) {
+                return Err(bad(&format!(
+                    "below 10^{} (at most {} digits before the point)",
+                    money::MONEY_INTEGER_DIGITS,
+                    money::MONEY_INTEGER_DIGITS
+                )));
+            }
+            match (ctx.minor(), &ctx.0) {
+                (Some(minor), Some(currency)) => {
+                    let fixed = d.with_scale(minor).filter(|_| d.scale() <= minor);
+                    let fixed = fixed.ok_or_else(|| {
+                        bad(&format!(
+                            "an amount with at most {minor} decimal places ({currency})"
+                        ))
+                    })?;
+                    Value::from(fixed.to_string())
+                }
+                _ => {
+                    let most = money::MINOR_UNIT_CHOICES[money::MINOR_UNIT_CHOICES.len() - 1];
+                    if d.scale() > most {
+                        return Err(bad(&format!(
+                            "an amount with at most {most} decimal places"
+                        )));
+                    }
+                    Value::from(d.normalized().to_string())
+                }
+            }
         }
         FieldType::Integer { min, max } => {
             let n = match value {
-                Value::Number(n) => n.as_i64(),
-                Value::String(s) => s.trim().parse().ok(),
+                Value::Number(n) => n.as_i64().or_else(|| {
+                    n.as_f64()
+                        .filter(|f| f.fract() == 0.0 && f.abs() < 9e15)
+                        .map(|f| f as i64)
+                }),
                 _ => None,
             }
             .ok_or_else(|| bad("a whole number"))?;
@@ -244,63 +446,71 @@ pub fn parse_value(
             Value::from(n)
         }
         FieldType::Date => {
-            let s = value.as_str().ok_or_else(|| bad("a date YYYY-MM-DD"))?;
-            let d = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-                .map_err(|_| bad("a date YYYY-MM-DD"))?;
-            Value::from(d.format("%Y-%m-%d").to_string())
+            let s = string()?;
+            Value::from(parse_date(s).ok_or_else(|| bad("a date YYYY-MM-DD"))?)
         }
         FieldType::DateTime => {
-            let s = value.as_str().ok_or_else(|| bad("an RFC 3339 date-time"))?;
-            let t = crate::time::parse(s)
+            let s = string()?;
+            let t = parse_datetime(s)
                 .ok_or_else(|| bad("an RFC 3339 date-time like 2026-01-31T09:00:00Z"))?;
             Value::from(crate::time::format(t))
         }
         FieldType::Bool => Value::Bool(value.as_bool().ok_or_else(|| bad("true or false"))?),
         FieldType::Enum(options) => {
-            let s = value.as_str().ok_or_else(|| bad("a string"))?.trim();
+            let s = string()?;
             if !options.iter().any(|o| o == s) {
                 return Err(bad(&format!("one of: {}", options.join(", "))));
             }
             Value::from(s)
         }
         FieldType::Currency => {
-            let s = value.as_str().ok_or_else(|| bad("a currency code"))?.trim();
-            if s.len() != 3 || !s.chars().all(|c| c.is_ascii_alphabetic()) {
-                return Err(bad("a three-letter currency code like RUB"));
-            }
-            Value::from(s.to_ascii_uppercase())
-        }
-        FieldType::Ref(_) | FieldType::LinkedRef { .. } => {
-            let s = value.as_str().ok_or_else(|| bad("a record id"))?.trim();
-            if !is_valid_id(s) {
-                return Err(bad("a record id (UUID)"));
+            let s = string()?;
+            if s.len() != 3 || !s.chars().all(|c| c.is_ascii_uppercase()) {
+                return Err(bad("a three-letter ISO 4217 code in capitals, like RUB"));
             }
             Value::from(s)
         }
+        FieldType::Ref(_) | FieldType::LinkedRef { .. } => {
+            let s = string()?;
+            Value::from(parse_id(s).ok_or_else(|| bad("a record id (UUID)"))?)
+        }
         FieldType::List(inner) => {
             let items = value.as_array().ok_or_else(|| bad("a list"))?;
-            if items.len() > 100 {
-                return Err(bad("a list of at most 100 items"));
+            if items.len() > LIST_MAX {
+                return Err(bad(&format!("a list of at most {LIST_MAX} items")));
             }
             let mut out = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
-                if let Some(v) = parse_value(inner, item, &format!("{path}[{i}]"), trusted)? {
-                    out.push(v);
+                let item_path = format!("{path}[{i}]");
+                match parse_value(inner, item, &item_path, ctx, None, trusted)? {
+                    Some(v) => out.push(v),
+                    None => {
+                        return Err(DomainError::invalid(
+                            &item_path,
+                            format!("field '{item_path}' must not be empty"),
+                        ))
+                    }
                 }
             }
             Value::Array(out)
         }
         FieldType::Rows(defs) => {
             let rows = value.as_array().ok_or_else(|| bad("a list of objects"))?;
-            if rows.len() > 1000 {
-                return Err(bad("a list of at most 1000 rows"));
+            if rows.len() > ROWS_MAX {
+                return Err(bad(&format!("a list of at most {ROWS_MAX} rows")));
             }
+            let stored_rows = stored.and_then(Value::as_array);
             let mut out = Vec::with_capacity(rows.len());
             for (i, row) in rows.iter().enumerate() {
+                let stored_row = stored_rows
+                    .and_then(|r| r.get(i))
+                    .and_then(Value::as_object);
                 out.push(Value::Object(parse_row(
                     defs,
                     row,
                     &format!("{path}[{i}]"),
+                    ctx,
+                    stored_row,
                     trusted,
                 )?));
             }
@@ -316,10 +526,70 @@ pub fn parse_value(
     Ok(Some(v))
 }
 
+fn parse_dec(value: &Value, path: &str) -> Result<Dec, DomainError> {
+    match value {
+        Value::String(s) => Dec::parse(s).ok_or_else(|| {
+            DomainError::invalid(
+                path,
+                format!("field '{path}' must be a decimal string like \"1500.50\" (digits, an optional '-' and one '.')"),
+            )
+        }),
+        Value::Number(_) => Err(DomainError::invalid(
+            path,
+            format!("field '{path}' must be a decimal string like \"1500.50\", not a JSON number: numbers pass through binary floating point, strings stay exact"),
+        )),
+        _ => Err(DomainError::invalid(
+            path,
+            format!("field '{path}' must be a decimal string like \"1500.50\""),
+        )),
+    }
+}
+
+/// An e-mail address with its domain lowercased, or `None`.
+pub fn parse_email(s: &str) -> Option<String> {
+    let s = s.trim();
+    let (local, domain) = s.rsplit_once('@')?;
+    let ok = s.len() <= 254
+        && !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control());
+    ok.then(|| format!("{local}@{}", domain.to_lowercase()))
+}
+
+/// `YYYY-MM-DD` exactly, years 0001 to 9999.
+pub fn parse_date(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let shape = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    if !shape || &s[..4] == "0000" {
+        return None;
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .map(|d| d.format("%Y-%m-%d").to_string())
+}
+
+/// An RFC 3339 date-time (`T` or `t` between date and time, any offset), in UTC.
+pub fn parse_datetime(s: &str) -> Option<crate::time::Timestamp> {
+    let b = s.as_bytes();
+    if b.len() < 20 || !matches!(b[10], b'T' | b't') || parse_date(&s[..10]).is_none() {
+        return None;
+    }
+    crate::time::parse(s)
+}
+
 fn parse_row(
     defs: &[FieldDef],
     row: &Value,
     path: &str,
+    ctx: &MoneyContext,
+    stored: Option<&Map<String, Value>>,
     trusted: bool,
 ) -> Result<Map<String, Value>, DomainError> {
     let obj = row
@@ -332,12 +602,23 @@ fn parse_row(
             .iter()
             .find(|d| &d.name == key)
             .ok_or_else(|| DomainError::invalid(&sub, format!("unknown field '{sub}'")))?;
-        if def.writer != Writer::Input && !trusted {
-            // Computed row fields (line totals) are recomputed; ignore what the client sent.
-            continue;
+        if def.writer == Writer::Computed && !trusted {
+            // Sent back as read: fine. Anything else is an attempt to write a computed cell.
+            if stored.and_then(|s| s.get(key)) == Some(value) {
+                continue;
+            }
+            return Err(DomainError::invalid(
+                &sub,
+                format!("field '{sub}' is computed by Kontor and cannot be written"),
+            ));
         }
-        if let Some(v) = parse_value(&def.ty, value, &sub, trusted)? {
+        if let Some(v) = parse_value(&def.ty, value, &sub, ctx, None, trusted)? {
             out.insert(key.clone(), v);
+        } else if def.required {
+            return Err(DomainError::invalid(
+                &sub,
+                format!("field '{sub}' is required"),
+            ));
         }
     }
     for def in defs {
@@ -356,32 +637,12 @@ fn parse_row(
     Ok(out)
 }
 
-pub fn parse_decimal(value: &Value) -> Option<Decimal> {
-    let s = match value {
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => s.trim().replace(',', "."),
-        _ => return None,
-    };
-    s.parse::<Decimal>()
-        .ok()
-        .or_else(|| Decimal::from_scientific(&s).ok())
-}
-
-/// A decimal as a JSON number: integers stay integers, fractions go through their shortest
-/// decimal text, which is exact below [`DECIMAL_LIMIT`].
-pub fn decimal_to_json(d: Decimal) -> Value {
-    let d = d.normalize();
-    if d.scale() == 0 {
-        if let Some(i) = d.to_i64() {
-            return Value::Number(Number::from(i));
-        }
-    }
-    d.to_string()
-        .parse::<f64>()
-        .ok()
-        .and_then(Number::from_f64)
-        .map(Value::Number)
-        .unwrap_or(Value::Null)
+/// A stored decimal or money value (a decimal string), for computations.
+pub fn stored_dec(value: Option<&Value>) -> Dec {
+    value
+        .and_then(Value::as_str)
+        .and_then(Dec::parse)
+        .unwrap_or(Dec::ZERO)
 }
 
 /// Rules that span fields of one record.
@@ -405,16 +666,6 @@ fn check_entity_rules(entity: Entity, data: &Map<String, Value>) -> Result<(), D
                 "linked_entity and linked_id must be given together",
             ));
         }
-        Entity::Payments => {
-            if let Some(a) = data.get("amount").and_then(parse_decimal) {
-                if a <= Decimal::ZERO {
-                    return Err(DomainError::invalid(
-                        "amount",
-                        "field 'amount' must be greater than 0",
-                    ));
-                }
-            }
-        }
         Entity::Companies
             if has("kpp") && data.get("inn").and_then(Value::as_str).map(str::len) != Some(10) =>
         {
@@ -425,15 +676,10 @@ fn check_entity_rules(entity: Entity, data: &Map<String, Value>) -> Result<(), D
         }
         Entity::Fields => {
             let name = data.get("name").and_then(Value::as_str).unwrap_or("");
-            let name_ok = name.len() <= 63
-                && name.starts_with(|c: char| c.is_ascii_lowercase())
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-            if !name_ok {
+            if !is_custom_field_name(name) {
                 return Err(DomainError::invalid(
                     "name",
-                    "a custom field name is lowercase latin letters, digits and _, starting with a letter",
+                    "a custom field name is lowercase latin letters, digits and _, starting with a letter (at most 63)",
                 ));
             }
             if let Some(target) = data
@@ -444,10 +690,11 @@ fn check_entity_rules(entity: Entity, data: &Map<String, Value>) -> Result<(), D
                 if crate::schema::builtin(target).field(name).is_some()
                     || SYSTEM_FIELDS.contains(&name)
                 {
-                    return Err(DomainError::invalid(
-                        "name",
-                        format!("{target} already has a built-in field '{name}'"),
-                    ));
+                    // Taken, like a unique value: the name belongs to a built-in field.
+                    return Err(DomainError::Duplicate {
+                        field: "name".into(),
+                        message: format!("{target} already has a built-in field '{name}'"),
+                    });
                 }
             }
             let ty = data.get("type").and_then(Value::as_str).unwrap_or("");
@@ -471,6 +718,15 @@ fn check_entity_rules(entity: Entity, data: &Map<String, Value>) -> Result<(), D
     Ok(())
 }
 
+/// Custom field names: `^[a-z][a-z0-9_]{0,62}$`.
+pub fn is_custom_field_name(name: &str) -> bool {
+    name.len() <= 63
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -479,6 +735,10 @@ mod tests {
 
     fn parse(entity: Entity, v: Value) -> Result<ParsedInput, DomainError> {
         parse_fields(builtin(entity), &v, None, false)
+    }
+
+    fn update(entity: Entity, current: &ParsedInput, v: Value) -> Result<ParsedInput, DomainError> {
+        parse_fields(builtin(entity), &v, Some(&current.data), false)
     }
 
     fn field_of(e: DomainError) -> String {
@@ -510,6 +770,13 @@ mod tests {
             "inn"
         );
         assert_eq!(
+            field_of(
+                parse(Entity::Companies, json!({"name": "x", "inn": "7707083894"})).unwrap_err()
+            ),
+            "inn",
+            "a wrong check digit"
+        );
+        assert_eq!(
             field_of(parse(Entity::Deals, json!({"title": "x", "amount": "ten"})).unwrap_err()),
             "amount"
         );
@@ -519,18 +786,109 @@ mod tests {
         );
         let e = parse(
             Entity::Invoices,
-            json!({"company_id": crate::record::new_id(), "lines": [{"quantity": 1, "price": 1}, {"price": 2}]}),
+            json!({"company_id": crate::record::new_id(), "lines": [{"quantity": "1", "price": "1"}, {"price": "2"}]}),
         )
         .unwrap_err();
         assert_eq!(field_of(e), "lines[1].quantity");
     }
 
     #[test]
-    fn decimals_keep_their_value() {
-        let p = parse(Entity::Deals, json!({"title": "x", "amount": "1500.50"})).unwrap();
-        assert_eq!(p.data["amount"], json!(1500.5));
-        let e = parse(Entity::Deals, json!({"title": "x", "amount": 1.005})).unwrap_err();
-        assert_eq!(field_of(e), "amount");
+    fn money_is_a_decimal_string_at_the_currencys_minor_units() {
+        let p = parse(Entity::Deals, json!({"title": "x", "amount": "1500.5"})).unwrap();
+        assert_eq!(p.data["amount"], json!("1500.50"));
+        let yen = parse(
+            Entity::Deals,
+            json!({"title": "x", "amount": "1500", "currency": "JPY"}),
+        )
+        .unwrap();
+        assert_eq!(yen.data["amount"], json!("1500"));
+        for bad in [
+            json!({"title": "x", "amount": 1500.5}),
+            json!({"title": "x", "amount": "1500.505"}),
+            json!({"title": "x", "amount": "1.5", "currency": "JPY"}),
+            json!({"title": "x", "amount": "-1"}),
+            json!({"title": "x", "amount": "10000000000000"}),
+            json!({"title": "x", "amount": "1e3"}),
+            json!({"title": "x", "amount": ""}),
+        ] {
+            assert_eq!(
+                field_of(parse(Entity::Deals, bad.clone()).unwrap_err()),
+                "amount",
+                "{bad}"
+            );
+        }
+        // Changing the currency restates stored amounts, or refuses when decimals would be lost.
+        let jpy = update(Entity::Deals, &yen, json!({"currency": "KWD"})).unwrap();
+        assert_eq!(jpy.data["amount"], json!("1500.000"));
+        let e = update(Entity::Deals, &p, json!({"currency": "JPY"})).unwrap_err();
+        assert!(matches!(e, DomainError::State { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn strings_are_taken_as_written() {
+        for bad in [
+            json!({"title": "x", "stage": " new"}),
+            json!({"title": "x", "currency": "rub"}),
+            json!({"title": "x", "close_date": "2026-1-5"}),
+            json!({"title": "x", "close_date": "0000-01-01"}),
+            json!({"title": "x", "close_date": ""}),
+            json!({"title": "x", "probability": "50"}),
+            json!({"title": "x", "company_id": ""}),
+        ] {
+            assert!(parse(Entity::Deals, bad.clone()).is_err(), "{bad}");
+        }
+        let p = parse(
+            Entity::Deals,
+            json!({"title": "x", "company_id": "0190A000-0000-7000-8000-0000000000AB"}),
+        )
+        .unwrap();
+        assert_eq!(p.data["company_id"], "0190a000-0000-7000-8000-0000000000ab");
+        // Blank text is no value; a required field cannot be blanked.
+        let p = parse(Entity::Deals, json!({"title": "x", "lost_reason": "  "})).unwrap();
+        assert!(!p.data.contains_key("lost_reason"));
+        assert_eq!(
+            field_of(update(Entity::Deals, &p, json!({"title": " "})).unwrap_err()),
+            "title"
+        );
+        // Lengths count what was sent, before trimming.
+        let long = format!(" {}", "a".repeat(255));
+        assert!(parse(Entity::Deals, json!({ "title": long })).is_err());
+    }
+
+    #[test]
+    fn computed_line_cells_are_refused_unless_sent_back_unchanged() {
+        let company = crate::record::new_id();
+        let p = parse(
+            Entity::Invoices,
+            json!({"company_id": company, "lines": [{"quantity": "1", "price": "10.00"}]}),
+        )
+        .unwrap();
+        let e = parse(
+            Entity::Invoices,
+            json!({"company_id": company, "lines": [{"quantity": "1", "price": "10", "total": "5"}]}),
+        )
+        .unwrap_err();
+        assert_eq!(field_of(e), "lines[0].total");
+        let mut stored = p.clone();
+        stored.data["lines"][0]["total"] = json!("10.00");
+        let again = update(
+            Entity::Invoices,
+            &stored,
+            json!({"lines": [{"quantity": "2", "price": "10.00", "total": "10.00"}]}),
+        )
+        .unwrap();
+        assert_eq!(again.data["lines"][0]["quantity"], "2");
+    }
+
+    #[test]
+    fn cross_field_rules_on_update_are_conflicts() {
+        let p = parse(Entity::Contacts, json!({"last_name": "Ivanov"})).unwrap();
+        let e = update(Entity::Contacts, &p, json!({"last_name": null})).unwrap_err();
+        assert!(matches!(e, DomainError::State { .. }), "{e:?}");
+        assert_eq!(
+            field_of(parse(Entity::Contacts, json!({"first_name": " "})).unwrap_err()),
+            "last_name"
+        );
     }
 
     #[test]
@@ -538,18 +896,12 @@ mod tests {
         let p = parse(Entity::Deals, json!({"title": "x"})).unwrap();
         assert_eq!(p.data["stage"], "new");
         assert_eq!(p.data["currency"], "RUB");
-        let upd = parse_fields(
-            builtin(Entity::Deals),
-            &json!({"stage": null}),
-            Some(&p.data),
-            false,
-        )
-        .unwrap();
+        let upd = update(Entity::Deals, &p, json!({"stage": null})).unwrap();
         assert!(!upd.data.contains_key("stage"));
     }
 
     #[test]
-    fn internal_fields_are_unknown_to_clients() {
+    fn password_hashes_are_unknown_fields() {
         let e = parse(
             Entity::Users,
             json!({"email": "a@b.cd", "password_hash": "x"}),

@@ -99,6 +99,9 @@ fn core_response(e: CoreError) -> Response {
                 DomainError::Duplicate { field, .. } => {
                     with_field(StatusCode::CONFLICT, "duplicate", message, Some(field))
                 }
+                DomainError::Reference { field, .. } => {
+                    with_field(StatusCode::CONFLICT, "reference", message, Some(field))
+                }
                 DomainError::Deleted { .. } => body(StatusCode::CONFLICT, "deleted", message, None),
                 DomainError::State { field, .. } => {
                     with_field(StatusCode::CONFLICT, "invalid_state", message, field)

@@ -97,16 +97,10 @@ fn field_schema(ty: &FieldType) -> Value {
             let alts: Vec<String> = lens.iter().map(|l| format!("[0-9]{{{l}}}")).collect();
             json!({"type": "string", "pattern": format!("^({})$", alts.join("|"))})
         }
-        FieldType::Decimal { scale, min, max } => {
-            let mut m = json!({"type": "number", "multipleOf": 10f64.powi(-(*scale as i32))});
-            if let Some(v) = min {
-                m["minimum"] = json!(v);
-            }
-            if let Some(v) = max {
-                m["maximum"] = json!(v);
-            }
-            m
+        FieldType::Decimal { .. } | FieldType::Money { .. } => {
+            json!({"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]+)?$"})
         }
+        FieldType::TaxId(kind) => json!({"type": "string", "pattern": kind.pattern()}),
         FieldType::Integer { min, max } => {
             json!({"type": "integer", "minimum": min, "maximum": max})
         }

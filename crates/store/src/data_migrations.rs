@@ -4,8 +4,9 @@
 //! that replaying it from empty gives the live state: a record and the images that describe it
 //! are rewritten by the same rule.
 
+use kontor_domain::money::{self, Dec};
 use kontor_domain::record::Record;
-use kontor_domain::schema::{builtin, PASSWORD_CHANGED_AT};
+use kontor_domain::schema::{builtin, CustomFieldDef, FieldType, Schema, PASSWORD_CHANGED_AT};
 use kontor_domain::time::{self, Timestamp};
 use kontor_domain::Entity;
 use serde_json::Value;
@@ -15,6 +16,7 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImageRow {
     pub seq: i64,
+    pub entity: Entity,
     pub at: Timestamp,
     pub record_id: String,
     pub before: Option<Value>,
@@ -96,6 +98,99 @@ pub fn credentials_out_of_records(users: Vec<Record>, journal: Vec<ImageRow>) ->
     plan
 }
 
+/// What the decimals migration needs to know besides a record or image itself.
+pub struct DecimalRules {
+    /// Custom fields ever defined (their `number` fields are decimals too).
+    pub custom: Vec<CustomFieldDef>,
+    /// Each invoice's currency, for its payments.
+    pub invoice_currency: BTreeMap<String, String>,
+}
+
+impl DecimalRules {
+    /// Entities that have a decimal or money field, for which rows need looking at.
+    pub fn entities(&self) -> Vec<Entity> {
+        Entity::ALL
+            .into_iter()
+            .filter(|e| {
+                Schema::with_custom(*e, &self.custom).fields.iter().any(|f| {
+                    matches!(f.ty, FieldType::Decimal { .. } | FieldType::Money { .. })
+                        || matches!(&f.ty, FieldType::Rows(d) if d.iter().any(|f| matches!(f.ty, FieldType::Decimal { .. } | FieldType::Money { .. })))
+                })
+            })
+            .collect()
+    }
+
+    /// Rewrites decimal and money values that an earlier Kontor stored as JSON numbers into
+    /// decimal strings, in a record's data or in a journal image (same rule for both, so replay
+    /// still gives the live state). Money gets its currency's minor units, or more decimals
+    /// where an old value had them (nothing is rounded away). Payments also get their invoice's
+    /// currency. Returns whether anything changed.
+    pub fn rewrite(&self, entity: Entity, fields: &mut serde_json::Map<String, Value>) -> bool {
+        let schema = Schema::with_custom(entity, &self.custom);
+        let mut changed = false;
+        if entity == Entity::Payments && !fields.contains_key("currency") {
+            let currency = fields
+                .get("invoice_id")
+                .and_then(Value::as_str)
+                .and_then(|i| self.invoice_currency.get(i))
+                .cloned()
+                .unwrap_or_else(|| "RUB".into());
+            fields.insert("currency".into(), Value::from(currency));
+            changed = true;
+        }
+        let minor = money::minor_units(
+            fields
+                .get("currency")
+                .and_then(Value::as_str)
+                .unwrap_or("RUB"),
+        );
+        for def in &schema.fields {
+            let Some(value) = fields.get_mut(&def.name) else {
+                continue;
+            };
+            changed |= rewrite_value(&def.ty, value, minor);
+        }
+        changed
+    }
+}
+
+fn rewrite_value(ty: &FieldType, value: &mut Value, minor: u32) -> bool {
+    match ty {
+        FieldType::Decimal { .. } | FieldType::Money { .. } => {
+            let Value::Number(n) = value else {
+                return false;
+            };
+            let Some(d) = Dec::parse_json_number(&n.to_string()) else {
+                return false;
+            };
+            let text = if matches!(ty, FieldType::Money { .. }) {
+                d.with_scale(minor.max(d.normalized().scale()))
+                    .unwrap_or(d)
+                    .to_string()
+            } else {
+                d.normalized().to_string()
+            };
+            *value = Value::from(text);
+            true
+        }
+        FieldType::Rows(defs) => {
+            let mut changed = false;
+            for row in value.as_array_mut().into_iter().flatten() {
+                let Some(row) = row.as_object_mut() else {
+                    continue;
+                };
+                for d in defs {
+                    if let Some(v) = row.get_mut(&d.name) {
+                        changed |= rewrite_value(&d.ty, v, minor);
+                    }
+                }
+            }
+            changed
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,12 +201,43 @@ mod tests {
     }
 
     #[test]
+    fn numbers_become_decimal_strings_without_losing_digits() {
+        let rules = DecimalRules {
+            custom: vec![],
+            invoice_currency: [("inv".to_string(), "JPY".to_string())].into(),
+        };
+        let mut invoice = json!({"currency": "RUB", "total": 365.36, "paid_amount": 0,
+            "lines": [{"quantity": 0.5, "price": 100.1, "vat_rate": 20, "amount": 50.05}]})
+        .as_object()
+        .cloned()
+        .unwrap();
+        assert!(rules.rewrite(Entity::Invoices, &mut invoice));
+        assert_eq!(invoice["total"], "365.36");
+        assert_eq!(invoice["paid_amount"], "0.00");
+        assert_eq!(invoice["lines"][0]["quantity"], "0.5");
+        assert_eq!(invoice["lines"][0]["price"], "100.10");
+        assert_eq!(invoice["lines"][0]["vat_rate"], "20");
+        assert!(!rules.rewrite(Entity::Invoices, &mut invoice), "idempotent");
+        let mut payment = json!({"invoice_id": "inv", "amount": 1500.5})
+            .as_object()
+            .cloned()
+            .unwrap();
+        assert!(rules.rewrite(Entity::Payments, &mut payment));
+        assert_eq!(payment["currency"], "JPY");
+        assert_eq!(
+            payment["amount"], "1500.5",
+            "a yen amount with decimals keeps them"
+        );
+    }
+
+    #[test]
     fn hashes_leave_images_and_records_but_the_change_stays_visible() {
         let id = "0190a000-0000-7000-8000-000000000001".to_string();
         let img = |hash: &str, name: &str| json!({"id": id, "email": "a@b.cd", "name": name, "password_hash": hash});
         let journal = vec![
             ImageRow {
                 seq: 1,
+                entity: Entity::Users,
                 at: t("2026-01-01T00:00:00Z"),
                 record_id: id.clone(),
                 before: None,
@@ -119,6 +245,7 @@ mod tests {
             },
             ImageRow {
                 seq: 2,
+                entity: Entity::Users,
                 at: t("2026-01-02T00:00:00Z"),
                 record_id: id.clone(),
                 before: Some(img("h1", "A")),
@@ -126,6 +253,7 @@ mod tests {
             },
             ImageRow {
                 seq: 3,
+                entity: Entity::Users,
                 at: t("2026-01-03T00:00:00Z"),
                 record_id: id.clone(),
                 before: Some(img("h1", "B")),

@@ -78,7 +78,6 @@ macro_rules! sql_engine {
                     Arg::OptText(s) => a.add(s),
                     Arg::Int(i) => a.add(i),
                     Arg::OptInt(i) => a.add(i),
-                    Arg::Real(f) => a.add(f),
                 };
                 r.map_err(|e| $crate::StoreError::Other(e.to_string()))?;
             }
@@ -172,6 +171,82 @@ macro_rules! sql_engine {
                                 ),
                             )
                             .await?;
+                        }
+                        Ok(())
+                    }
+                    DataStep::DecimalsAsStrings => {
+                        use $crate::sql::RowAccess;
+                        let custom = records(
+                            fetch_all(
+                                &mut *conn,
+                                dialect.all_records(kontor_domain::Entity::Fields),
+                            )
+                            .await?,
+                        )?
+                        .iter()
+                        .filter_map(|r| {
+                            kontor_domain::schema::CustomFieldDef::from_record_data(&r.data)
+                        })
+                        .collect();
+                        let mut invoice_currency = std::collections::BTreeMap::new();
+                        for row in fetch_all(&mut *conn, dialect.invoice_currencies()).await? {
+                            if let Some(c) = row.text("currency")? {
+                                invoice_currency.insert(row.req_text("id")?, c);
+                            }
+                        }
+                        let rules = $crate::data_migrations::DecimalRules {
+                            custom,
+                            invoice_currency,
+                        };
+                        let entities = rules.entities();
+                        const PAGE: i64 = 1000;
+                        for entity in &entities {
+                            let mut after = String::new();
+                            loop {
+                                let page = records(
+                                    fetch_all(
+                                        &mut *conn,
+                                        dialect.records_page(*entity, &after, PAGE),
+                                    )
+                                    .await?,
+                                )?;
+                                let Some(last) = page.last() else { break };
+                                after = last.id.clone();
+                                let full = page.len() as i64 == PAGE;
+                                for mut rec in page {
+                                    if rules.rewrite(*entity, &mut rec.data) {
+                                        execute(&mut *conn, dialect.set_data(&rec)?).await?;
+                                    }
+                                }
+                                if !full {
+                                    break;
+                                }
+                            }
+                        }
+                        let mut after_seq = 0;
+                        loop {
+                            let rows = fetch_all(
+                                &mut *conn,
+                                $crate::sql::images_page(&entities, after_seq, PAGE),
+                            )
+                            .await?;
+                            let full = rows.len() as i64 == PAGE;
+                            for row in &rows {
+                                let mut img = $crate::sql::image_row(row)?;
+                                after_seq = img.seq;
+                                let mut changed = false;
+                                for image in [&mut img.before, &mut img.after] {
+                                    if let Some(serde_json::Value::Object(m)) = image {
+                                        changed |= rules.rewrite(img.entity, m);
+                                    }
+                                }
+                                if changed {
+                                    execute(&mut *conn, $crate::sql::set_images(&img)).await?;
+                                }
+                            }
+                            if !full {
+                                break;
+                            }
                         }
                         Ok(())
                     }

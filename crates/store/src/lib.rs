@@ -45,7 +45,9 @@ pub type StoreResult<T> = Result<T, StoreError>;
 #[derive(Debug, Clone, PartialEq)]
 pub enum FilterValue {
     Text(String),
-    Number(f64),
+    /// Any of these texts (an amount written at several scales).
+    OneOf(Vec<String>),
+    Integer(i64),
     Bool(bool),
     Null,
 }

@@ -21,6 +21,8 @@ pub(crate) enum DataStep {
     /// Moves password hashes out of user records, their journal images and search text into
     /// the `credentials` table; images record `password_changed_at` instead.
     CredentialsOutOfRecords,
+    /// Writes every decimal field as a decimal string (money at its currency's minor units).
+    DecimalsAsStrings,
 }
 
 pub(crate) type StepFuture<'c> = Pin<Box<dyn Future<Output = StoreResult<()>> + Send + 'c>>;

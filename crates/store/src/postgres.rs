@@ -23,6 +23,7 @@ const MIGRATIONS: &[(i64, Step)] = &[
         )),
     ),
     (3, Step::Data(DataStep::CredentialsOutOfRecords)),
+    (4, Step::Data(DataStep::DecimalsAsStrings)),
 ];
 
 /// Advisory-lock key that serialises migrations when several nodes start at once.

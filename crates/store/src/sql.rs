@@ -25,7 +25,6 @@ pub enum Arg {
     OptText(Option<String>),
     Int(i64),
     OptInt(Option<i64>),
-    Real(f64),
 }
 
 /// A statement and its arguments, in placeholder order.
@@ -145,13 +144,17 @@ impl Dialect {
                     let p = b.text(t.clone());
                     b.push(&format!(" AND {f} = {p}"));
                 }
-                (FilterValue::Number(n), Dialect::Sqlite) => {
-                    let p = b.arg(Arg::Real(*n));
+                (FilterValue::OneOf(values), _) => {
+                    let cond = b.in_list_sql(&f, values);
+                    b.push(&cond);
+                }
+                (FilterValue::Integer(n), Dialect::Sqlite) => {
+                    let p = b.int(*n);
                     b.push(&format!(" AND {f} = {p}"));
                 }
-                (FilterValue::Number(n), Dialect::Postgres) => {
-                    let p = b.arg(Arg::Real(*n));
-                    b.push(&format!(" AND ({f})::double precision = {p}"));
+                (FilterValue::Integer(n), Dialect::Postgres) => {
+                    let p = b.int(*n);
+                    b.push(&format!(" AND ({f})::bigint = {p}"));
                 }
                 (FilterValue::Bool(v), Dialect::Sqlite) => {
                     let p = b.int(i64::from(*v));
@@ -302,6 +305,51 @@ impl Dialect {
                 self.record_columns()
             ),
             vec![Arg::Text(entity.as_str().into())],
+        )
+    }
+
+    /// A page of an entity's records after id `after` (data migrations).
+    pub fn records_page(self, entity: Entity, after: &str, limit: i64) -> Stmt {
+        stmt(
+            &format!(
+                "SELECT {} FROM records WHERE entity = $1 AND id > $2 ORDER BY id LIMIT $3",
+                self.record_columns()
+            ),
+            vec![
+                Arg::Text(entity.as_str().into()),
+                Arg::Text(after.into()),
+                Arg::Int(limit),
+            ],
+        )
+    }
+
+    /// Replaces a record's data only (data migrations).
+    pub fn set_data(self, rec: &Record) -> StoreResult<Stmt> {
+        let data =
+            serde_json::to_string(&rec.data).map_err(|e| StoreError::Other(e.to_string()))?;
+        let cast = match self {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => "::jsonb",
+        };
+        Ok(stmt(
+            &format!("UPDATE records SET data = $1{cast} WHERE entity = $2 AND id = $3"),
+            vec![
+                Arg::Text(data),
+                Arg::Text(rec.entity.as_str().into()),
+                Arg::Text(rec.id.clone()),
+            ],
+        ))
+    }
+
+    /// Every invoice's id and currency (data migrations).
+    pub fn invoice_currencies(self) -> Stmt {
+        let col = match self {
+            Dialect::Sqlite => "json_extract(data, '$.currency')",
+            Dialect::Postgres => "(data ->> 'currency')",
+        };
+        stmt(
+            &format!("SELECT id, {col} AS currency FROM records WHERE entity = 'invoices'"),
+            vec![],
         )
     }
 
@@ -475,8 +523,21 @@ pub const SET_PASSWORD_HASH: &str = "INSERT INTO credentials (user_id, password_
      VALUES ($1, $2, $3) ON CONFLICT (user_id) DO UPDATE SET \
      password_hash = excluded.password_hash, changed_at = excluded.changed_at";
 /// Journal images of user records, in seq order (data migrations).
-pub const USER_IMAGES: &str = "SELECT seq, at, record_id, before, after FROM journal \
+pub const USER_IMAGES: &str = "SELECT seq, at, entity, record_id, before, after FROM journal \
      WHERE entity = 'users' AND scrubbed = 0 ORDER BY seq";
+
+/// A page of journal images of these entities after `after_seq` (data migrations).
+pub fn images_page(entities: &[Entity], after_seq: i64, limit: i64) -> Stmt {
+    let mut b = Builder::new(
+        "SELECT seq, at, entity, record_id, before, after FROM journal WHERE scrubbed = 0",
+    );
+    let names: Vec<String> = entities.iter().map(|e| e.as_str().to_string()).collect();
+    b.in_list("entity", &names);
+    let s = b.int(after_seq);
+    let l = b.int(limit);
+    b.push(&format!(" AND seq > {s} ORDER BY seq LIMIT {l}"));
+    b.done()
+}
 
 /// Replaces the images of one journal row (data migrations only; the journal is otherwise
 /// append-only).
@@ -499,6 +560,10 @@ pub fn image_row(row: &impl RowAccess) -> StoreResult<crate::data_migrations::Im
     };
     Ok(crate::data_migrations::ImageRow {
         seq: row.req_int("seq")?,
+        entity: row
+            .req_text("entity")?
+            .parse::<Entity>()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
         at: time::from_micros(row.req_int("at")?),
         record_id: row.req_text("record_id")?,
         before: img("before")?,

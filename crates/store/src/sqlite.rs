@@ -26,6 +26,7 @@ const MIGRATIONS: &[(i64, Step)] = &[
         )),
     ),
     (3, Step::Data(DataStep::CredentialsOutOfRecords)),
+    (4, Step::Data(DataStep::DecimalsAsStrings)),
 ];
 
 pub struct SqliteStore {

@@ -217,12 +217,7 @@ async fn contacts_lifecycle(engine: Engine) {
             json!({"first_name": "A", "company_id": MISSING_ID}),
         )
         .await;
-    assert_error(
-        &got,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid",
-        Some("company_id"),
-    );
+    assert_error(&got, StatusCode::CONFLICT, "reference", Some("company_id"));
     srv.stop().await;
 }
 
@@ -230,9 +225,10 @@ async fn leads_lifecycle(engine: Engine) {
     let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let body = json!({"title": "Website enquiry", "first_name": "Olga", "company_name": "Vector", "source": "web", "amount": "1500.50"});
-    let expect = json!({"title": "Website enquiry", "first_name": "Olga", "company_name": "Vector", "source": "web", "status": "new", "amount": 1500.5, "currency": "RUB"});
-    let patch = json!({"status": "qualified", "amount": 2000});
-    let expect_patch = json!({"title": "Website enquiry", "status": "qualified", "amount": 2000});
+    let expect = json!({"title": "Website enquiry", "first_name": "Olga", "company_name": "Vector", "source": "web", "status": "new", "amount": "1500.50", "currency": "RUB"});
+    let patch = json!({"status": "qualified", "amount": "2000"});
+    let expect_patch =
+        json!({"title": "Website enquiry", "status": "qualified", "amount": "2000.00"});
     lifecycle(&admin, "leads", body, expect, patch, expect_patch).await;
 
     let got = admin
@@ -251,10 +247,10 @@ async fn deals_lifecycle(engine: Engine) {
     let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let company = admin.create("companies", json!({"name": "Acme"})).await;
-    let body = json!({"title": "Big sale", "amount": 100000, "currency": "usd", "company_id": id(&company)});
-    let expect = json!({"title": "Big sale", "amount": 100000, "currency": "USD", "stage": "new", "pipeline": "default", "company_id": id(&company)});
+    let body = json!({"title": "Big sale", "amount": "100000", "currency": "USD", "company_id": id(&company)});
+    let expect = json!({"title": "Big sale", "amount": "100000.00", "currency": "USD", "stage": "new", "pipeline": "default", "company_id": id(&company)});
     let patch = json!({"stage": "won", "amount": "123.45", "probability": 100});
-    let expect_patch = json!({"title": "Big sale", "stage": "won", "amount": 123.45, "probability": 100, "currency": "USD"});
+    let expect_patch = json!({"title": "Big sale", "stage": "won", "amount": "123.45", "probability": 100, "currency": "USD"});
     lifecycle(&admin, "deals", body, expect, patch, expect_patch).await;
 
     let got = admin
@@ -267,7 +263,7 @@ async fn deals_lifecycle(engine: Engine) {
         Some("stage"),
     );
     let got = admin
-        .post("/api/v1/deals", json!({"title": "x", "amount": -1}))
+        .post("/api/v1/deals", json!({"title": "x", "amount": "-1"}))
         .await;
     assert_error(
         &got,
@@ -276,7 +272,7 @@ async fn deals_lifecycle(engine: Engine) {
         Some("amount"),
     );
     let got = admin
-        .post("/api/v1/deals", json!({"title": "x", "amount": 1.005}))
+        .post("/api/v1/deals", json!({"title": "x", "amount": "1.005"}))
         .await;
     assert_error(
         &got,
@@ -362,12 +358,7 @@ async fn activities_lifecycle(engine: Engine) {
     let got = admin
         .post("/api/v1/activities", json!({"kind": "task", "subject": "x", "linked_entity": "deals", "linked_id": MISSING_ID}))
         .await;
-    assert_error(
-        &got,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid",
-        Some("linked_id"),
-    );
+    assert_error(&got, StatusCode::CONFLICT, "reference", Some("linked_id"));
     let got = admin
         .post("/api/v1/activities", json!({"kind": "task", "subject": "x", "linked_entity": "products", "linked_id": id(&deal)}))
         .await;
@@ -383,8 +374,8 @@ async fn activities_lifecycle(engine: Engine) {
 async fn products_lifecycle_and_unique_sku(engine: Engine) {
     let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
-    let body = json!({"name": "Widget", "sku": "W-1", "unit": "kg", "group": "Hardware", "price": 9.99, "vat_rate": 20});
-    let expect = json!({"name": "Widget", "sku": "W-1", "unit": "kg", "group": "Hardware", "price": 9.99, "vat_rate": 20, "active": true});
+    let body = json!({"name": "Widget", "sku": "W-1", "unit": "kg", "group": "Hardware", "price": "9.99", "vat_rate": "20"});
+    let expect = json!({"name": "Widget", "sku": "W-1", "unit": "kg", "group": "Hardware", "price": "9.99", "vat_rate": "20", "active": true});
     let patch = json!({"group": "Tools", "active": false});
     let expect_patch = json!({"name": "Widget", "sku": "W-1", "group": "Tools", "active": false});
     let w = lifecycle(&admin, "products", body, expect, patch, expect_patch).await;
@@ -407,7 +398,7 @@ async fn products_lifecycle_and_unique_sku(engine: Engine) {
     let p = update(&admin, "products", &id(&plain), json!({"sku": "W-1"})).await;
     assert_eq!(p["sku"], "W-1");
     let got = admin
-        .post("/api/v1/products", json!({"name": "x", "vat_rate": 120}))
+        .post("/api/v1/products", json!({"name": "x", "vat_rate": "120"}))
         .await;
     assert_error(
         &got,
@@ -426,8 +417,8 @@ async fn invoices_compute_totals_and_guard_status(engine: Engine) {
         .create("products", json!({"name": "Service", "sku": "S1"}))
         .await;
     let lines = json!([
-        {"product_id": id(&product), "description": "Consulting", "quantity": 2, "price": 100, "vat_rate": 20},
-        {"description": "Travel", "quantity": "1.5", "price": 50}
+        {"product_id": id(&product), "description": "Consulting", "quantity": "2", "price": "100", "vat_rate": "20"},
+        {"description": "Travel", "quantity": "1.5", "price": "50"}
     ]);
     let body = json!({"company_id": id(&company), "lines": lines, "issue_date": "2026-01-15"});
     let expect = json!({
@@ -435,27 +426,27 @@ async fn invoices_compute_totals_and_guard_status(engine: Engine) {
         "status": "draft",
         "currency": "RUB",
         "number": "INV-000001",
-        "subtotal": 275,
-        "vat_total": 40,
-        "total": 315,
-        "paid_amount": 0,
+        "subtotal": "275.00",
+        "vat_total": "40.00",
+        "total": "315.00",
+        "paid_amount": "0.00",
         "issue_date": "2026-01-15"
     });
-    let patch = json!({"status": "sent", "lines": [{"description": "Fixed", "quantity": 1, "price": 1000, "vat_rate": 20}]});
-    let expect_patch = json!({"status": "sent", "subtotal": 1000, "vat_total": 200, "total": 1200, "number": "INV-000001"});
+    let patch = json!({"status": "sent", "lines": [{"description": "Fixed", "quantity": "1", "price": "1000", "vat_rate": "20"}]});
+    let expect_patch = json!({"status": "sent", "subtotal": "1000.00", "vat_total": "200.00", "total": "1200.00", "number": "INV-000001"});
     let inv = lifecycle(&admin, "invoices", body, expect, patch, expect_patch).await;
-    assert_eq!(inv["lines"][0]["amount"], json!(1000));
-    assert_eq!(inv["lines"][0]["vat_amount"], json!(200));
-    assert_eq!(inv["lines"][0]["total"], json!(1200));
+    assert_eq!(inv["lines"][0]["amount"], json!("1000.00"));
+    assert_eq!(inv["lines"][0]["vat_amount"], json!("200.00"));
+    assert_eq!(inv["lines"][0]["total"], json!("1200.00"));
 
     // The line figures of the first version.
     let second = admin
-        .create("invoices", json!({"company_id": id(&company), "lines": [{"quantity": 3, "price": "100.10", "vat_rate": 20}], "vat_included": true}))
+        .create("invoices", json!({"company_id": id(&company), "lines": [{"quantity": "3", "price": "100.10", "vat_rate": "20"}], "vat_included": true}))
         .await;
     assert_eq!(second["number"], "INV-000002", "numbers count up");
-    assert_eq!(second["total"], json!(300.3));
-    assert_eq!(second["vat_total"], json!(50.05));
-    assert_eq!(second["subtotal"], json!(250.25));
+    assert_eq!(second["total"], json!("300.30"));
+    assert_eq!(second["vat_total"], json!("50.05"));
+    assert_eq!(second["subtotal"], json!("250.25"));
 
     // company_id is required; totals and paid states are the server's.
     let got = admin.post("/api/v1/invoices", json!({"lines": []})).await;
@@ -468,7 +459,7 @@ async fn invoices_compute_totals_and_guard_status(engine: Engine) {
     let got = admin
         .post(
             "/api/v1/invoices",
-            json!({"company_id": id(&company), "total": 5}),
+            json!({"company_id": id(&company), "total": "5"}),
         )
         .await;
     assert_error(
@@ -494,7 +485,7 @@ async fn invoices_compute_totals_and_guard_status(engine: Engine) {
     let got = admin
         .patch(
             &format!("/api/v1/invoices/{}", id(&inv)),
-            json!({"paid_amount": 10}),
+            json!({"paid_amount": "10"}),
         )
         .await;
     assert_error(
@@ -504,12 +495,12 @@ async fn invoices_compute_totals_and_guard_status(engine: Engine) {
         Some("paid_amount"),
     );
     let got = admin
-        .post("/api/v1/invoices", json!({"company_id": id(&company), "lines": [{"quantity": 1, "price": 1, "product_id": MISSING_ID}]}))
+        .post("/api/v1/invoices", json!({"company_id": id(&company), "lines": [{"quantity": "1", "price": "1", "product_id": MISSING_ID}]}))
         .await;
     assert_error(
         &got,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid",
+        StatusCode::CONFLICT,
+        "reference",
         Some("lines[0].product_id"),
     );
     // Unchanged after all the refused writes.
@@ -530,7 +521,7 @@ async fn invoices_compute_totals_and_guard_status(engine: Engine) {
     let got = admin
         .post(
             "/api/v1/payments",
-            json!({"invoice_id": id(&second), "amount": 1}),
+            json!({"invoice_id": id(&second), "amount": "1"}),
         )
         .await;
     assert_error(
@@ -547,35 +538,35 @@ async fn payments_move_the_invoice_through_paid_states(engine: Engine) {
     let admin = srv.admin().await;
     let company = admin.create("companies", json!({"name": "Buyer"})).await;
     let inv = admin
-        .create("invoices", json!({"company_id": id(&company), "status": "sent", "lines": [{"quantity": 1, "price": 1000}]}))
+        .create("invoices", json!({"company_id": id(&company), "status": "sent", "lines": [{"quantity": "1", "price": "1000"}]}))
         .await;
     let inv_id = id(&inv);
-    assert_eq!(inv["total"], json!(1000));
+    assert_eq!(inv["total"], json!("1000.00"));
 
     let body =
-        json!({"invoice_id": inv_id, "amount": 400, "date": "2026-02-01", "reference": "PP-17"});
-    let expect = json!({"invoice_id": inv_id, "amount": 400, "date": "2026-02-01", "reference": "PP-17", "method": "bank_transfer"});
-    let patch = json!({"reference": "PP-17a", "amount": 300});
-    let expect_patch = json!({"reference": "PP-17a", "amount": 300});
+        json!({"invoice_id": inv_id, "amount": "400", "date": "2026-02-01", "reference": "PP-17"});
+    let expect = json!({"invoice_id": inv_id, "amount": "400.00", "currency": "RUB", "date": "2026-02-01", "reference": "PP-17", "method": "bank_transfer"});
+    let patch = json!({"reference": "PP-17a", "amount": "300"});
+    let expect_patch = json!({"reference": "PP-17a", "amount": "300.00"});
     // The lifecycle deletes and restores the payment; the invoice follows each step.
     let p1 = lifecycle(&admin, "payments", body, expect, patch, expect_patch).await;
     let i = fetch(&admin, "invoices", &inv_id).await;
     assert_eq!(
         (i["status"].as_str(), &i["paid_amount"]),
-        (Some("partly_paid"), &json!(300))
+        (Some("partly_paid"), &json!("300.00"))
     );
     assert!(i.get("paid_at").is_none());
 
     let (s, created) = admin
         .post(
             "/api/v1/payments",
-            json!({"invoice_id": inv_id, "amount": 700, "date": "2026-02-10"}),
+            json!({"invoice_id": inv_id, "amount": "700", "date": "2026-02-10"}),
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{created}");
     let i = fetch(&admin, "invoices", &inv_id).await;
     assert_eq!(i["status"], "paid");
-    assert_eq!(i["paid_amount"], json!(1000));
+    assert_eq!(i["paid_amount"], json!("1000.00"));
     assert_eq!(i["paid_at"], "2026-02-10");
 
     // A paid invoice cannot be cancelled, nor its lines changed.
@@ -612,7 +603,7 @@ async fn payments_move_the_invoice_through_paid_states(engine: Engine) {
     let got = admin
         .patch(
             &format!("/api/v1/invoices/{inv_id}"),
-            json!({"lines": [{"quantity": 2, "price": 1000}]}),
+            json!({"lines": [{"quantity": "2", "price": "1000"}]}),
         )
         .await;
     assert_error(&got, StatusCode::CONFLICT, "invalid_state", Some("lines"));
@@ -635,7 +626,7 @@ async fn payments_move_the_invoice_through_paid_states(engine: Engine) {
     let got = admin
         .post(
             "/api/v1/payments",
-            json!({"invoice_id": inv_id, "amount": 0}),
+            json!({"invoice_id": inv_id, "amount": "0"}),
         )
         .await;
     assert_error(
@@ -654,14 +645,14 @@ async fn payments_move_the_invoice_through_paid_states(engine: Engine) {
     let i = fetch(&admin, "invoices", &inv_id).await;
     assert_eq!(
         (i["status"].as_str(), &i["paid_amount"]),
-        (Some("partly_paid"), &json!(300))
+        (Some("partly_paid"), &json!("300.00"))
     );
     assert!(i.get("paid_at").is_none(), "{i}");
     remove(&admin, "payments", &id(&p1)).await;
     let i = fetch(&admin, "invoices", &inv_id).await;
     assert_eq!(
         (i["status"].as_str(), &i["paid_amount"]),
-        (Some("sent"), &json!(0))
+        (Some("sent"), &json!("0.00"))
     );
 
     // Restoring a payment from the bin pays the invoice again.
@@ -675,7 +666,7 @@ async fn payments_move_the_invoice_through_paid_states(engine: Engine) {
     let i = fetch(&admin, "invoices", &inv_id).await;
     assert_eq!(
         (i["status"].as_str(), &i["paid_amount"]),
-        (Some("partly_paid"), &json!(700))
+        (Some("partly_paid"), &json!("700.00"))
     );
     srv.stop().await;
 }
@@ -747,19 +738,19 @@ async fn list_filters_by_field(engine: Engine) {
     let won_acme = id(&admin
         .create(
             "deals",
-            json!({"title": "w1", "stage": "won", "company_id": acme, "amount": 100}),
+            json!({"title": "w1", "stage": "won", "company_id": acme, "amount": "100"}),
         )
         .await);
     let won_other = id(&admin
         .create(
             "deals",
-            json!({"title": "w2", "stage": "won", "company_id": other, "amount": 250.5}),
+            json!({"title": "w2", "stage": "won", "company_id": other, "amount": "250.5"}),
         )
         .await);
     let new_acme = id(&admin
         .create(
             "deals",
-            json!({"title": "n1", "company_id": acme, "amount": 100}),
+            json!({"title": "n1", "company_id": acme, "amount": "100"}),
         )
         .await);
     let lone = id(&admin
@@ -1013,12 +1004,7 @@ async fn custom_fields_are_validated_filtered_and_documented(engine: Engine) {
             json!({"entity": "deals", "name": "title", "type": "string"}),
         )
         .await;
-    assert_error(
-        &got,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid",
-        Some("name"),
-    );
+    assert_error(&got, StatusCode::CONFLICT, "duplicate", Some("name"));
     let got = admin
         .post(
             "/api/v1/fields",
@@ -1075,13 +1061,10 @@ async fn custom_fields_are_validated_filtered_and_documented(engine: Engine) {
             json!({"entity": "leads", "name": "score", "type": "number", "required": true}),
         )
         .await;
+    // A required custom field is a rule of today's definitions: missing it is a conflict
+    // with them (409), not a malformed request.
     let got = admin.post("/api/v1/leads", json!({"title": "L"})).await;
-    assert_error(
-        &got,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid",
-        Some("score"),
-    );
+    assert_error(&got, StatusCode::CONFLICT, "invalid_state", Some("score"));
     let got = admin
         .post("/api/v1/leads", json!({"title": "L", "score": "high"}))
         .await;
@@ -1094,7 +1077,7 @@ async fn custom_fields_are_validated_filtered_and_documented(engine: Engine) {
     let lead = admin
         .create("leads", json!({"title": "L", "score": "4.5"}))
         .await;
-    assert_eq!(lead["score"], json!(4.5));
+    assert_eq!(lead["score"], json!("4.5"));
 
     // Deleting the definition makes the field unknown again.
     remove(&admin, "fields", &id(&field)).await;
@@ -1138,7 +1121,7 @@ async fn unknown_and_system_fields_are_refused_by_name(engine: Engine) {
         ),
         (
             "payments",
-            json!({"invoice_id": MISSING_ID, "amount": 1, "fee": 1}),
+            json!({"invoice_id": MISSING_ID, "amount": "1", "fee": 1}),
             "fee",
         ),
         ("companies", json!({"name": "A", "id": MISSING_ID}), "id"),

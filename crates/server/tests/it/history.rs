@@ -33,7 +33,7 @@ async fn items_carry_images_and_field_changes_and_seqs_have_no_gaps(engine: Engi
     let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let deal = admin
-        .create("deals", json!({"title": "First", "amount": 10}))
+        .create("deals", json!({"title": "First", "amount": "10"}))
         .await;
     let did = id(&deal);
     update(&admin, "deals", &did, json!({"title": "Second"})).await;
@@ -126,7 +126,7 @@ async fn items_carry_images_and_field_changes_and_seqs_have_no_gaps(engine: Engi
         change_of(&h[0], "title"),
         Some(&json!({"field": "title", "before": null, "after": "First"}))
     );
-    assert_eq!(change_of(&h[0], "amount").unwrap()["after"], json!(10));
+    assert_eq!(change_of(&h[0], "amount").unwrap()["after"], json!("10.00"));
     // update: only what changed (updated_at is not a change).
     assert_eq!(
         h[1]["changes"],

@@ -36,6 +36,7 @@ mod credentials;
 mod entities;
 mod history;
 mod login;
+mod money;
 mod openapi;
 mod permissions;
 mod restore;

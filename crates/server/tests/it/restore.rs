@@ -41,7 +41,7 @@ async fn restore_to_a_time_puts_fields_back_as_a_new_undoable_batch(engine: Engi
     let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let deal = admin
-        .create("deals", json!({"title": "A", "amount": 10}))
+        .create("deals", json!({"title": "A", "amount": "10"}))
         .await;
     let did = id(&deal);
     let t_a = mark().await;
@@ -49,7 +49,7 @@ async fn restore_to_a_time_puts_fields_back_as_a_new_undoable_batch(engine: Engi
         &admin,
         "deals",
         &did,
-        json!({"title": "B", "amount": 20, "stage": "won"}),
+        json!({"title": "B", "amount": "20", "stage": "won"}),
     )
     .await;
     let t_b = mark().await;
@@ -228,7 +228,7 @@ async fn undo_of_a_batch_reverts_every_change_in_it(engine: Engine) {
     let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
     let deal = id(&admin
-        .create("deals", json!({"title": "before", "amount": 1}))
+        .create("deals", json!({"title": "before", "amount": "1"}))
         .await);
     let product = id(&admin
         .create("products", json!({"name": "P", "sku": "P1"}))
@@ -245,7 +245,7 @@ async fn undo_of_a_batch_reverts_every_change_in_it(engine: Engine) {
             "/api/v1/batch",
             json!({"operations": [
                 {"op": "create", "entity": "leads", "data": {"title": "new lead"}},
-                {"op": "update", "entity": "deals", "id": deal, "data": {"title": "after", "amount": 2}},
+                {"op": "update", "entity": "deals", "id": deal, "data": {"title": "after", "amount": "2"}},
                 {"op": "delete", "entity": "products", "id": product},
                 {"op": "delete", "entity": "companies", "id": company}
             ]}),
@@ -281,7 +281,7 @@ async fn undo_of_a_batch_reverts_every_change_in_it(engine: Engine) {
     let d = fetch(&admin, "deals", &deal).await;
     assert_eq!(
         (d["title"].as_str(), &d["amount"]),
-        (Some("before"), &json!(1))
+        (Some("before"), &json!("1.00"))
     );
     assert_eq!(fetch(&admin, "products", &product).await["sku"], "P1");
     fetch(&admin, "contacts", &contact).await;
@@ -328,7 +328,7 @@ async fn undo_of_one_users_period_keeps_other_users_changes(engine: Engine) {
         .create("deals", json!({"title": "m2 deal", "stage": "new"}))
         .await);
     let shared = id(&admin
-        .create("deals", json!({"title": "admin deal", "amount": 5}))
+        .create("deals", json!({"title": "admin deal", "amount": "5"}))
         .await);
 
     let from = mark().await;
@@ -341,8 +341,8 @@ async fn undo_of_one_users_period_keeps_other_users_changes(engine: Engine) {
     .await;
     update(&m2, "deals", &d2, json!({"stage": "lost"})).await;
     let d3 = id(&m1.create("deals", json!({"title": "m1 second"})).await);
-    update(&m1, "deals", &d1, json!({"amount": 300})).await;
-    update(&admin, "deals", &shared, json!({"amount": 6})).await;
+    update(&m1, "deals", &d1, json!({"amount": "300"})).await;
+    update(&admin, "deals", &shared, json!({"amount": "6"})).await;
     let to = mark().await;
     // After the window m1 changes a field the window wrote.
     update(&m1, "deals", &d1, json!({"title": "m1 later"})).await;
@@ -382,7 +382,7 @@ async fn undo_of_one_users_period_keeps_other_users_changes(engine: Engine) {
     );
     assert_eq!(
         fetch(&admin, "deals", &shared).await["amount"],
-        json!(6),
+        json!("6.00"),
         "the admin's change stays"
     );
     let entries = history(&admin, &format!("batch={}", batch_of(&u))).await;
@@ -439,17 +439,17 @@ async fn undo_refuses_fields_changed_since_by_someone_else_and_applies_nothing(e
     let admin = srv.admin().await;
     let other = srv.user("a2@x.ru", "admin", None).await;
     let d1 = id(&admin
-        .create("deals", json!({"title": "one", "amount": 1}))
+        .create("deals", json!({"title": "one", "amount": "1"}))
         .await);
     let d2 = id(&admin
-        .create("deals", json!({"title": "two", "amount": 2}))
+        .create("deals", json!({"title": "two", "amount": "2"}))
         .await);
     let (s, out) = admin
         .post(
             "/api/v1/batch",
             json!({"operations": [
                 {"op": "update", "entity": "deals", "id": d1, "data": {"title": "one v2"}},
-                {"op": "update", "entity": "deals", "id": d2, "data": {"title": "two v2", "amount": 20}}
+                {"op": "update", "entity": "deals", "id": d2, "data": {"title": "two v2", "amount": "20"}}
             ]}),
         )
         .await;
@@ -487,12 +487,12 @@ async fn undo_refuses_fields_changed_since_by_someone_else_and_applies_nothing(e
 
     // A change to a different field does not conflict: undo is field by field.
     let (_, out) = admin.post("/api/v1/batch", json!({"operations": [{"op": "update", "entity": "deals", "id": d1, "data": {"title": "one v3"}}]})).await;
-    update(&other, "deals", &d1, json!({"amount": 100})).await;
+    update(&other, "deals", &d1, json!({"amount": "100"})).await;
     ok(undo(&admin, json!({"batch": batch_of(&out)})).await);
     let d = fetch(&admin, "deals", &d1).await;
     assert_eq!(
         (d["title"].as_str(), &d["amount"]),
-        (Some("one v2"), &json!(100))
+        (Some("one v2"), &json!("100.00"))
     );
 
     // A record deleted since cannot have an update undone.
@@ -552,13 +552,13 @@ async fn restoring_an_invoice_keeps_its_paid_state_in_line_with_its_payments(eng
     let admin = srv.admin().await;
     let company = id(&admin.create("companies", json!({"name": "C"})).await);
     let inv = id(&admin
-        .create("invoices", json!({"company_id": company, "status": "sent", "lines": [{"quantity": 1, "price": 100}]}))
+        .create("invoices", json!({"company_id": company, "status": "sent", "lines": [{"quantity": "1", "price": "100"}]}))
         .await);
     let t = mark().await;
     admin
         .create(
             "payments",
-            json!({"invoice_id": inv, "amount": 100, "date": "2026-03-01"}),
+            json!({"invoice_id": inv, "amount": "100", "date": "2026-03-01"}),
         )
         .await;
     update(&admin, "invoices", &inv, json!({"notes": "thanks"})).await;
@@ -573,7 +573,7 @@ async fn restoring_an_invoice_keeps_its_paid_state_in_line_with_its_payments(eng
         i["status"], "paid",
         "the paid state follows the recorded payments: {i}"
     );
-    assert_eq!(i["paid_amount"], json!(100));
+    assert_eq!(i["paid_amount"], json!("100.00"));
     assert_eq!(i["paid_at"], "2026-03-01");
     srv.stop().await;
 }
