@@ -26,4 +26,18 @@ pub enum CoreError {
     Store(#[from] StoreError),
 }
 
+impl CoreError {
+    /// The same error, said of operation `i` of a client's batch.
+    pub fn in_operation(self, i: usize) -> CoreError {
+        match self {
+            CoreError::Domain(d) => CoreError::Domain(d.in_operation(i)),
+            CoreError::InTrash { entity, id } => CoreError::InTrash {
+                entity: format!("operation {i}: {entity}"),
+                id,
+            },
+            other => other,
+        }
+    }
+}
+
 pub type CoreResult<T> = Result<T, CoreError>;

@@ -71,6 +71,28 @@ impl Kontor {
                 trusted: false,
                 mutations,
                 cache: Some(&self.schema_cache),
+                numbered: false,
+            },
+        )
+        .await
+    }
+
+    /// Applies a client's numbered list of mutations (`/batch`): a refusal names the operation.
+    pub async fn write_numbered(
+        &self,
+        actor: &Actor,
+        origin: Origin,
+        mutations: Vec<Mutation>,
+    ) -> CoreResult<Applied> {
+        write::apply(
+            self.store.as_ref(),
+            WriteRequest {
+                actor,
+                origin,
+                trusted: false,
+                mutations,
+                cache: Some(&self.schema_cache),
+                numbered: true,
             },
         )
         .await

@@ -123,6 +123,7 @@ impl Kontor {
                 trusted: false,
                 mutations,
                 cache: Some(&self.schema_cache),
+                numbered: false,
             },
         )
         .await

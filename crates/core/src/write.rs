@@ -99,6 +99,8 @@ pub struct WriteRequest<'a> {
     pub mutations: Vec<Mutation>,
     /// Custom field definitions kept between batches, checked against the database's version.
     pub cache: Option<&'a SchemaCache>,
+    /// The mutations are a client's numbered list (`/batch`): refusals say which one.
+    pub numbered: bool,
 }
 
 /// Custom field definitions as of a schema version; valid while the database's version matches.
@@ -159,10 +161,14 @@ pub async fn apply(store: &dyn Store, req: WriteRequest<'_>) -> CoreResult<Appli
         written: BTreeMap::new(),
     };
     let mut targets = Vec::with_capacity(req.mutations.len());
-    for m in req.mutations {
+    for (i, m) in req.mutations.into_iter().enumerate() {
         let (entity, id) = m.target();
         let id = id.map(str::to_string);
-        let created = b.mutate(m).await?;
+        let created = match b.mutate(m).await {
+            Ok(c) => c,
+            Err(e) if req.numbered => return Err(e.in_operation(i)),
+            Err(e) => return Err(e),
+        };
         targets.push((entity, created.or(id)));
     }
     if !b.conflicts.is_empty() {

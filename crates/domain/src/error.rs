@@ -65,6 +65,50 @@ pub enum DomainError {
 }
 
 impl DomainError {
+    /// The same refusal, said of operation `i` of a batch request: field paths gain the prefix
+    /// `operations[i].data.` and the message says which operation it was.
+    pub fn in_operation(self, i: usize) -> DomainError {
+        let path = |field: String| {
+            if field.is_empty() {
+                format!("operations[{i}].data")
+            } else {
+                format!("operations[{i}].data.{field}")
+            }
+        };
+        let say = |m: String| format!("operation {i}: {m}");
+        match self {
+            DomainError::Invalid(f) => DomainError::Invalid(FieldError {
+                field: path(f.field),
+                message: say(f.message),
+            }),
+            DomainError::Forbidden { message, field } => DomainError::Forbidden {
+                message: say(message),
+                field: field.map(path),
+            },
+            DomainError::NotFound { entity, id } => DomainError::NotFound {
+                entity: say(entity),
+                id,
+            },
+            DomainError::Duplicate { field, message } => DomainError::Duplicate {
+                field: path(field),
+                message: say(message),
+            },
+            DomainError::Reference { field, message } => DomainError::Reference {
+                field: path(field),
+                message: say(message),
+            },
+            DomainError::Deleted { entity, id } => DomainError::Deleted {
+                entity: say(entity),
+                id,
+            },
+            DomainError::State { field, message } => DomainError::State {
+                field: field.map(path),
+                message: say(message),
+            },
+            DomainError::Conflicts(list) => DomainError::Conflicts(list),
+        }
+    }
+
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         DomainError::Invalid(FieldError::new(field, message))
     }

@@ -16,6 +16,7 @@ pub enum ApiError {
     NotFound(String),
     MethodNotAllowed,
     PayloadTooLarge,
+    UnsupportedMediaType(String),
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -72,6 +73,12 @@ impl IntoResponse for ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
                 "the request body is too large".into(),
+                None,
+            ),
+            ApiError::UnsupportedMediaType(m) => body(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                m,
                 None,
             ),
             ApiError::Core(e) => core_response(e),

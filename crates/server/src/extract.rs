@@ -39,13 +39,67 @@ pub fn bearer(headers: &axum::http::HeaderMap) -> Option<String> {
         .then(|| token.trim().to_string())
 }
 
-/// A JSON body: malformed JSON is a 400 that says where it broke.
+/// Path parameters; a segment that is not valid UTF-8 (or does not fit `T`) is a JSON 400
+/// instead of axum's plain-text rejection.
+pub struct PathParams<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for PathParams<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| PathParams(v))
+            .map_err(|e| ApiError::BadRequest(format!("the path is malformed: {}", e.body_text())))
+    }
+}
+
+/// Whether a `Content-Type` names JSON: `application/json` or `application/<anything>+json`,
+/// with any parameters.
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|sub| sub.ends_with("+json"))
+}
+
+/// A JSON body. It must say it is JSON (`Content-Type: application/json`, else 415: a form or
+/// plain-text post from another site is never taken as JSON), and malformed JSON is a 400 that
+/// says where it broke.
 pub struct JsonBody(pub Value);
 
 impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let declared = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        match declared {
+            Some(ct) if is_json(&ct) => {}
+            Some(ct) => {
+                return Err(ApiError::UnsupportedMediaType(format!(
+                    "the request body must be JSON (Content-Type: application/json), not {ct}"
+                )))
+            }
+            None => {
+                return Err(ApiError::UnsupportedMediaType(
+                    "send the request body as JSON with Content-Type: application/json".into(),
+                ))
+            }
+        }
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge

@@ -38,29 +38,25 @@ pub fn entity_param(name: &str) -> ApiResult<Entity> {
     }
 }
 
-/// Parses the `{entity}/{id}` path segments of the generic record routes.
-pub fn record_path(entity: &str, id: &str) -> ApiResult<Entity> {
-    let entity = entity_param(entity)?;
-    check_id(id)?;
-    Ok(entity)
+/// Parses the `{entity}/{id}` path segments of the generic record routes; the id comes back in
+/// its canonical (lowercase) form.
+pub fn record_path(entity: &str, id: &str) -> ApiResult<(Entity, String)> {
+    Ok((entity_param(entity)?, check_id(id)?))
 }
 
 /// Parses `{entity}/{id}` in the recycle bin, where users (admin only) wait too.
-pub fn trash_path(entity: &str, id: &str) -> ApiResult<Entity> {
+pub fn trash_path(entity: &str, id: &str) -> ApiResult<(Entity, String)> {
     let entity = match entity.parse::<Entity>() {
         Ok(e) => e,
         Err(_) => entity_param(entity)?,
     };
-    check_id(id)?;
-    Ok(entity)
+    Ok((entity, check_id(id)?))
 }
 
-pub fn check_id(id: &str) -> ApiResult<()> {
-    if kontor_domain::record::is_valid_id(id) {
-        Ok(())
-    } else {
-        Err(ApiError::NotFound(format!("'{id}' is not a record id")))
-    }
+/// A record id from a path, in either case; 404 if it cannot be one.
+pub fn check_id(id: &str) -> ApiResult<String> {
+    kontor_domain::record::parse_id(id)
+        .ok_or_else(|| ApiError::NotFound(format!("'{id}' is not a record id")))
 }
 
 /// `X-Kontor-Batch` names the journal batch a write created, for undo.

@@ -5,9 +5,9 @@ use super::{
     batch_header, batch_summary, entity_param, list_params, page_json, record_path, write_one,
 };
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Auth, JsonBody, QueryPairs};
+use crate::extract::{Auth, JsonBody, PathParams, QueryPairs};
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use kontor_core::read::{present, HistoryParams};
@@ -23,7 +23,7 @@ pub const MAX_BATCH: usize = 1000;
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Auth(actor): Auth,
-    Path(entity): Path<String>,
+    PathParams(entity): PathParams<String>,
     q: QueryPairs,
 ) -> ApiResult<Json<Value>> {
     let entity = entity_param(&entity)?;
@@ -35,7 +35,7 @@ pub async fn list(
 pub async fn create(
     State(state): State<Arc<AppState>>,
     Auth(actor): Auth,
-    Path(entity): Path<String>,
+    PathParams(entity): PathParams<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<(StatusCode, HeaderMap, Json<Value>)> {
     let entity = entity_param(&entity)?;
@@ -65,9 +65,9 @@ pub async fn create(
 pub async fn get(
     State(state): State<Arc<AppState>>,
     Auth(actor): Auth,
-    Path((entity, id)): Path<(String, String)>,
+    PathParams((entity, id)): PathParams<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let entity = record_path(&entity, &id)?;
+    let (entity, id) = record_path(&entity, &id)?;
     let rec = state.kontor.get(&actor, entity, &id).await?;
     Ok(Json(present(&actor, &rec)))
 }
@@ -75,10 +75,10 @@ pub async fn get(
 pub async fn update(
     State(state): State<Arc<AppState>>,
     Auth(actor): Auth,
-    Path((entity, id)): Path<(String, String)>,
+    PathParams((entity, id)): PathParams<(String, String)>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
-    let entity = record_path(&entity, &id)?;
+    let (entity, id) = record_path(&entity, &id)?;
     let applied = state
         .kontor
         .write(
@@ -111,9 +111,9 @@ pub async fn update(
 pub async fn delete(
     State(state): State<Arc<AppState>>,
     Auth(actor): Auth,
-    Path((entity, id)): Path<(String, String)>,
+    PathParams((entity, id)): PathParams<(String, String)>,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
-    let entity = record_path(&entity, &id)?;
+    let (entity, id) = record_path(&entity, &id)?;
     write_one(&state, &actor, Origin::Api, Mutation::Delete { entity, id }).await
 }
 
@@ -121,10 +121,10 @@ pub async fn delete(
 pub async fn restore_to_time(
     State(state): State<Arc<AppState>>,
     Auth(actor): Auth,
-    Path((entity, id)): Path<(String, String)>,
+    PathParams((entity, id)): PathParams<(String, String)>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
-    let entity = record_path(&entity, &id)?;
+    let (entity, id) = record_path(&entity, &id)?;
     restore_record_to(&state, &actor, entity, &id, &body).await
 }
 
@@ -164,10 +164,10 @@ pub async fn restore_record_to(
 pub async fn record_history(
     State(state): State<Arc<AppState>>,
     Auth(actor): Auth,
-    Path((entity, id)): Path<(String, String)>,
+    PathParams((entity, id)): PathParams<(String, String)>,
     q: QueryPairs,
 ) -> ApiResult<Json<Value>> {
-    let entity = record_path(&entity, &id)?;
+    let (entity, id) = record_path(&entity, &id)?;
     history_of(&state, &actor, entity, id, q).await
 }
 
@@ -196,7 +196,17 @@ pub async fn batch(
     Auth(actor): Auth,
     JsonBody(body): JsonBody,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
-    let ops = body
+    let Some(obj) = body.as_object() else {
+        return Err(DomainError::invalid(
+            "operations",
+            "the request body must be a JSON object with 'operations', a list",
+        )
+        .into());
+    };
+    if let Some(k) = obj.keys().find(|k| k.as_str() != "operations") {
+        return Err(DomainError::invalid(k.as_str(), format!("unknown field '{k}'")).into());
+    }
+    let ops = obj
         .get("operations")
         .and_then(Value::as_array)
         .ok_or_else(|| DomainError::invalid("operations", "'operations' must be a list"))?;
@@ -209,55 +219,12 @@ pub async fn batch(
     }
     let mut mutations = Vec::with_capacity(ops.len());
     for (i, op) in ops.iter().enumerate() {
-        let path = |f: &str| format!("operations[{i}].{f}");
-        let s = |f: &str| op.get(f).and_then(Value::as_str);
-        let entity = s("entity").ok_or_else(|| {
-            DomainError::invalid(path("entity"), format!("'{}' is required", path("entity")))
-        })?;
-        let entity = match entity.parse::<Entity>() {
-            Ok(e) if e != Entity::Users => e,
-            _ => {
-                return Err(DomainError::invalid(
-                    path("entity"),
-                    format!("unknown entity '{entity}'"),
-                )
-                .into())
-            }
-        };
-        let id = || -> ApiResult<String> {
-            s("id")
-                .filter(|id| kontor_domain::record::is_valid_id(id))
-                .map(str::to_string)
-                .ok_or_else(|| {
-                    DomainError::invalid(
-                        path("id"),
-                        format!("'{}' must be a record id", path("id")),
-                    )
-                    .into()
-                })
-        };
-        let data = || op.get("data").cloned().unwrap_or(Value::Null);
-        mutations.push(match s("op") {
-            Some("create") => Mutation::Create {
-                entity,
-                input: data(),
-            },
-            Some("update") => Mutation::Update {
-                entity,
-                id: id()?,
-                input: data(),
-            },
-            Some("delete") => Mutation::Delete { entity, id: id()? },
-            _ => {
-                return Err(DomainError::invalid(
-                    path("op"),
-                    format!("'{}' must be create, update or delete", path("op")),
-                )
-                .into())
-            }
-        });
+        mutations.push(batch_operation(i, op)?);
     }
-    let applied = state.kontor.write(&actor, Origin::Api, mutations).await?;
+    let applied = state
+        .kontor
+        .write_numbered(&actor, Origin::Api, mutations)
+        .await?;
     let mut out = batch_summary(&applied);
     if let Value::Object(m) = &mut out {
         m.insert(
@@ -276,4 +243,80 @@ pub async fn batch(
         );
     }
     Ok((batch_header(&applied), Json(out)))
+}
+
+/// One `{"op", "entity", "id"?, "data"?}` of a batch: create takes `data` and no `id` (Kontor
+/// gives ids), update takes both, delete only `id`. Anything else is refused by name.
+fn batch_operation(i: usize, op: &Value) -> ApiResult<Mutation> {
+    let path = |f: &str| format!("operations[{i}].{f}");
+    let invalid = |f: &str, m: String| -> ApiError { DomainError::invalid(path(f), m).into() };
+    let obj = op.as_object().ok_or_else(|| {
+        DomainError::invalid(
+            format!("operations[{i}]"),
+            "each operation must be an object",
+        )
+    })?;
+    let s = |f: &str| obj.get(f).and_then(Value::as_str);
+    let kind = match s("op") {
+        Some(k @ ("create" | "update" | "delete")) => k,
+        _ => {
+            return Err(invalid(
+                "op",
+                format!("'{}' must be create, update or delete", path("op")),
+            ))
+        }
+    };
+    let allowed: &[&str] = match kind {
+        "create" => &["op", "entity", "data"],
+        "update" => &["op", "entity", "id", "data"],
+        _ => &["op", "entity", "id"],
+    };
+    if let Some(k) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(invalid(
+            k,
+            if k == "id" {
+                format!(
+                    "'{}': ids are given by Kontor; leave 'id' out of a create",
+                    path("id")
+                )
+            } else {
+                format!("unknown field '{}' for a {kind} operation", path(k))
+            },
+        ));
+    }
+    let entity = match s("entity").map(str::parse::<Entity>) {
+        Some(Ok(e)) if e != Entity::Users => e,
+        _ => {
+            return Err(invalid(
+                "entity",
+                format!("'{}' must be one of the record entities", path("entity")),
+            ))
+        }
+    };
+    let id = || -> ApiResult<String> {
+        s("id")
+            .and_then(kontor_domain::record::parse_id)
+            .ok_or_else(|| invalid("id", format!("'{}' must be a record id", path("id"))))
+    };
+    let data = || -> ApiResult<Value> {
+        match obj.get("data") {
+            Some(v @ Value::Object(_)) => Ok(v.clone()),
+            _ => Err(invalid(
+                "data",
+                format!("'{}' must be an object", path("data")),
+            )),
+        }
+    };
+    Ok(match kind {
+        "create" => Mutation::Create {
+            entity,
+            input: data()?,
+        },
+        "update" => Mutation::Update {
+            entity,
+            id: id()?,
+            input: data()?,
+        },
+        _ => Mutation::Delete { entity, id: id()? },
+    })
 }

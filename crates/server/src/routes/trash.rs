@@ -2,9 +2,9 @@
 
 use super::{page_json, trash_path, write_one};
 use crate::error::ApiResult;
-use crate::extract::{Auth, QueryPairs};
+use crate::extract::{Auth, PathParams, QueryPairs};
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
 use kontor_core::read::present;
@@ -34,9 +34,9 @@ pub async fn list(
 pub async fn get(
     State(state): State<Arc<AppState>>,
     Auth(actor): Auth,
-    Path((entity, id)): Path<(String, String)>,
+    PathParams((entity, id)): PathParams<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let entity = trash_path(&entity, &id)?;
+    let (entity, id) = trash_path(&entity, &id)?;
     match state.kontor.store.get(entity, &id).await? {
         Some(r) if r.is_deleted() && actor.can(entity, Action::Read, r.owner_id.as_deref()) => {
             Ok(Json(present(&actor, &r)))
@@ -50,9 +50,9 @@ pub async fn get(
 pub async fn restore(
     State(state): State<Arc<AppState>>,
     Auth(actor): Auth,
-    Path((entity, id)): Path<(String, String)>,
+    PathParams((entity, id)): PathParams<(String, String)>,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
-    let entity = trash_path(&entity, &id)?;
+    let (entity, id) = trash_path(&entity, &id)?;
     let restore = Mutation::RestoreDeleted { entity, id };
     write_one(&state, &actor, Origin::Restore, restore).await
 }
@@ -60,8 +60,8 @@ pub async fn restore(
 pub async fn purge(
     State(state): State<Arc<AppState>>,
     Auth(actor): Auth,
-    Path((entity, id)): Path<(String, String)>,
+    PathParams((entity, id)): PathParams<(String, String)>,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
-    let entity = trash_path(&entity, &id)?;
+    let (entity, id) = trash_path(&entity, &id)?;
     write_one(&state, &actor, Origin::Api, Mutation::Purge { entity, id }).await
 }

@@ -3,9 +3,9 @@
 
 use super::{check_id, list_params, page_json, write_one};
 use crate::error::ApiResult;
-use crate::extract::{Auth, JsonBody, QueryPairs};
+use crate::extract::{Auth, JsonBody, PathParams, QueryPairs};
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use kontor_core::read::present;
@@ -70,10 +70,10 @@ pub async fn create(
 pub async fn get(
     State(state): State<Arc<AppState>>,
     Auth(actor): Auth,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<Value>> {
     admin_only(&actor)?;
-    check_id(&id)?;
+    let id = check_id(&id)?;
     let rec = state.kontor.get(&actor, Entity::Users, &id).await?;
     Ok(Json(present(&actor, &rec)))
 }
@@ -81,11 +81,11 @@ pub async fn get(
 pub async fn update(
     State(state): State<Arc<AppState>>,
     Auth(actor): Auth,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
     admin_only(&actor)?;
-    check_id(&id)?;
+    let id = check_id(&id)?;
     let (fields, password) = split_password(body, false)?;
     let rec = state
         .kontor
@@ -97,10 +97,10 @@ pub async fn update(
 pub async fn delete(
     State(state): State<Arc<AppState>>,
     Auth(actor): Auth,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
     admin_only(&actor)?;
-    check_id(&id)?;
+    let id = check_id(&id)?;
     let delete = Mutation::Delete {
         entity: Entity::Users,
         id: id.clone(),
@@ -115,11 +115,11 @@ pub async fn delete(
 pub async fn restore_to_time(
     State(state): State<Arc<AppState>>,
     Auth(actor): Auth,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
     admin_only(&actor)?;
-    check_id(&id)?;
+    let id = check_id(&id)?;
     super::records::restore_record_to(&state, &actor, Entity::Users, &id, &body).await
 }
 
@@ -127,10 +127,10 @@ pub async fn restore_to_time(
 pub async fn history(
     State(state): State<Arc<AppState>>,
     Auth(actor): Auth,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     q: QueryPairs,
 ) -> ApiResult<Json<Value>> {
     admin_only(&actor)?;
-    check_id(&id)?;
+    let id = check_id(&id)?;
     super::records::history_of(&state, &actor, Entity::Users, id, q).await
 }

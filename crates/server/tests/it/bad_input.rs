@@ -338,7 +338,7 @@ async fn wrong_types_name_the_field(engine: Engine) {
         &got,
         StatusCode::UNPROCESSABLE_ENTITY,
         "invalid",
-        Some("email"),
+        Some("operations[0].data.email"),
     );
     for entity in [
         "deals",
@@ -370,7 +370,6 @@ async fn unknown_paths_entities_and_ids_are_json_404s(engine: Engine) {
         format!("/api/v1/widgets/{deal}/history"),
         "/api/v1/deals/123".to_string(),
         "/api/v1/deals/not-an-id".to_string(),
-        format!("/api/v1/deals/{upper}"),
         format!("/api/v1/deals/{{{deal}}}"),
         format!("/api/v1/deals/{MISSING_ID}"),
         format!("/api/v1/deals/{deal}/nothing"),
@@ -384,6 +383,12 @@ async fn unknown_paths_entities_and_ids_are_json_404s(engine: Engine) {
         "/nothing".to_string(),
         "/".to_string(),
     ];
+    // An id in capitals is the same id.
+    let (s, got) = admin.get(&format!("/api/v1/deals/{upper}")).await;
+    assert_eq!(
+        (s, got["id"].as_str()),
+        (StatusCode::OK, Some(deal.as_str()))
+    );
     for path in &gets {
         let got = admin.get(path).await;
         assert_eq!(got.0, StatusCode::NOT_FOUND, "{path}: {}", got.1);
@@ -580,6 +585,144 @@ async fn bad_query_parameters_are_refused(engine: Engine) {
     srv.stop().await;
 }
 
+async fn bodies_must_say_they_are_json_and_paths_must_be_utf8(engine: Engine) {
+    let srv = TestServer::start(engine).await;
+    let admin = srv.admin().await;
+    let token = admin.token.clone().unwrap();
+    let send = |ct: Option<&'static str>| {
+        let mut req = srv
+            .client
+            .post(format!("{}/api/v1/deals", srv.base))
+            .bearer_auth(&token)
+            .body(r#"{"title": "From a form"}"#);
+        if let Some(ct) = ct {
+            req = req.header("content-type", ct);
+        }
+        req.send()
+    };
+    for ct in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+    ] {
+        let resp = send(ct).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "{ct:?}");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "unsupported_media_type", "{body}");
+    }
+    for ct in [
+        "application/json",
+        "application/json; charset=utf-8",
+        "application/merge-patch+json",
+    ] {
+        assert_eq!(
+            send(Some(ct)).await.unwrap().status(),
+            StatusCode::CREATED,
+            "{ct}"
+        );
+    }
+    // A path segment that is not UTF-8 is a JSON 400, not axum's plain text.
+    for path in [
+        "/api/v1/deals/%FF%FE",
+        "/api/v1/%C3%28",
+        "/api/v1/trash/deals/%FF",
+    ] {
+        let resp = srv
+            .client
+            .get(format!("{}{path}", srv.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let ct = resp.headers()["content-type"].to_str().unwrap().to_string();
+        assert!(
+            status == StatusCode::BAD_REQUEST || status == StatusCode::NOT_FOUND,
+            "{path}: {status}"
+        );
+        assert!(ct.starts_with("application/json"), "{path}: {ct}");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert!(body["error"]["message"].is_string(), "{path}: {body}");
+    }
+}
+
+async fn batch_operations_are_checked_by_name(engine: Engine) {
+    let srv = TestServer::start(engine).await;
+    let admin = srv.admin().await;
+    let company = id(&admin.create("companies", json!({"name": "C"})).await);
+    let cases = [
+        (
+            json!({"op": "create", "entity": "deals", "id": company, "data": {"title": "x"}}),
+            "operations[0].id",
+        ),
+        (
+            json!({"op": "create", "entity": "deals"}),
+            "operations[0].data",
+        ),
+        (
+            json!({"op": "delete", "entity": "deals", "id": company, "data": {}}),
+            "operations[0].data",
+        ),
+        (
+            json!({"op": "update", "entity": "deals", "id": company, "data": {}, "extra": 1}),
+            "operations[0].extra",
+        ),
+        (
+            json!({"op": "create", "entity": "users", "data": {}}),
+            "operations[0].entity",
+        ),
+        (
+            json!({"op": "upsert", "entity": "deals", "data": {}}),
+            "operations[0].op",
+        ),
+    ];
+    for (op, field) in cases {
+        let got = admin
+            .post("/api/v1/batch", json!({"operations": [op]}))
+            .await;
+        assert_error(
+            &got,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            Some(field),
+        );
+    }
+    let got = admin
+        .post("/api/v1/batch", json!({"operations": [], "dry_run": true}))
+        .await;
+    assert_error(
+        &got,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid",
+        Some("dry_run"),
+    );
+    // A reference written in capitals is the same record; a refusal names its operation.
+    let got = admin
+        .post(
+            "/api/v1/batch",
+            json!({"operations": [
+                {"op": "create", "entity": "deals", "data": {"title": "ok", "company_id": company.to_uppercase()}},
+                {"op": "create", "entity": "deals", "data": {"title": "no", "company_id": "01900000-0000-7000-8000-000000000000"}}
+            ]}),
+        )
+        .await;
+    assert_error(
+        &got,
+        StatusCode::CONFLICT,
+        "reference",
+        Some("operations[1].data.company_id"),
+    );
+    let (s, ok) = admin
+        .post(
+            "/api/v1/batch",
+            json!({"operations": [{"op": "create", "entity": "deals", "data": {"title": "ok", "company_id": company.to_uppercase()}}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{ok}");
+    assert_eq!(ok["records"][0]["company_id"], json!(company));
+}
+
 async fn a_long_or_pattern_like_q_is_refused_or_taken_literally(engine: Engine) {
     let srv = TestServer::start(engine).await;
     let admin = srv.admin().await;
@@ -741,6 +884,8 @@ async fn conflicts_and_refusals_never_show_internals(engine: Engine) {
 }
 
 crate::engine_tests!(
+    bodies_must_say_they_are_json_and_paths_must_be_utf8,
+    batch_operations_are_checked_by_name,
     a_long_or_pattern_like_q_is_refused_or_taken_literally,
     malformed_json_is_a_400_that_says_so,
     a_body_that_is_not_an_object_is_refused_with_a_message,

@@ -1207,7 +1207,15 @@ async fn batch_endpoint_is_all_or_nothing(engine: Engine) {
         &got,
         StatusCode::UNPROCESSABLE_ENTITY,
         "invalid",
-        Some("stage"),
+        Some("operations[1].data.stage"),
+    );
+    assert!(
+        got.1["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("operation 1:"),
+        "{}",
+        got.1
     );
     let leads = walk(&admin, "/api/v1/leads", 50).await;
     assert_eq!(
