@@ -7,10 +7,10 @@ use crate::Kontor;
 use kontor_domain::journal::{diff, FieldChange, JournalEntry, Op, Origin};
 use kontor_domain::money::Dec;
 use kontor_domain::permission::{Action, Actor, OwnerFilter};
-use kontor_domain::record::{is_valid_id, Record};
+use kontor_domain::record::{parse_id, Record};
 use kontor_domain::schema::{CustomFieldDef, FieldType, Schema};
 use kontor_domain::time::{self, Timestamp};
-use kontor_domain::validate::{parse_value, MoneyContext};
+use kontor_domain::validate::{parse_datetime, parse_value, MoneyContext};
 use kontor_domain::{BatchId, DomainError, Entity};
 use kontor_store::{FilterValue, JournalQuery, ListQuery, ScopeGroup, TrashQuery};
 use serde::Serialize;
@@ -94,7 +94,7 @@ fn descending(order: Option<&str>, field: &str) -> CoreResult<bool> {
 
 fn parse_time(s: Option<&str>, field: &str) -> CoreResult<Option<Timestamp>> {
     s.map(|s| {
-        time::parse(s).ok_or_else(|| {
+        parse_datetime(s).ok_or_else(|| {
             CoreError::from(DomainError::invalid(
                 field,
                 format!("'{field}' must be an RFC 3339 time like 2026-01-31T09:00:00Z"),
@@ -187,15 +187,15 @@ impl Kontor {
             }
             filters.push((name.clone(), filter_value(&schema, actor, name, raw)?));
         }
-        if let Some(c) = &p.cursor {
-            if !is_valid_id(c) {
-                return Err(DomainError::invalid(
-                    "cursor",
-                    "the cursor is not one this server gave out",
-                )
-                .into());
-            }
-        }
+        let cursor = p
+            .cursor
+            .as_deref()
+            .map(|c| {
+                parse_id(c).ok_or_else(|| {
+                    DomainError::invalid("cursor", "the cursor is not one this server gave out")
+                })
+            })
+            .transpose()?;
         if p.q
             .as_ref()
             .is_some_and(|q| q.chars().count() > MAX_QUERY_TEXT)
@@ -210,12 +210,23 @@ impl Kontor {
             p.q.as_ref()
                 .map(|s| s.trim().to_lowercase())
                 .filter(|s| !s.is_empty());
+        // Search text holds no control characters, so such a `q` matches nothing (and never
+        // reaches a database that would refuse a NUL).
+        if text
+            .as_ref()
+            .is_some_and(|t| t.chars().any(char::is_control))
+        {
+            return Ok(Page {
+                items: vec![],
+                next_cursor: None,
+            });
+        }
         let mut q = ListQuery {
             entity,
             owners,
             filters,
             text,
-            after_id: p.cursor.clone(),
+            after_id: cursor,
             descending: descending(p.order.as_deref(), "order")?,
             limit: limit + 1,
         };
@@ -279,9 +290,7 @@ impl Kontor {
         let cursor = cursor
             .map(|c| {
                 c.split_once('~')
-                    .and_then(|(us, id)| {
-                        Some((time::from_micros(us.parse().ok()?), id.to_string()))
-                    })
+                    .and_then(|(us, id)| Some((time::from_micros(digits_i64(us)?), parse_id(id)?)))
                     .ok_or_else(|| {
                         DomainError::invalid("cursor", "the cursor is not one this server gave out")
                     })
@@ -337,13 +346,21 @@ impl Kontor {
             .transpose()?;
         let mut q = JournalQuery {
             entity,
-            record_id: p.record_id.clone(),
+            record_id: p
+                .record_id
+                .as_deref()
+                .map(|r| {
+                    parse_id(r).ok_or_else(|| {
+                        DomainError::invalid("record_id", "record_id must be a record id (UUID)")
+                    })
+                })
+                .transpose()?,
             op: p
                 .op
                 .as_deref()
                 .map(|o| o.parse::<Op>().map_err(|m| DomainError::invalid("op", m)))
                 .transpose()?,
-            actor: p.actor.clone(),
+            actor: p.actor.as_deref().map(actor_param).transpose()?,
             origin: p
                 .origin
                 .as_deref()
@@ -367,7 +384,7 @@ impl Kontor {
                 .cursor
                 .as_deref()
                 .map(|c| {
-                    c.parse::<i64>().map_err(|_| {
+                    digits_i64(c).ok_or_else(|| {
                         DomainError::invalid("cursor", "the cursor is not one this server gave out")
                     })
                 })
@@ -448,10 +465,28 @@ fn history_item(actor: &Actor, e: JournalEntry) -> HistoryItem {
     }
 }
 
-fn narrow_owner(owners: OwnerFilter, raw: &str) -> CoreResult<OwnerFilter> {
-    if !is_valid_id(raw) {
-        return Err(DomainError::invalid("owner_id", "owner_id must be a user id").into());
+/// `1` to `18` ASCII digits, as cursors are written.
+fn digits_i64(s: &str) -> Option<i64> {
+    (!s.is_empty() && s.len() <= 18 && s.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| s.parse().ok())
+        .flatten()
+}
+
+/// An actor in a history query: a user id, or `system`.
+pub fn actor_param(s: &str) -> CoreResult<String> {
+    if s == kontor_domain::permission::SYSTEM_ACTOR {
+        return Ok(s.to_string());
     }
+    parse_id(s).ok_or_else(|| {
+        DomainError::invalid("actor", "actor must be a user id (UUID) or 'system'").into()
+    })
+}
+
+fn narrow_owner(owners: OwnerFilter, raw: &str) -> CoreResult<OwnerFilter> {
+    let Some(raw) = parse_id(raw) else {
+        return Err(DomainError::invalid("owner_id", "owner_id must be a user id").into());
+    };
+    let raw = raw.as_str();
     Ok(match owners {
         OwnerFilter::Any => OwnerFilter::OneOf(vec![raw.to_string()]),
         OwnerFilter::OneOf(ids) if ids.iter().any(|i| i == raw) => {

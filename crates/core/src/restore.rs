@@ -107,9 +107,6 @@ impl Kontor {
                 DomainError::forbidden("only an admin may undo another user's changes").into(),
             );
         }
-        if from > to {
-            return Err(DomainError::invalid("from", "'from' must not be later than 'to'").into());
-        }
         let entries = self
             .store
             .journal(&JournalQuery {

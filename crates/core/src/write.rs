@@ -598,10 +598,10 @@ impl Batch<'_> {
                         .await?
                         .is_none()
                 {
-                    return Err(DomainError::invalid(
-                        "role",
-                        format!("unknown role '{role}' (built-in: admin, manager, exchange; or a custom role)"),
-                    )
+                    return Err(DomainError::Reference {
+                        field: "role".into(),
+                        message: format!("unknown role '{role}' (built-in: admin, manager, exchange; or a custom role)"),
+                    }
                     .into());
                 }
                 if let Some(b) = before {
@@ -616,18 +616,20 @@ impl Batch<'_> {
             Entity::Roles => {
                 let name = data.get("name").and_then(Value::as_str).unwrap_or_default();
                 if BUILTIN_ROLES.contains(&name.to_lowercase().as_str()) {
-                    return Err(DomainError::invalid(
-                        "name",
-                        format!("'{name}' is a built-in role name"),
-                    )
+                    return Err(DomainError::Duplicate {
+                        field: "name".into(),
+                        message: format!("'{name}' is a built-in role name"),
+                    }
                     .into());
                 }
                 if let Some(b) = before {
                     if b.data.get("name") != data.get("name") {
-                        return Err(DomainError::invalid(
-                            "name",
-                            "a role cannot be renamed; create a new role and move its users",
-                        )
+                        return Err(DomainError::State {
+                            field: Some("name".into()),
+                            message:
+                                "a role cannot be renamed; create a new role and move its users"
+                                    .into(),
+                        }
                         .into());
                     }
                 }

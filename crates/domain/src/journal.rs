@@ -32,9 +32,13 @@ impl fmt::Display for BatchId {
 }
 
 impl FromStr for BatchId {
-    type Err = uuid::Error;
+    type Err = String;
+    /// A hyphenated UUID in either case, like record ids.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        uuid::Uuid::parse_str(s).map(BatchId)
+        crate::record::parse_id(s)
+            .and_then(|c| uuid::Uuid::parse_str(&c).ok())
+            .map(BatchId)
+            .ok_or_else(|| format!("'{s}' is not a batch id (UUID)"))
     }
 }
 

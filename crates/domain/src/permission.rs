@@ -230,6 +230,12 @@ fn field_sets(
             if name == "id" {
                 return Err(DomainError::invalid(&path, "the id cannot be hidden"));
             }
+            if !crate::validate::is_custom_field_name(name) {
+                return Err(DomainError::invalid(
+                    &path,
+                    format!("'{name}' is not a field name (lowercase letters, digits and _)"),
+                ));
+            }
             set.insert(name.to_string());
         }
         out.insert(entity, set);

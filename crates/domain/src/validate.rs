@@ -46,15 +46,21 @@ pub struct ParsedInput {
 
 /// The currency a record's money is in, when parsing can tell (records with a `currency`
 /// field). Payments learn theirs from the invoice in the write path.
+/// `from_input` tells whether the input itself named the currency: only then is an amount
+/// with too many decimals the input's fault (422); against a stored currency it is a conflict
+/// (409).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MoneyContext(Option<String>);
+pub struct MoneyContext(Option<String>, bool);
 
 impl MoneyContext {
     pub fn of(currency: &str) -> MoneyContext {
-        MoneyContext(Some(currency.to_string()))
+        MoneyContext(Some(currency.to_string()), true)
+    }
+    fn stored(currency: &str) -> MoneyContext {
+        MoneyContext(Some(currency.to_string()), false)
     }
     pub fn unknown() -> MoneyContext {
-        MoneyContext(None)
+        MoneyContext(None, true)
     }
     fn minor(&self) -> Option<u32> {
         self.0.as_deref().map(money::minor_units)
@@ -122,10 +128,10 @@ pub fn parse_fields(
         if def.immutable {
             if let Some(cur) = current {
                 if cur.get(key) != parsed.as_ref() {
-                    return Err(DomainError::invalid(
-                        key,
-                        format!("field '{key}' cannot be changed once the record exists"),
-                    ));
+                    return Err(DomainError::State {
+                        field: Some(key.clone()),
+                        message: format!("field '{key}' cannot be changed once the record exists"),
+                    });
                 }
             }
         }
@@ -218,7 +224,7 @@ fn money_context(
         .and_then(|c| c.get("currency"))
         .and_then(Value::as_str);
     Ok(match stored {
-        Some(c) => MoneyContext::of(c),
+        Some(c) => MoneyContext::stored(c),
         None if def.writer == Writer::Input => MoneyContext::of(default_currency(def)),
         None => MoneyContext::unknown(),
     })
@@ -413,9 +419,17 @@ pub fn parse_value(
                 (Some(minor), Some(currency)) => {
                     let fixed = d.with_scale(minor).filter(|_| d.scale() <= minor);
                     let fixed = fixed.ok_or_else(|| {
-                        bad(&format!(
-                            "an amount with at most {minor} decimal places ({currency})"
-                        ))
+                        let message = format!(
+                            "field '{path}' must be an amount with at most {minor} decimal places ({currency})"
+                        );
+                        if ctx.1 {
+                            DomainError::invalid(path, message)
+                        } else {
+                            DomainError::State {
+                                field: Some(path.to_string()),
+                                message,
+                            }
+                        }
                     })?;
                     Value::from(fixed.to_string())
                 }
@@ -547,7 +561,6 @@ fn parse_dec(value: &Value, path: &str) -> Result<Dec, DomainError> {
 
 /// An e-mail address with its domain lowercased, or `None`.
 pub fn parse_email(s: &str) -> Option<String> {
-    let s = s.trim();
     let (local, domain) = s.rsplit_once('@')?;
     let ok = s.len() <= 254
         && !local.is_empty()

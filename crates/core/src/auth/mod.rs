@@ -113,10 +113,14 @@ impl Kontor {
 
     /// The live user with this e-mail and password, if they match.
     async fn check_credentials(&self, email: &str, password: &str) -> CoreResult<Option<Record>> {
-        let user = self
-            .store
-            .find_unique(Entity::Users, "email", &email.trim().to_lowercase())
-            .await?;
+        // No stored address has control characters; such an e-mail never reaches the database.
+        let user = if email.chars().any(char::is_control) {
+            None
+        } else {
+            self.store
+                .find_unique(Entity::Users, "email", &email.trim().to_lowercase())
+                .await?
+        };
         let hash = match &user {
             Some(u) => self.store.password_hash(&u.id).await?,
             None => None,

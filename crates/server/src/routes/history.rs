@@ -44,26 +44,43 @@ pub fn history_params(q: &mut QueryPairs) -> ApiResult<HistoryParams> {
     })
 }
 
-/// `{"batch": id}` or `{"actor": user id, "from": RFC 3339, "to": RFC 3339}`.
+/// `{"batch": id}` or `{"actor": user id | "system", "from": RFC 3339, "to": RFC 3339}`.
 pub async fn undo(
     State(state): State<Arc<AppState>>,
     Auth(actor): Auth,
     JsonBody(body): JsonBody,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
-    let s = |f: &str| body.get(f).and_then(Value::as_str);
-    let applied = if let Some(b) = s("batch") {
-        let batch = b
+    let obj = super::object_with(&body, &["batch", "actor", "from", "to"])?;
+    let s = |f: &str| -> ApiResult<&str> {
+        obj.get(f)
+            .and_then(Value::as_str)
+            .ok_or_else(|| DomainError::invalid(f, format!("'{f}' must be a string")).into())
+    };
+    let applied = if obj.contains_key("batch") {
+        if let Some(k) = ["actor", "from", "to"]
+            .iter()
+            .find(|k| obj.contains_key(**k))
+        {
+            return Err(DomainError::invalid(
+                *k,
+                "give either 'batch', or 'actor' with 'from' and 'to'; not both",
+            )
+            .into());
+        }
+        let batch = s("batch")?
             .parse::<BatchId>()
             .map_err(|_| DomainError::invalid("batch", "'batch' must be a batch id"))?;
         state.kontor.undo_batch(&actor, batch).await?
-    } else if let Some(who) = s("actor") {
-        let time = |f: &str| {
-            s(f).and_then(kontor_domain::time::parse)
-                .ok_or_else(|| DomainError::invalid(f, format!("'{f}' must be an RFC 3339 time")))
+    } else if obj.contains_key("actor") {
+        let who = kontor_core::read::actor_param(s("actor")?)?;
+        let time = |f: &str| -> ApiResult<kontor_domain::time::Timestamp> {
+            kontor_domain::validate::parse_datetime(s(f)?).ok_or_else(|| {
+                DomainError::invalid(f, format!("'{f}' must be an RFC 3339 time")).into()
+            })
         };
         state
             .kontor
-            .undo_actor(&actor, who, time("from")?, time("to")?)
+            .undo_actor(&actor, &who, time("from")?, time("to")?)
             .await?
     } else {
         return Err(

@@ -96,6 +96,24 @@ pub async fn write_one(
     Ok((batch_header(&applied), Json(batch_summary(&applied))))
 }
 
+/// A body that must be an object with only these keys; any other key is refused by name.
+pub fn object_with<'a>(
+    body: &'a Value,
+    allowed: &[&str],
+) -> ApiResult<&'a serde_json::Map<String, Value>> {
+    let obj = body.as_object().ok_or_else(|| {
+        kontor_domain::DomainError::invalid("", "the request body must be a JSON object")
+    })?;
+    if let Some(k) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(kontor_domain::DomainError::invalid(
+            k.as_str(),
+            format!("unknown field '{k}' (expected: {})", allowed.join(", ")),
+        )
+        .into());
+    }
+    Ok(obj)
+}
+
 /// `limit`, `cursor`, `q`, `order`; every other query parameter is a field filter.
 pub fn list_params(mut q: QueryPairs) -> ApiResult<ListParams> {
     Ok(ListParams {

@@ -136,10 +136,18 @@ pub async fn restore_record_to(
     id: &str,
     body: &Value,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
+    if !body.is_object() {
+        return Err(DomainError::invalid(
+            "at",
+            "the body must be {\"at\": an RFC 3339 time like 2026-01-31T09:00:00Z}",
+        )
+        .into());
+    }
+    let body = super::object_with(body, &["at"])?;
     let at = body
         .get("at")
         .and_then(Value::as_str)
-        .and_then(kontor_domain::time::parse)
+        .and_then(kontor_domain::validate::parse_datetime)
         .ok_or_else(|| {
             DomainError::invalid(
                 "at",

@@ -619,8 +619,8 @@ async fn payments_move_the_invoice_through_paid_states(engine: Engine) {
         .await;
     assert_error(
         &got,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid",
+        StatusCode::CONFLICT,
+        "invalid_state",
         Some("invoice_id"),
     );
     let got = admin

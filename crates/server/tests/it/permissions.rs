@@ -441,12 +441,7 @@ async fn the_exchange_role_cannot_log_in_and_roles_must_exist(engine: Engine) {
             json!({"email": "x@x.ru", "password": "long-enough-1", "role": "wizard"}),
         )
         .await;
-    assert_error(
-        &got,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid",
-        Some("role"),
-    );
+    assert_error(&got, StatusCode::CONFLICT, "reference", Some("role"));
     let got = admin
         .post(
             "/api/v1/users",
@@ -673,8 +668,11 @@ async fn role_documents_are_checked(engine: Engine) {
             json!({"name": "r", "readonly_fields": {"companies": "inn"}}),
             "readonly_fields.companies",
         ),
-        (json!({"name": "Manager"}), "name"),
         (json!({"name": "r", "permissions": "all"}), "permissions"),
+        (
+            json!({"name": "r", "hidden_fields": {"companies": ["Bad Name"]}}),
+            "hidden_fields.companies",
+        ),
     ] {
         let got = admin.post("/api/v1/roles", body).await;
         assert_error(
@@ -684,6 +682,11 @@ async fn role_documents_are_checked(engine: Engine) {
             Some(field),
         );
     }
+    // A built-in name is taken, whatever its case.
+    let got = admin
+        .post("/api/v1/roles", json!({"name": "Manager"}))
+        .await;
+    assert_error(&got, StatusCode::CONFLICT, "duplicate", Some("name"));
     assert!(items(&admin, "/api/v1/roles").await.is_empty());
     // A role in use cannot be deleted or renamed.
     let role = id(&admin
@@ -701,12 +704,7 @@ async fn role_documents_are_checked(engine: Engine) {
             json!({"name": "marketing"}),
         )
         .await;
-    assert_error(
-        &got,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid",
-        Some("name"),
-    );
+    assert_error(&got, StatusCode::CONFLICT, "invalid_state", Some("name"));
     // Changing the permissions applies to the next request.
     u.create("deals", json!({"title": "ok"})).await;
     update(

@@ -398,14 +398,9 @@ async fn undo_of_one_users_period_keeps_other_users_changes(engine: Engine) {
     ok(undo(&m2, json!({"actor": m2.user_id, "from": from2, "to": to2})).await);
     assert_eq!(fetch(&m2, "deals", &d2).await["title"], "m2 deal");
 
-    // Bad periods.
+    // A reversed period holds no changes; a missing end is refused.
     let got = undo(&admin, json!({"actor": m1.user_id, "from": to, "to": from})).await;
-    assert_error(
-        &got,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid",
-        Some("from"),
-    );
+    assert_error(&got, StatusCode::NOT_FOUND, "not_found", None);
     let got = undo(&admin, json!({"actor": m1.user_id, "to": to})).await;
     assert_error(
         &got,
