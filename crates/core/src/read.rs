@@ -20,6 +20,8 @@ pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 500;
 /// Longest `q` accepted, in characters.
 pub const MAX_QUERY_TEXT: usize = 200;
+/// Longest value of a field filter (`?notes=...`), in characters.
+pub const MAX_FILTER_TEXT: usize = 1000;
 
 /// A page of results and the cursor for the next one (`None` on the last page).
 #[derive(Debug, Clone, Serialize)]
@@ -510,6 +512,13 @@ fn filter_value(schema: &Schema, actor: &Actor, name: &str, raw: &str) -> CoreRe
                 ),
             )
         })?;
+    if raw.chars().count() > MAX_FILTER_TEXT {
+        return Err(DomainError::invalid(
+            name,
+            format!("filter '{name}' must have at most {MAX_FILTER_TEXT} characters"),
+        )
+        .into());
+    }
     if raw == "null" {
         return Ok(FilterValue::Null);
     }

@@ -343,7 +343,7 @@ pub fn parse_value(
             Value::from(s)
         }
         FieldType::Email => Value::from(parse_email(string()?).ok_or_else(|| {
-            bad("an e-mail address like name@example.com (at most 254 characters)")
+            bad("an e-mail address like name@example.com (ASCII; a local part of at most 64 characters; at most 254 in all)")
         })?),
         FieldType::Phone => {
             let s = string()?;
@@ -559,16 +559,30 @@ fn parse_dec(value: &Value, path: &str) -> Result<Dec, DomainError> {
     }
 }
 
-/// An e-mail address with its domain lowercased, or `None`.
+/// Characters of an unquoted local part (RFC 5322 `atext`) besides letters and digits.
+pub const EMAIL_LOCAL_SPECIALS: &str = "!#$%&'*+/=?^_`{|}~-";
+
+/// An e-mail address with its domain lowercased, or `None`. The rule is RFC 5321's, restricted
+/// to ASCII: a dot-atom local part of at most 64 characters, `@`, and a host name of at least
+/// two labels (letters, digits, hyphens; 1 to 63 each; no hyphen at either end); at most 254
+/// characters in all. (Internationalised domains go in their `xn--` form.)
 pub fn parse_email(s: &str) -> Option<String> {
-    let (local, domain) = s.rsplit_once('@')?;
-    let ok = s.len() <= 254
-        && !local.is_empty()
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !s.chars().any(|c| c.is_whitespace() || c.is_control());
-    ok.then(|| format!("{local}@{}", domain.to_lowercase()))
+    let (local, domain) = s.split_once('@')?;
+    let atext = |c: char| c.is_ascii_alphanumeric() || EMAIL_LOCAL_SPECIALS.contains(c);
+    let local_ok = (1..=64).contains(&local.len())
+        && local
+            .split('.')
+            .all(|part| !part.is_empty() && part.chars().all(atext));
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = labels.len() >= 2
+        && labels.iter().all(|l| {
+            (1..=63).contains(&l.len())
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        });
+    (s.len() <= 254 && local_ok && domain_ok)
+        .then(|| format!("{local}@{}", domain.to_ascii_lowercase()))
 }
 
 /// `YYYY-MM-DD` exactly, years 0001 to 9999.

@@ -39,7 +39,11 @@ pub async fn get(
     let (entity, id) = trash_path(&entity, &id)?;
     match state.kontor.store.get(entity, &id).await? {
         Some(r) if r.is_deleted() && actor.can(entity, Action::Read, r.owner_id.as_deref()) => {
-            Ok(Json(present(&actor, &r)))
+            let mut v = present(&actor, &r);
+            if let Value::Object(m) = &mut v {
+                m.insert("entity".into(), Value::from(entity.as_str()));
+            }
+            Ok(Json(v))
         }
         _ => Err(
             DomainError::not_found(format!("{} in the recycle bin", entity.singular()), id).into(),

@@ -214,36 +214,51 @@ async fn schemas_match_what_the_server_validates(engine: Engine) {
             json!(format!("#/components/schemas/{e}"))
         );
     }
-    let companies = &schemas["companies"];
+    let companies = &schemas["companies_create"];
     let inn = &companies["properties"]["inn"];
-    assert_eq!(inn["type"], "string");
+    assert_eq!(inn["type"], json!(["string", "null"]));
     assert_eq!(inn["pattern"], "^([0-9]{10}|[0-9]{12})$");
-    assert!(companies["required"]
-        .as_array()
-        .unwrap()
-        .contains(&json!("name")));
-    assert_eq!(companies["properties"]["id"]["readOnly"], true);
+    assert_eq!(
+        inn["format"], "ru-inn",
+        "check digits are part of the format"
+    );
+    assert_eq!(companies["required"], json!(["name"]));
+    assert_eq!(companies["additionalProperties"], false);
+    assert_eq!(schemas["companies"]["properties"]["id"]["readOnly"], true);
     assert_eq!(
         companies["properties"]["bank_accounts"]["items"]["required"],
         json!(["account", "bik"])
     );
     assert_eq!(
-        schemas["deals"]["properties"]["stage"]["enum"],
+        schemas["deals_create"]["properties"]["stage"]["enum"],
         json!([
             "new",
             "qualification",
             "proposal",
             "negotiation",
             "won",
-            "lost"
+            "lost",
+            null
         ])
     );
-    assert_eq!(schemas["deals"]["properties"]["stage"]["default"], "new");
+    assert_eq!(
+        schemas["deals_create"]["properties"]["stage"]["default"],
+        "new"
+    );
+    // Money is a decimal string, in requests and answers.
+    assert_eq!(
+        schemas["deals_create"]["properties"]["amount"]["type"],
+        json!(["string", "null"])
+    );
+    assert_eq!(schemas["invoices"]["properties"]["total"]["type"], "string");
     assert_eq!(schemas["invoices"]["properties"]["total"]["readOnly"], true);
-    assert!(schemas["invoices"]["required"]
-        .as_array()
-        .unwrap()
-        .contains(&json!("company_id")));
+    assert!(schemas["invoices_create"]["properties"]
+        .get("total")
+        .is_none());
+    assert_eq!(
+        schemas["invoices_create"]["required"],
+        json!(["company_id"])
+    );
     assert_eq!(
         schemas["activities"]["properties"]["due_at"]["format"],
         "date-time"
@@ -251,7 +266,45 @@ async fn schemas_match_what_the_server_validates(engine: Engine) {
     assert!(schemas["users"]["properties"]
         .get("password_hash")
         .is_none());
+    assert_eq!(
+        schemas["users_create"]["required"],
+        json!(["email", "password"])
+    );
     assert!(schemas["users"]["properties"]["email"].is_object());
+    // Every parameter has a schema: no literal `{field}` placeholder, enums where the server
+    // takes a fixed set.
+    let list = doc["paths"]["/api/v1/deals"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    assert!(list.iter().all(|p| p["schema"].is_object()), "{list:?}");
+    assert!(list.iter().all(|p| p["name"] != "{field}"));
+    let param = |name: &str| list.iter().find(|p| p["name"] == name).cloned();
+    assert_eq!(
+        param("order").unwrap()["schema"]["enum"],
+        json!(["asc", "desc"])
+    );
+    assert_eq!(param("limit").unwrap()["schema"]["maximum"], 500);
+    assert!(param("stage").is_some(), "fields are documented filters");
+    let history = doc["paths"]["/api/v1/history"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let op = history.iter().find(|p| p["name"] == "op").unwrap();
+    assert_eq!(
+        op["schema"]["enum"],
+        json!(["create", "update", "delete", "restore", "purge"])
+    );
+    // Statuses: each route lists what it can answer.
+    let login = &doc["paths"]["/api/v1/auth/login"]["post"]["responses"];
+    for code in ["200", "401", "413", "415", "422", "429", "503"] {
+        assert!(login.get(code).is_some(), "login documents {code}");
+    }
+    let create = &doc["paths"]["/api/v1/deals"]["post"]["responses"];
+    for code in [
+        "201", "400", "401", "403", "409", "413", "414", "415", "422", "500", "503",
+    ] {
+        assert!(create.get(code).is_some(), "create documents {code}");
+    }
+    assert!(create["201"]["links"]["GetRecord"].is_object());
     for name in ["BatchSummary", "HistoryItem", "Error"] {
         assert!(schemas[name].is_object(), "{name}");
     }

@@ -1,0 +1,788 @@
+//! The OpenAPI 3.1 document, built from the same entity schemas the core validates with (see
+//! [`schemas`]), so it is exact: every parameter with its schema and enum, every request body,
+//! every status each route can return, and links from each create to what can be done with the
+//! record it made (for stateful testing). Schemathesis checks the server against it in CI.
+
+pub mod schemas;
+
+use kontor_domain::journal::{Op, Origin};
+use kontor_domain::schema::{builtin, CustomFieldDef, Schema};
+use kontor_domain::Entity;
+use schemas::{uuid, Mode, UUID_PATTERN};
+use serde_json::{json, Map, Value};
+
+/// Every (method, path template) the server routes under `/api/v1`, with a summary. `{entity}`
+/// routes are expanded per entity in the document (the bin's stay generic).
+pub const ROUTES: &[(&str, &str, &str)] = &[
+    ("get", "/openapi.json", "This document"),
+    (
+        "post",
+        "/auth/login",
+        "Log in with e-mail and password; returns a bearer token",
+    ),
+    ("post", "/auth/logout", "Revoke the bearer token used"),
+    ("get", "/auth/me", "The logged-in user"),
+    (
+        "get",
+        "/trash",
+        "Records in the recycle bin, newest deletion first",
+    ),
+    (
+        "get",
+        "/trash/{entity}/{id}",
+        "One record in the recycle bin",
+    ),
+    (
+        "delete",
+        "/trash/{entity}/{id}",
+        "Purge a record from the bin for good (admin)",
+    ),
+    (
+        "post",
+        "/trash/{entity}/{id}/restore",
+        "Restore a record with everything deleted in its batch",
+    ),
+    ("get", "/history", "Journal entries, filtered"),
+    (
+        "post",
+        "/history/undo",
+        "Undo a batch, or one actor's changes in a period",
+    ),
+    (
+        "post",
+        "/batch",
+        "Several creates, updates and deletes in one atomic batch",
+    ),
+    ("get", "/users", "List users (admin)"),
+    ("post", "/users", "Create a user (admin)"),
+    ("get", "/users/{id}", "A user (admin)"),
+    (
+        "patch",
+        "/users/{id}",
+        "Change a user, their password, or disable them (admin)",
+    ),
+    ("delete", "/users/{id}", "Delete a user (admin)"),
+    (
+        "post",
+        "/users/{id}/restore",
+        "Restore a user's fields to a past time (admin; never the password)",
+    ),
+    ("get", "/users/{id}/history", "History of one user (admin)"),
+    ("get", "/{entity}", "List records"),
+    ("post", "/{entity}", "Create a record"),
+    ("get", "/{entity}/{id}", "A record"),
+    ("patch", "/{entity}/{id}", "Change fields of a record"),
+    (
+        "delete",
+        "/{entity}/{id}",
+        "Move a record (and what depends on it) to the recycle bin",
+    ),
+    (
+        "post",
+        "/{entity}/{id}/restore",
+        "Restore a record to its state at a past time",
+    ),
+    ("get", "/{entity}/{id}/history", "History of one record"),
+];
+
+/// Entities served by the generic `/{entity}` routes.
+pub fn routed_entities() -> Vec<Entity> {
+    Entity::ALL
+        .into_iter()
+        .filter(|e| *e != Entity::Users)
+        .collect()
+}
+
+/// Statuses an operation can answer besides its success.
+mod statuses {
+    /// Every route behind a token. 400: malformed path or query; 414 and 431: URI or headers
+    /// too large (refused before routing, without a body); 500: a fault of ours; 503: the
+    /// database is unreachable or the server is busy.
+    pub const AUTH: &[u16] = &[400, 401, 414, 431, 500, 503];
+    /// Routes with a JSON body.
+    pub const BODY: &[u16] = &[413, 415, 422];
+    /// Routes that find a record first.
+    pub const FIND: &[u16] = &[403, 404];
+    /// Writes that may meet stored state they cannot go with.
+    pub const CONFLICT: &[u16] = &[409];
+    /// Lists and history with query parameters.
+    pub const QUERY: &[u16] = &[403, 422];
+}
+
+fn error_ref(code: u16) -> Value {
+    json!({"$ref": format!("#/components/responses/E{code}")})
+}
+
+/// The reusable error responses: the JSON error envelope, except where the HTTP layer itself
+/// refuses a request before Kontor sees it.
+fn error_responses() -> Value {
+    let mut out = Map::new();
+    let envelope = json!({"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}});
+    let retry = json!({"Retry-After": {"description": "seconds to wait", "schema": {"type": "string", "pattern": "^[0-9]+$"}}});
+    for (code, what) in [
+        (400, "The request is malformed (path, query string or JSON)"),
+        (401, "No, an unknown, an expired or a revoked token; or wrong credentials"),
+        (403, "The caller's role may not do this"),
+        (404, "No such record (or one the caller may not see)"),
+        (409, "The request conflicts with stored state: a unique value taken, a reference to a missing record, a state transition not allowed, a change of a field that cannot change"),
+        (413, "The body is larger than 4 MiB"),
+        (415, "The body is not declared as JSON"),
+        (422, "A field or parameter is invalid; `field` names it"),
+        (429, "Too many failed logins; try again after Retry-After seconds"),
+        (500, "A fault of the server; the log has the details"),
+        (503, "The database is unreachable or the server is busy; try again after Retry-After seconds"),
+    ] {
+        let mut r = json!({"description": what, "content": envelope});
+        if code == 429 || code == 503 {
+            r["headers"] = retry.clone();
+        }
+        if code == 401 {
+            r["headers"] = json!({"WWW-Authenticate": {"schema": {"type": "string"}}});
+        }
+        out.insert(format!("E{code}"), r);
+    }
+    out.insert(
+        "E414".into(),
+        json!({"description": "The URI is longer than the HTTP layer takes (about 64 KiB)"}),
+    );
+    out.insert(
+        "E431".into(),
+        json!({"description": "The request headers are larger than the HTTP layer takes"}),
+    );
+    Value::Object(out)
+}
+
+/// One operation.
+struct Operation {
+    value: Value,
+    errors: Vec<u16>,
+}
+
+impl Operation {
+    fn new(summary: &str, id: &str, tag: &str) -> Operation {
+        Operation {
+            value: json!({"summary": summary, "operationId": id, "tags": [tag], "parameters": []}),
+            errors: statuses::AUTH.to_vec(),
+        }
+    }
+
+    fn public(mut self) -> Operation {
+        self.value["security"] = json!([]);
+        self.errors.retain(|c| *c != 401);
+        self
+    }
+
+    fn param(mut self, p: Value) -> Operation {
+        if let Some(list) = self.value["parameters"].as_array_mut() {
+            list.push(p);
+        }
+        self
+    }
+
+    fn params(self, ps: Vec<Value>) -> Operation {
+        ps.into_iter().fold(self, Operation::param)
+    }
+
+    fn body(mut self, schema: Value) -> Operation {
+        self.value["requestBody"] =
+            json!({"required": true, "content": {"application/json": {"schema": schema}}});
+        self.errors.extend(statuses::BODY);
+        self
+    }
+
+    fn errors(mut self, codes: &[u16]) -> Operation {
+        self.errors.extend(codes);
+        self
+    }
+
+    /// The success answer; `batch_header` when it names the journal batch it wrote.
+    fn answer(mut self, status: u16, schema: Value, batch_header: bool) -> Value {
+        let mut ok =
+            json!({"description": "OK", "content": {"application/json": {"schema": schema}}});
+        if batch_header {
+            ok["headers"] = json!({"X-Kontor-Batch": {"required": true,
+                "description": "the journal batch this write created (for undo)",
+                "schema": uuid()}});
+        }
+        let mut responses = Map::new();
+        responses.insert(status.to_string(), ok);
+        self.errors.sort_unstable();
+        self.errors.dedup();
+        for c in &self.errors {
+            responses.insert(c.to_string(), error_ref(*c));
+        }
+        self.value["responses"] = Value::Object(responses);
+        self.value
+    }
+}
+
+fn path_id(what: &str) -> Value {
+    json!({"name": "id", "in": "path", "required": true, "description": format!("id of the {what}"), "schema": uuid()})
+}
+
+fn query(name: &str, desc: &str, schema: Value) -> Value {
+    json!({"name": name, "in": "query", "required": false, "description": desc, "schema": schema})
+}
+
+fn limit() -> Value {
+    query(
+        "limit",
+        "page size (default 50)",
+        json!({"type": "integer", "minimum": 1, "maximum": kontor_core::read::MAX_PAGE}),
+    )
+}
+
+fn order() -> Value {
+    query(
+        "order",
+        "newest first (desc, the default) or oldest first (asc)",
+        json!({"type": "string", "enum": ["asc", "desc"]}),
+    )
+}
+
+fn list_params(schema: &Schema) -> Vec<Value> {
+    let mut ps = vec![
+        limit(),
+        query(
+            "cursor",
+            "next_cursor of the previous page",
+            json!({"type": "string", "format": "uuid", "pattern": UUID_PATTERN}),
+        ),
+        query(
+            "q",
+            "text that must occur in one of the text fields (case-insensitive)",
+            json!({"type": "string", "maxLength": kontor_core::read::MAX_QUERY_TEXT}),
+        ),
+        order(),
+        query(
+            "owner_id",
+            "only records of this owner",
+            json!({"type": "string", "format": "uuid", "pattern": UUID_PATTERN}),
+        ),
+    ];
+    for f in &schema.fields {
+        if let Some(s) = schemas::filter(f) {
+            ps.push(query(
+                &f.name,
+                "only records whose field equals this value ('null': without a value)",
+                s,
+            ));
+        }
+    }
+    ps
+}
+
+fn history_params(global: bool) -> Vec<Value> {
+    let mut ps = Vec::new();
+    if global {
+        let names: Vec<&str> = Entity::ALL.iter().map(|e| e.as_str()).collect();
+        ps.push(query(
+            "entity",
+            "only entries about this entity",
+            json!({"type": "string", "enum": names}),
+        ));
+        ps.push(query("record_id", "only entries about this record", uuid()));
+    }
+    let ops: Vec<&str> = Op::ALL.iter().map(|o| o.as_str()).collect();
+    let origins: Vec<&str> = Origin::ALL.iter().map(|o| o.as_str()).collect();
+    ps.extend([
+        query(
+            "op",
+            "only this kind of change",
+            json!({"type": "string", "enum": ops}),
+        ),
+        query(
+            "actor",
+            "only changes by this user (or 'system')",
+            json!({"anyOf": [uuid(), {"type": "string", "const": "system"}]}),
+        ),
+        query(
+            "origin",
+            "only changes through this door",
+            json!({"type": "string", "enum": origins}),
+        ),
+        query("batch", "only this batch", uuid()),
+        query(
+            "from",
+            "only changes at or after this time",
+            json!({"type": "string", "format": "date-time"}),
+        ),
+        query(
+            "to",
+            "only changes at or before this time",
+            json!({"type": "string", "format": "date-time"}),
+        ),
+        query(
+            "cursor",
+            "next_cursor of the previous page",
+            json!({"type": "string", "pattern": "^[0-9]{1,18}$"}),
+        ),
+        limit(),
+        order(),
+    ]);
+    ps
+}
+
+fn page_of(item: Value) -> Value {
+    json!({"type": "object", "required": ["items", "next_cursor"], "properties": {
+        "items": {"type": "array", "items": item},
+        "next_cursor": {"type": ["string", "null"]}}})
+}
+
+fn reference(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+/// Links from a created record to what can be done with it next.
+fn record_links(prefix: &str) -> Value {
+    let id = json!({"id": "$response.body#/id"});
+    json!({
+        "GetRecord": {"operationId": format!("get_{prefix}"), "parameters": id},
+        "UpdateRecord": {"operationId": format!("update_{prefix}"), "parameters": id},
+        "DeleteRecord": {"operationId": format!("delete_{prefix}"), "parameters": id},
+        "RecordHistory": {"operationId": format!("history_{prefix}"), "parameters": id},
+        "RestoreRecord": {"operationId": format!("restore_{prefix}"), "parameters": id},
+    })
+}
+
+/// Records that can be made under a new record of `parent`, with the body that ties them to it.
+fn child_links(parent: Entity) -> Vec<(&'static str, Value)> {
+    let id = "$response.body#/id";
+    match parent {
+        Entity::Companies => vec![
+            ("contacts", json!({"company_id": id})),
+            ("deals", json!({"company_id": id})),
+            ("invoices", json!({"company_id": id})),
+            (
+                "activities",
+                json!({"linked_entity": "companies", "linked_id": id}),
+            ),
+        ],
+        Entity::Deals => vec![(
+            "activities",
+            json!({"linked_entity": "deals", "linked_id": id}),
+        )],
+        Entity::Invoices => vec![("payments", json!({"invoice_id": id}))],
+        _ => vec![],
+    }
+}
+
+/// Links from a deleted record to the bin.
+fn bin_links(entity: &str) -> Value {
+    let params = json!({"entity": entity, "id": "$request.path.id"});
+    json!({
+        "GetFromBin": {"operationId": "get_from_bin", "parameters": params},
+        "RestoreFromBin": {"operationId": "restore_from_bin", "parameters": params},
+        "Purge": {"operationId": "purge", "parameters": params},
+    })
+}
+
+fn add_link(op: &mut Value, status: &str, links: Value) {
+    op["responses"][status]["links"] = links;
+}
+
+/// The operations of one entity's generic routes (`/companies`, `/companies/{id}`, ...).
+fn entity_paths(e: Entity, schema: &Schema, paths: &mut Map<String, Value>) {
+    let name = e.as_str();
+    let one = e.singular();
+    let rec = reference(name);
+    let create = reference(&format!("{name}_create"));
+    let update = reference(&format!("{name}_update"));
+    let base = format!("/api/v1/{name}");
+    let with_id = format!("{base}/{{id}}");
+
+    let list = Operation::new(&format!("List {name}"), &format!("list_{name}"), name)
+        .params(list_params(schema))
+        .errors(statuses::QUERY)
+        .answer(200, page_of(rec.clone()), false);
+    let mut created = Operation::new(&format!("Create a {one}"), &format!("create_{name}"), name)
+        .body(create)
+        .errors(&[403])
+        .errors(statuses::CONFLICT)
+        .answer(201, rec.clone(), true);
+    let mut links = record_links(name);
+    for (child, body) in child_links(e) {
+        links[format!("Create{child}")] =
+            json!({"operationId": format!("create_{child}"), "requestBody": body});
+    }
+    add_link(&mut created, "201", links);
+    paths.insert(base.clone(), json!({"get": list, "post": created}));
+
+    let get = Operation::new(&format!("A {one}"), &format!("get_{name}"), name)
+        .param(path_id(one))
+        .errors(statuses::FIND)
+        .answer(200, rec.clone(), false);
+    let patch = Operation::new(&format!("Change a {one}"), &format!("update_{name}"), name)
+        .param(path_id(one))
+        .body(update)
+        .errors(statuses::FIND)
+        .errors(statuses::CONFLICT)
+        .answer(
+            200,
+            json!({"anyOf": [rec.clone(), reference("BatchSummary")],
+                   "description": "the record, or the batch summary when the change handed it to an owner the caller may not read"}),
+            true,
+        );
+    let mut delete = Operation::new(
+        &format!("Move a {one} (and what depends on it) to the recycle bin"),
+        &format!("delete_{name}"),
+        name,
+    )
+    .param(path_id(one))
+    .errors(statuses::FIND)
+    .errors(statuses::CONFLICT)
+    .answer(200, reference("BatchSummary"), true);
+    add_link(&mut delete, "200", bin_links(name));
+    paths.insert(
+        with_id.clone(),
+        json!({"get": get, "patch": patch, "delete": delete}),
+    );
+    paths.insert(
+        format!("{with_id}/restore"),
+        json!({"post": Operation::new(&format!("Restore a {one} to its state at a past time"), &format!("restore_{name}"), name)
+            .param(path_id(one))
+            .body(reference("RestoreRequest"))
+            .errors(statuses::FIND)
+            .errors(statuses::CONFLICT)
+            .answer(200, reference("RestoreResult"), true)}),
+    );
+    paths.insert(
+        format!("{with_id}/history"),
+        json!({"get": Operation::new(&format!("History of one {one}"), &format!("history_{name}"), name)
+            .param(path_id(one))
+            .params(history_params(false))
+            .errors(statuses::FIND)
+            .errors(statuses::QUERY)
+            .answer(200, page_of(reference("HistoryItem")), false)}),
+    );
+}
+
+fn user_paths(paths: &mut Map<String, Value>) {
+    let schema = builtin(Entity::Users);
+    let rec = reference("users");
+    let tag = "users";
+    let mut created = Operation::new("Create a user (admin)", "create_users", tag)
+        .body(reference("users_create"))
+        .errors(&[403])
+        .errors(statuses::CONFLICT)
+        .answer(201, rec.clone(), false);
+    add_link(&mut created, "201", record_links("users"));
+    paths.insert(
+        "/api/v1/users".into(),
+        json!({
+            "get": Operation::new("List users (admin)", "list_users", tag)
+                .params(list_params(schema))
+                .errors(statuses::QUERY)
+                .answer(200, page_of(rec.clone()), false),
+            "post": created,
+        }),
+    );
+    let mut delete = Operation::new("Delete a user (admin)", "delete_users", tag)
+        .param(path_id("user"))
+        .errors(statuses::FIND)
+        .errors(statuses::CONFLICT)
+        .answer(200, reference("BatchSummary"), true);
+    add_link(&mut delete, "200", bin_links("users"));
+    paths.insert(
+        "/api/v1/users/{id}".into(),
+        json!({
+            "get": Operation::new("A user (admin)", "get_users", tag)
+                .param(path_id("user"))
+                .errors(statuses::FIND)
+                .answer(200, rec.clone(), false),
+            "patch": Operation::new("Change a user, their password, or disable them (admin); a new password or disabling revokes their tokens", "update_users", tag)
+                .param(path_id("user"))
+                .body(reference("users_update"))
+                .errors(statuses::FIND)
+                .errors(statuses::CONFLICT)
+                .answer(200, rec, false),
+            "delete": delete,
+        }),
+    );
+    paths.insert(
+        "/api/v1/users/{id}/restore".into(),
+        json!({"post": Operation::new("Restore a user's fields to a past time (admin; never the password)", "restore_users", tag)
+            .param(path_id("user"))
+            .body(reference("RestoreRequest"))
+            .errors(statuses::FIND)
+            .errors(statuses::CONFLICT)
+            .answer(200, reference("RestoreResult"), true)}),
+    );
+    paths.insert(
+        "/api/v1/users/{id}/history".into(),
+        json!({"get": Operation::new("History of one user (admin)", "history_users", tag)
+            .param(path_id("user"))
+            .params(history_params(false))
+            .errors(statuses::FIND)
+            .errors(statuses::QUERY)
+            .answer(200, page_of(reference("HistoryItem")), false)}),
+    );
+}
+
+fn system_paths(paths: &mut Map<String, Value>) {
+    let entities: Vec<&str> = Entity::ALL.iter().map(|e| e.as_str()).collect();
+    let bin_params = vec![
+        json!({"name": "entity", "in": "path", "required": true, "schema": {"type": "string", "enum": entities}}),
+        path_id("record"),
+    ];
+    paths.insert(
+        "/api/v1/openapi.json".into(),
+        json!({"get": Operation::new("This document", "openapi", "api").public()
+            .answer(200, json!({"type": "object"}), false)}),
+    );
+    paths.insert(
+        "/api/v1/auth/login".into(),
+        json!({"post": Operation::new("Log in with e-mail and password; returns a bearer token", "login", "auth")
+            .public()
+            .body(reference("LoginRequest"))
+            .errors(&[401, 403, 429])
+            .answer(200, reference("LoginResult"), false)}),
+    );
+    paths.insert(
+        "/api/v1/auth/logout".into(),
+        json!({"post": Operation::new("Revoke the bearer token used", "logout", "auth")
+            .answer(200, json!({"type": "object", "required": ["status"], "properties": {"status": {"const": "logged_out"}}}), false)}),
+    );
+    paths.insert(
+        "/api/v1/auth/me".into(),
+        json!({"get": Operation::new("The logged-in user", "me", "auth")
+            .errors(&[404])
+            .answer(200, json!({"allOf": [reference("users"), {"type": "object", "required": ["admin"], "properties": {"admin": {"type": "boolean"}}}]}), false)}),
+    );
+    // A record of any entity, as its own schema has it, with its entity's name.
+    let trash_item = json!({"type": "object",
+        "required": ["entity", "id", "deleted_at", "deleted_by", "deleted_batch"],
+        "properties": {"entity": {"type": "string", "enum": entities},
+                       "id": {"type": "string", "format": "uuid"},
+                       "deleted_at": {"type": "string", "format": "date-time"},
+                       "deleted_by": {"type": "string"},
+                       "deleted_batch": {"type": "string", "format": "uuid"}}});
+    paths.insert(
+        "/api/v1/trash".into(),
+        json!({"get": Operation::new("Records in the recycle bin, newest deletion first", "list_bin", "trash")
+            .params(vec![
+                query("entity", "only records of this entity", json!({"type": "string", "enum": entities})),
+                query("cursor", "next_cursor of the previous page", json!({"type": "string", "pattern": format!("^[0-9]{{1,18}}~{}", &UUID_PATTERN[1..])})),
+                limit(),
+            ])
+            .errors(&[422])
+            .answer(200, page_of(trash_item.clone()), false)}),
+    );
+    paths.insert(
+        "/api/v1/trash/{entity}/{id}".into(),
+        json!({
+            "get": Operation::new("One record in the recycle bin", "get_from_bin", "trash")
+                .params(bin_params.clone())
+                .errors(statuses::FIND)
+                .answer(200, trash_item.clone(), false),
+            "delete": Operation::new("Purge a record from the bin for good (admin); its journal images are scrubbed", "purge", "trash")
+                .params(bin_params.clone())
+                .errors(statuses::FIND)
+                .errors(statuses::CONFLICT)
+                .answer(200, reference("BatchSummary"), true),
+        }),
+    );
+    paths.insert(
+        "/api/v1/trash/{entity}/{id}/restore".into(),
+        json!({"post": Operation::new("Restore a record with everything deleted in its batch", "restore_from_bin", "trash")
+            .params(bin_params)
+            .errors(statuses::FIND)
+            .errors(statuses::CONFLICT)
+            .answer(200, reference("BatchSummary"), true)}),
+    );
+    paths.insert(
+        "/api/v1/history".into(),
+        json!({"get": Operation::new("Journal entries, filtered", "history", "history")
+            .params(history_params(true))
+            .errors(statuses::QUERY)
+            .answer(200, page_of(reference("HistoryItem")), false)}),
+    );
+    paths.insert(
+        "/api/v1/history/undo".into(),
+        json!({"post": Operation::new("Undo a batch, or one actor's changes in a period, as a new batch", "undo", "history")
+            .body(reference("UndoRequest"))
+            .errors(statuses::FIND)
+            .errors(statuses::CONFLICT)
+            .answer(200, reference("BatchSummary"), true)}),
+    );
+    paths.insert(
+        "/api/v1/batch".into(),
+        json!({"post": Operation::new("Several creates, updates and deletes in one atomic batch; a refusal names the operation", "batch", "batch")
+            .body(reference("BatchRequest"))
+            .errors(statuses::FIND)
+            .errors(statuses::CONFLICT)
+            .answer(200, reference("BatchResult"), true)}),
+    );
+    paths.insert(
+        "/healthz".into(),
+        json!({"get": Operation::new("The process is up", "healthz", "system").public()
+            .answer(200, json!({"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}}), false)}),
+    );
+    let mut ready = Operation::new("The database answers; send traffic here", "readyz", "system")
+        .public()
+        .answer(
+            200,
+            json!({"type": "object", "required": ["status"], "properties": {"status": {"const": "ready"}}}),
+            false,
+        );
+    ready["responses"]["503"] = json!({"description": "Shutting down, or the database is unreachable",
+        "content": {"application/json": {"schema": {"type": "object", "required": ["status"],
+            "properties": {"status": {"type": "string", "enum": ["shutting_down", "database_unavailable"]}}}}}});
+    paths.insert("/readyz".into(), json!({"get": ready}));
+}
+
+fn batch_request() -> Value {
+    let mut variants = Vec::new();
+    for e in routed_entities() {
+        let name = e.as_str();
+        variants.push(json!({"type": "object", "additionalProperties": false,
+            "required": ["op", "entity", "data"],
+            "properties": {"op": {"const": "create"}, "entity": {"const": name},
+                           "data": reference(&format!("{name}_create"))}}));
+        variants.push(json!({"type": "object", "additionalProperties": false,
+            "required": ["op", "entity", "id", "data"],
+            "properties": {"op": {"const": "update"}, "entity": {"const": name}, "id": uuid(),
+                           "data": reference(&format!("{name}_update"))}}));
+        variants.push(json!({"type": "object", "additionalProperties": false,
+            "required": ["op", "entity", "id"],
+            "properties": {"op": {"const": "delete"}, "entity": {"const": name}, "id": uuid()}}));
+    }
+    json!({"type": "object", "additionalProperties": false, "required": ["operations"],
+        "properties": {"operations": {"type": "array", "minItems": 1,
+            "maxItems": crate::routes::records::MAX_BATCH, "items": {"oneOf": variants}}}})
+}
+
+fn shared_schemas(schemas: &mut Map<String, Value>) {
+    let ops: Vec<&str> = Op::ALL.iter().map(|o| o.as_str()).collect();
+    let origins: Vec<&str> = Origin::ALL.iter().map(|o| o.as_str()).collect();
+    let entities: Vec<&str> = Entity::ALL.iter().map(|e| e.as_str()).collect();
+    let batch_summary = json!({"type": "object", "required": ["batch", "changes"], "properties": {
+        "batch": {"type": "string", "format": "uuid"},
+        "changes": {"type": "array", "items": {"type": "object", "required": ["entity", "id", "op", "seq"], "properties": {
+            "entity": {"type": "string", "enum": entities}, "id": {"type": "string", "format": "uuid"},
+            "op": {"type": "string", "enum": ops}, "seq": {"type": "integer", "minimum": 1}}}},
+        "skipped": {"type": "array", "description": "fields a restore or undo left as they are (credentials)",
+            "items": {"type": "object", "required": ["entity", "record_id", "field", "reason"], "properties": {
+                "entity": {"type": "string"}, "record_id": {"type": "string"}, "field": {"type": "string"}, "reason": {"type": "string"}}}}}});
+    let mut restore_result = batch_summary.clone();
+    restore_result["properties"]["record"] = json!({"type": ["object", "null"]});
+    let mut batch_result = batch_summary.clone();
+    batch_result["properties"]["records"] =
+        json!({"type": "array", "items": {"type": ["object", "null"]}});
+    schemas.insert("BatchSummary".into(), batch_summary);
+    schemas.insert("RestoreResult".into(), restore_result);
+    schemas.insert("BatchResult".into(), batch_result);
+    schemas.insert("BatchRequest".into(), batch_request());
+    schemas.insert(
+        "HistoryItem".into(),
+        json!({"type": "object",
+            "required": ["seq", "at", "actor", "origin", "batch", "entity", "record_id", "op", "before", "after", "changes", "scrubbed"],
+            "properties": {
+                "seq": {"type": "integer", "minimum": 1}, "at": {"type": "string", "format": "date-time"},
+                "actor": {"type": "string"}, "origin": {"type": "string", "enum": origins},
+                "batch": {"type": "string", "format": "uuid"}, "entity": {"type": "string", "enum": entities},
+                "record_id": {"type": "string"}, "op": {"type": "string", "enum": ops},
+                "before": {"type": ["object", "null"]}, "after": {"type": ["object", "null"]},
+                "changes": {"type": "array", "items": {"type": "object", "required": ["field", "before", "after"],
+                    "properties": {"field": {"type": "string"}, "before": {}, "after": {}}}},
+                "scrubbed": {"type": "boolean"}}}),
+    );
+    schemas.insert(
+        "Error".into(),
+        json!({"type": "object", "required": ["error"], "properties": {"error": {
+            "type": "object", "required": ["code", "message"], "properties": {
+                "code": {"type": "string"}, "message": {"type": "string"},
+                "field": {"type": "string", "description": "the field or parameter at fault"},
+                "conflicts": {"type": "array", "items": {"type": "object"}}}}}}),
+    );
+    schemas.insert(
+        "RestoreRequest".into(),
+        json!({"type": "object", "additionalProperties": false, "required": ["at"],
+            "properties": {"at": {"type": "string", "format": "date-time",
+                "description": "the time whose state to restore (a future time is the current state)"}}}),
+    );
+    schemas.insert(
+        "UndoRequest".into(),
+        json!({"oneOf": [
+            {"type": "object", "additionalProperties": false, "required": ["batch"],
+             "properties": {"batch": uuid()}},
+            {"type": "object", "additionalProperties": false, "required": ["actor", "from", "to"],
+             "properties": {"actor": {"anyOf": [uuid(), {"type": "string", "const": "system"}]},
+                            "from": {"type": "string", "format": "date-time"},
+                            "to": {"type": "string", "format": "date-time"}}}]}),
+    );
+    schemas.insert(
+        "LoginRequest".into(),
+        json!({"type": "object", "additionalProperties": false, "required": ["email", "password"],
+            "properties": {"email": {"type": "string"}, "password": {"type": "string"}}}),
+    );
+    schemas.insert(
+        "LoginResult".into(),
+        json!({"type": "object", "required": ["token", "expires_at", "user"], "properties": {
+            "token": {"type": "string"}, "expires_at": {"type": "string", "format": "date-time"},
+            "user": {"type": "object", "required": ["id", "email", "role"], "properties": {
+                "id": {"type": "string", "format": "uuid"}, "email": {"type": "string"}, "role": {"type": "string"}}}}}),
+    );
+}
+
+/// The whole document, including the custom fields defined now.
+pub fn document(custom: &[CustomFieldDef]) -> Value {
+    let mut paths = Map::new();
+    let mut schemas = Map::new();
+    for e in routed_entities() {
+        let schema = Schema::with_custom(e, custom);
+        entity_paths(e, &schema, &mut paths);
+    }
+    user_paths(&mut paths);
+    system_paths(&mut paths);
+    for e in Entity::ALL {
+        let schema = Schema::with_custom(e, custom);
+        schemas.insert(e.as_str().into(), schemas::record(&schema));
+        if e == Entity::Users {
+            let password = |required: bool| {
+                let s = json!({"type": "string", "minLength": kontor_core::auth::MIN_PASSWORD_LEN,
+                               "maxLength": kontor_core::auth::MAX_PASSWORD_LEN});
+                if required {
+                    s
+                } else {
+                    json!({"anyOf": [s, {"type": "null"}]})
+                }
+            };
+            for (mode, suffix, required) in [
+                (Mode::Create, "create", true),
+                (Mode::Update, "update", false),
+            ] {
+                let mut s = schemas::input(&schema, mode);
+                s["properties"]["password"] = password(required);
+                if required {
+                    if let Some(r) = s["required"].as_array_mut() {
+                        r.push(json!("password"));
+                    }
+                }
+                schemas.insert(format!("users_{suffix}"), s);
+            }
+        } else {
+            schemas.insert(
+                format!("{}_create", e.as_str()),
+                schemas::input(&schema, Mode::Create),
+            );
+            schemas.insert(
+                format!("{}_update", e.as_str()),
+                schemas::input(&schema, Mode::Update),
+            );
+        }
+    }
+    shared_schemas(&mut schemas);
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "Kontor API", "version": env!("CARGO_PKG_VERSION"),
+            "description": "Kontor CRM REST API. Log in with POST /api/v1/auth/login and send the token as 'Authorization: Bearer <token>'. Request bodies are JSON (Content-Type: application/json). Money and every other decimal is a JSON string (\"1500.50\"), never a number; money has its currency's minor units. Record ids are UUIDs (either case in requests, lowercase in answers). null clears an optional field; for text a blank string does the same."},
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "responses": error_responses(),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}
+        },
+        "security": [{"bearer": []}]
+    })
+}
