@@ -7,9 +7,13 @@
 //! 3. the real `kontor` binary over HTTP on a database seeded with N contacts (default 1,000,000),
 //!    on SQLite (one node) and on PostgreSQL (one node, then two nodes on the same database):
 //!    create throughput and p50/p99 latency of create, get, update and a list page of 50, and the
-//!    servers' peak memory.
+//!    servers' peak memory;
+//! 4. logins under load (`logins.rs`): one at a time and a concurrent burst, against a bare
+//!    argon2id hash, with the server's memory.
 //!
 //! Run: `cargo build --release && cargo run --release -p kontor-bench -- --contacts 1000000`.
+
+mod logins;
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -53,6 +57,9 @@ struct Args {
     /// databases); default: a throw-away server with PostgreSQL's default durability.
     #[arg(long)]
     pg_url: Option<String>,
+    /// Concurrent logins in the login burst (0: skip the login figures).
+    #[arg(long, default_value_t = 96)]
+    logins: usize,
 }
 
 const BATCH: usize = 1000;
@@ -158,6 +165,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "postgres" => http_postgres(&args, work.path(), &mut report).await?,
             other => return Err(format!("unknown engine '{other}' (sqlite, postgres)").into()),
         }
+    }
+
+    // 4. Logins under load.
+    if args.logins > 0 {
+        logins::measure(&kontor_binary(&args), work.path(), args.logins, &mut report).await?;
     }
 
     println!("\nMarkdown rows for BENCHMARKS.md:\n| measure | value |\n|---|---|");

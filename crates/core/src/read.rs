@@ -212,8 +212,9 @@ impl Kontor {
             p.q.as_ref()
                 .map(|s| s.trim().to_lowercase())
                 .filter(|s| !s.is_empty());
+        let descending = descending(p.order.as_deref(), "order")?;
         // Search text holds no control characters, so such a `q` matches nothing (and never
-        // reaches a database that would refuse a NUL).
+        // reaches a database that would refuse a NUL). Every parameter is checked before this.
         if text
             .as_ref()
             .is_some_and(|t| t.chars().any(char::is_control))
@@ -229,7 +230,7 @@ impl Kontor {
             filters,
             text,
             after_id: cursor,
-            descending: descending(p.order.as_deref(), "order")?,
+            descending,
             limit: limit + 1,
         };
         let mut rows = self.store.list(&q).await?;

@@ -734,6 +734,17 @@ async fn a_long_or_pattern_like_q_is_refused_or_taken_literally(engine: Engine) 
         let got = admin.get(&format!("/api/v1/companies?q={q}")).await;
         assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid", Some("q"));
     }
+    // A q with control characters matches nothing, but the other parameters are still checked.
+    assert!(items(&admin, "/api/v1/companies?q=%09%00x")
+        .await
+        .is_empty());
+    let got = admin.get("/api/v1/companies?q=%09&order=sideways").await;
+    assert_error(
+        &got,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid",
+        Some("order"),
+    );
     // Within the bound, % and _ are ordinary characters, never wildcards.
     assert_eq!(items(&admin, "/api/v1/companies?q=%25").await.len(), 1);
     assert_eq!(items(&admin, "/api/v1/companies?q=_").await.len(), 1);
