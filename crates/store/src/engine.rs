@@ -453,57 +453,79 @@ macro_rules! sql_engine {
                 .await
             }
 
-            async fn reserve_login_slot(
+            async fn reserve_login_slots(
                 &self,
-                key: &str,
+                keys: &[(String, u32)],
                 now: kontor_domain::time::Timestamp,
                 expired_before: kontor_domain::time::Timestamp,
-                limit: u32,
-            ) -> $crate::StoreResult<$crate::LoginSlot> {
+            ) -> $crate::StoreResult<Vec<$crate::LoginSlot>> {
                 use $crate::sql::{Arg, RowAccess};
-                let row = fetch_optional(
-                    &self.writer,
-                    $crate::sql::stmt(
-                        $crate::sql::RESERVE_LOGIN_SLOT,
-                        vec![
-                            Arg::Text(key.into()),
-                            Arg::Int(kontor_domain::time::to_micros(now)),
-                            Arg::Int(kontor_domain::time::to_micros(expired_before)),
-                            Arg::Int(i64::from(limit)),
-                        ],
-                    ),
-                )
-                .await?
-                .ok_or_else(|| {
-                    $crate::StoreError::Other("login slot upsert returned no row".into())
-                })?;
-                Ok($crate::LoginSlot {
-                    granted: row.req_int("granted")? != 0,
-                    failures: row.req_int("failures")?,
-                    window_start: kontor_domain::time::from_micros(row.req_int("window_start")?),
-                })
+                let mut tx = self.writer.begin().await.map_err($crate::engine::db_err)?;
+                let mut slots = Vec::with_capacity(keys.len());
+                for (i, (key, limit)) in keys.iter().enumerate() {
+                    let row = fetch_optional(
+                        &mut *tx,
+                        $crate::sql::stmt(
+                            $crate::sql::RESERVE_LOGIN_SLOT,
+                            vec![
+                                Arg::Text(key.clone()),
+                                Arg::Int(kontor_domain::time::to_micros(now)),
+                                Arg::Int(kontor_domain::time::to_micros(expired_before)),
+                                Arg::Int(i64::from(*limit)),
+                            ],
+                        ),
+                    )
+                    .await?
+                    .ok_or_else(|| {
+                        $crate::StoreError::Other("login slot upsert returned no row".into())
+                    })?;
+                    let slot = $crate::LoginSlot {
+                        granted: row.req_int("granted")? != 0,
+                        failures: row.req_int("failures")?,
+                        window_start: kontor_domain::time::from_micros(
+                            row.req_int("window_start")?,
+                        ),
+                    };
+                    slots.push(slot);
+                    if !slot.granted {
+                        for (earlier, _) in &keys[..i] {
+                            execute(
+                                &mut *tx,
+                                $crate::sql::stmt(
+                                    $crate::sql::FINISH_LOGIN_ATTEMPT,
+                                    vec![Arg::Text(earlier.clone()), Arg::Int(0), Arg::Int(0)],
+                                ),
+                            )
+                            .await?;
+                        }
+                        break;
+                    }
+                }
+                tx.commit().await.map_err($crate::engine::db_err)?;
+                Ok(slots)
             }
 
-            async fn finish_login_attempt(
+            async fn finish_login_attempts(
                 &self,
-                key: &str,
-                failed: bool,
-                forgive: bool,
+                slots: &[(String, bool, bool)],
             ) -> $crate::StoreResult<()> {
                 use $crate::sql::Arg;
-                execute(
-                    &self.writer,
-                    $crate::sql::stmt(
-                        $crate::sql::FINISH_LOGIN_ATTEMPT,
-                        vec![
-                            Arg::Text(key.into()),
-                            Arg::Int(i64::from(failed)),
-                            Arg::Int(i64::from(forgive)),
-                        ],
-                    ),
-                )
-                .await
-                .map(|_| ())
+                let mut tx = self.writer.begin().await.map_err($crate::engine::db_err)?;
+                for (key, failed, forgive) in slots {
+                    execute(
+                        &mut *tx,
+                        $crate::sql::stmt(
+                            $crate::sql::FINISH_LOGIN_ATTEMPT,
+                            vec![
+                                Arg::Text(key.clone()),
+                                Arg::Int(i64::from(*failed)),
+                                Arg::Int(i64::from(*forgive)),
+                            ],
+                        ),
+                    )
+                    .await?;
+                }
+                tx.commit().await.map_err($crate::engine::db_err)
             }
 
             async fn prune_login_limits(

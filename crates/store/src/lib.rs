@@ -154,21 +154,21 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes sessions that expired or were revoked before `before`; returns how many.
     async fn prune_sessions(&self, before: Timestamp) -> StoreResult<u64>;
 
-    /// Asks for a login slot for `key`: granted while fewer than `limit` attempts are failed or
-    /// still being checked in the window that started at `window_start` (a window older than
-    /// `expired_before` starts afresh at `now`). One atomic statement, so parallel attempts on
-    /// any number of nodes are counted one by one.
-    async fn reserve_login_slot(
+    /// Asks for a login slot for each `(key, limit)` in order, in one transaction: a slot is
+    /// granted while fewer than `limit` attempts are failed or still being checked in the key's
+    /// window (a window that started before `expired_before` starts afresh at `now`). Each key is
+    /// one atomic upsert, so parallel attempts on any number of nodes are counted one by one.
+    /// Stops at the first key refused, giving back the slots this call took; returns the slots
+    /// asked for so far (the last one refused, or all granted).
+    async fn reserve_login_slots(
         &self,
-        key: &str,
+        keys: &[(String, u32)],
         now: Timestamp,
         expired_before: Timestamp,
-        limit: u32,
-    ) -> StoreResult<LoginSlot>;
-    /// Gives a granted slot back: counted as a failure when `failed`; a success with
-    /// `forgive` clears the key's failures.
-    async fn finish_login_attempt(&self, key: &str, failed: bool, forgive: bool)
-        -> StoreResult<()>;
+    ) -> StoreResult<Vec<LoginSlot>>;
+    /// Gives granted slots back, in one transaction: `(key, failed, forgive)` counts a failure
+    /// when `failed`; a success with `forgive` clears the key's failures.
+    async fn finish_login_attempts(&self, slots: &[(String, bool, bool)]) -> StoreResult<()>;
     /// Forgets keys whose window started before `before` and that have nothing in flight.
     async fn prune_login_limits(&self, before: Timestamp) -> StoreResult<u64>;
     /// The password hash of a user (kept apart from the user record; see [`WriteTx::set_password_hash`]).

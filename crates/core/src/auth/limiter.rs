@@ -7,7 +7,8 @@
 //!
 //! When a key's slots are held only by attempts still in flight (not by failures), a new
 //! attempt waits briefly for one to come back rather than being refused: a burst of correct
-//! logins from one office waits its turn instead of failing.
+//! logins from one office waits its turn instead of failing. A slot given back on this node
+//! wakes the waiters at once; slots held on other nodes are polled for.
 
 use crate::error::{CoreError, CoreResult};
 use kontor_domain::time;
@@ -46,11 +47,16 @@ pub struct Attempt {
 
 pub struct LoginLimiter {
     pub limits: LoginLimits,
+    /// Signalled whenever this node gives slots back.
+    released: tokio::sync::Notify,
 }
 
 impl LoginLimiter {
     pub fn new(limits: LoginLimits) -> LoginLimiter {
-        LoginLimiter { limits }
+        LoginLimiter {
+            limits,
+            released: tokio::sync::Notify::new(),
+        }
     }
 
     /// Takes a slot for the account and one for the client address, or refuses with
@@ -64,6 +70,8 @@ impl LoginLimiter {
         let started = Instant::now();
         let mut pause = Duration::from_millis(10);
         loop {
+            // Registered before asking, so a slot given back in between is not missed.
+            let released = self.released.notified();
             match self.reserve_both(store, &attempt).await? {
                 Slot::Granted => return Ok(attempt),
                 Slot::Exhausted(wait) => return Err(CoreError::RateLimited { retry_after: wait }),
@@ -73,43 +81,26 @@ impl LoginLimiter {
                     })
                 }
                 Slot::InFlight => {
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_millis(200));
+                    tokio::select! {
+                        _ = released => {}
+                        _ = tokio::time::sleep(pause) => {
+                            pause = (pause * 2).min(Duration::from_millis(200));
+                        }
+                    }
                 }
             }
         }
-    }
-
-    /// Both slots, or neither: an account slot taken when the address is refused is given back.
-    async fn reserve_both(&self, store: &dyn Store, attempt: &Attempt) -> CoreResult<Slot> {
-        let account = self
-            .reserve(store, &attempt.account, self.limits.per_account)
-            .await?;
-        if !matches!(account, Slot::Granted) {
-            return Ok(account);
-        }
-        let address = self
-            .reserve(store, &attempt.address, self.limits.per_address)
-            .await;
-        if !matches!(address, Ok(Slot::Granted)) {
-            store
-                .finish_login_attempt(&attempt.account, false, false)
-                .await?;
-        }
-        address
     }
 
     /// Gives the slots back. A failed attempt counts against both keys; a successful one clears
     /// the account's failures (the address keeps its count, so one good account does not reset
     /// an attacker's budget for the others).
     pub async fn finish(&self, store: &dyn Store, attempt: Attempt, ok: bool) -> CoreResult<()> {
-        store
-            .finish_login_attempt(&attempt.account, !ok, ok)
-            .await?;
-        store
-            .finish_login_attempt(&attempt.address, !ok, false)
-            .await?;
-        Ok(())
+        let given_back = store
+            .finish_login_attempts(&[(attempt.account, !ok, ok), (attempt.address, !ok, false)])
+            .await;
+        self.released.notify_waiters();
+        Ok(given_back?)
     }
 
     /// Forgets keys idle for more than a window (run by the retention job).
@@ -119,15 +110,24 @@ impl LoginLimiter {
         Ok(store.prune_login_limits(before).await?)
     }
 
-    async fn reserve(&self, store: &dyn Store, key: &str, limit: u32) -> CoreResult<Slot> {
+    /// Both slots, or neither (the store gives back an account slot when the address is refused).
+    async fn reserve_both(&self, store: &dyn Store, attempt: &Attempt) -> CoreResult<Slot> {
         let now = time::now();
         let window = chrono::Duration::from_std(self.limits.window).unwrap_or_default();
-        let slot = store
-            .reserve_login_slot(key, now, now - window, limit)
+        let limits = [self.limits.per_account, self.limits.per_address];
+        let slots = store
+            .reserve_login_slots(
+                &[
+                    (attempt.account.clone(), limits[0]),
+                    (attempt.address.clone(), limits[1]),
+                ],
+                now,
+                now - window,
+            )
             .await?;
-        if slot.granted {
+        let Some((slot, limit)) = slots.iter().zip(limits).find(|(s, _)| !s.granted) else {
             return Ok(Slot::Granted);
-        }
+        };
         if slot.failures >= i64::from(limit) {
             let ends = slot.window_start + window;
             let wait = (ends - now).to_std().unwrap_or_default() + Duration::from_secs(1);
