@@ -2,11 +2,13 @@
 //! (19 MiB by default); hashing runs on at most `permits` blocking threads at once, each with
 //! a memory buffer taken from a small pool and given back after use, so any number of
 //! concurrent logins costs at most `permits` buffers. Requests beyond that wait for a permit
-//! for a short while, then get [`CoreError::Busy`] (HTTP 503 with `Retry-After`).
+//! for a short while, then get [`CoreError::Busy`] (HTTP 503 with `Retry-After`). When no hash
+//! has run for [`IDLE_RELEASE`], the buffers are freed, so memory returns after a burst.
 
 use crate::error::{CoreError, CoreResult};
 use argon2::password_hash::{rand_core::OsRng, Output, PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -15,10 +17,17 @@ use tokio::sync::Semaphore;
 /// hash is ours, but a bound keeps one bad row from taking the machine's memory.
 const MAX_MEMORY_KIB: u32 = 256 * 1024;
 
+/// How long the hashing buffers outlive the last hash.
+pub const IDLE_RELEASE: Duration = Duration::from_secs(5);
+
 /// The bounded hasher the core uses for every password hash and check.
 pub struct PasswordHashing {
     permits: Arc<Semaphore>,
     pool: Arc<Mutex<Vec<Vec<Block>>>>,
+    /// Hashes running or waiting for a permit.
+    active: Arc<AtomicUsize>,
+    /// Counts hashes started, so an idle release can tell that none came since.
+    started: Arc<AtomicU64>,
     max_wait: Duration,
     /// A hash of a password nobody has, checked when the e-mail is unknown so the answer
     /// takes as long as for a real account.
@@ -35,6 +44,8 @@ impl PasswordHashing {
         PasswordHashing {
             permits: Arc::new(Semaphore::new(permits.max(1))),
             pool: Arc::new(Mutex::new(Vec::new())),
+            active: Arc::new(AtomicUsize::new(0)),
+            started: Arc::new(AtomicU64::new(0)),
             max_wait,
             dummy,
         }
@@ -89,6 +100,32 @@ impl PasswordHashing {
         &self,
         work: impl FnOnce(&mut Vec<Block>) -> Result<T, String> + Send + 'static,
     ) -> CoreResult<T> {
+        self.active.fetch_add(1, Ordering::SeqCst);
+        let started = self.started.fetch_add(1, Ordering::SeqCst) + 1;
+        let result = self.run_bounded(work).await;
+        if self.active.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.release_when_idle(started);
+        }
+        result
+    }
+
+    /// Frees the pooled buffers once no hash has started for [`IDLE_RELEASE`].
+    fn release_when_idle(&self, last: u64) {
+        let (pool, active, started) =
+            (self.pool.clone(), self.active.clone(), self.started.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(IDLE_RELEASE).await;
+            if active.load(Ordering::SeqCst) == 0 && started.load(Ordering::SeqCst) == last {
+                pool.lock().unwrap_or_else(|p| p.into_inner()).clear();
+                give_freed_memory_back();
+            }
+        });
+    }
+
+    async fn run_bounded<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Vec<Block>) -> Result<T, String> + Send + 'static,
+    ) -> CoreResult<T> {
         let permit = tokio::time::timeout(self.max_wait, self.permits.clone().acquire_owned())
             .await
             .map_err(|_| CoreError::Busy {
@@ -119,6 +156,17 @@ impl PasswordHashing {
                 "password hashing thread: {e}"
             )))),
         }
+    }
+}
+
+/// Asks the allocator to return freed memory to the operating system. glibc keeps freed chunks
+/// in its arenas otherwise (which is how a burst of logins used to leave the process at its
+/// peak); other allocators return large blocks by themselves.
+fn give_freed_memory_back() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim has no preconditions; it only releases free memory.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
