@@ -63,18 +63,7 @@ impl Kontor {
         origin: Origin,
         mutations: Vec<Mutation>,
     ) -> CoreResult<Applied> {
-        write::apply(
-            self.store.as_ref(),
-            WriteRequest {
-                actor,
-                origin,
-                trusted: false,
-                mutations,
-                cache: Some(&self.schema_cache),
-                numbered: false,
-            },
-        )
-        .await
+        self.apply(actor, origin, mutations, false).await
     }
 
     /// Applies a client's numbered list of mutations (`/batch`): a refusal names the operation.
@@ -84,6 +73,16 @@ impl Kontor {
         origin: Origin,
         mutations: Vec<Mutation>,
     ) -> CoreResult<Applied> {
+        self.apply(actor, origin, mutations, true).await
+    }
+
+    async fn apply(
+        &self,
+        actor: &Actor,
+        origin: Origin,
+        mutations: Vec<Mutation>,
+        numbered: bool,
+    ) -> CoreResult<Applied> {
         write::apply(
             self.store.as_ref(),
             WriteRequest {
@@ -92,7 +91,7 @@ impl Kontor {
                 trusted: false,
                 mutations,
                 cache: Some(&self.schema_cache),
-                numbered: true,
+                numbered,
             },
         )
         .await

@@ -5,7 +5,7 @@
 
 use crate::auth::check_password_strength;
 use crate::error::CoreResult;
-use crate::write::{apply, Applied, Mutation, WriteRequest};
+use crate::write::{Applied, Mutation};
 use crate::Kontor;
 use kontor_domain::journal::Origin;
 use kontor_domain::permission::Actor;
@@ -115,18 +115,7 @@ impl Kontor {
         if !actor.is_admin() {
             return Err(DomainError::forbidden("only an admin manages users").into());
         }
-        apply(
-            self.store.as_ref(),
-            WriteRequest {
-                actor,
-                origin,
-                trusted: false,
-                mutations,
-                cache: Some(&self.schema_cache),
-                numbered: false,
-            },
-        )
-        .await
+        self.write(actor, origin, mutations).await
     }
 }
 

@@ -130,32 +130,18 @@ fn core_response(e: CoreError) -> Response {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             r
         }
-        CoreError::RateLimited { retry_after } => {
-            let secs = retry_after.as_secs().max(1);
-            let mut r = body(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                format!("too many failed logins; try again in {secs} seconds"),
-                None,
-            );
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                r.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            r
-        }
-        CoreError::Busy { retry_after } => {
-            let secs = retry_after.as_secs().max(1);
-            let mut r = body(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "busy",
-                format!("the server is busy; try again in {secs} seconds"),
-                None,
-            );
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                r.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            r
-        }
+        CoreError::RateLimited { retry_after } => come_back(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many failed logins",
+            retry_after,
+        ),
+        CoreError::Busy { retry_after } => come_back(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "the server is busy",
+            retry_after,
+        ),
         CoreError::InTrash { entity, id } => body(
             StatusCode::NOT_FOUND,
             "in_trash",
@@ -184,4 +170,19 @@ fn core_response(e: CoreError) -> Response {
             )
         }
     }
+}
+
+/// A refusal that says when to try again, in the message and in `Retry-After`.
+fn come_back(status: StatusCode, code: &str, what: &str, after: std::time::Duration) -> Response {
+    let secs = after.as_secs().max(1);
+    let mut r = body(
+        status,
+        code,
+        format!("{what}; try again in {secs} seconds"),
+        None,
+    );
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
 }

@@ -8,16 +8,7 @@ use serde_json::{json, Value};
 async fn kill_9_after_acknowledged_writes_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("d");
-    let o = run(&[
-        "init",
-        "--data",
-        data.to_str().unwrap(),
-        "--admin-email",
-        "a@k.ru",
-        "--admin-password",
-        "crash-test-1",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    init_data(&data, "a@k.ru", "crash-test-1");
 
     let srv = Server::start(&data);
     let tok = token(&srv.base, "a@k.ru", "crash-test-1").await;

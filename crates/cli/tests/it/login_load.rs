@@ -20,16 +20,7 @@ fn proc_kib(pid: u32, field: &str) -> u64 {
 async fn forty_eight_parallel_logins_keep_memory_flat() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("d");
-    let o = run(&[
-        "init",
-        "--data",
-        data.to_str().unwrap(),
-        "--admin-email",
-        "a@k.ru",
-        "--admin-password",
-        "memory-test-1",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    init_data(&data, "a@k.ru", "memory-test-1");
     // Trusting the loopback proxy lets every request below come from its own client address,
     // so the rate limiter lets all of them through to the hasher.
     let srv = Server::start_with(&data, &["--trusted-proxies", "127.0.0.1"]);

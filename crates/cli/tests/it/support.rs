@@ -22,6 +22,20 @@ pub fn run(args: &[&str]) -> Output {
     kontor().args(args).output().expect("run kontor")
 }
 
+/// `kontor init` of a fresh data directory with this admin; fails the test if it fails.
+pub fn init_data(data: &Path, email: &str, password: &str) {
+    let o = run(&[
+        "init",
+        "--data",
+        data.to_str().expect("utf-8 path"),
+        "--admin-email",
+        email,
+        "--admin-password",
+        password,
+    ]);
+    assert!(o.status.success(), "kontor init: {}", stderr(&o));
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
