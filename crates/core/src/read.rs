@@ -189,15 +189,11 @@ impl Kontor {
             }
             filters.push((name.clone(), filter_value(&schema, actor, name, raw)?));
         }
-        let cursor = p
-            .cursor
-            .as_deref()
-            .map(|c| {
-                parse_id(c).ok_or_else(|| {
-                    DomainError::invalid("cursor", "the cursor is not one this server gave out")
-                })
-            })
-            .transpose()?;
+        let cursor = id_param(
+            p.cursor.as_deref(),
+            "cursor",
+            "the cursor is not one this server gave out",
+        )?;
         if p.q
             .as_ref()
             .is_some_and(|q| q.chars().count() > MAX_QUERY_TEXT)
@@ -349,15 +345,11 @@ impl Kontor {
             .transpose()?;
         let mut q = JournalQuery {
             entity,
-            record_id: p
-                .record_id
-                .as_deref()
-                .map(|r| {
-                    parse_id(r).ok_or_else(|| {
-                        DomainError::invalid("record_id", "record_id must be a record id (UUID)")
-                    })
-                })
-                .transpose()?,
+            record_id: id_param(
+                p.record_id.as_deref(),
+                "record_id",
+                "record_id must be a record id (UUID)",
+            )?,
             op: p
                 .op
                 .as_deref()
@@ -466,6 +458,12 @@ fn history_item(actor: &Actor, e: JournalEntry) -> HistoryItem {
         after,
         scrubbed: e.scrubbed,
     }
+}
+
+/// An optional id parameter in its canonical form; one that is not an id is 422 naming it.
+fn id_param(raw: Option<&str>, name: &str, message: &str) -> CoreResult<Option<String>> {
+    raw.map(|r| parse_id(r).ok_or_else(|| DomainError::invalid(name, message).into()))
+        .transpose()
 }
 
 /// `1` to `18` ASCII digits, as cursors are written.

@@ -570,12 +570,7 @@ impl Batch<'_> {
                         .into());
                     }
                     // A payment is in its invoice's currency, at that currency's minor units.
-                    let currency = inv
-                        .data
-                        .get("currency")
-                        .and_then(Value::as_str)
-                        .unwrap_or("RUB")
-                        .to_string();
+                    let currency = kontor_domain::money::currency_of(&inv.data).to_string();
                     let minor = kontor_domain::money::minor_units(&currency);
                     let amount = stored_dec(data.get("amount"));
                     let fixed = amount.with_scale(minor).ok_or_else(|| DomainError::State {

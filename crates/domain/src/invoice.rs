@@ -13,11 +13,7 @@ fn dec(m: &Map<String, Value>, key: &str) -> Dec {
 
 /// Minor units of the invoice's currency.
 pub fn minor_units(data: &Map<String, Value>) -> u32 {
-    money::minor_units(
-        data.get("currency")
-            .and_then(Value::as_str)
-            .unwrap_or("RUB"),
-    )
+    money::minor_units(money::currency_of(data))
 }
 
 fn fixed(d: Dec, minor: u32) -> Value {

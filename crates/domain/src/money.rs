@@ -226,6 +226,16 @@ fn div_round(n: i128, d: i128) -> i128 {
     }
 }
 
+/// The currency of money whose record names none.
+pub const DEFAULT_CURRENCY: &str = "RUB";
+
+/// The currency a record's money is in: its `currency` field, or the default.
+pub fn currency_of(data: &serde_json::Map<String, serde_json::Value>) -> &str {
+    data.get("currency")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or(DEFAULT_CURRENCY)
+}
+
 /// Minor units of a currency per ISO 4217 (2 unless listed).
 pub fn minor_units(currency: &str) -> u32 {
     match currency {

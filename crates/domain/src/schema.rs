@@ -315,7 +315,8 @@ fn unique(name: &str, fields: &[&str], case_insensitive: bool) -> UniqueKey {
     }
 }
 fn currency() -> FieldDef {
-    FieldDef::new("currency", FieldType::Currency).default(Value::from("RUB"))
+    FieldDef::new("currency", FieldType::Currency)
+        .default(Value::from(crate::money::DEFAULT_CURRENCY))
 }
 
 pub const DEAL_STAGES: [&str; 6] = [

@@ -50,20 +50,32 @@ pub struct ParsedInput {
 /// with too many decimals the input's fault (422); against a stored currency it is a conflict
 /// (409).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MoneyContext(Option<String>, bool);
+pub struct MoneyContext {
+    currency: Option<String>,
+    from_input: bool,
+}
 
 impl MoneyContext {
     pub fn of(currency: &str) -> MoneyContext {
-        MoneyContext(Some(currency.to_string()), true)
+        MoneyContext {
+            currency: Some(currency.to_string()),
+            from_input: true,
+        }
     }
     fn stored(currency: &str) -> MoneyContext {
-        MoneyContext(Some(currency.to_string()), false)
+        MoneyContext {
+            currency: Some(currency.to_string()),
+            from_input: false,
+        }
     }
     pub fn unknown() -> MoneyContext {
-        MoneyContext(None, true)
+        MoneyContext {
+            currency: None,
+            from_input: true,
+        }
     }
     fn minor(&self) -> Option<u32> {
-        self.0.as_deref().map(money::minor_units)
+        self.currency.as_deref().map(money::minor_units)
     }
 }
 
@@ -234,7 +246,7 @@ fn default_currency(def: &FieldDef) -> &str {
     def.default
         .as_ref()
         .and_then(Value::as_str)
-        .unwrap_or("RUB")
+        .unwrap_or(money::DEFAULT_CURRENCY)
 }
 
 /// When an update changes the currency, stored amounts the input did not touch are written at
@@ -415,14 +427,14 @@ pub fn parse_value(
                     money::MONEY_INTEGER_DIGITS
                 )));
             }
-            match (ctx.minor(), &ctx.0) {
+            match (ctx.minor(), &ctx.currency) {
                 (Some(minor), Some(currency)) => {
                     let fixed = d.with_scale(minor).filter(|_| d.scale() <= minor);
                     let fixed = fixed.ok_or_else(|| {
                         let message = format!(
                             "field '{path}' must be an amount with at most {minor} decimal places ({currency})"
                         );
-                        if ctx.1 {
+                        if ctx.from_input {
                             DomainError::invalid(path, message)
                         } else {
                             DomainError::State {

@@ -134,16 +134,11 @@ impl DecimalRules {
                 .and_then(Value::as_str)
                 .and_then(|i| self.invoice_currency.get(i))
                 .cloned()
-                .unwrap_or_else(|| "RUB".into());
+                .unwrap_or_else(|| money::DEFAULT_CURRENCY.into());
             fields.insert("currency".into(), Value::from(currency));
             changed = true;
         }
-        let minor = money::minor_units(
-            fields
-                .get("currency")
-                .and_then(Value::as_str)
-                .unwrap_or("RUB"),
-        );
+        let minor = money::minor_units(money::currency_of(fields));
         for def in &schema.fields {
             let Some(value) = fields.get_mut(&def.name) else {
                 continue;

@@ -18,13 +18,6 @@ pub async fn login(
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    if !body.is_object() {
-        return Err(kontor_domain::DomainError::invalid(
-            "email",
-            "the body must be {\"email\": ..., \"password\": ...}",
-        )
-        .into());
-    }
     let body = super::object_with(&body, &["email", "password"])?;
     let field = |name: &str| -> ApiResult<String> {
         body.get(name)

@@ -96,13 +96,20 @@ pub async fn write_one(
     Ok((batch_header(&applied), Json(batch_summary(&applied))))
 }
 
-/// A body that must be an object with only these keys; any other key is refused by name.
+/// A body that must be an object with only these keys; any other key is refused by name. A body
+/// that is not an object names the first key, the one it needs first.
 pub fn object_with<'a>(
     body: &'a Value,
     allowed: &[&str],
 ) -> ApiResult<&'a serde_json::Map<String, Value>> {
     let obj = body.as_object().ok_or_else(|| {
-        kontor_domain::DomainError::invalid("", "the request body must be a JSON object")
+        kontor_domain::DomainError::invalid(
+            allowed.first().copied().unwrap_or_default(),
+            format!(
+                "the request body must be a JSON object with {}",
+                allowed.join(", ")
+            ),
+        )
     })?;
     if let Some(k) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
         return Err(kontor_domain::DomainError::invalid(

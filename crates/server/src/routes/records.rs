@@ -136,13 +136,6 @@ pub async fn restore_record_to(
     id: &str,
     body: &Value,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
-    if !body.is_object() {
-        return Err(DomainError::invalid(
-            "at",
-            "the body must be {\"at\": an RFC 3339 time like 2026-01-31T09:00:00Z}",
-        )
-        .into());
-    }
     let body = super::object_with(body, &["at"])?;
     let at = body
         .get("at")
@@ -204,16 +197,7 @@ pub async fn batch(
     Auth(actor): Auth,
     JsonBody(body): JsonBody,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
-    let Some(obj) = body.as_object() else {
-        return Err(DomainError::invalid(
-            "operations",
-            "the request body must be a JSON object with 'operations', a list",
-        )
-        .into());
-    };
-    if let Some(k) = obj.keys().find(|k| k.as_str() != "operations") {
-        return Err(DomainError::invalid(k.as_str(), format!("unknown field '{k}'")).into());
-    }
+    let obj = super::object_with(&body, &["operations"])?;
     let ops = obj
         .get("operations")
         .and_then(Value::as_array)
