@@ -110,11 +110,15 @@ pub async fn measure(
             wall.as_secs_f64() / limit.max(1e-9)
         ),
     );
+    let (peak, after) = (
+        peak_rss_mib(pid).unwrap_or(0.0),
+        rss_mib(pid).unwrap_or(0.0),
+    );
+    tokio::time::sleep(kontor_core::auth::password::IDLE_RELEASE + Duration::from_secs(2)).await;
     report.row(
-        "  server memory: at start / peak / after the burst",
+        "  server memory: at start / peak / after the burst / idle",
         format!(
-            "{start_mib:.0} / {:.0} / {:.0} MiB",
-            peak_rss_mib(pid).unwrap_or(0.0),
+            "{start_mib:.0} / {peak:.0} / {after:.0} / {:.0} MiB",
             rss_mib(pid).unwrap_or(0.0)
         ),
     );
