@@ -1,6 +1,7 @@
-//! The `kontor` binary: `serve`, `init` and `user` administration. Every command that touches
+//! The `kontor` binary: `serve`, `init`, `user` administration, `backup` and `restore`. Every command that touches
 //! a data directory locks it first, so a running server and a CLI command never write at once.
 
+mod backup;
 mod config;
 
 use clap::{Args, Parser, Subcommand};
@@ -31,13 +32,13 @@ struct Cli {
 }
 
 #[derive(Args, Clone)]
-struct DataArg {
+pub(crate) struct DataArg {
     /// Data directory (SQLite database, config, lock).
     #[arg(long, env = "KONTOR_DATA", default_value = "./kontor-data")]
-    data: PathBuf,
+    pub data: PathBuf,
     /// PostgreSQL URL (postgres://user:pass@host:port/db); without it, SQLite in the data directory.
     #[arg(long, env = "KONTOR_DATABASE_URL", hide_env_values = true)]
-    database: Option<String>,
+    pub database: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -72,6 +73,23 @@ enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// Archives: create, verify, list.
+    Backup {
+        #[command(subcommand)]
+        command: backup::BackupCommand,
+    },
+    /// Build a new Kontor from an archive: a new data directory, or an empty PostgreSQL database.
+    Restore {
+        /// The archive file.
+        #[arg(long)]
+        from: PathBuf,
+        /// New (absent or empty) data directory for a SQLite restore.
+        #[arg(long, default_value = "./kontor-data")]
+        data: PathBuf,
+        /// Empty PostgreSQL database to restore into instead.
+        #[arg(long, hide_env_values = true)]
+        database: Option<String>,
     },
 }
 
@@ -116,13 +134,14 @@ enum UserCommand {
 
 /// Errors the CLI reports, each with its exit code.
 #[derive(Debug)]
-enum CliError {
+pub(crate) enum CliError {
     DataDir(DataDirError),
     Core(CoreError),
     Usage(String),
     /// A named thing (a user) does not exist.
     NotFound(String),
     Io(String),
+    Backup(kontor_backup::BackupError),
 }
 
 impl std::error::Error for CliError {}
@@ -139,6 +158,7 @@ impl std::fmt::Display for CliError {
             },
             CliError::Core(e) => write!(f, "{e}"),
             CliError::Usage(m) | CliError::NotFound(m) | CliError::Io(m) => write!(f, "{m}"),
+            CliError::Backup(e) => write!(f, "{e}"),
         }
     }
 }
@@ -152,6 +172,7 @@ impl CliError {
             CliError::Core(CoreError::Domain(_)) => 5,
             CliError::Core(CoreError::Store(kontor_store::StoreError::Unavailable(_))) => 6,
             CliError::Core(_) | CliError::Io(_) => 1,
+            CliError::Backup(e) => backup::exit_code(e),
         }
     }
 }
@@ -159,6 +180,11 @@ impl CliError {
 impl From<DataDirError> for CliError {
     fn from(e: DataDirError) -> Self {
         CliError::DataDir(e)
+    }
+}
+impl From<kontor_backup::BackupError> for CliError {
+    fn from(e: kontor_backup::BackupError) -> Self {
+        CliError::Backup(e)
     }
 }
 impl From<CoreError> for CliError {
@@ -236,6 +262,12 @@ async fn run(cmd: Command) -> Result<(), CliError> {
             Ok(())
         }
         Command::User { command } => user(command).await,
+        Command::Backup { command } => backup::backup(command).await,
+        Command::Restore {
+            from,
+            data,
+            database,
+        } => backup::restore(&from, &data, database).await,
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod datadir;
+pub mod derived;
 pub mod error;
 pub mod read;
 pub mod restore;

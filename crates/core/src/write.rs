@@ -3,6 +3,7 @@
 //! checks permissions, validates, writes the current rows and appends one journal entry per changed
 //! record, all under one batch id. Nothing else writes records; nothing writes the journal later.
 
+use crate::derived::{parent_of, unique_value, unique_values};
 use crate::error::{CoreError, CoreResult};
 use kontor_domain::error::Conflict;
 use kontor_domain::invoice;
@@ -1299,15 +1300,6 @@ pub fn sort_for_restore(items: &mut [Mutation]) {
     items.sort_by_key(|m| dependency_rank(m.target().0));
 }
 
-/// The value of the record's cascading reference (its parent in the delete tree).
-fn parent_of(schema: &Schema, data: &Map<String, Value>) -> Option<String> {
-    schema.cascading_refs().find_map(|f| {
-        data.get(&f.name)
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    })
-}
-
 fn collect_refs(
     f: &FieldDef,
     value: Option<&Value>,
@@ -1373,34 +1365,6 @@ fn life(image: Option<&Value>) -> Life {
         Some(v) if v.get("deleted_batch").is_some_and(|b| !b.is_null()) => Life::Deleted,
         Some(_) => Life::Live,
     }
-}
-
-/// The unique values a live record with these fields holds, as `(key name, value)`.
-fn unique_values(schema: &Schema, data: &Map<String, Value>) -> Vec<(String, String)> {
-    schema
-        .unique
-        .iter()
-        .filter_map(|k| {
-            unique_value(data, &k.fields, k.case_insensitive).map(|v| (k.name.clone(), v))
-        })
-        .collect()
-}
-
-fn unique_value(data: &Map<String, Value>, fields: &[String], ci: bool) -> Option<String> {
-    let first = data.get(fields.first()?)?;
-    if first.is_null() {
-        return None;
-    }
-    let parts: Vec<String> = fields
-        .iter()
-        .map(|f| match data.get(f) {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Null) | None => String::new(),
-            Some(v) => v.to_string(),
-        })
-        .collect();
-    let v = parts.join("|");
-    Some(if ci { v.to_lowercase() } else { v })
 }
 
 fn describe_key(fields: &[String], data: &Map<String, Value>) -> String {

@@ -6,6 +6,7 @@
 //! engine ([`postgres::PgStore`]) implements the same two traits; both run the SQL built in
 //! [`sql`].
 
+pub mod bulk;
 pub mod data_migrations;
 mod engine;
 mod migrate;
@@ -40,6 +41,21 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The schema version this Kontor creates and understands: the number of the last migration,
+/// the same on both engines. Archives record it; a newer archive is refused.
+pub const SCHEMA_VERSION: i64 = 4;
+
+#[cfg(test)]
+mod schema_version_tests {
+    #[test]
+    fn both_engines_end_at_the_schema_version() {
+        for steps in [crate::sqlite::MIGRATIONS, crate::postgres::MIGRATIONS] {
+            let versions: Vec<i64> = steps.iter().map(|(v, _)| *v).collect();
+            assert_eq!(versions, (1..=super::SCHEMA_VERSION).collect::<Vec<_>>());
+        }
+    }
+}
 
 /// A typed value to compare a JSON field with in list filters.
 #[derive(Debug, Clone, PartialEq)]

@@ -10,6 +10,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 /// One migration step.
+#[derive(Clone, Copy)]
 pub(crate) enum Step {
     Sql(&'static str),
     Data(DataStep),

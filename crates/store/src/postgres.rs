@@ -11,7 +11,7 @@ use sqlx::{Postgres, Row};
 use std::str::FromStr;
 use std::time::Duration;
 
-const MIGRATIONS: &[(i64, Step)] = &[
+pub(crate) const MIGRATIONS: &[(i64, Step)] = &[
     (
         1,
         Step::Sql(include_str!("../migrations/postgres/0001_core.sql")),
@@ -122,3 +122,21 @@ fn describe(e: &sqlx::Error) -> String {
 }
 
 sql_engine!(PgStore, PgTx, Postgres, PgRow, PgArguments);
+
+/// Runs this engine's migrations up to `upto` (all when `None`) on one connection; a step
+/// already recorded in `schema_migrations` is skipped. Restores use it to create a database at
+/// an archive's schema version, load it, then bring it up to date.
+pub(crate) async fn migrate_conn(
+    conn: &mut sqlx::PgConnection,
+    upto: Option<i64>,
+) -> StoreResult<()> {
+    let steps: Vec<(i64, Step)> = MIGRATIONS
+        .iter()
+        .filter(|(v, _)| upto.is_none_or(|u| *v <= u))
+        .copied()
+        .collect();
+    crate::migrate::run::<Postgres, _>(conn, &steps, "PostgreSQL", |c, step| {
+        data_step(c, Dialect::Postgres, step)
+    })
+    .await
+}

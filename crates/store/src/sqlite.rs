@@ -14,7 +14,7 @@ use sqlx::{Row, Sqlite};
 use std::path::Path;
 use std::time::Duration;
 
-const MIGRATIONS: &[(i64, Step)] = &[
+pub(crate) const MIGRATIONS: &[(i64, Step)] = &[
     (
         1,
         Step::Sql(include_str!("../migrations/sqlite/0001_core.sql")),
@@ -142,4 +142,22 @@ async fn checkpoint_loop(pool: SqlitePool) {
             tracing::warn!(error = %e, "background WAL checkpoint failed");
         }
     }
+}
+
+/// Runs this engine's migrations up to `upto` (all when `None`) on one connection; a step
+/// already recorded in `schema_migrations` is skipped. Restores use it to create a database at
+/// an archive's schema version, load it, then bring it up to date.
+pub(crate) async fn migrate_conn(
+    conn: &mut sqlx::SqliteConnection,
+    upto: Option<i64>,
+) -> StoreResult<()> {
+    let steps: Vec<(i64, Step)> = MIGRATIONS
+        .iter()
+        .filter(|(v, _)| upto.is_none_or(|u| *v <= u))
+        .copied()
+        .collect();
+    crate::migrate::run::<Sqlite, _>(conn, &steps, "SQLite", |c, step| {
+        data_step(c, Dialect::Sqlite, step)
+    })
+    .await
 }

@@ -1,0 +1,16 @@
+//! Kontor's archives (see `docs/ARCHIVE.md`): an engine-neutral snapshot of every record, the
+//! journal, counters and credentials at one journal seq, with a manifest that carries row
+//! counts, the BLAKE3 of every part and a digest of the logical state computed the same way on
+//! both engines. [`create::snapshot`] writes one while the server runs; [`restore::restore`]
+//! loads one into a new SQLite file or an empty PostgreSQL database and proves the result equal;
+//! [`restore::verify`] does that into a scratch place and throws it away.
+
+pub mod create;
+pub mod error;
+pub mod format;
+pub mod lines;
+pub mod progress;
+pub mod restore;
+
+pub use error::{BackupError, BackupResult};
+pub use format::Manifest;

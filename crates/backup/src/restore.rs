@@ -1,0 +1,409 @@
+//! Restoring an archive into a new SQLite file or an empty PostgreSQL database, and verifying
+//! an archive by restoring it into a scratch place.
+//!
+//! A blocking thread reads each part (checking its BLAKE3 and sizes), parses its lines, derives
+//! each record's parent, search text and unique values (custom field definitions are read
+//! first), feeds the state digest and hands batches to the engine's bulk loader. The loader's
+//! result becomes visible only after every part checked out and the digest of what was read
+//! equals the manifest's; then the loaded database is read back and its digest compared again.
+
+use crate::create::state_of;
+use crate::error::{BackupError, BackupResult};
+use crate::format::{ArchiveReader, Manifest, PartInfo};
+use crate::lines::{self, StateDigest, TABLES};
+use crate::progress::Progress;
+use kontor_core::derived::Derivation;
+use kontor_domain::record::Record;
+use kontor_store::bulk::{
+    self, CounterRow, CredentialRow, JournalRow, LoadRecord, Loader, RecordRow, UniqueRow,
+};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::mpsc::{channel, Sender};
+
+/// Where a restore writes.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A SQLite database file that must not exist yet.
+    Sqlite(PathBuf),
+    /// The URL of an empty PostgreSQL database.
+    Postgres(String),
+}
+
+/// What a restore or verification did.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub manifest: Manifest,
+    pub seconds: f64,
+}
+
+enum Batch {
+    Records(Vec<LoadRecord>, Vec<UniqueRow>),
+    Journal(Vec<JournalRow>),
+    Counters(Vec<CounterRow>),
+    Credentials(Vec<CredentialRow>),
+}
+
+/// Rows per batch handed to the loader.
+const LOAD_BATCH: usize = 5000;
+
+/// Restores `archive` into `target` and proves the result equal to the archive.
+pub async fn restore(
+    archive: &Path,
+    target: &Target,
+    progress: Arc<dyn Progress>,
+) -> BackupResult<Report> {
+    let started = Instant::now();
+    let reader = ArchiveReader::open(archive)?;
+    let manifest = reader.manifest.clone();
+    if let Target::Sqlite(path) = target {
+        check_space(path, &manifest)?;
+    }
+    let loader: Box<dyn Loader> = match target {
+        Target::Sqlite(path) => bulk::sqlite::begin_restore(path, manifest.schema_version).await?,
+        Target::Postgres(url) => {
+            bulk::postgres::begin_restore(url, manifest.schema_version).await?
+        }
+    };
+    load(reader, loader, progress).await?;
+    let mut snap = match target {
+        Target::Sqlite(path) => bulk::sqlite::open_snapshot(path).await?,
+        Target::Postgres(url) => bulk::postgres::open_snapshot(url).await?,
+    };
+    let state = state_of(snap.as_mut()).await;
+    snap.close().await;
+    let (digest, tables) = state?;
+    if digest != manifest.digest || tables != manifest.tables {
+        if let Target::Sqlite(path) = target {
+            let _ = std::fs::remove_file(path);
+        }
+        return Err(BackupError::Mismatch(format!(
+            "the restored database reads back as {digest} with rows {tables:?}; the archive promises {} with rows {:?}",
+            manifest.digest, manifest.tables
+        )));
+    }
+    Ok(Report {
+        manifest,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Restores `archive` into a scratch SQLite file, runs the database's full integrity check and
+/// compares digests and row counts; the scratch copy is removed afterwards.
+pub async fn verify(archive: &Path, progress: Arc<dyn Progress>) -> BackupResult<Report> {
+    let scratch = tempfile::Builder::new()
+        .prefix("kontor-verify-")
+        .tempdir()
+        .map_err(|e| BackupError::io("cannot create a scratch directory", e))?;
+    let db = scratch.path().join("kontor.db");
+    let report = restore(archive, &Target::Sqlite(db.clone()), progress).await?;
+    bulk::sqlite::integrity_check(&db).await?;
+    Ok(report)
+}
+
+/// Feeds every part to the loader; finishes it only when all of it checked out.
+async fn load(
+    reader: ArchiveReader,
+    mut loader: Box<dyn Loader>,
+    progress: Arc<dyn Progress>,
+) -> BackupResult<()> {
+    let (tx, mut rx) = channel::<Batch>(2);
+    let producer = tokio::task::spawn_blocking(move || read_parts(reader, &tx, progress.as_ref()));
+    let mut loaded = Ok(());
+    while let Some(batch) = rx.recv().await {
+        loaded = match &batch {
+            Batch::Records(records, uniques) => match loader.records(records).await {
+                Ok(()) => loader.uniques(uniques).await,
+                Err(e) => Err(e),
+            },
+            Batch::Journal(rows) => loader.journal(rows).await,
+            Batch::Counters(rows) => loader.counters(rows).await,
+            Batch::Credentials(rows) => loader.credentials(rows).await,
+        };
+        if loaded.is_err() {
+            break;
+        }
+    }
+    drop(rx);
+    let read = producer
+        .await
+        .map_err(|e| BackupError::Io(format!("archive reader failed: {e}")))
+        .and_then(|r| r);
+    match (read, loaded) {
+        (Ok(()), Ok(())) => Ok(loader.finish().await?),
+        (Err(e), _) => {
+            loader.abandon().await;
+            Err(e)
+        }
+        (Ok(()), Err(e)) => {
+            loader.abandon().await;
+            Err(e.into())
+        }
+    }
+}
+
+/// Reads and checks every part in archive order, sending batches to the loader.
+fn read_parts(
+    mut reader: ArchiveReader,
+    tx: &Sender<Batch>,
+    progress: &dyn Progress,
+) -> BackupResult<()> {
+    let manifest = reader.manifest.clone();
+    let shown = reader.shown().to_string();
+    let corrupt = |part: &str, reason: String| BackupError::Corrupt {
+        archive: shown.clone(),
+        part: part.to_string(),
+        reason,
+    };
+    // Parts must come table by table in digest order.
+    let mut last_table = 0;
+    for p in &manifest.parts {
+        let i = TABLES
+            .iter()
+            .position(|t| *t == p.table)
+            .ok_or_else(|| corrupt(&p.name, format!("unknown table {}", p.table)))?;
+        if i < last_table {
+            return Err(corrupt(&p.name, "parts are out of order".into()));
+        }
+        last_table = i;
+    }
+    let mut derivation = Derivation::new(&custom_fields(&mut reader, &manifest.parts)?);
+    let gone = || BackupError::Io("the database loader stopped".into());
+    let send = |b: Batch| tx.blocking_send(b).map_err(|_| gone());
+
+    let mut digest = StateDigest::default();
+    let mut counts: BTreeMap<String, u64> = TABLES.iter().map(|t| (t.to_string(), 0)).collect();
+    let mut next_seq: Option<i64> = None;
+    for table in TABLES.iter() {
+        digest.table(table);
+        let total = manifest.tables.get(*table).copied();
+        progress.phase(table, total);
+        for p in manifest.parts.iter().filter(|p| p.table == *table) {
+            let data = reader.read_part(p)?;
+            let text = std::str::from_utf8(&data)
+                .map_err(|e| corrupt(&p.name, format!("not UTF-8: {e}")))?;
+            let mut rows = 0u64;
+            let mut records = Vec::new();
+            let mut uniques = Vec::new();
+            let mut journal = Vec::new();
+            let mut counters = Vec::new();
+            let mut credentials = Vec::new();
+            for (n, line) in text.split_terminator('\n').enumerate() {
+                let bad = |e: String| corrupt(&p.name, format!("line {}: {e}", n + 1));
+                digest.line(line.as_bytes());
+                rows += 1;
+                match *table {
+                    "records" => {
+                        let row = lines::parse_record(line).map_err(bad)?;
+                        let (rec, d) = derive(&mut derivation, row).map_err(bad)?;
+                        uniques.extend(d.1);
+                        records.push(LoadRecord {
+                            row: rec,
+                            parent_id: d.0 .0,
+                            search: d.0 .1,
+                        });
+                    }
+                    "journal" => {
+                        let row = lines::parse_journal(line).map_err(bad)?;
+                        if let Some(expected) = next_seq {
+                            if row.seq != expected {
+                                return Err(bad(format!(
+                                    "journal seq {} follows {}; entries are missing",
+                                    row.seq,
+                                    expected - 1
+                                )));
+                            }
+                        }
+                        next_seq = Some(row.seq + 1);
+                        journal.push(row);
+                    }
+                    "counters" => counters.push(lines::parse_counter(line).map_err(bad)?),
+                    _ => credentials.push(lines::parse_credential(line).map_err(bad)?),
+                }
+                if records.len() >= LOAD_BATCH {
+                    send(Batch::Records(
+                        std::mem::take(&mut records),
+                        std::mem::take(&mut uniques),
+                    ))?;
+                    progress.advance(LOAD_BATCH as u64);
+                }
+                if journal.len() >= LOAD_BATCH {
+                    send(Batch::Journal(std::mem::take(&mut journal)))?;
+                    progress.advance(LOAD_BATCH as u64);
+                }
+            }
+            if rows != p.rows {
+                return Err(corrupt(
+                    &p.name,
+                    format!("{rows} rows, the manifest says {}", p.rows),
+                ));
+            }
+            let tail = (records.len() + journal.len() + counters.len() + credentials.len()) as u64;
+            if !records.is_empty() {
+                send(Batch::Records(records, uniques))?;
+            }
+            if !journal.is_empty() {
+                send(Batch::Journal(journal))?;
+            }
+            if !counters.is_empty() {
+                send(Batch::Counters(counters))?;
+            }
+            if !credentials.is_empty() {
+                send(Batch::Credentials(credentials))?;
+            }
+            progress.advance(tail);
+            *counts.entry(table.to_string()).or_default() += rows;
+        }
+    }
+    if next_seq.map_or(0, |s| s - 1) != manifest.seq {
+        return Err(corrupt(
+            "journal",
+            format!(
+                "ends at seq {}, the manifest says {}",
+                next_seq.map_or(0, |s| s - 1),
+                manifest.seq
+            ),
+        ));
+    }
+    if counts != manifest.tables {
+        return Err(corrupt(
+            "manifest.json",
+            format!(
+                "rows per table are {counts:?}, the manifest says {:?}",
+                manifest.tables
+            ),
+        ));
+    }
+    if digest.finish() != manifest.digest {
+        return Err(corrupt(
+            "manifest.json",
+            "the digest of the archived rows differs from the manifest's".into(),
+        ));
+    }
+    progress.done();
+    Ok(())
+}
+
+type DerivedParts = ((Option<String>, String), Vec<UniqueRow>);
+
+/// A record row with its parent, search text and unique values.
+fn derive(d: &mut Derivation, row: RecordRow) -> Result<(RecordRow, DerivedParts), String> {
+    let rec = to_record(&row)?;
+    let derived = d.of(&rec);
+    let uniques = derived
+        .uniques
+        .into_iter()
+        .map(|(key, value)| UniqueRow {
+            entity: row.entity.clone(),
+            key,
+            value,
+            record_id: row.id.clone(),
+        })
+        .collect();
+    Ok((row, ((derived.parent_id, derived.search), uniques)))
+}
+
+fn to_record(row: &RecordRow) -> Result<Record, String> {
+    let entity = row
+        .entity
+        .parse()
+        .map_err(|_| format!("unknown entity {}", row.entity))?;
+    let data: Map<String, Value> =
+        serde_json::from_str(&row.data).map_err(|e| format!("fields: {e}"))?;
+    let deleted = match (&row.deleted_batch, row.deleted_at, &row.deleted_by) {
+        (Some(batch), Some(at), Some(by)) => Some(kontor_domain::record::Deletion {
+            batch: batch
+                .parse()
+                .map_err(|_| format!("deleted_batch {batch} is not a batch id"))?,
+            at: kontor_domain::time::from_micros(at),
+            by: by.clone(),
+        }),
+        _ => None,
+    };
+    Ok(Record {
+        entity,
+        id: row.id.clone(),
+        owner_id: row.owner_id.clone(),
+        created_at: kontor_domain::time::from_micros(row.created_at),
+        updated_at: kontor_domain::time::from_micros(row.updated_at),
+        deleted,
+        data,
+    })
+}
+
+/// The live custom field definitions (records of entity `fields`), read before anything else
+/// because every other record's derived data depends on them.
+fn custom_fields(
+    reader: &mut ArchiveReader,
+    parts: &[PartInfo],
+) -> BackupResult<Vec<Map<String, Value>>> {
+    let mut defs = Vec::new();
+    for p in parts
+        .iter()
+        .filter(|p| p.table == "records" && p.entity.as_deref() == Some("fields"))
+    {
+        let data = reader.read_part(p)?;
+        for (n, line) in String::from_utf8_lossy(&data)
+            .split_terminator('\n')
+            .enumerate()
+        {
+            let row = lines::parse_record(line).map_err(|e| BackupError::Corrupt {
+                archive: reader.shown().to_string(),
+                part: p.name.clone(),
+                reason: format!("line {}: {e}", n + 1),
+            })?;
+            if row.deleted_batch.is_none() {
+                if let Ok(Value::Object(m)) = serde_json::from_str(&row.data) {
+                    defs.push(m);
+                }
+            }
+        }
+    }
+    Ok(defs)
+}
+
+/// Refuses a restore that cannot fit: the lines' size plus a third for indexes must be free.
+fn check_space(db: &Path, manifest: &Manifest) -> BackupResult<()> {
+    let need: u64 = manifest.parts.iter().map(|p| p.raw_bytes).sum::<u64>() / 3 * 4;
+    let dir = match db.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if let Some(free) = free_bytes(dir) {
+        if free < need {
+            return Err(BackupError::Refused(format!(
+                "{} has {} MiB free; restoring this archive needs about {} MiB",
+                dir.display(),
+                free >> 20,
+                need >> 20
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Bytes available to this user on the file system holding `dir`.
+#[cfg(unix)]
+fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `path` is a valid NUL-terminated string and `stat` points to writable memory
+    // of the right type; statvfs fills it completely when it returns 0.
+    let rc = unsafe { libc::statvfs(path.as_ptr(), stat.as_mut_ptr()) };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: statvfs returned 0, so the struct is initialised.
+    let stat = unsafe { stat.assume_init() };
+    #[allow(clippy::unnecessary_cast)]
+    Some((stat.f_bavail as u64).saturating_mul(stat.f_frsize as u64))
+}
+
+#[cfg(not(unix))]
+fn free_bytes(_: &Path) -> Option<u64> {
+    None
+}
