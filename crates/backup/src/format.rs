@@ -18,6 +18,9 @@ const MANIFEST: &str = "manifest.json";
 const MANIFEST_SEAL: &str = "manifest.json.b3";
 /// A part is closed once this many bytes of lines went into it, so memory stays flat.
 pub const PART_BYTES: u64 = 32 << 20;
+/// The most lines a reader accepts in one part (a part is `PART_BYTES` plus its last line), so
+/// a hostile manifest cannot make a reader allocate without bound.
+const MAX_PART_RAW: u64 = 1 << 30;
 
 /// What an archive holds and how to check it. Field meanings are in `docs/ARCHIVE.md`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -318,8 +321,27 @@ impl ArchiveReader {
                 manifest.kontor_version
             )));
         }
+        let file_len = file
+            .metadata()
+            .map_err(|e| BackupError::io(&shown, e))?
+            .len();
         for p in &manifest.parts {
+            if p.raw_bytes > MAX_PART_RAW {
+                return Err(corrupt(
+                    &p.name,
+                    format!(
+                        "claims {} bytes of lines; parts hold at most {MAX_PART_RAW}",
+                        p.raw_bytes
+                    ),
+                ));
+            }
             match offsets.get(&p.name) {
+                Some((offset, size)) if offset.saturating_add(*size) > file_len => {
+                    return Err(corrupt(
+                        &p.name,
+                        "runs past the end of the file (truncated)".into(),
+                    ))
+                }
                 None => return Err(corrupt(&p.name, "missing from the archive".into())),
                 Some((_, size)) if *size != p.bytes => {
                     return Err(corrupt(

@@ -60,6 +60,20 @@ impl Place {
     }
 }
 
+/// Creates one record as the system.
+async fn create(
+    k: &Kontor,
+    entity: Entity,
+    input: Value,
+) -> kontor_core::CoreResult<kontor_core::Applied> {
+    k.write(
+        &Actor::system(),
+        Origin::Api,
+        vec![Mutation::Create { entity, input }],
+    )
+    .await
+}
+
 /// Companies, contacts (one in the bin), a custom unique field, an invoice with a number from
 /// a counter, and a second user with a password.
 async fn fill(store: DynStore) {
@@ -72,45 +86,34 @@ async fn fill(store: DynStore) {
     k.add_user(&system, Origin::System, admin, PASSWORD)
         .await
         .unwrap();
-    k.write(
-        &system,
-        Origin::Api,
-        vec![Mutation::Create {
-            entity: Entity::Fields,
-            input: (json!({"entity": "contacts", "name": "badge", "type": "string", "unique": true})),
-        }],
+    create(
+        &k,
+        Entity::Fields,
+        json!({"entity": "contacts", "name": "badge", "type": "string", "unique": true}),
     )
     .await
     .unwrap();
-    let company = k
-        .write(
-            &system,
-            Origin::Api,
-            vec![Mutation::Create {
-                entity: Entity::Companies,
-                input: json!({"name": "Ромашка ООО", "inn": "7707083893"}),
-            }],
-        )
-        .await
-        .unwrap()
-        .records[0]
+    let company = create(
+        &k,
+        Entity::Companies,
+        json!({"name": "Ромашка ООО", "inn": "7707083893"}),
+    )
+    .await
+    .unwrap()
+    .records[0]
         .clone()
         .unwrap();
     let mut contacts = Vec::new();
     for i in 0..30 {
-        let c = k
-            .write(
-                &system,
-                Origin::Api,
-                vec![Mutation::Create {
-                    entity: Entity::Contacts,
-                    input: json!({"first_name": format!("Anna {i}"), "last_name": "Müller",
+        let c = create(
+            &k,
+            Entity::Contacts,
+            json!({"first_name": format!("Anna {i}"), "last_name": "Müller",
                         "email": format!("anna{i}@example.com"), "company_id": company.id,
                         "badge": format!("B-{i}"), "external_id": format!("ext-{i}")}),
-                }],
-            )
-            .await
-            .unwrap();
+        )
+        .await
+        .unwrap();
         contacts.push(c.records[0].clone().unwrap().id);
     }
     k.write(
@@ -123,15 +126,12 @@ async fn fill(store: DynStore) {
     )
     .await
     .unwrap();
-    k.write(
-        &system,
-        Origin::Api,
-        vec![Mutation::Create {
-            entity: Entity::Invoices,
-            input: json!({"company_id": company.id, "lines": [
-                {"description": "Консультация", "quantity": "2", "price": "1500.50"}
-            ]}),
-        }],
+    create(
+        &k,
+        Entity::Invoices,
+        json!({"company_id": company.id, "lines": [
+            {"description": "Консультация", "quantity": "2", "price": "1500.50"}
+        ]}),
     )
     .await
     .unwrap();
@@ -198,57 +198,40 @@ async fn a_round_trip_through_both_engines_keeps_the_digest_records_and_password
     k.login("admin@example.com", PASSWORD, "127.0.0.1")
         .await
         .expect("the old password logs in");
-    let system = Actor::system();
-    let dup = k
-        .write(
-            &system,
-            Origin::Api,
-            vec![Mutation::Create {
-                entity: Entity::Contacts,
-                input: json!({"first_name": "X", "external_id": "ext-5"}),
-            }],
-        )
-        .await;
+    let dup = create(
+        &k,
+        Entity::Contacts,
+        json!({"first_name": "X", "external_id": "ext-5"}),
+    )
+    .await;
     assert!(
         dup.is_err(),
         "the external id of a restored contact is still taken"
     );
-    let dup = k
-        .write(
-            &system,
-            Origin::Api,
-            vec![Mutation::Create {
-                entity: Entity::Contacts,
-                input: json!({"first_name": "X", "badge": "B-7"}),
-            }],
-        )
-        .await;
+    let dup = create(
+        &k,
+        Entity::Contacts,
+        json!({"first_name": "X", "badge": "B-7"}),
+    )
+    .await;
     assert!(dup.is_err(), "a custom unique value is still taken");
-    let free = k
-        .write(
-            &system,
-            Origin::Api,
-            vec![Mutation::Create {
-                entity: Entity::Contacts,
-                input: json!({"first_name": "X", "external_id": "ext-3", "badge": "B-3"}),
-            }],
-        )
-        .await;
+    let free = create(
+        &k,
+        Entity::Contacts,
+        json!({"first_name": "X", "external_id": "ext-3", "badge": "B-3"}),
+    )
+    .await;
     assert!(free.is_ok(), "a contact in the bin holds no unique value");
     let companies = store.all_records(Entity::Companies).await.unwrap();
-    let inv = k
-        .write(
-            &system,
-            Origin::Api,
-            vec![Mutation::Create {
-                entity: Entity::Invoices,
-                input: json!({"company_id": companies[0].id, "lines": [
-                    {"description": "Еще", "quantity": "1", "price": "10"}
-                ]}),
-            }],
-        )
-        .await
-        .unwrap();
+    let inv = create(
+        &k,
+        Entity::Invoices,
+        json!({"company_id": companies[0].id, "lines": [
+            {"description": "Еще", "quantity": "1", "price": "10"}
+        ]}),
+    )
+    .await
+    .unwrap();
     let number = inv.records[0].as_ref().unwrap().data["number"].clone();
     assert!(
         number.as_str().unwrap_or_default().ends_with('2'),
