@@ -26,6 +26,15 @@ pub(crate) enum DataStep {
     DecimalsAsStrings,
 }
 
+/// The steps up to `upto` (all when `None`): a restore creates the schema at an archive's version.
+pub(crate) fn steps_up_to(steps: &[(i64, Step)], upto: Option<i64>) -> Vec<(i64, Step)> {
+    steps
+        .iter()
+        .filter(|(v, _)| upto.is_none_or(|u| *v <= u))
+        .copied()
+        .collect()
+}
+
 pub(crate) type StepFuture<'c> = Pin<Box<dyn Future<Output = StoreResult<()>> + Send + 'c>>;
 
 pub(crate) async fn run<DB, F>(

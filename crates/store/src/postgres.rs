@@ -130,11 +130,7 @@ pub(crate) async fn migrate_conn(
     conn: &mut sqlx::PgConnection,
     upto: Option<i64>,
 ) -> StoreResult<()> {
-    let steps: Vec<(i64, Step)> = MIGRATIONS
-        .iter()
-        .filter(|(v, _)| upto.is_none_or(|u| *v <= u))
-        .copied()
-        .collect();
+    let steps = crate::migrate::steps_up_to(MIGRATIONS, upto);
     crate::migrate::run::<Postgres, _>(conn, &steps, "PostgreSQL", |c, step| {
         data_step(c, Dialect::Postgres, step)
     })

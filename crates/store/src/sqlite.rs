@@ -151,11 +151,7 @@ pub(crate) async fn migrate_conn(
     conn: &mut sqlx::SqliteConnection,
     upto: Option<i64>,
 ) -> StoreResult<()> {
-    let steps: Vec<(i64, Step)> = MIGRATIONS
-        .iter()
-        .filter(|(v, _)| upto.is_none_or(|u| *v <= u))
-        .copied()
-        .collect();
+    let steps = crate::migrate::steps_up_to(MIGRATIONS, upto);
     crate::migrate::run::<Sqlite, _>(conn, &steps, "SQLite", |c, step| {
         data_step(c, Dialect::Sqlite, step)
     })
