@@ -10,7 +10,11 @@ pub mod error;
 pub mod format;
 pub mod lines;
 pub mod progress;
+pub mod replay;
 pub mod restore;
+pub mod segment;
+pub mod ship;
+pub mod target;
 
 pub use error::{BackupError, BackupResult};
 pub use format::Manifest;

@@ -12,6 +12,9 @@ use crate::error::{BackupError, BackupResult};
 use crate::format::{ArchiveReader, Manifest, PartInfo};
 use crate::lines::{self, StateDigest, TABLES};
 use crate::progress::Progress;
+use crate::replay::{replay, Reducer, Replayed, Until};
+use crate::segment::Segment;
+use crate::target::BackupTarget;
 use kontor_core::derived::Derivation;
 use kontor_domain::record::Record;
 use kontor_store::bulk::{
@@ -62,13 +65,9 @@ pub async fn restore(
     if let Target::Sqlite(path) = target {
         check_space(path, &manifest)?;
     }
-    let loader: Box<dyn Loader> = match target {
-        Target::Sqlite(path) => bulk::sqlite::begin_restore(path, manifest.schema_version).await?,
-        Target::Postgres(url) => {
-            bulk::postgres::begin_restore(url, manifest.schema_version).await?
-        }
-    };
-    load(reader, loader, progress).await?;
+    let loader = begin(target, manifest.schema_version).await?;
+    let (loader, _) = load(reader, loader, progress).await?;
+    loader.finish().await?;
     let mut snap = match target {
         Target::Sqlite(path) => bulk::sqlite::open_snapshot(path).await?,
         Target::Postgres(url) => bulk::postgres::open_snapshot(url).await?,
@@ -91,6 +90,223 @@ pub async fn restore(
     })
 }
 
+/// What a point-in-time restore or a catch-up did.
+#[derive(Debug, Clone)]
+pub struct PointReport {
+    /// The archive the restore started from (`None` for a catch-up).
+    pub snapshot: Option<String>,
+    /// The seq the database was at before replay.
+    pub start_seq: i64,
+    pub replayed: Replayed,
+    pub seconds: f64,
+}
+
+/// Builds a new database from a backup target as it was at `until`: the newest snapshot at or
+/// before that point, then the shipped journal up to it. A snapshot that turns out damaged is
+/// reported and the next older one is used.
+pub async fn restore_point(
+    from: &BackupTarget,
+    target: &Target,
+    until: Until,
+    progress: Arc<dyn Progress>,
+) -> BackupResult<PointReport> {
+    let started = Instant::now();
+    let snapshots = from.snapshots()?;
+    let mut candidates: Vec<_> = snapshots
+        .iter()
+        .filter_map(|s| s.manifest.as_ref().map(|m| (s, m)))
+        .filter(|(_, m)| match until {
+            Until::End => true,
+            Until::Seq(n) => m.seq <= n,
+            Until::Time(t) => m.seq == 0 || m.seq_at.as_deref().and_then(seq_at_micros) <= Some(t),
+        })
+        .collect();
+    candidates.sort_by_key(|(_, m)| m.seq);
+    let mut failure = None;
+    for (snap, manifest) in candidates.into_iter().rev() {
+        if let Target::Sqlite(path) = target {
+            check_space(path, manifest)?;
+        }
+        let loader = begin(target, manifest.schema_version).await?;
+        let reader = match ArchiveReader::open(&snap.path) {
+            Ok(r) => r,
+            Err(e) => {
+                loader.abandon().await;
+                tracing::warn!(archive = %snap.name, error = %e, "snapshot unusable; trying an older one");
+                failure = Some(e);
+                continue;
+            }
+        };
+        let mut loader = match load(reader, loader, progress.clone()).await {
+            Ok((loader, fields)) => (loader, fields),
+            Err(e @ BackupError::Corrupt { .. }) => {
+                tracing::warn!(archive = %snap.name, error = %e, "snapshot damaged; trying an older one");
+                failure = Some(e);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let after = (
+            manifest.seq,
+            manifest
+                .seq_at
+                .as_deref()
+                .and_then(seq_at_micros)
+                .unwrap_or(0),
+        );
+        let replayed = replay(
+            from,
+            loader.0.as_mut(),
+            Reducer::new(loader.1),
+            after,
+            until,
+            manifest.schema_version,
+            progress.clone(),
+        )
+        .await;
+        let replayed = match replayed {
+            Ok(r) => r,
+            Err(e) => {
+                loader.0.abandon().await;
+                return Err(e);
+            }
+        };
+        loader.0.finish().await?;
+        return Ok(PointReport {
+            snapshot: Some(snap.name.clone()),
+            start_seq: manifest.seq,
+            replayed,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+    }
+    Err(failure.unwrap_or_else(|| {
+        BackupError::Refused(format!(
+            "{} holds no snapshot at or before {}",
+            from.describe(),
+            describe_until(until)
+        ))
+    }))
+}
+
+/// Applies to an existing database (stopped, or locked by the caller) the journal entries
+/// `from` holds after the database's last one: the switch-over after a move loses nothing.
+/// Refuses a target of another database, or one whose entry at the database's head differs
+/// (the histories have diverged).
+pub async fn catch_up(
+    from: &BackupTarget,
+    target: &Target,
+    progress: Arc<dyn Progress>,
+) -> BackupResult<PointReport> {
+    let started = Instant::now();
+    let mut snap = match target {
+        Target::Sqlite(path) => bulk::sqlite::open_snapshot(path).await?,
+        Target::Postgres(url) => bulk::postgres::open_snapshot(url).await?,
+    };
+    let facts = async {
+        let head = (snap.seq(), snap.at());
+        let origin = snap.origin().map(str::to_string);
+        let (tx, mut rx) = channel(1);
+        snap.journal(head.0 - 1, 1, &tx).await?;
+        drop(tx);
+        let last = rx.recv().await.and_then(|mut b| b.pop());
+        let fields: FieldDefs = snap
+            .live_records("fields")
+            .await?
+            .into_iter()
+            .filter_map(|r| match serde_json::from_str(&r.data) {
+                Ok(Value::Object(m)) => Some((r.id, m)),
+                _ => None,
+            })
+            .collect();
+        Ok::<_, BackupError>((head, origin, last, fields, snap.schema_version()))
+    }
+    .await;
+    snap.close().await;
+    let (head, origin, last, fields, schema_version) = facts?;
+    let info = from.info()?.ok_or_else(|| {
+        BackupError::Refused(format!("{} is not a Kontor backup target", from.describe()))
+    })?;
+    if origin.as_deref() != Some(info.origin.as_str()) {
+        return Err(BackupError::Refused(format!(
+            "{} holds the backups of another database; this one was not restored from it",
+            from.describe()
+        )));
+    }
+    if let Some(last) = &last {
+        check_same_entry(from, last)?;
+    }
+    let mut loader = match target {
+        Target::Sqlite(path) => bulk::sqlite::begin_catch_up(path).await?,
+        Target::Postgres(url) => bulk::postgres::begin_catch_up(url).await?,
+    };
+    let replayed = replay(
+        from,
+        loader.as_mut(),
+        Reducer::new(fields),
+        head,
+        Until::End,
+        schema_version,
+        progress,
+    )
+    .await;
+    match replayed {
+        Ok(replayed) => {
+            loader.finish().await?;
+            Ok(PointReport {
+                snapshot: None,
+                start_seq: head.0,
+                replayed,
+                seconds: started.elapsed().as_secs_f64(),
+            })
+        }
+        Err(e) => {
+            loader.abandon().await;
+            Err(e)
+        }
+    }
+}
+
+/// Refuses a catch-up when the target's entry at the database's head is not the database's.
+fn check_same_entry(from: &BackupTarget, last: &JournalRow) -> BackupResult<()> {
+    let Some(seg) = from
+        .segments()?
+        .into_iter()
+        .find(|s| s.first_seq <= last.seq && last.seq <= s.last_seq)
+    else {
+        // Shipped in a snapshot only, or before the target began: nothing to compare.
+        return Ok(());
+    };
+    let decoded = Segment::decode(&from.describe(), &seg.name, &from.get(&seg.name)?)?;
+    let theirs = decoded.journal.iter().find(|e| e.seq == last.seq);
+    match theirs {
+        Some(e) if e.batch == last.batch && e.at == last.at => Ok(()),
+        _ => Err(BackupError::Refused(format!(
+            "the database's entry {} differs from the one in {}: the histories have diverged;              restore anew from the target instead",
+            last.seq,
+            from.describe()
+        ))),
+    }
+}
+
+async fn begin(target: &Target, schema_version: i64) -> BackupResult<Box<dyn Loader>> {
+    Ok(match target {
+        Target::Sqlite(path) => bulk::sqlite::begin_restore(path, schema_version).await?,
+        Target::Postgres(url) => bulk::postgres::begin_restore(url, schema_version).await?,
+    })
+}
+
+fn seq_at_micros(text: &str) -> Option<i64> {
+    kontor_domain::time::parse(text).map(kontor_domain::time::to_micros)
+}
+
+fn describe_until(until: Until) -> String {
+    match until {
+        Until::End => "the end".into(),
+        Until::Seq(n) => format!("seq {n}"),
+        Until::Time(t) => kontor_domain::time::format_micros(t),
+    }
+}
+
 /// Restores `archive` into a scratch SQLite file, runs the database's full integrity check and
 /// compares digests and row counts; the scratch copy is removed afterwards.
 pub async fn verify(archive: &Path, progress: Arc<dyn Progress>) -> BackupResult<Report> {
@@ -104,12 +320,13 @@ pub async fn verify(archive: &Path, progress: Arc<dyn Progress>) -> BackupResult
     Ok(report)
 }
 
-/// Feeds every part to the loader; finishes it only when all of it checked out.
-async fn load(
+/// Feeds every part to the loader; returns it, unfinished, only when all of it checked out
+/// (abandoned otherwise), with the live custom field definitions by id.
+pub(crate) async fn load(
     reader: ArchiveReader,
     mut loader: Box<dyn Loader>,
     progress: Arc<dyn Progress>,
-) -> BackupResult<()> {
+) -> BackupResult<(Box<dyn Loader>, FieldDefs)> {
     let (tx, mut rx) = channel::<Batch>(2);
     let producer = tokio::task::spawn_blocking(move || read_parts(reader, &tx, progress.as_ref()));
     let mut loaded = Ok(());
@@ -133,12 +350,12 @@ async fn load(
         .map_err(|e| BackupError::Io(format!("archive reader failed: {e}")))
         .and_then(|r| r);
     match (read, loaded) {
-        (Ok(()), Ok(())) => Ok(loader.finish().await?),
+        (Ok(fields), Ok(())) => Ok((loader, fields)),
         (Err(e), _) => {
             loader.abandon().await;
             Err(e)
         }
-        (Ok(()), Err(e)) => {
+        (Ok(_), Err(e)) => {
             loader.abandon().await;
             Err(e.into())
         }
@@ -150,7 +367,7 @@ fn read_parts(
     mut reader: ArchiveReader,
     tx: &Sender<Batch>,
     progress: &dyn Progress,
-) -> BackupResult<()> {
+) -> BackupResult<FieldDefs> {
     let manifest = reader.manifest.clone();
     let shown = reader.shown().to_string();
     let corrupt = |part: &str, reason: String| BackupError::Corrupt {
@@ -170,7 +387,8 @@ fn read_parts(
         }
         last_table = i;
     }
-    let mut derivation = Derivation::new(&custom_fields(&mut reader, &manifest.parts)?);
+    let fields = custom_fields(&mut reader, &manifest.parts)?;
+    let mut derivation = Derivation::new(fields.values());
     let gone = || BackupError::Io("the database loader stopped".into());
     let send = |b: Batch| tx.blocking_send(b).map_err(|_| gone());
 
@@ -284,8 +502,11 @@ fn read_parts(
         ));
     }
     progress.done();
-    Ok(())
+    Ok(fields)
 }
+
+/// Live custom field definitions (records of entity `fields`) by record id.
+pub(crate) type FieldDefs = BTreeMap<String, Map<String, Value>>;
 
 type DerivedParts = ((Option<String>, String), Vec<UniqueRow>);
 
@@ -306,7 +527,7 @@ fn derive(d: &mut Derivation, row: RecordRow) -> Result<(RecordRow, DerivedParts
     Ok((row, ((derived.parent_id, derived.search), uniques)))
 }
 
-fn to_record(row: &RecordRow) -> Result<Record, String> {
+pub(crate) fn to_record(row: &RecordRow) -> Result<Record, String> {
     let entity = row
         .entity
         .parse()
@@ -336,11 +557,8 @@ fn to_record(row: &RecordRow) -> Result<Record, String> {
 
 /// The live custom field definitions (records of entity `fields`), read before anything else
 /// because every other record's derived data depends on them.
-fn custom_fields(
-    reader: &mut ArchiveReader,
-    parts: &[PartInfo],
-) -> BackupResult<Vec<Map<String, Value>>> {
-    let mut defs = Vec::new();
+fn custom_fields(reader: &mut ArchiveReader, parts: &[PartInfo]) -> BackupResult<FieldDefs> {
+    let mut defs = BTreeMap::new();
     for p in parts
         .iter()
         .filter(|p| p.table == "records" && p.entity.as_deref() == Some("fields"))
@@ -357,7 +575,7 @@ fn custom_fields(
             })?;
             if row.deleted_batch.is_none() {
                 if let Ok(Value::Object(m)) = serde_json::from_str(&row.data) {
-                    defs.push(m);
+                    defs.insert(row.id.clone(), m);
                 }
             }
         }

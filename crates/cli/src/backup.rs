@@ -8,13 +8,16 @@ use indicatif::{ProgressBar, ProgressStyle};
 use kontor_backup::create::Source;
 use kontor_backup::format::{ArchiveReader, ARCHIVE_SUFFIX};
 use kontor_backup::progress::Progress;
-use kontor_backup::restore::Target;
+use kontor_backup::replay::Until;
+use kontor_backup::restore::{PointReport, Target};
+use kontor_backup::ship::{ShipConfig, Shipper};
+use kontor_backup::target::BackupTarget;
 use kontor_backup::BackupError;
 use kontor_core::datadir::{DataDir, DB_FILE};
 use kontor_store::postgres::{redact_url, PgStore};
 use kontor_store::sqlite::SqliteStore;
 use kontor_store::Store;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 #[derive(Subcommand)]
@@ -36,6 +39,15 @@ pub enum BackupCommand {
         /// The archive file.
         archive: PathBuf,
     },
+    /// Show a backup target's state: the shipping server, the last shipped seq and the lag,
+    /// snapshots and their verification, the last failure.
+    Status {
+        #[command(flatten)]
+        data: DataArg,
+        /// The backup target (default: `[backup] target` in kontor.toml).
+        #[arg(long)]
+        to: Option<PathBuf>,
+    },
     /// List the archives in a folder, newest last.
     List {
         #[command(flatten)]
@@ -44,6 +56,51 @@ pub enum BackupCommand {
         #[arg(long)]
         to: Option<PathBuf>,
     },
+}
+
+/// `serve`'s continuous backup options (or `[backup]` in kontor.toml).
+#[derive(clap::Args, Clone, Default)]
+pub struct ShipArgs {
+    /// Backup target folder: every new journal entry is shipped there within
+    /// --backup-interval-ms, and snapshots are taken on --snapshot-schedule.
+    #[arg(long, env = "KONTOR_BACKUP_TO")]
+    pub backup_to: Option<PathBuf>,
+    /// Milliseconds between shipments (default 1000).
+    #[arg(long, env = "KONTOR_BACKUP_INTERVAL_MS")]
+    pub backup_interval_ms: Option<u64>,
+    /// When to take snapshots: a cron expression, server time (default "0 23 * * *").
+    #[arg(long, env = "KONTOR_SNAPSHOT_SCHEDULE")]
+    pub snapshot_schedule: Option<String>,
+}
+
+/// The shipper `serve` runs, when a backup target is configured; checks the target first.
+pub async fn shipper(
+    args: &ShipArgs,
+    file: &crate::config::FileConfig,
+    target: &crate::Target,
+) -> Result<Option<Shipper>, CliError> {
+    let conf = file.backup.clone().unwrap_or_default();
+    let Some(to) = args.backup_to.clone().or(conf.target) else {
+        return Ok(None);
+    };
+    let interval = args.backup_interval_ms.or(conf.interval_ms).unwrap_or(1000);
+    let schedule = args
+        .snapshot_schedule
+        .clone()
+        .or(conf.schedule)
+        .unwrap_or_else(|| kontor_backup::ship::DEFAULT_SCHEDULE.to_string());
+    let cfg = ShipConfig::new(
+        BackupTarget::folder(to),
+        std::time::Duration::from_millis(interval),
+        &schedule,
+    )?;
+    let (source, exclusive) = match (&target.url, &target.dir) {
+        (Some(url), _) => (Source::Postgres(url.clone()), false),
+        (None, Some(dir)) => (Source::Sqlite(dir.db_path()), true),
+        (None, None) => return Ok(None),
+    };
+    let node = kontor_domain::record::new_id();
+    Ok(Some(Shipper::prepare(source, cfg, &node, exclusive).await?))
 }
 
 /// Exit codes of backup failures (see README).
@@ -89,8 +146,14 @@ impl Progress for Bar {
     }
 }
 
+/// Where archives go: `--to` (a backup target's snapshot folder when it is a target), else
+/// `backups` in the data directory.
 fn backups_dir(data: &DataArg, to: Option<PathBuf>) -> PathBuf {
-    to.unwrap_or_else(|| data.data.join("backups"))
+    match to {
+        Some(t) if BackupTarget::is_target(&t) => BackupTarget::folder(t).snapshot_dir(),
+        Some(t) => t,
+        None => data.data.join("backups"),
+    }
 }
 
 fn source(data: &DataArg) -> Result<Source, CliError> {
@@ -142,6 +205,7 @@ pub async fn backup(cmd: BackupCommand) -> Result<(), CliError> {
             );
             Ok(())
         }
+        BackupCommand::Status { data, to } => status(&data, to),
         BackupCommand::List { data, to } => {
             let dir = backups_dir(&data, to);
             let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -181,6 +245,89 @@ pub async fn backup(cmd: BackupCommand) -> Result<(), CliError> {
     }
 }
 
+fn status(data: &DataArg, to: Option<PathBuf>) -> Result<(), CliError> {
+    let file = crate::config::FileConfig::load(&data.data.join(kontor_core::datadir::CONFIG_FILE))
+        .map_err(CliError::Usage)?;
+    let to = to
+        .or_else(|| file.backup.and_then(|b| b.target))
+        .ok_or_else(|| {
+            CliError::Usage(
+                "no backup target: give --to or set [backup] target in kontor.toml".into(),
+            )
+        })?;
+    let target = BackupTarget::folder(&to);
+    let info = target.info()?.ok_or_else(|| {
+        CliError::NotFound(format!("{} is not a Kontor backup target", to.display()))
+    })?;
+    println!("target:       {}", to.display());
+    println!(
+        "database:     history {} (since {})",
+        info.origin, info.created_at
+    );
+    let now = chrono::Utc::now().timestamp_millis();
+    match target.writer_state()? {
+        Some(w) => {
+            let age = (now - w.heartbeat_ms) as f64 / 1000.0;
+            let state = if w.stopped {
+                "stopped cleanly".to_string()
+            } else if w.is_stale(now) {
+                format!("silent for {age:.0} s (not running?)")
+            } else {
+                format!("running, heard from {age:.1} s ago")
+            };
+            println!("writer:       {} pid {} — {state}", w.host, w.pid);
+            let shipped_at = if w.shipped_at > 0 {
+                kontor_domain::time::format_micros(w.shipped_at)
+            } else {
+                "-".into()
+            };
+            println!("shipped:      seq {} ({shipped_at})", w.shipped_seq);
+            let behind = (w.source_seq - w.shipped_seq).max(0);
+            let lag = if behind == 0 {
+                0.0
+            } else {
+                (w.source_at - w.shipped_at).max(0) as f64 / 1e6
+            };
+            println!(
+                "lag:          {behind} entries, {lag:.1} s (database at seq {}; every {} ms)",
+                w.source_seq, w.interval_ms
+            );
+            if let Some(e) = &w.last_error {
+                println!("last failure: {e}");
+            }
+        }
+        None => println!("writer:       none has shipped here yet"),
+    }
+    let segments = target.segments()?;
+    if let (Some(a), Some(b)) = (segments.first(), segments.last()) {
+        println!(
+            "journal:      {} segments, seqs {}..{}",
+            segments.len(),
+            a.first_seq,
+            b.last_seq
+        );
+    }
+    let snaps = target.snapshots()?;
+    println!("snapshots:    {}", snaps.len());
+    for s in &snaps {
+        let seq = s
+            .manifest
+            .as_ref()
+            .map_or("unreadable".to_string(), |m| format!("seq {}", m.seq));
+        let v = match &s.verification {
+            Some(v) if v.ok => format!("verified {} ({:.1} s)", v.at, v.seconds),
+            Some(v) => format!(
+                "VERIFICATION FAILED {}: {}",
+                v.at,
+                v.error.as_deref().unwrap_or("")
+            ),
+            None => "not verified".into(),
+        };
+        println!("  {}  {seq}  {v}", s.name);
+    }
+    Ok(())
+}
+
 fn rows(tables: &std::collections::BTreeMap<String, u64>) -> String {
     tables
         .iter()
@@ -189,61 +336,171 @@ fn rows(tables: &std::collections::BTreeMap<String, u64>) -> String {
         .join(", ")
 }
 
-/// `kontor restore --from ARCHIVE (--data NEWDIR | --database URL)`.
-pub async fn restore(from: &Path, data: &Path, database: Option<String>) -> Result<(), CliError> {
-    let report = match database {
-        Some(url) => {
-            let target = Target::Postgres(url.clone());
-            let report = kontor_backup::restore::restore(from, &target, Bar::new()).await?;
-            // Connecting migrates the restored data to this Kontor's schema.
-            PgStore::connect(&url).await?.close().await;
-            println!("restored into PostgreSQL database {}", redact_url(&url));
-            report
+/// What `kontor restore` was asked for.
+pub struct RestoreArgs {
+    pub from: PathBuf,
+    pub data: PathBuf,
+    pub database: Option<String>,
+    /// A time (RFC 3339) or a seq to restore to; only from a backup target.
+    pub at: Option<String>,
+    pub seq: Option<i64>,
+    pub catch_up: bool,
+}
+
+/// `kontor restore --from ARCHIVE_OR_TARGET (--data NEWDIR | --database URL) [--at | --seq]`
+/// and `kontor restore --catch-up --from TARGET (--data DIR | --database URL)`.
+pub async fn restore(args: RestoreArgs) -> Result<(), CliError> {
+    let is_target = BackupTarget::is_target(&args.from);
+    if !is_target && (args.at.is_some() || args.seq.is_some() || args.catch_up) {
+        return Err(CliError::Usage(format!(
+            "{} is not a backup target; --at, --seq and --catch-up restore from a target folder \
+             (the folder `serve --backup-to` writes)",
+            args.from.display()
+        )));
+    }
+    if !is_target && !args.from.is_file() {
+        return Err(CliError::NotFound(format!(
+            "{} is neither an archive nor a backup target",
+            args.from.display()
+        )));
+    }
+    if args.catch_up {
+        return catch_up(&args).await;
+    }
+    let until = match (&args.at, args.seq) {
+        (Some(_), Some(_)) => {
+            return Err(CliError::Usage("give --at or --seq, not both".into()));
         }
-        None => {
-            let empty = match std::fs::read_dir(data) {
-                Ok(mut entries) => entries.next().is_none(),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
-                Err(e) => return Err(CliError::Io(format!("cannot read {}: {e}", data.display()))),
-            };
-            if !empty {
-                return Err(CliError::Backup(BackupError::Refused(format!(
-                    "{} is not empty; restore into a new data directory",
-                    data.display()
-                ))));
+        (Some(at), None) => Until::Time(
+            chrono::DateTime::parse_from_rfc3339(at)
+                .map_err(|e| CliError::Usage(format!("--at {at}: not an RFC 3339 time ({e})")))?
+                .timestamp_micros(),
+        ),
+        (None, Some(n)) => Until::Seq(n),
+        (None, None) => Until::End,
+    };
+    let outcome = into_new(&args, |target| {
+        let from = args.from.clone();
+        async move {
+            if is_target {
+                let t = BackupTarget::folder(&from);
+                let r =
+                    kontor_backup::restore::restore_point(&t, &target, until, Bar::new()).await?;
+                Ok(Outcome::Point(r))
+            } else {
+                let r = kontor_backup::restore::restore(&from, &target, Bar::new()).await?;
+                Ok(Outcome::Archive(Box::new(r)))
             }
-            let created = !data.exists();
-            let dir = DataDir::open(data, true)?;
-            let target = Target::Sqlite(dir.db_path());
-            let result = kontor_backup::restore::restore(from, &target, Bar::new()).await;
-            let report = match result {
-                Ok(r) => r,
-                Err(e) => {
-                    drop(dir);
-                    if created {
-                        let _ = std::fs::remove_dir_all(data);
-                    } else {
-                        let _ = std::fs::remove_file(data.join(kontor_core::datadir::LOCK_FILE));
-                    }
-                    return Err(e.into());
-                }
-            };
-            // Opening migrates the restored data to this Kontor's schema.
-            SqliteStore::open(&dir.db_path()).await?.close().await;
-            crate::config::write_template(&dir.config_path())
-                .map_err(|e| CliError::Io(format!("cannot write config: {e}")))?;
-            println!("restored into data directory {}", data.display());
-            report
+        }
+    })
+    .await?;
+    match outcome {
+        Outcome::Archive(report) => {
+            let m = &report.manifest;
+            println!(
+                "seq {} ({}), rows {}, digest {} — proved equal in {:.1} s",
+                m.seq,
+                m.seq_at.as_deref().unwrap_or("empty journal"),
+                rows(&m.tables),
+                m.digest,
+                report.seconds
+            );
+        }
+        Outcome::Point(r) => print_point(&r),
+    }
+    Ok(())
+}
+
+enum Outcome {
+    Archive(Box<kontor_backup::restore::Report>),
+    Point(PointReport),
+}
+
+fn print_point(r: &PointReport) {
+    if let Some(s) = &r.snapshot {
+        println!("snapshot: {s} (seq {})", r.start_seq);
+    }
+    let at = if r.replayed.at > 0 {
+        kontor_domain::time::format_micros(r.replayed.at)
+    } else {
+        "-".into()
+    };
+    println!(
+        "replayed: {} journal entries, now at seq {} ({at}) in {:.1} s",
+        r.replayed.entries, r.replayed.seq, r.seconds
+    );
+}
+
+/// Runs `work` against a new database: an empty PostgreSQL database, or an absent or empty
+/// data directory (removed again if the work fails); migrates the result to this Kontor's
+/// schema.
+async fn into_new<F, Fut, T>(args: &RestoreArgs, work: F) -> Result<T, CliError>
+where
+    F: FnOnce(Target) -> Fut,
+    Fut: std::future::Future<Output = Result<T, BackupError>>,
+{
+    if let Some(url) = &args.database {
+        let out = work(Target::Postgres(url.clone())).await?;
+        // Connecting migrates the restored data to this Kontor's schema.
+        PgStore::connect(url).await?.close().await;
+        println!("restored into PostgreSQL database {}", redact_url(url));
+        return Ok(out);
+    }
+    let data = &args.data;
+    let empty = match std::fs::read_dir(data) {
+        Ok(mut entries) => entries.next().is_none(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+        Err(e) => return Err(CliError::Io(format!("cannot read {}: {e}", data.display()))),
+    };
+    if !empty {
+        return Err(CliError::Backup(BackupError::Refused(format!(
+            "{} is not empty; restore into a new data directory",
+            data.display()
+        ))));
+    }
+    let created = !data.exists();
+    let dir = DataDir::open(data, true)?;
+    let out = match work(Target::Sqlite(dir.db_path())).await {
+        Ok(r) => r,
+        Err(e) => {
+            drop(dir);
+            if created {
+                let _ = std::fs::remove_dir_all(data);
+            } else {
+                let _ = std::fs::remove_file(data.join(kontor_core::datadir::LOCK_FILE));
+            }
+            return Err(e.into());
         }
     };
-    let m = &report.manifest;
-    println!(
-        "seq {} ({}), rows {}, digest {} — proved equal in {:.1} s",
-        m.seq,
-        m.seq_at.as_deref().unwrap_or("empty journal"),
-        rows(&m.tables),
-        m.digest,
-        report.seconds
-    );
+    // Opening migrates the restored data to this Kontor's schema.
+    SqliteStore::open(&dir.db_path()).await?.close().await;
+    crate::config::write_template(&dir.config_path())
+        .map_err(|e| CliError::Io(format!("cannot write config: {e}")))?;
+    println!("restored into data directory {}", data.display());
+    Ok(out)
+}
+
+/// Applies what the old server shipped after the restored database's last entry.
+async fn catch_up(args: &RestoreArgs) -> Result<(), CliError> {
+    let from = BackupTarget::folder(&args.from);
+    let report = match &args.database {
+        Some(url) => {
+            kontor_backup::restore::catch_up(&from, &Target::Postgres(url.clone()), Bar::new())
+                .await?
+        }
+        None => {
+            // The lock keeps a server off the database while entries are applied.
+            let dir = DataDir::open(&args.data, false)?;
+            let db = dir.db_path();
+            if !db.is_file() {
+                return Err(CliError::NotFound(format!(
+                    "no Kontor database in {}",
+                    args.data.display()
+                )));
+            }
+            kontor_backup::restore::catch_up(&from, &Target::Sqlite(db), Bar::new()).await?
+        }
+    };
+    print_point(&report);
     Ok(())
 }

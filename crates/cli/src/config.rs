@@ -14,6 +14,19 @@ pub struct FileConfig {
     pub database: Option<String>,
     /// Proxies whose forwarding headers name the client (addresses or networks).
     pub trusted_proxies: Option<Vec<String>>,
+    /// Continuous backup (`[backup]`).
+    pub backup: Option<BackupConfig>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupConfig {
+    /// The backup target folder (local disk or a mounted share).
+    pub target: Option<std::path::PathBuf>,
+    /// Milliseconds between shipments of new journal entries (default 1000).
+    pub interval_ms: Option<u64>,
+    /// When snapshots are taken, a cron expression in server time (default "0 23 * * *").
+    pub schedule: Option<String>,
 }
 
 impl FileConfig {
@@ -35,7 +48,12 @@ const TEMPLATE: &str =
 # PostgreSQL instead of the SQLite file in this directory:\n\
 # database = \"postgres://kontor:secret@127.0.0.1:5432/kontor\"\n\
 # Load balancers whose X-Forwarded-For / Forwarded headers name the client:\n\
-# trusted_proxies = [\"10.0.0.0/8\", \"127.0.0.1\"]\n";
+# trusted_proxies = [\"10.0.0.0/8\", \"127.0.0.1\"]\n\
+# Continuous backup: every journal entry shipped within a second, a verified snapshot daily.\n\
+# [backup]\n\
+# target = \"/mnt/backup/kontor\"\n\
+# interval_ms = 1000\n\
+# schedule = \"0 23 * * *\"\n";
 
 /// Writes a commented template unless a config file is already there.
 pub fn write_template(path: &Path) -> std::io::Result<()> {

@@ -58,6 +58,8 @@ enum Command {
         /// it, forwarding headers are ignored and the direct peer counts as the client.
         #[arg(long, env = "KONTOR_TRUSTED_PROXIES", value_delimiter = ',')]
         trusted_proxies: Option<Vec<String>>,
+        #[command(flatten)]
+        backup: backup::ShipArgs,
     },
     /// Initialise a new data directory with an admin user (non-interactive).
     Init {
@@ -79,12 +81,25 @@ enum Command {
         #[command(subcommand)]
         command: backup::BackupCommand,
     },
-    /// Build a new Kontor from an archive: a new data directory, or an empty PostgreSQL database.
+    /// Build a new Kontor from an archive or a backup target (as it was at any point the
+    /// target holds): a new data directory, or an empty PostgreSQL database. With
+    /// --catch-up, apply to a restored database what the old server shipped since.
     Restore {
-        /// The archive file.
+        /// An archive file, or a backup target folder (`serve --backup-to`).
         #[arg(long)]
         from: PathBuf,
-        /// New (absent or empty) data directory for a SQLite restore.
+        /// Restore the state as of this time (RFC 3339, e.g. 2026-11-24T10:15:00Z); target only.
+        #[arg(long, conflicts_with = "seq")]
+        at: Option<String>,
+        /// Restore the state as of this journal seq; target only.
+        #[arg(long)]
+        seq: Option<i64>,
+        /// Apply the target's journal after the last entry of the existing database in
+        /// --data / --database (the switch-over after a move).
+        #[arg(long, conflicts_with_all = ["at", "seq"])]
+        catch_up: bool,
+        /// New (absent or empty) data directory for a SQLite restore (existing, with
+        /// --catch-up).
         #[arg(long, default_value = "./kontor-data")]
         data: PathBuf,
         /// Empty PostgreSQL database to restore into instead.
@@ -233,7 +248,8 @@ async fn run(cmd: Command) -> Result<(), CliError> {
             listen,
             trash_retention_days,
             trusted_proxies,
-        } => serve(&data, listen, trash_retention_days, trusted_proxies).await,
+            backup,
+        } => serve(&data, listen, trash_retention_days, trusted_proxies, backup).await,
         Command::Init {
             data,
             admin_email,
@@ -267,15 +283,28 @@ async fn run(cmd: Command) -> Result<(), CliError> {
             from,
             data,
             database,
-        } => backup::restore(&from, &data, database).await,
+            at,
+            seq,
+            catch_up,
+        } => {
+            backup::restore(backup::RestoreArgs {
+                from,
+                data,
+                database,
+                at,
+                seq,
+                catch_up,
+            })
+            .await
+        }
     }
 }
 
 /// Where a command's data lives: SQLite in a locked data directory, or a PostgreSQL database
 /// (the data directory, when there is one, then only holds the config file).
-struct Target {
-    dir: Option<DataDir>,
-    url: Option<String>,
+pub(crate) struct Target {
+    pub(crate) dir: Option<DataDir>,
+    pub(crate) url: Option<String>,
     kontor: Kontor,
 }
 
@@ -363,6 +392,7 @@ async fn serve(
     listen: Option<SocketAddr>,
     retention: Option<u32>,
     trusted_proxies: Option<Vec<String>>,
+    ship: backup::ShipArgs,
 ) -> Result<(), CliError> {
     let file = FileConfig::load(&args.data.join(kontor_core::datadir::CONFIG_FILE))
         .map_err(CliError::Usage)?;
@@ -403,6 +433,13 @@ async fn serve(
             Err(e) => return Err(e),
         }
     }
+    let shipper = match backup::shipper(&ship, &file, &target).await {
+        Ok(s) => s,
+        Err(e) => {
+            target.close().await;
+            return Err(e);
+        }
+    };
     let listen = listen
         .or(file.listen)
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
@@ -415,15 +452,28 @@ async fn serve(
     println!("Kontor listening on http://{addr}");
     tracing::info!(%addr, store = %target.describe(), "Kontor started");
     let Target { dir, kontor, .. } = target;
-    kontor_server::serve(
-        Arc::new(kontor),
+    let kontor = Arc::new(kontor);
+    let (stop_shipping, stopped) = tokio::sync::watch::channel(false);
+    let shipping = shipper.map(|s| {
+        if let Some(t) = &ship.backup_to {
+            println!("Shipping the journal to backup target {}", t.display());
+        }
+        tokio::spawn(s.run(Arc::clone(&kontor), stopped))
+    });
+    let served = kontor_server::serve(
+        Arc::clone(&kontor),
         listener,
         kontor_server::jobs::JobConfig::default(),
         http,
         shutdown_signal(),
     )
-    .await
-    .map_err(|e| CliError::Io(format!("server error: {e}")))?;
+    .await;
+    // The last entries go to the backup target before the database closes.
+    let _ = stop_shipping.send(true);
+    if let Some(task) = shipping {
+        let _ = task.await;
+    }
+    served.map_err(|e| CliError::Io(format!("server error: {e}")))?;
     drop(dir);
     drop(dir_lock);
     Ok(())

@@ -8,3 +8,4 @@ mod cli;
 mod cluster;
 mod crash;
 mod login_load;
+mod shipping;

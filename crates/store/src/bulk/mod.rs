@@ -94,6 +94,9 @@ pub trait Snapshot: Send {
     fn seq(&self) -> i64;
     /// The time of that entry, in microseconds (0 when empty).
     fn at(&self) -> i64;
+    /// The batch of journal entry 1: it names the database's history, so a restored copy
+    /// carries the same name and an unrelated database another (`None` when empty).
+    fn origin(&self) -> Option<&str>;
     /// The highest schema migration applied to the database.
     fn schema_version(&self) -> i64;
     /// Every record in `(entity, id)` order.
@@ -105,10 +108,16 @@ pub trait Snapshot: Send {
         batch: usize,
         out: &Sender<Vec<JournalRow>>,
     ) -> StoreResult<()>;
+    /// The live records (not in the bin) of one entity, by id.
+    async fn live_records(&mut self, entity: &str) -> StoreResult<Vec<RecordRow>>;
     /// Every counter, by name.
     async fn counters(&mut self) -> StoreResult<Vec<CounterRow>>;
     /// Every credential, by user id.
     async fn credentials(&mut self) -> StoreResult<Vec<CredentialRow>>;
+    /// Credentials changed at or after `at` (microseconds), by user id. A password is set in
+    /// the same transaction as its journal entry and with that entry's time, so this is what
+    /// changed from the entry at `at` onwards.
+    async fn credentials_since(&mut self, at: i64) -> StoreResult<Vec<CredentialRow>>;
     /// Ends the read transaction and closes the connection.
     async fn close(self: Box<Self>);
 }
@@ -123,11 +132,54 @@ pub trait Loader: Send {
     async fn journal(&mut self, rows: &[JournalRow]) -> StoreResult<()>;
     async fn counters(&mut self, rows: &[CounterRow]) -> StoreResult<()>;
     async fn credentials(&mut self, rows: &[CredentialRow]) -> StoreResult<()>;
+    /// Applies changes that follow the loaded rows (point-in-time restore, catch-up).
+    async fn apply(&mut self, changes: &Changes) -> StoreResult<()>;
     /// Builds the indexes, sets the journal head, and makes the database durable and visible,
     /// still at the archive's schema version: opening it as a store brings it up to date.
     async fn finish(self: Box<Self>) -> StoreResult<()>;
     /// Removes everything the loader created.
     async fn abandon(self: Box<Self>);
+}
+
+/// The effect of a run of journal entries on the tables, as [`Loader::apply`] takes it. The
+/// caller reduces the entries to the final row of each record they touch.
+#[derive(Debug, Default, Clone)]
+pub struct Changes {
+    /// The entries themselves, in seq order.
+    pub journal: Vec<JournalRow>,
+    /// Every record the entries touched, `(entity, id)`: its row and unique values are replaced.
+    pub touched: Vec<(String, String)>,
+    /// The rows of touched records that still exist afterwards (the others were purged).
+    pub records: Vec<LoadRecord>,
+    /// The unique values those records hold.
+    pub uniques: Vec<UniqueRow>,
+    /// Purged records, whose journal images are scrubbed, `(entity, id)`.
+    pub scrub: Vec<(String, String)>,
+    /// Credentials set (replacing any earlier one of the same user).
+    pub credentials: Vec<CredentialRow>,
+    /// Users whose credential is removed (purged users).
+    pub forget_credentials: Vec<String>,
+    /// When set, the counters become exactly these.
+    pub counters: Option<Vec<CounterRow>>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.journal.is_empty()
+            && self.touched.is_empty()
+            && self.credentials.is_empty()
+            && self.forget_credentials.is_empty()
+            && self.counters.is_none()
+    }
+
+    /// Touched ids grouped by entity.
+    pub fn touched_by_entity(&self) -> std::collections::BTreeMap<&str, Vec<&str>> {
+        let mut m: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for (entity, id) in &self.touched {
+            m.entry(entity.as_str()).or_default().push(id.as_str());
+        }
+        m
+    }
 }
 
 /// Columns of the archived tables, in archive order.
@@ -158,7 +210,8 @@ pub const JOURNAL_COLUMNS: [&str; 12] = [
 ];
 
 const SNAPSHOT_FACTS: &str = "SELECT (SELECT COALESCE(MAX(version), 0) FROM schema_migrations), \
-     (SELECT COALESCE(MAX(seq), 0) FROM journal), (SELECT COALESCE(MAX(at), 0) FROM journal)";
+     (SELECT COALESCE(MAX(seq), 0) FROM journal), (SELECT COALESCE(MAX(at), 0) FROM journal), \
+     (SELECT batch FROM journal WHERE seq = 1)";
 const SNAPSHOT_JOURNAL: &str = "SELECT seq, at, actor, origin, batch, entity, record_id, op, \
      owner_id, before, after, scrubbed FROM journal WHERE seq > $1 AND seq <= $2 ORDER BY seq";
 
@@ -167,6 +220,8 @@ pub(crate) struct SnapshotSql {
     pub records: &'static str,
     pub counters: &'static str,
     pub credentials: &'static str,
+    pub credentials_since: &'static str,
+    pub live_records: &'static str,
 }
 
 /// The consumer of a snapshot stopped (it reports its own error).
@@ -188,6 +243,7 @@ macro_rules! snapshot_reader {
             seq: i64,
             at: i64,
             schema_version: i64,
+            origin: Option<String>,
         }
 
         impl $name {
@@ -202,8 +258,32 @@ macro_rules! snapshot_reader {
                     schema_version: row.try_get(0).map_err(e)?,
                     seq: row.try_get(1).map_err(e)?,
                     at: row.try_get(2).map_err(e)?,
+                    origin: row.try_get(3).map_err(e)?,
                     conn,
                 })
+            }
+        }
+
+        impl $name {
+            async fn credential_rows<'q, A>(
+                &mut self,
+                q: sqlx::query::Query<'q, <$row as sqlx::Row>::Database, A>,
+            ) -> $crate::StoreResult<Vec<$crate::bulk::CredentialRow>>
+            where
+                A: sqlx::IntoArguments<'q, <$row as sqlx::Row>::Database> + 'q,
+            {
+                use sqlx::Row;
+                let e = $crate::engine::db_err;
+                let rows: Vec<$row> = q.fetch_all(&mut self.conn).await.map_err(e)?;
+                rows.iter()
+                    .map(|r| {
+                        Ok($crate::bulk::CredentialRow {
+                            user_id: r.try_get(0).map_err(e)?,
+                            password_hash: r.try_get(1).map_err(e)?,
+                            changed_at: r.try_get(2).map_err(e)?,
+                        })
+                    })
+                    .collect()
             }
         }
 
@@ -220,6 +300,9 @@ macro_rules! snapshot_reader {
             }
             fn schema_version(&self) -> i64 {
                 self.schema_version
+            }
+            fn origin(&self) -> Option<&str> {
+                self.origin.as_deref()
             }
             async fn records(
                 &mut self,
@@ -291,6 +374,34 @@ macro_rules! snapshot_reader {
                 }
                 Ok(())
             }
+            async fn live_records(
+                &mut self,
+                entity: &str,
+            ) -> $crate::StoreResult<Vec<$crate::bulk::RecordRow>> {
+                use sqlx::Row;
+                let e = $crate::engine::db_err;
+                let sql: &$crate::bulk::SnapshotSql = &$sql;
+                let rows: Vec<$row> = sqlx::query(sql.live_records)
+                    .bind(entity)
+                    .fetch_all(&mut self.conn)
+                    .await
+                    .map_err(e)?;
+                rows.iter()
+                    .map(|r| {
+                        Ok($crate::bulk::RecordRow {
+                            entity: r.try_get(0).map_err(e)?,
+                            id: r.try_get(1).map_err(e)?,
+                            owner_id: r.try_get(2).map_err(e)?,
+                            created_at: r.try_get(3).map_err(e)?,
+                            updated_at: r.try_get(4).map_err(e)?,
+                            deleted_batch: r.try_get(5).map_err(e)?,
+                            deleted_at: r.try_get(6).map_err(e)?,
+                            deleted_by: r.try_get(7).map_err(e)?,
+                            data: r.try_get(8).map_err(e)?,
+                        })
+                    })
+                    .collect()
+            }
             async fn counters(&mut self) -> $crate::StoreResult<Vec<$crate::bulk::CounterRow>> {
                 use sqlx::Row;
                 let e = $crate::engine::db_err;
@@ -311,22 +422,16 @@ macro_rules! snapshot_reader {
             async fn credentials(
                 &mut self,
             ) -> $crate::StoreResult<Vec<$crate::bulk::CredentialRow>> {
-                use sqlx::Row;
-                let e = $crate::engine::db_err;
                 let sql: &$crate::bulk::SnapshotSql = &$sql;
-                let rows: Vec<$row> = sqlx::query(sql.credentials)
-                    .fetch_all(&mut self.conn)
+                self.credential_rows(sqlx::query(sql.credentials)).await
+            }
+            async fn credentials_since(
+                &mut self,
+                at: i64,
+            ) -> $crate::StoreResult<Vec<$crate::bulk::CredentialRow>> {
+                let sql: &$crate::bulk::SnapshotSql = &$sql;
+                self.credential_rows(sqlx::query(sql.credentials_since).bind(at))
                     .await
-                    .map_err(e)?;
-                rows.iter()
-                    .map(|r| {
-                        Ok($crate::bulk::CredentialRow {
-                            user_id: r.try_get(0).map_err(e)?,
-                            password_hash: r.try_get(1).map_err(e)?,
-                            changed_at: r.try_get(2).map_err(e)?,
-                        })
-                    })
-                    .collect()
             }
             async fn close(mut self: Box<Self>) {
                 use sqlx::Connection;

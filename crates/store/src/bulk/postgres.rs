@@ -4,7 +4,7 @@
 //! built at the end: until it commits nothing is visible, and on failure nothing is left.
 
 use super::{
-    snapshot_reader, CounterRow, CredentialRow, JournalRow, LoadRecord, Loader, Snapshot,
+    snapshot_reader, Changes, CounterRow, CredentialRow, JournalRow, LoadRecord, Loader, Snapshot,
     SnapshotSql, UniqueRow,
 };
 use crate::engine::db_err;
@@ -21,6 +21,11 @@ const SQL: SnapshotSql = SnapshotSql {
     counters: "SELECT name, value FROM counters ORDER BY name COLLATE \"C\"",
     credentials: "SELECT user_id, password_hash, changed_at FROM credentials \
                   ORDER BY user_id COLLATE \"C\"",
+    credentials_since: "SELECT user_id, password_hash, changed_at FROM credentials \
+                        WHERE changed_at >= $1 ORDER BY user_id COLLATE \"C\"",
+    live_records: "SELECT entity, id, owner_id, created_at, updated_at, deleted_batch, \
+                   deleted_at, deleted_by, data::text FROM records \
+                   WHERE entity = $1 AND deleted_batch IS NULL ORDER BY id COLLATE \"C\"",
 };
 
 snapshot_reader!(PgSnapshot, PgConnection, PgRow, "postgres", SQL);
@@ -105,6 +110,30 @@ pub async fn begin_restore(url: &str, archive_version: i64) -> StoreResult<Box<d
     }))
 }
 
+/// Applies journal entries to an existing Kontor database (catch-up after a move) in one
+/// transaction that holds the journal head, so no Kontor node writes meanwhile; nothing is
+/// visible until [`Loader::finish`] commits. Only [`Loader::apply`] is meant to be called.
+pub async fn begin_catch_up(url: &str) -> StoreResult<Box<dyn Loader>> {
+    let shown = redact_url(url);
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options(url)?)
+        .await
+        .map_err(|e| {
+            StoreError::Unavailable(format!("cannot connect to PostgreSQL at {shown}: {e}"))
+        })?;
+    let mut tx = pool.begin().await.map_err(db_err)?;
+    sqlx::query("SELECT seq FROM journal_head WHERE id = 1 FOR UPDATE")
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| StoreError::Other(format!("{shown} holds no Kontor database: {e}")))?;
+    Ok(Box::new(PgLoader {
+        tx,
+        indexes: Vec::new(),
+        buf: Vec::new(),
+    }))
+}
+
 pub struct PgLoader {
     tx: Transaction<'static, Postgres>,
     indexes: Vec<String>,
@@ -164,6 +193,17 @@ fn row(out: &mut Vec<u8>, fields: &[&dyn CopyField]) {
 }
 
 impl PgLoader {
+    /// Builds the indexes dropped for the load, once.
+    async fn build_indexes(&mut self) -> StoreResult<()> {
+        for sql in std::mem::take(&mut self.indexes) {
+            sqlx::query(&sql)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
     /// Runs `COPY table (columns) FROM STDIN` with the rows `encode` writes.
     async fn copy<T>(
         &mut self,
@@ -270,14 +310,59 @@ impl Loader for PgLoader {
         .await
     }
 
-    async fn finish(mut self: Box<Self>) -> StoreResult<()> {
-        let indexes = std::mem::take(&mut self.indexes);
-        for sql in indexes {
-            sqlx::query(&sql)
+    async fn apply(&mut self, c: &Changes) -> StoreResult<()> {
+        self.build_indexes().await?;
+        self.journal(&c.journal).await?;
+        for (entity, ids) in c.touched_by_entity() {
+            for (table, column) in [("records", "id"), ("uniques", "record_id")] {
+                sqlx::query(&format!(
+                    "DELETE FROM {table} WHERE entity = $1 AND {column} = ANY($2)"
+                ))
+                .bind(entity)
+                .bind(&ids)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(db_err)?;
+            }
+        }
+        self.records(&c.records).await?;
+        self.uniques(&c.uniques).await?;
+        for (entity, id) in &c.scrub {
+            sqlx::query(crate::sql::SCRUB)
+                .bind(entity)
+                .bind(id)
                 .execute(&mut *self.tx)
                 .await
                 .map_err(db_err)?;
         }
+        for r in &c.credentials {
+            sqlx::query(crate::sql::SET_PASSWORD_HASH)
+                .bind(&r.user_id)
+                .bind(&r.password_hash)
+                .bind(r.changed_at)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(db_err)?;
+        }
+        for user in &c.forget_credentials {
+            sqlx::query(crate::sql::REMOVE_PASSWORD_HASH)
+                .bind(user)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(db_err)?;
+        }
+        if let Some(counters) = &c.counters {
+            sqlx::query("DELETE FROM counters")
+                .execute(&mut *self.tx)
+                .await
+                .map_err(db_err)?;
+            self.counters(counters).await?;
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self: Box<Self>) -> StoreResult<()> {
+        self.build_indexes().await?;
         sqlx::query(
             "UPDATE journal_head SET seq = (SELECT COALESCE(MAX(seq), 0) FROM journal), \
              at = (SELECT COALESCE(MAX(at), 0) FROM journal) WHERE id = 1",

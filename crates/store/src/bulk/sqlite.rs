@@ -5,7 +5,7 @@
 //! it into place.
 
 use super::{
-    snapshot_reader, CounterRow, CredentialRow, JournalRow, LoadRecord, Loader, Snapshot,
+    snapshot_reader, Changes, CounterRow, CredentialRow, JournalRow, LoadRecord, Loader, Snapshot,
     SnapshotSql, UniqueRow,
 };
 use crate::engine::db_err;
@@ -25,6 +25,11 @@ const SQL: SnapshotSql = SnapshotSql {
               deleted_by, data FROM records ORDER BY entity, id",
     counters: "SELECT name, value FROM counters ORDER BY name",
     credentials: "SELECT user_id, password_hash, changed_at FROM credentials ORDER BY user_id",
+    credentials_since: "SELECT user_id, password_hash, changed_at FROM credentials \
+                        WHERE changed_at >= $1 ORDER BY user_id",
+    live_records: "SELECT entity, id, owner_id, created_at, updated_at, deleted_batch, \
+                   deleted_at, deleted_by, data FROM records \
+                   WHERE entity = $1 AND deleted_batch IS NULL ORDER BY id",
 };
 
 snapshot_reader!(SqliteSnapshot, SqliteConnection, SqliteRow, "sqlite", SQL);
@@ -95,14 +100,22 @@ pub async fn begin_restore(path: &Path, archive_version: i64) -> StoreResult<Box
                 .await
                 .map_err(db_err)?;
         }
+        // One transaction for the whole load (there is no rollback journal: on failure the
+        // file is thrown away).
+        sqlx::query("BEGIN")
+            .execute(&mut conn)
+            .await
+            .map_err(db_err)?;
         Ok::<_, StoreError>(indexes.into_iter().map(|(_, sql)| sql).collect())
     }
     .await;
     match prepared {
         Ok(indexes) => Ok(Box::new(SqliteLoader {
             conn,
-            partial,
-            path: path.to_path_buf(),
+            fresh: Some(Fresh {
+                partial,
+                path: path.to_path_buf(),
+            }),
             indexes,
         })),
         Err(e) => {
@@ -121,12 +134,84 @@ fn remove_with_sidecars(path: &Path) {
     }
 }
 
+/// Applies journal entries to an existing Kontor database (catch-up after a move): one
+/// transaction that holds the write lock until [`Loader::finish`] commits it. The caller holds
+/// the data directory's lock, so no server runs on the file meanwhile. Only
+/// [`Loader::apply`] is meant to be called.
+pub async fn begin_catch_up(path: &Path) -> StoreResult<Box<dyn Loader>> {
+    if !path.is_file() {
+        return Err(StoreError::Other(format!(
+            "no Kontor database at {}",
+            path.display()
+        )));
+    }
+    let opts = SqliteConnectOptions::new()
+        .filename(path)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_secs(10));
+    let mut conn = SqliteConnection::connect_with(&opts)
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut conn)
+        .await
+        .map_err(db_err)?;
+    Ok(Box::new(SqliteLoader {
+        conn,
+        fresh: None,
+        indexes: Vec::new(),
+    }))
+}
+
 pub struct SqliteLoader {
     conn: SqliteConnection,
+    /// Set while loading a new file under its temporary name; `None` when catching up an
+    /// existing database inside one transaction.
+    fresh: Option<Fresh>,
+    /// `CREATE INDEX` statements dropped before the load, run again before the first
+    /// [`Loader::apply`] or by `finish`.
+    indexes: Vec<String>,
+}
+
+struct Fresh {
     partial: PathBuf,
     path: PathBuf,
-    /// `CREATE INDEX` statements dropped before the load, run again by `finish`.
-    indexes: Vec<String>,
+}
+
+impl SqliteLoader {
+    /// Builds the indexes dropped for the load, once.
+    async fn build_indexes(&mut self) -> StoreResult<()> {
+        for sql in std::mem::take(&mut self.indexes) {
+            sqlx::query(&sql)
+                .execute(&mut self.conn)
+                .await
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the rows of `table` whose `column` is one of `ids`, within one entity.
+    async fn delete_ids(
+        &mut self,
+        table: &str,
+        column: &str,
+        entity: &str,
+        ids: &[&str],
+    ) -> StoreResult<()> {
+        for chunk in ids.chunks(MAX_VALUES_PER_STATEMENT) {
+            let sql = format!(
+                "DELETE FROM {table} WHERE entity = ? AND {column} IN ({})",
+                vec!["?"; chunk.len()].join(",")
+            );
+            let mut q = sqlx::query(&sql).bind(entity);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            q.execute(&mut self.conn).await.map_err(db_err)?;
+        }
+        Ok(())
+    }
 }
 
 /// SQLite allows 32766 bound values per statement; stay well below.
@@ -135,7 +220,7 @@ const MAX_VALUES_PER_STATEMENT: usize = 8000;
 type SqliteQuery<'q> = Query<'q, Sqlite, SqliteArguments<'q>>;
 
 /// Inserts rows with multi-row statements (the same statement text for every full chunk, so
-/// the driver prepares it once) inside one transaction.
+/// the driver prepares it once), inside the loader's transaction.
 async fn insert_many<T>(
     conn: &mut SqliteConnection,
     table: &str,
@@ -149,7 +234,6 @@ async fn insert_many<T>(
     let per_statement = (MAX_VALUES_PER_STATEMENT / columns.len()).max(1);
     let full = multi_row_insert(table, columns, per_statement.min(rows.len()));
     let rest = multi_row_insert(table, columns, rows.len() % per_statement);
-    let mut tx = conn.begin().await.map_err(db_err)?;
     for chunk in rows.chunks(per_statement) {
         let sql = if chunk.len() == per_statement.min(rows.len()) {
             full.as_str()
@@ -160,9 +244,9 @@ async fn insert_many<T>(
         for row in chunk {
             q = bind(q, row);
         }
-        q.execute(&mut *tx).await.map_err(db_err)?;
+        q.execute(&mut *conn).await.map_err(db_err)?;
     }
-    tx.commit().await.map_err(db_err)
+    Ok(())
 }
 
 fn multi_row_insert(table: &str, columns: &[&str], rows: usize) -> String {
@@ -257,15 +341,66 @@ impl Loader for SqliteLoader {
         .await
     }
 
+    async fn apply(&mut self, c: &Changes) -> StoreResult<()> {
+        self.build_indexes().await?;
+        self.journal(&c.journal).await?;
+        for (entity, ids) in c.touched_by_entity() {
+            self.delete_ids("records", "id", entity, &ids).await?;
+            self.delete_ids("uniques", "record_id", entity, &ids)
+                .await?;
+        }
+        self.records(&c.records).await?;
+        self.uniques(&c.uniques).await?;
+        for (entity, id) in &c.scrub {
+            sqlx::query(crate::sql::SCRUB)
+                .bind(entity)
+                .bind(id)
+                .execute(&mut self.conn)
+                .await
+                .map_err(db_err)?;
+        }
+        for r in &c.credentials {
+            sqlx::query(crate::sql::SET_PASSWORD_HASH)
+                .bind(&r.user_id)
+                .bind(&r.password_hash)
+                .bind(r.changed_at)
+                .execute(&mut self.conn)
+                .await
+                .map_err(db_err)?;
+        }
+        for user in &c.forget_credentials {
+            sqlx::query(crate::sql::REMOVE_PASSWORD_HASH)
+                .bind(user)
+                .execute(&mut self.conn)
+                .await
+                .map_err(db_err)?;
+        }
+        if let Some(counters) = &c.counters {
+            sqlx::query("DELETE FROM counters")
+                .execute(&mut self.conn)
+                .await
+                .map_err(db_err)?;
+            self.counters(counters).await?;
+        }
+        Ok(())
+    }
+
     async fn finish(mut self: Box<Self>) -> StoreResult<()> {
+        if self.fresh.is_none() {
+            let SqliteLoader { mut conn, .. } = *self;
+            let committed = sqlx::query("COMMIT")
+                .execute(&mut conn)
+                .await
+                .map_err(db_err);
+            let _ = conn.close().await;
+            return committed.map(|_| ());
+        }
         let done = async {
-            let indexes = std::mem::take(&mut self.indexes);
-            for sql in indexes {
-                sqlx::query(&sql)
-                    .execute(&mut self.conn)
-                    .await
-                    .map_err(db_err)?;
-            }
+            self.build_indexes().await?;
+            sqlx::query("COMMIT")
+                .execute(&mut self.conn)
+                .await
+                .map_err(db_err)?;
             let ok: String = sqlx::query_scalar("PRAGMA quick_check")
                 .fetch_one(&mut self.conn)
                 .await
@@ -286,13 +421,11 @@ impl Loader for SqliteLoader {
             Ok::<_, StoreError>(())
         }
         .await;
-        let SqliteLoader {
-            conn,
-            partial,
-            path,
-            ..
-        } = *self;
+        let SqliteLoader { conn, fresh, .. } = *self;
         let closed = conn.close().await.map_err(db_err);
+        let Some(Fresh { partial, path }) = fresh else {
+            return done.and(closed);
+        };
         let result = done.and(closed).and_then(|()| {
             durable_rename(&partial, &path).map_err(|e| {
                 StoreError::Other(format!("cannot move the restored database into place: {e}"))
@@ -305,9 +438,16 @@ impl Loader for SqliteLoader {
     }
 
     async fn abandon(self: Box<Self>) {
-        let SqliteLoader { conn, partial, .. } = *self;
+        let SqliteLoader {
+            mut conn, fresh, ..
+        } = *self;
+        if fresh.is_none() {
+            let _ = sqlx::query("ROLLBACK").execute(&mut conn).await;
+        }
         let _ = conn.close().await;
-        remove_with_sidecars(&partial);
+        if let Some(f) = fresh {
+            remove_with_sidecars(&f.partial);
+        }
     }
 }
 

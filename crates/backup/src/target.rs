@@ -1,0 +1,339 @@
+//! A backup target: the folder (local disk or a mounted share) a server ships its journal
+//! segments and snapshots to. Layout:
+//!
+//! ```text
+//! KONTOR-TARGET            which database's history this holds (its origin), written once
+//! writer.json              the shipping server: who, heartbeat, last shipped seq, last errors
+//! writer.lock              held (flock) by the shipping process
+//! snapshots/*.kontor.tar   archives; snapshots/<archive>.verified.json: their verification
+//! journal/<first>-<last>.jsonl.zst   journal segments
+//! ```
+//!
+//! Every file is written under a temporary name (starting with `.`), fsynced, renamed, and the
+//! folder fsynced: a crash leaves either the whole file or no file under its name.
+
+use crate::error::{BackupError, BackupResult};
+use crate::format::{sync_dir, ArchiveReader, Manifest, ARCHIVE_SUFFIX};
+use crate::segment::{parse_segment_name, JOURNAL_DIR};
+use serde::{Deserialize, Serialize};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub const TARGET_MARKER: &str = "KONTOR-TARGET";
+pub const TARGET_FORMAT: &str = "kontor-backup-target";
+pub const SNAPSHOT_DIR: &str = "snapshots";
+const WRITER_STATE: &str = "writer.json";
+const WRITER_LOCK: &str = "writer.lock";
+const VERIFIED_SUFFIX: &str = ".verified.json";
+
+/// What `KONTOR-TARGET` says.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TargetInfo {
+    pub format: String,
+    pub format_version: u32,
+    /// The database history this target holds (the batch of its journal entry 1).
+    pub origin: String,
+    pub created_at: String,
+}
+
+/// The shipping server's state, rewritten at every shipment and heartbeat.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct WriterState {
+    /// The node that ships (a fresh id per server start).
+    pub holder: String,
+    pub host: String,
+    pub pid: u32,
+    pub started_at: String,
+    /// Last sign of life, milliseconds since the epoch.
+    pub heartbeat_ms: i64,
+    /// The last journal seq in the target, and its entry's time (microseconds).
+    pub shipped_seq: i64,
+    pub shipped_at: i64,
+    /// The database's head when last looked at.
+    pub source_seq: i64,
+    pub source_at: i64,
+    /// How often the server ships, milliseconds.
+    pub interval_ms: u64,
+    /// The server stopped cleanly (its lease is free at once).
+    pub stopped: bool,
+    /// The last failure of shipping, snapshotting or verifying, if the latest attempt failed.
+    pub last_error: Option<String>,
+}
+
+impl WriterState {
+    /// Whether another server may take over: stopped, or silent for long enough.
+    pub fn is_stale(&self, now_ms: i64) -> bool {
+        let patience = (self.interval_ms as i64 * 5).max(15_000);
+        self.stopped || now_ms - self.heartbeat_ms > patience
+    }
+}
+
+/// The outcome of verifying one archive, kept beside it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Verification {
+    pub ok: bool,
+    pub at: String,
+    pub seconds: f64,
+    pub error: Option<String>,
+}
+
+/// An archive in a target, with its verification if there was one.
+#[derive(Debug, Clone)]
+pub struct StoredSnapshot {
+    pub path: PathBuf,
+    pub name: String,
+    pub manifest: Option<Manifest>,
+    pub verification: Option<Verification>,
+}
+
+/// A journal segment in a target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSegment {
+    pub name: String,
+    pub first_seq: i64,
+    pub last_seq: i64,
+}
+
+/// A folder target.
+#[derive(Debug, Clone)]
+pub struct BackupTarget {
+    root: PathBuf,
+}
+
+/// The held writer lock; released when dropped.
+pub struct WriterLock {
+    _file: File,
+}
+
+impl BackupTarget {
+    pub fn folder(root: impl Into<PathBuf>) -> BackupTarget {
+        BackupTarget { root: root.into() }
+    }
+
+    /// Whether `path` is a target (holds the marker).
+    pub fn is_target(path: &Path) -> bool {
+        path.join(TARGET_MARKER).is_file()
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn describe(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn path(&self, key: &str) -> PathBuf {
+        self.root.join(key)
+    }
+
+    /// Writes `key` durably: temporary name, fsync, rename, fsync of the folder.
+    pub fn put(&self, key: &str, bytes: &[u8]) -> BackupResult<()> {
+        let path = self.path(key);
+        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(|e| BackupError::io(dir.display(), e))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let temp = dir.join(format!(".{name}.partial"));
+        let write = || -> std::io::Result<()> {
+            let mut f = File::create(&temp)?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&temp, &path)?;
+            sync_dir(&path)
+        };
+        write().map_err(|e| {
+            let _ = std::fs::remove_file(&temp);
+            BackupError::io(path.display(), e)
+        })
+    }
+
+    pub fn get(&self, key: &str) -> BackupResult<Vec<u8>> {
+        let path = self.path(key);
+        std::fs::read(&path).map_err(|e| BackupError::io(path.display(), e))
+    }
+
+    /// Names in folder `dir` of the target (temporary files left out), sorted.
+    fn list(&self, dir: &str) -> BackupResult<Vec<String>> {
+        let path = self.path(dir);
+        let entries = match std::fs::read_dir(&path) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(BackupError::io(path.display(), e)),
+        };
+        let mut names = Vec::new();
+        for e in entries {
+            let e = e.map_err(|e| BackupError::io(path.display(), e))?;
+            let name = e.file_name().to_string_lossy().to_string();
+            if !name.starts_with('.') {
+                names.push(name);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// What `KONTOR-TARGET` says; `None` for a folder that is not a target yet.
+    pub fn info(&self) -> BackupResult<Option<TargetInfo>> {
+        if !self.path(TARGET_MARKER).exists() {
+            return Ok(None);
+        }
+        let bytes = self.get(TARGET_MARKER)?;
+        let info: TargetInfo = serde_json::from_slice(&bytes).map_err(|e| {
+            BackupError::Refused(format!(
+                "{} is not a Kontor backup target ({TARGET_MARKER}: {e})",
+                self.describe()
+            ))
+        })?;
+        if info.format != TARGET_FORMAT {
+            return Err(BackupError::Refused(format!(
+                "{} is not a Kontor backup target",
+                self.describe()
+            )));
+        }
+        Ok(Some(info))
+    }
+
+    /// Makes this folder the target of the database with history `origin`, or checks that it
+    /// already is. A target of another database is refused: its history would be mixed in.
+    pub fn bind(&self, origin: &str) -> BackupResult<TargetInfo> {
+        match self.info()? {
+            Some(info) if info.origin == origin => Ok(info),
+            Some(info) => Err(BackupError::Refused(format!(
+                "{} holds the backups of another database (history {}, this one is {origin}); \
+                 point this server to a new target",
+                self.describe(),
+                info.origin
+            ))),
+            None => {
+                if !self.list("")?.is_empty() {
+                    return Err(BackupError::Refused(format!(
+                        "{} is neither empty nor a Kontor backup target; choose an empty folder",
+                        self.describe()
+                    )));
+                }
+                let info = TargetInfo {
+                    format: TARGET_FORMAT.into(),
+                    format_version: 1,
+                    origin: origin.to_string(),
+                    created_at: chrono::Utc::now().to_rfc3339(),
+                };
+                let bytes =
+                    serde_json::to_vec_pretty(&info).map_err(|e| BackupError::Io(e.to_string()))?;
+                self.put(TARGET_MARKER, &bytes)?;
+                Ok(info)
+            }
+        }
+    }
+
+    /// Takes the writer lock, or says who holds it.
+    pub fn lock(&self) -> BackupResult<WriterLock> {
+        std::fs::create_dir_all(&self.root).map_err(|e| BackupError::io(self.describe(), e))?;
+        let path = self.path(WRITER_LOCK);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| BackupError::io(path.display(), e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(WriterLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(self.held_by()),
+            Err(std::fs::TryLockError::Error(e)) => Err(BackupError::io(path.display(), e)),
+        }
+    }
+
+    /// The refusal naming the server that writes to this target.
+    pub fn held_by(&self) -> BackupError {
+        let who = match self.writer_state() {
+            Ok(Some(w)) => format!(" (host {}, pid {}, since {})", w.host, w.pid, w.started_at),
+            _ => String::new(),
+        };
+        BackupError::Refused(format!(
+            "another Kontor{who} is writing to backup target {}; one server per target",
+            self.describe()
+        ))
+    }
+
+    pub fn writer_state(&self) -> BackupResult<Option<WriterState>> {
+        if !self.path(WRITER_STATE).exists() {
+            return Ok(None);
+        }
+        Ok(serde_json::from_slice(&self.get(WRITER_STATE)?).ok())
+    }
+
+    pub fn put_writer_state(&self, state: &WriterState) -> BackupResult<()> {
+        let bytes = serde_json::to_vec_pretty(state).map_err(|e| BackupError::Io(e.to_string()))?;
+        self.put(WRITER_STATE, &bytes)
+    }
+
+    /// Where snapshots are written.
+    pub fn snapshot_dir(&self) -> PathBuf {
+        self.path(SNAPSHOT_DIR)
+    }
+
+    /// The archives, oldest first, with their manifests (`None` when unreadable) and
+    /// verifications.
+    pub fn snapshots(&self) -> BackupResult<Vec<StoredSnapshot>> {
+        let mut out = Vec::new();
+        for name in self.list(SNAPSHOT_DIR)? {
+            if !name.ends_with(ARCHIVE_SUFFIX) {
+                continue;
+            }
+            let path = self.snapshot_dir().join(&name);
+            let manifest = ArchiveReader::open(&path).ok().map(|r| r.manifest);
+            let verification =
+                std::fs::read(self.snapshot_dir().join(format!("{name}{VERIFIED_SUFFIX}")))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok());
+            out.push(StoredSnapshot {
+                path,
+                name,
+                manifest,
+                verification,
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn record_verification(&self, archive: &str, v: &Verification) -> BackupResult<()> {
+        let bytes = serde_json::to_vec_pretty(v).map_err(|e| BackupError::Io(e.to_string()))?;
+        self.put(
+            &format!("{SNAPSHOT_DIR}/{archive}{VERIFIED_SUFFIX}"),
+            &bytes,
+        )
+    }
+
+    /// The journal segments in seq order.
+    pub fn segments(&self) -> BackupResult<Vec<StoredSegment>> {
+        let mut out: Vec<StoredSegment> = self
+            .list(JOURNAL_DIR)?
+            .into_iter()
+            .filter_map(|n| {
+                let name = format!("{JOURNAL_DIR}/{n}");
+                parse_segment_name(&name).map(|(first_seq, last_seq)| StoredSegment {
+                    name,
+                    first_seq,
+                    last_seq,
+                })
+            })
+            .collect();
+        out.sort_by_key(|s| (s.first_seq, s.last_seq));
+        Ok(out)
+    }
+
+    /// The highest seq the target holds, in a segment or a snapshot.
+    pub fn last_seq(&self) -> BackupResult<i64> {
+        let seg = self.segments()?.last().map_or(0, |s| s.last_seq);
+        let snap = self
+            .snapshots()?
+            .iter()
+            .filter_map(|s| s.manifest.as_ref().map(|m| m.seq))
+            .max()
+            .unwrap_or(0);
+        Ok(seg.max(snap))
+    }
+}
