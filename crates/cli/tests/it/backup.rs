@@ -106,32 +106,11 @@ async fn a_snapshot_under_four_writers_restores_to_a_consistent_point() {
 
     let copy = Server::start(&restored);
     let tok = token(&copy.base, "a@k.ru", "backup-test-1").await;
-    let client = reqwest::Client::new();
-    let mut ids = BTreeSet::new();
-    let mut after_id: Option<String> = None;
-    loop {
-        let mut url = format!("{}/api/v1/companies?limit=200", copy.base);
-        if let Some(a) = &after_id {
-            url.push_str(&format!("&cursor={a}"));
-        }
-        let page: Value = client
-            .get(url)
-            .bearer_auth(&tok)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let items = page["items"].as_array().unwrap();
-        for it in items {
-            ids.insert(it["id"].as_str().unwrap().to_string());
-        }
-        match page["next_cursor"].as_str() {
-            Some(n) => after_id = Some(n.to_string()),
-            _ => break,
-        }
-    }
+    let ids: BTreeSet<String> = all_items(&copy.base, &tok, "companies?limit=200")
+        .await
+        .iter()
+        .map(|it| it["id"].as_str().unwrap().to_string())
+        .collect();
     // Every write acknowledged before the snapshot began is there; nothing that was never
     // acknowledged is; the restored journal ends exactly at the archive's seq.
     let all: BTreeSet<String> = acked.iter().map(|(_, id)| id.clone()).collect();

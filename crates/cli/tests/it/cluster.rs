@@ -48,29 +48,8 @@ async fn create_contact(c: &reqwest::Client, base: &str, tok: &str, name: &str) 
         .map(str::to_string)
 }
 
-async fn all_history(c: &reqwest::Client, base: &str, tok: &str) -> Vec<Value> {
-    let mut out = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut url = format!("{base}/api/v1/history?order=asc&limit=500");
-        if let Some(cur) = &cursor {
-            url.push_str(&format!("&cursor={cur}"));
-        }
-        let page: Value = c
-            .get(url)
-            .bearer_auth(tok)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        out.extend(page["items"].as_array().unwrap().iter().cloned());
-        match page["next_cursor"].as_str() {
-            Some(n) => cursor = Some(n.to_string()),
-            None => return out,
-        }
-    }
+async fn all_history(_: &reqwest::Client, base: &str, tok: &str) -> Vec<Value> {
+    all_items(base, tok, "history?order=asc&limit=500").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

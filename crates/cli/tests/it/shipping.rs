@@ -17,31 +17,24 @@ const PW: &str = "shipping-test-1";
 
 /// Every record of `entity` the server lists, by id.
 async fn listing(base: &str, tok: &str, entity: &str) -> BTreeMap<String, Value> {
-    let client = reqwest::Client::new();
-    let mut out = BTreeMap::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut url = format!("{base}/api/v1/{entity}?limit=200");
-        if let Some(c) = &cursor {
-            url.push_str(&format!("&cursor={c}"));
-        }
-        let page: Value = client
-            .get(url)
-            .bearer_auth(tok)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        for it in page["items"].as_array().unwrap() {
-            out.insert(it["id"].as_str().unwrap().to_string(), it.clone());
-        }
-        match page["next_cursor"].as_str() {
-            Some(n) => cursor = Some(n.to_string()),
-            None => return out,
-        }
-    }
+    all_items(base, tok, &format!("{entity}?limit=200"))
+        .await
+        .into_iter()
+        .map(|it| (it["id"].as_str().unwrap().to_string(), it))
+        .collect()
+}
+
+/// `kontor serve` of `data` with `target`, expected to refuse and exit.
+fn serve_refused(data: &Path, target: &Path) -> std::process::Output {
+    run(&[
+        "serve",
+        "--data",
+        data.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--backup-to",
+        target.to_str().unwrap(),
+    ])
 }
 
 async fn create(base: &str, tok: &str, entity: &str, body: Value) -> Value {
@@ -359,15 +352,7 @@ async fn a_second_server_on_the_same_target_is_refused() {
     // Another database: the target holds someone else's history.
     let other = dir.path().join("other");
     init_data(&other, "b@k.ru", PW);
-    let o = run(&[
-        "serve",
-        "--data",
-        other.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--backup-to",
-        target.to_str().unwrap(),
-    ]);
+    let o = serve_refused(&other, &target);
     assert_eq!(o.status.code(), Some(10), "{}", stderr(&o));
     assert!(stderr(&o).contains("another database"), "{}", stderr(&o));
 
@@ -379,15 +364,7 @@ async fn a_second_server_on_the_same_target_is_refused() {
         "--data",
         copy.to_str().unwrap(),
     ]);
-    let o = run(&[
-        "serve",
-        "--data",
-        copy.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--backup-to",
-        target.to_str().unwrap(),
-    ]);
+    let o = serve_refused(&copy, &target);
     assert_eq!(o.status.code(), Some(10), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("one server per target"),

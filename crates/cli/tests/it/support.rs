@@ -145,3 +145,32 @@ pub async fn token(base: &str, email: &str, password: &str) -> String {
     assert_eq!(status, reqwest::StatusCode::OK, "login: {body}");
     body["token"].as_str().expect("token").to_string()
 }
+
+/// Every item of a paged list (`path` relative to `/api/v1/`, with its query), following
+/// `next_cursor` to the end.
+pub async fn all_items(base: &str, tok: &str, path: &str) -> Vec<Value> {
+    let client = reqwest::Client::new();
+    let sep = if path.contains('?') { '&' } else { '?' };
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = format!("{base}/api/v1/{path}");
+        if let Some(c) = &cursor {
+            url.push_str(&format!("{sep}cursor={c}"));
+        }
+        let page: Value = client
+            .get(url)
+            .bearer_auth(tok)
+            .send()
+            .await
+            .expect("list request")
+            .json()
+            .await
+            .expect("list body");
+        out.extend(page["items"].as_array().expect("items").iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(n) => cursor = Some(n.to_string()),
+            None => return out,
+        }
+    }
+}

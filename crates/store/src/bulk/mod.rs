@@ -265,6 +265,23 @@ macro_rules! snapshot_reader {
         }
 
         impl $name {
+            /// A row of [`SnapshotSql::records`] or `live_records`.
+            fn record_row(r: &$row) -> $crate::StoreResult<$crate::bulk::RecordRow> {
+                use sqlx::Row;
+                let e = $crate::engine::db_err;
+                Ok($crate::bulk::RecordRow {
+                    entity: r.try_get(0).map_err(e)?,
+                    id: r.try_get(1).map_err(e)?,
+                    owner_id: r.try_get(2).map_err(e)?,
+                    created_at: r.try_get(3).map_err(e)?,
+                    updated_at: r.try_get(4).map_err(e)?,
+                    deleted_batch: r.try_get(5).map_err(e)?,
+                    deleted_at: r.try_get(6).map_err(e)?,
+                    deleted_by: r.try_get(7).map_err(e)?,
+                    data: r.try_get(8).map_err(e)?,
+                })
+            }
+
             async fn credential_rows<'q, A>(
                 &mut self,
                 q: sqlx::query::Query<'q, <$row as sqlx::Row>::Database, A>,
@@ -310,23 +327,12 @@ macro_rules! snapshot_reader {
                 out: &tokio::sync::mpsc::Sender<Vec<$crate::bulk::RecordRow>>,
             ) -> $crate::StoreResult<()> {
                 use futures_util::TryStreamExt;
-                use sqlx::Row;
                 let e = $crate::engine::db_err;
                 let sql: &$crate::bulk::SnapshotSql = &$sql;
                 let mut rows = sqlx::query(sql.records).fetch(&mut self.conn);
                 let mut buf = Vec::with_capacity(batch);
                 while let Some(r) = rows.try_next().await.map_err(e)? {
-                    buf.push($crate::bulk::RecordRow {
-                        entity: r.try_get(0).map_err(e)?,
-                        id: r.try_get(1).map_err(e)?,
-                        owner_id: r.try_get(2).map_err(e)?,
-                        created_at: r.try_get(3).map_err(e)?,
-                        updated_at: r.try_get(4).map_err(e)?,
-                        deleted_batch: r.try_get(5).map_err(e)?,
-                        deleted_at: r.try_get(6).map_err(e)?,
-                        deleted_by: r.try_get(7).map_err(e)?,
-                        data: r.try_get(8).map_err(e)?,
-                    });
+                    buf.push($name::record_row(&r)?);
                     if buf.len() >= batch {
                         $crate::bulk::flush(out, &mut buf, batch).await?;
                     }
@@ -378,7 +384,6 @@ macro_rules! snapshot_reader {
                 &mut self,
                 entity: &str,
             ) -> $crate::StoreResult<Vec<$crate::bulk::RecordRow>> {
-                use sqlx::Row;
                 let e = $crate::engine::db_err;
                 let sql: &$crate::bulk::SnapshotSql = &$sql;
                 let rows: Vec<$row> = sqlx::query(sql.live_records)
@@ -386,21 +391,7 @@ macro_rules! snapshot_reader {
                     .fetch_all(&mut self.conn)
                     .await
                     .map_err(e)?;
-                rows.iter()
-                    .map(|r| {
-                        Ok($crate::bulk::RecordRow {
-                            entity: r.try_get(0).map_err(e)?,
-                            id: r.try_get(1).map_err(e)?,
-                            owner_id: r.try_get(2).map_err(e)?,
-                            created_at: r.try_get(3).map_err(e)?,
-                            updated_at: r.try_get(4).map_err(e)?,
-                            deleted_batch: r.try_get(5).map_err(e)?,
-                            deleted_at: r.try_get(6).map_err(e)?,
-                            deleted_by: r.try_get(7).map_err(e)?,
-                            data: r.try_get(8).map_err(e)?,
-                        })
-                    })
-                    .collect()
+                rows.iter().map($name::record_row).collect()
             }
             async fn counters(&mut self) -> $crate::StoreResult<Vec<$crate::bulk::CounterRow>> {
                 use sqlx::Row;

@@ -64,19 +64,27 @@ pub async fn open_snapshot(url: &str) -> StoreResult<Box<dyn Snapshot>> {
     Ok(Box::new(PgSnapshot::facts(conn).await?))
 }
 
-/// Starts loading into the empty database at `url`, creating the schema at `archive_version`
-/// (connecting with [`crate::postgres::PgStore::connect`] afterwards brings it up to date).
-/// Refuses a database that has any table in its schema.
-pub async fn begin_restore(url: &str, archive_version: i64) -> StoreResult<Box<dyn Loader>> {
-    let shown = redact_url(url);
+/// A transaction on a pool of one connection (so it can be held as `'static`).
+async fn one_transaction(url: &str) -> StoreResult<Transaction<'static, Postgres>> {
     let pool = PgPoolOptions::new()
         .max_connections(1)
         .connect_with(options(url)?)
         .await
         .map_err(|e| {
-            StoreError::Unavailable(format!("cannot connect to PostgreSQL at {shown}: {e}"))
+            StoreError::Unavailable(format!(
+                "cannot connect to PostgreSQL at {}: {e}",
+                redact_url(url)
+            ))
         })?;
-    let mut tx = pool.begin().await.map_err(db_err)?;
+    pool.begin().await.map_err(db_err)
+}
+
+/// Starts loading into the empty database at `url`, creating the schema at `archive_version`
+/// (connecting with [`crate::postgres::PgStore::connect`] afterwards brings it up to date).
+/// Refuses a database that has any table in its schema.
+pub async fn begin_restore(url: &str, archive_version: i64) -> StoreResult<Box<dyn Loader>> {
+    let shown = redact_url(url);
+    let mut tx = one_transaction(url).await?;
     let tables: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema()",
     )
@@ -115,14 +123,7 @@ pub async fn begin_restore(url: &str, archive_version: i64) -> StoreResult<Box<d
 /// visible until [`Loader::finish`] commits. Only [`Loader::apply`] is meant to be called.
 pub async fn begin_catch_up(url: &str) -> StoreResult<Box<dyn Loader>> {
     let shown = redact_url(url);
-    let pool = PgPoolOptions::new()
-        .max_connections(1)
-        .connect_with(options(url)?)
-        .await
-        .map_err(|e| {
-            StoreError::Unavailable(format!("cannot connect to PostgreSQL at {shown}: {e}"))
-        })?;
-    let mut tx = pool.begin().await.map_err(db_err)?;
+    let mut tx = one_transaction(url).await?;
     sqlx::query("SELECT seq FROM journal_head WHERE id = 1 FOR UPDATE")
         .execute(&mut *tx)
         .await

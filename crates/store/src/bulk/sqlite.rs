@@ -36,24 +36,24 @@ snapshot_reader!(SqliteSnapshot, SqliteConnection, SqliteRow, "sqlite", SQL);
 
 /// Opens a read-only snapshot of the database file at `path` (a live server may be writing it).
 pub async fn open_snapshot(path: &Path) -> StoreResult<Box<dyn Snapshot>> {
-    if !path.is_file() {
-        return Err(StoreError::Other(format!(
-            "no Kontor database at {}",
-            path.display()
-        )));
-    }
-    let opts = SqliteConnectOptions::new()
-        .filename(path)
-        .read_only(true)
-        .busy_timeout(Duration::from_secs(10));
-    let mut conn = SqliteConnection::connect_with(&opts)
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+    let opts = SqliteConnectOptions::new().read_only(true);
+    let mut conn = connect_existing(path, opts).await?;
     sqlx::query("BEGIN")
         .execute(&mut conn)
         .await
         .map_err(db_err)?;
     Ok(Box::new(SqliteSnapshot::facts(conn).await?))
+}
+
+/// Connects to the existing database file at `path` with `opts` (waiting up to 10 s for locks).
+async fn connect_existing(
+    path: &Path,
+    opts: SqliteConnectOptions,
+) -> StoreResult<SqliteConnection> {
+    let opts = opts.filename(path).busy_timeout(Duration::from_secs(10));
+    SqliteConnection::connect_with(&opts)
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))
 }
 
 /// The name a restore writes under until it is complete.
@@ -139,20 +139,10 @@ fn remove_with_sidecars(path: &Path) {
 /// the data directory's lock, so no server runs on the file meanwhile. Only
 /// [`Loader::apply`] is meant to be called.
 pub async fn begin_catch_up(path: &Path) -> StoreResult<Box<dyn Loader>> {
-    if !path.is_file() {
-        return Err(StoreError::Other(format!(
-            "no Kontor database at {}",
-            path.display()
-        )));
-    }
     let opts = SqliteConnectOptions::new()
-        .filename(path)
         .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full)
-        .busy_timeout(Duration::from_secs(10));
-    let mut conn = SqliteConnection::connect_with(&opts)
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+        .synchronous(SqliteSynchronous::Full);
+    let mut conn = connect_existing(path, opts).await?;
     sqlx::query("BEGIN IMMEDIATE")
         .execute(&mut conn)
         .await
