@@ -1,5 +1,6 @@
 //! Continuous backup: a server with a backup target ships every new journal entry there as a
-//! segment, at least every `interval` (default one second), and takes scheduled snapshots,
+//! segment, a shipment starting every `interval` (default 500 ms, so that an entry is in the
+//! target within a second, the shipment's own time included), and takes scheduled snapshots,
 //! each verified right after it is written.
 //!
 //! One server writes to a target: the shipping node holds the database lease `backup` (so a
@@ -23,6 +24,8 @@ use tokio::sync::{mpsc, watch};
 
 /// The database lease held by the node that ships.
 pub const SHIP_LEASE: &str = "backup";
+/// Default time between the starts of two shipments.
+pub const DEFAULT_INTERVAL_MS: u64 = 500;
 /// Default snapshot schedule: daily at 23:00 server time.
 pub const DEFAULT_SCHEDULE: &str = "0 23 * * *";
 
@@ -124,9 +127,19 @@ impl Shipper {
                 cfg.target.describe()
             )));
         }
+        // Shipping goes on where the segments end, so they stay gap-free; a target with
+        // snapshots only (written by `backup create --to`) is continued from the newest.
         let target = cfg.target.clone();
-        let segments = blocking(move || target.segments()).await?;
-        let shipped_seq = segments.last().map_or(0, |s| s.last_seq);
+        let (segments, snapshots) =
+            blocking(move || Ok((target.segments()?, target.snapshots()?))).await?;
+        let shipped_seq = match segments.last() {
+            Some(s) => s.last_seq,
+            None => snapshots
+                .iter()
+                .filter_map(|s| s.manifest.as_ref().map(|m| m.seq))
+                .max()
+                .unwrap_or(0),
+        };
         let handle = ShipHandle::default();
         handle.update(|s| {
             *s = WriterState {
@@ -199,6 +212,7 @@ impl Shipper {
         let holder = self.handle.state().holder;
         let mut warned = false;
         loop {
+            let started = Instant::now();
             let leased = kontor
                 .store
                 .try_lease(
@@ -232,8 +246,9 @@ impl Shipper {
                     let _ = self.heartbeat(true).await;
                 }
             }
+            // Shipments start every interval, however long the last one took.
             tokio::select! {
-                _ = tokio::time::sleep(self.cfg.interval) => {}
+                _ = tokio::time::sleep(self.cfg.interval.saturating_sub(started.elapsed())) => {}
                 _ = stop.changed() => break,
             }
         }

@@ -65,7 +65,8 @@ pub struct ShipArgs {
     /// --backup-interval-ms, and snapshots are taken on --snapshot-schedule.
     #[arg(long, env = "KONTOR_BACKUP_TO")]
     pub backup_to: Option<PathBuf>,
-    /// Milliseconds between shipments (default 1000).
+    /// Milliseconds between the starts of two shipments (default 500: every entry is in the
+    /// target within a second, shipping time included).
     #[arg(long, env = "KONTOR_BACKUP_INTERVAL_MS")]
     pub backup_interval_ms: Option<u64>,
     /// When to take snapshots: a cron expression, server time (default "0 23 * * *").
@@ -83,7 +84,10 @@ pub async fn shipper(
     let Some(to) = args.backup_to.clone().or(conf.target) else {
         return Ok(None);
     };
-    let interval = args.backup_interval_ms.or(conf.interval_ms).unwrap_or(1000);
+    let interval = args
+        .backup_interval_ms
+        .or(conf.interval_ms)
+        .unwrap_or(kontor_backup::ship::DEFAULT_INTERVAL_MS);
     let schedule = args
         .snapshot_schedule
         .clone()

@@ -23,7 +23,7 @@ pub struct FileConfig {
 pub struct BackupConfig {
     /// The backup target folder (local disk or a mounted share).
     pub target: Option<std::path::PathBuf>,
-    /// Milliseconds between shipments of new journal entries (default 1000).
+    /// Milliseconds between shipments of new journal entries (default 500).
     pub interval_ms: Option<u64>,
     /// When snapshots are taken, a cron expression in server time (default "0 23 * * *").
     pub schedule: Option<String>,
@@ -52,7 +52,7 @@ const TEMPLATE: &str =
 # Continuous backup: every journal entry shipped within a second, a verified snapshot daily.\n\
 # [backup]\n\
 # target = \"/mnt/backup/kontor\"\n\
-# interval_ms = 1000\n\
+# interval_ms = 500\n\
 # schedule = \"0 23 * * *\"\n";
 
 /// Writes a commented template unless a config file is already there.
