@@ -6,6 +6,7 @@ use crate::error::{BackupError, BackupResult};
 use crate::format::{archive_name, ArchiveWriter, Manifest, PartInfo, FORMAT, FORMAT_VERSION};
 use crate::lines::{self, StateDigest};
 use crate::progress::Progress;
+use crate::seal::{Keys, Unseal, ARCHIVE_KEY};
 use kontor_store::bulk::{self, CounterRow, CredentialRow, JournalRow, RecordRow, Snapshot};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -33,24 +34,41 @@ impl Source {
 /// Rows per batch between the database reader and the encoder.
 const BATCH: usize = 2000;
 
-/// Takes a snapshot of `source` into a new archive in `dir`; returns its path and manifest.
+/// A snapshot just written.
+pub struct Created {
+    pub path: PathBuf,
+    pub manifest: Manifest,
+    /// The archive's data key, when encrypted: lets its writer verify it even when only the
+    /// recipients (not their identities) are at hand.
+    pub data_key: Option<Unseal>,
+}
+
+/// Takes a snapshot of `source` into a new archive in `dir`, encrypted when `keys` say so.
 pub async fn snapshot(
     source: &Source,
     dir: &Path,
     level: i32,
+    keys: &Keys,
     progress: Arc<dyn Progress>,
-) -> BackupResult<(PathBuf, Manifest)> {
+) -> BackupResult<Created> {
     std::fs::create_dir_all(dir).map_err(|e| BackupError::io(dir.display(), e))?;
+    let key = keys.new_data_key(ARCHIVE_KEY)?;
     let mut snap = source.open().await?;
-    let result = write_snapshot(snap.as_mut(), dir, level, progress).await;
+    let result = write_snapshot(snap.as_mut(), dir, level, key.as_ref(), progress).await;
     snap.close().await;
-    result
+    let (path, manifest) = result?;
+    Ok(Created {
+        path,
+        manifest,
+        data_key: key.map(|k| k.unseal),
+    })
 }
 
 async fn write_snapshot(
     snap: &mut dyn Snapshot,
     dir: &Path,
     level: i32,
+    key: Option<&crate::seal::NewKey>,
     progress: Arc<dyn Progress>,
 ) -> BackupResult<(PathBuf, Manifest)> {
     if snap.schema_version() > kontor_store::SCHEMA_VERSION {
@@ -62,7 +80,7 @@ async fn write_snapshot(
     }
     let created = chrono::Utc::now();
     let path = dir.join(archive_name(created, snap.seq()));
-    let writer = ArchiveWriter::create(&path, level, created.timestamp().max(0) as u64)?;
+    let writer = ArchiveWriter::create(&path, level, created.timestamp().max(0) as u64, key)?;
     let manifest = Manifest {
         format: FORMAT.into(),
         format_version: FORMAT_VERSION,
@@ -78,6 +96,7 @@ async fn write_snapshot(
         digest: String::new(),
         compression: "zstd".into(),
         encryption: None,
+        key: None,
         parts: Vec::new(),
     };
     let (records_tx, records_rx) = channel(4);

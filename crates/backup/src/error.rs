@@ -20,6 +20,9 @@ pub enum BackupError {
     /// The place to write to is not acceptable (exists, not empty, no space).
     #[error("{0}")]
     Refused(String),
+    /// A key is missing, malformed, or does not open what it should.
+    #[error("{0}")]
+    Key(String),
     #[error("{0}")]
     Io(String),
     #[error(transparent)]

@@ -4,6 +4,7 @@
 //! fsynced and renamed, so a name ending in [`ARCHIVE_SUFFIX`] is always a complete archive.
 
 use crate::error::{BackupError, BackupResult};
+use crate::seal::{KeyInfo, Keys, NewKey, SealTo, Unseal, AGE};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -41,8 +42,11 @@ pub struct Manifest {
     /// `blake3:<hex>` over the canonical lines of every table.
     pub digest: String,
     pub compression: String,
-    /// `null`: parts are not encrypted.
+    /// `null`: parts are not encrypted; `"age"`: each part is an age file encrypted to the
+    /// archive's data key, which `key` describes.
     pub encryption: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<KeyInfo>,
     pub parts: Vec<PartInfo>,
 }
 
@@ -83,6 +87,7 @@ pub struct ArchiveWriter {
     mtime: u64,
     parts: Vec<PartInfo>,
     current: Option<OpenPart>,
+    seal: Option<(SealTo, KeyInfo)>,
 }
 
 struct OpenPart {
@@ -91,8 +96,14 @@ struct OpenPart {
 }
 
 impl ArchiveWriter {
-    /// Starts `path` (under a temporary name beside it). Refuses an existing archive.
-    pub fn create(path: &Path, level: i32, mtime: u64) -> BackupResult<ArchiveWriter> {
+    /// Starts `path` (under a temporary name beside it), its parts encrypted to `key` when
+    /// given. Refuses an existing archive.
+    pub fn create(
+        path: &Path,
+        level: i32,
+        mtime: u64,
+        key: Option<&NewKey>,
+    ) -> BackupResult<ArchiveWriter> {
         if path.exists() {
             return Err(BackupError::Refused(format!(
                 "{} already exists",
@@ -113,8 +124,12 @@ impl ArchiveWriter {
             mtime,
             parts: Vec::new(),
             current: None,
+            seal: key.map(|k| (k.seal.clone(), k.info.clone())),
         };
         w.append(MARKER, format!("{FORMAT} {FORMAT_VERSION}\n").as_bytes())?;
+        if let Some(k) = key {
+            w.append(&k.info.file, &k.wrapped)?;
+        }
         Ok(w)
     }
 
@@ -177,9 +192,12 @@ impl ArchiveWriter {
         let Some(OpenPart { mut info, encoder }) = self.current.take() else {
             return Ok(());
         };
-        let data = encoder
+        let mut data = encoder
             .finish()
             .map_err(|e| BackupError::Io(format!("zstd: {e}")))?;
+        if let Some((seal, _)) = &self.seal {
+            data = seal.seal(&data)?;
+        }
         info.bytes = data.len() as u64;
         info.blake3 = blake3::hash(&data).to_hex().to_string();
         self.append(&info.name.clone(), &data)?;
@@ -192,6 +210,10 @@ impl ArchiveWriter {
     pub fn commit(mut self, mut manifest: Manifest) -> BackupResult<Manifest> {
         self.finish_part()?;
         manifest.parts = std::mem::take(&mut self.parts);
+        if let Some((_, info)) = &self.seal {
+            manifest.encryption = Some(AGE.into());
+            manifest.key = Some(info.clone());
+        }
         let text = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| BackupError::Io(format!("manifest: {e}")))?;
         self.append(MANIFEST, &text)?;
@@ -239,6 +261,7 @@ pub struct ArchiveReader {
     shown: String,
     pub manifest: Manifest,
     offsets: HashMap<String, (u64, u64)>,
+    unseal: Option<Unseal>,
 }
 
 impl ArchiveReader {
@@ -352,12 +375,64 @@ impl ArchiveReader {
                 Some(_) => {}
             }
         }
+        match (manifest.encryption.as_deref(), &manifest.key) {
+            (None, _) => {}
+            (Some(AGE), Some(key)) => {
+                if !offsets.contains_key(&key.file) {
+                    return Err(corrupt(&key.file, "missing from the archive".into()));
+                }
+            }
+            (Some(AGE), None) => {
+                return Err(corrupt(MANIFEST, "encrypted, but names no key".into()))
+            }
+            (Some(other), _) => {
+                return Err(BackupError::Version(format!(
+                    "{shown} is encrypted with {other:?}; this Kontor knows age encryption only"
+                )))
+            }
+        }
         Ok(ArchiveReader {
             file,
             shown,
             manifest,
             offsets,
+            unseal: None,
         })
+    }
+
+    /// Whether the parts are encrypted (then [`ArchiveReader::unlock`] must succeed before
+    /// they can be read).
+    pub fn is_encrypted(&self) -> bool {
+        self.manifest.key.is_some()
+    }
+
+    /// Opens the archive's data key with `keys`; nothing to do for an unencrypted archive.
+    pub fn unlock(&mut self, keys: &Keys) -> BackupResult<()> {
+        let Some(info) = self.manifest.key.clone() else {
+            return Ok(());
+        };
+        let wrapped = self.stored(&info.file)?;
+        self.unseal = Some(keys.open(&info, &wrapped, &self.shown)?);
+        Ok(())
+    }
+
+    /// The stored bytes of entry `name`.
+    fn stored(&mut self, name: &str) -> BackupResult<Vec<u8>> {
+        let corrupt = |reason: String| BackupError::Corrupt {
+            archive: self.shown.clone(),
+            part: name.to_string(),
+            reason,
+        };
+        let (offset, size) = *self
+            .offsets
+            .get(name)
+            .ok_or_else(|| corrupt("missing from the archive".into()))?;
+        let mut stored = vec![0u8; usize::try_from(size).unwrap_or(usize::MAX)];
+        self.file
+            .seek(SeekFrom::Start(offset))
+            .and_then(|_| self.file.read_exact(&mut stored))
+            .map_err(|e| corrupt(format!("unreadable (truncated?): {e}")))?;
+        Ok(stored)
     }
 
     pub fn shown(&self) -> &str {
@@ -366,22 +441,20 @@ impl ArchiveReader {
 
     /// A part's lines, after checking its BLAKE3 and its size before and after decompression.
     pub fn read_part(&mut self, part: &PartInfo) -> BackupResult<Vec<u8>> {
+        let mut stored = self.stored(&part.name)?;
         let corrupt = |reason: String| BackupError::Corrupt {
             archive: self.shown.clone(),
             part: part.name.clone(),
             reason,
         };
-        let (offset, size) = *self
-            .offsets
-            .get(&part.name)
-            .ok_or_else(|| corrupt("missing from the archive".into()))?;
-        let mut stored = vec![0u8; usize::try_from(size).unwrap_or(usize::MAX)];
-        self.file
-            .seek(SeekFrom::Start(offset))
-            .and_then(|_| self.file.read_exact(&mut stored))
-            .map_err(|e| corrupt(format!("unreadable (truncated?): {e}")))?;
         if blake3::hash(&stored).to_hex().as_str() != part.blake3 {
             return Err(corrupt("BLAKE3 does not match the manifest".into()));
+        }
+        if self.is_encrypted() {
+            let unseal = self.unseal.as_ref().ok_or_else(|| {
+                BackupError::Key(format!("{} is encrypted and was not unlocked", self.shown))
+            })?;
+            stored = unseal.open(&stored, MAX_PART_RAW).map_err(corrupt)?;
         }
         let mut lines = Vec::with_capacity(usize::try_from(part.raw_bytes).unwrap_or(0));
         zstd::Decoder::new(stored.as_slice())

@@ -12,6 +12,7 @@ pub mod lines;
 pub mod progress;
 pub mod replay;
 pub mod restore;
+pub mod seal;
 pub mod segment;
 pub mod ship;
 pub mod target;

@@ -270,7 +270,7 @@ fn produce(
         at: after.1,
     };
     for s in segments {
-        let seg = Segment::decode(&target.describe(), &s.name, &target.get(&s.name)?)?;
+        let seg = target.read_segment(&s)?;
         if seg.header.schema_version != schema_version {
             return Err(BackupError::Version(format!(
                 "{} in {} was written at schema version {}, the database is at {schema_version}; \

@@ -13,7 +13,7 @@ use crate::format::{ArchiveReader, Manifest, PartInfo};
 use crate::lines::{self, StateDigest, TABLES};
 use crate::progress::Progress;
 use crate::replay::{replay, Reducer, Replayed, Until};
-use crate::segment::Segment;
+use crate::seal::Keys;
 use crate::target::BackupTarget;
 use kontor_core::derived::Derivation;
 use kontor_domain::record::Record;
@@ -57,10 +57,12 @@ const LOAD_BATCH: usize = 5000;
 pub async fn restore(
     archive: &Path,
     target: &Target,
+    keys: &Keys,
     progress: Arc<dyn Progress>,
 ) -> BackupResult<Report> {
     let started = Instant::now();
-    let reader = ArchiveReader::open(archive)?;
+    let mut reader = ArchiveReader::open(archive)?;
+    reader.unlock(keys)?;
     let manifest = reader.manifest.clone();
     if let Target::Sqlite(path) = target {
         check_space(path, &manifest)?;
@@ -108,9 +110,11 @@ pub async fn restore_point(
     from: &BackupTarget,
     target: &Target,
     until: Until,
+    keys: &Keys,
     progress: Arc<dyn Progress>,
 ) -> BackupResult<PointReport> {
     let started = Instant::now();
+    let from = &from.unlocked(keys)?;
     let snapshots = from.snapshots()?;
     let mut candidates: Vec<_> = snapshots
         .iter()
@@ -128,8 +132,15 @@ pub async fn restore_point(
             check_space(path, manifest)?;
         }
         let loader = begin(target, manifest.schema_version).await?;
-        let reader = match ArchiveReader::open(&snap.path) {
+        let reader = match ArchiveReader::open(&snap.path).and_then(|mut r| {
+            r.unlock(keys)?;
+            Ok(r)
+        }) {
             Ok(r) => r,
+            Err(e @ BackupError::Key(_)) => {
+                loader.abandon().await;
+                return Err(e);
+            }
             Err(e) => {
                 loader.abandon().await;
                 tracing::warn!(archive = %snap.name, error = %e, "snapshot unusable; trying an older one");
@@ -195,9 +206,11 @@ pub async fn restore_point(
 pub async fn catch_up(
     from: &BackupTarget,
     target: &Target,
+    keys: &Keys,
     progress: Arc<dyn Progress>,
 ) -> BackupResult<PointReport> {
     let started = Instant::now();
+    let from = &from.unlocked(keys)?;
     let mut snap = match target {
         Target::Sqlite(path) => bulk::sqlite::open_snapshot(path).await?,
         Target::Postgres(url) => bulk::postgres::open_snapshot(url).await?,
@@ -276,7 +289,7 @@ fn check_same_entry(from: &BackupTarget, last: &JournalRow) -> BackupResult<()> 
         // Shipped in a snapshot only, or before the target began: nothing to compare.
         return Ok(());
     };
-    let decoded = Segment::decode(&from.describe(), &seg.name, &from.get(&seg.name)?)?;
+    let decoded = from.read_segment(&seg)?;
     let theirs = decoded.journal.iter().find(|e| e.seq == last.seq);
     match theirs {
         Some(e) if e.batch == last.batch && e.at == last.at => Ok(()),
@@ -309,13 +322,17 @@ fn describe_until(until: Until) -> String {
 
 /// Restores `archive` into a scratch SQLite file, runs the database's full integrity check and
 /// compares digests and row counts; the scratch copy is removed afterwards.
-pub async fn verify(archive: &Path, progress: Arc<dyn Progress>) -> BackupResult<Report> {
+pub async fn verify(
+    archive: &Path,
+    keys: &Keys,
+    progress: Arc<dyn Progress>,
+) -> BackupResult<Report> {
     let scratch = tempfile::Builder::new()
         .prefix("kontor-verify-")
         .tempdir()
         .map_err(|e| BackupError::io("cannot create a scratch directory", e))?;
     let db = scratch.path().join("kontor.db");
-    let report = restore(archive, &Target::Sqlite(db.clone()), progress).await?;
+    let report = restore(archive, &Target::Sqlite(db.clone()), keys, progress).await?;
     bulk::sqlite::integrity_check(&db).await?;
     Ok(report)
 }

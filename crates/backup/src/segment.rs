@@ -4,10 +4,12 @@
 //! A segment is one zstd stream of JSON lines: a header, the journal lines (as in archives),
 //! the counter lines, the credential lines, and a trailer holding the BLAKE3 of every byte
 //! before it. Its name, `journal/<first seq>-<last seq>.jsonl.zst`, lets a restore pick the
-//! segments it needs without opening the others.
+//! segments it needs without opening the others. In an encrypted target the zstd stream is
+//! wrapped in an age file encrypted to the target's journal key, and the name ends in `.age`.
 
 use crate::error::{BackupError, BackupResult};
 use crate::lines;
+use crate::seal::{SealTo, Unseal};
 use kontor_store::bulk::{CounterRow, CredentialRow, JournalRow};
 use serde::{Deserialize, Serialize};
 use std::io::Read;
@@ -17,6 +19,7 @@ pub const SEGMENT_FORMAT_VERSION: u32 = 1;
 /// Folder of the segments in a target.
 pub const JOURNAL_DIR: &str = "journal";
 const SUFFIX: &str = ".jsonl.zst";
+const SEALED: &str = ".age";
 /// Entries per segment at most; a shipper that is behind writes several.
 pub const MAX_ENTRIES: usize = 20_000;
 /// A segment that decompresses to more than this is refused as damaged.
@@ -58,16 +61,18 @@ struct Trailer {
     blake3: String,
 }
 
-/// `journal/000000000101-000000000150.jsonl.zst`
-pub fn segment_name(first: i64, last: i64) -> String {
-    format!("{JOURNAL_DIR}/{first:012}-{last:012}{SUFFIX}")
+/// `journal/000000000101-000000000150.jsonl.zst` (`.jsonl.zst.age` when `sealed`)
+pub fn segment_name(first: i64, last: i64, sealed: bool) -> String {
+    let sealed = if sealed { SEALED } else { "" };
+    format!("{JOURNAL_DIR}/{first:012}-{last:012}{SUFFIX}{sealed}")
 }
 
 /// The seq range a segment's name claims.
 pub fn parse_segment_name(name: &str) -> Option<(i64, i64)> {
-    let stem = name
-        .strip_prefix(JOURNAL_DIR)?
-        .strip_prefix('/')?
+    let stem = name.strip_prefix(JOURNAL_DIR)?.strip_prefix('/')?;
+    let stem = stem
+        .strip_suffix(SEALED)
+        .unwrap_or(stem)
         .strip_suffix(SUFFIX)?;
     let (a, b) = stem.split_once('-')?;
     let (first, last) = (a.parse().ok()?, b.parse().ok()?);
@@ -75,8 +80,8 @@ pub fn parse_segment_name(name: &str) -> Option<(i64, i64)> {
 }
 
 impl Segment {
-    /// Encodes the segment as its file's bytes.
-    pub fn encode(&self) -> BackupResult<Vec<u8>> {
+    /// Encodes the segment as its file's bytes, encrypted to `seal` when given.
+    pub fn encode(&self, seal: Option<&SealTo>) -> BackupResult<Vec<u8>> {
         let mut raw = Vec::with_capacity(self.journal.len() * 512);
         let header = serde_json::to_vec(&self.header)
             .map_err(|e| BackupError::Io(format!("cannot encode a segment header: {e}")))?;
@@ -109,17 +114,38 @@ impl Segment {
             .map_err(|e| BackupError::Io(format!("zstd: {e}")))?;
         std::io::Write::write_all(&mut enc, &raw)
             .map_err(|e| BackupError::Io(format!("zstd: {e}")))?;
-        enc.finish()
-            .map_err(|e| BackupError::Io(format!("zstd: {e}")))
+        let compressed = enc
+            .finish()
+            .map_err(|e| BackupError::Io(format!("zstd: {e}")))?;
+        match seal {
+            Some(seal) => seal.seal(&compressed),
+            None => Ok(compressed),
+        }
     }
 
-    /// Decodes and checks the segment file `name` (as named in `place`): its seal, its
-    /// header, the line counts, the seqs (gap-free, matching the name).
-    pub fn decode(place: &str, name: &str, bytes: &[u8]) -> BackupResult<Segment> {
+    /// Decodes and checks the segment file `name` (as named in `place`), decrypting it with
+    /// `unseal` when its name says it is encrypted: its trailer, its header, the line counts,
+    /// the seqs (gap-free, matching the name).
+    pub fn decode(
+        place: &str,
+        name: &str,
+        bytes: &[u8],
+        unseal: Option<&Unseal>,
+    ) -> BackupResult<Segment> {
         let bad = |reason: String| BackupError::Corrupt {
             archive: place.to_string(),
             part: name.to_string(),
             reason,
+        };
+        let opened;
+        let bytes = if name.ends_with(SEALED) {
+            let unseal = unseal.ok_or_else(|| {
+                BackupError::Key(format!("{name} in {place} is encrypted; no key was given"))
+            })?;
+            opened = unseal.open(bytes, MAX_RAW).map_err(bad)?;
+            opened.as_slice()
+        } else {
+            bytes
         };
         let mut raw = Vec::new();
         zstd::stream::Decoder::new(bytes)
@@ -267,8 +293,8 @@ mod tests {
     #[test]
     fn round_trips() {
         let s = segment(3, 9);
-        let name = segment_name(3, 9);
-        let back = Segment::decode("t", &name, &s.encode().unwrap()).unwrap();
+        let name = segment_name(3, 9, false);
+        let back = Segment::decode("t", &name, &s.encode(None).unwrap(), None).unwrap();
         assert_eq!(back.header, s.header);
         assert_eq!(back.journal, s.journal);
         assert_eq!(back.counters, s.counters);
@@ -277,7 +303,10 @@ mod tests {
 
     #[test]
     fn names_parse_only_when_well_formed() {
-        assert_eq!(parse_segment_name(&segment_name(1, 20)), Some((1, 20)));
+        assert_eq!(
+            parse_segment_name(&segment_name(1, 20, false)),
+            Some((1, 20))
+        );
         assert_eq!(parse_segment_name("journal/1-2.jsonl.zst"), None);
         assert_eq!(
             parse_segment_name("journal/000000000009-000000000002.jsonl.zst"),
@@ -289,26 +318,59 @@ mod tests {
     #[test]
     fn damage_is_named() {
         let s = segment(1, 50);
-        let bytes = s.encode().unwrap();
-        let name = segment_name(1, 50);
-        let truncated = Segment::decode("t", &name, &bytes[..bytes.len() - 9]).unwrap_err();
+        let bytes = s.encode(None).unwrap();
+        let name = segment_name(1, 50, false);
+        let truncated = Segment::decode("t", &name, &bytes[..bytes.len() - 9], None).unwrap_err();
         assert!(matches!(truncated, BackupError::Corrupt { ref part, .. } if *part == name));
         let mut flipped = bytes.clone();
         let mid = flipped.len() / 2;
         flipped[mid] ^= 0x10;
         assert!(matches!(
-            Segment::decode("t", &name, &flipped).unwrap_err(),
+            Segment::decode("t", &name, &flipped, None).unwrap_err(),
             BackupError::Corrupt { .. }
         ));
-        let renamed = Segment::decode("t", &segment_name(2, 51), &bytes).unwrap_err();
+        let renamed = Segment::decode("t", &segment_name(2, 51, false), &bytes, None).unwrap_err();
         assert!(renamed.to_string().contains("name"), "{renamed}");
+    }
+
+    #[test]
+    fn an_encrypted_segment_needs_its_key_and_names_damage() {
+        let me = age::x25519::Identity::generate();
+        let mut keys = crate::seal::Keys::default();
+        keys.add_recipients([me.to_public().to_string().as_str()])
+            .unwrap();
+        let key = keys.new_data_key("k").unwrap().unwrap();
+        let s = segment(1, 4);
+        let name = segment_name(1, 4, true);
+        assert!(name.ends_with(".jsonl.zst.age"));
+        assert_eq!(parse_segment_name(&name), Some((1, 4)));
+        let bytes = s.encode(Some(&key.seal)).unwrap();
+        let back = Segment::decode("t", &name, &bytes, Some(&key.unseal)).unwrap();
+        assert_eq!(back.journal, s.journal);
+        assert!(matches!(
+            Segment::decode("t", &name, &bytes, None).unwrap_err(),
+            BackupError::Key(_)
+        ));
+        let mut flipped = bytes.clone();
+        let mid = flipped.len() - 20;
+        flipped[mid] ^= 1;
+        assert!(matches!(
+            Segment::decode("t", &name, &flipped, Some(&key.unseal)).unwrap_err(),
+            BackupError::Corrupt { ref part, .. } if *part == name
+        ));
     }
 
     #[test]
     fn a_gap_inside_is_refused() {
         let mut s = segment(1, 5);
         s.journal[2].seq = 9;
-        let err = Segment::decode("t", &segment_name(1, 5), &s.encode().unwrap()).unwrap_err();
+        let err = Segment::decode(
+            "t",
+            &segment_name(1, 5, false),
+            &s.encode(None).unwrap(),
+            None,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("missing"), "{err}");
     }
 }

@@ -12,6 +12,7 @@ use crate::create::{snapshot, Source};
 use crate::error::{BackupError, BackupResult};
 use crate::progress::Silent;
 use crate::restore::verify;
+use crate::seal::{Keys, SealTo};
 use crate::segment::{
     segment_name, Segment, SegmentHeader, MAX_ENTRIES, SEGMENT_FORMAT, SEGMENT_FORMAT_VERSION,
 };
@@ -38,6 +39,8 @@ pub struct ShipConfig {
     pub schedule: croner::Cron,
     /// zstd level of snapshots.
     pub level: i32,
+    /// What snapshots and segments are encrypted to (nothing: not encrypted).
+    pub keys: Keys,
 }
 
 impl ShipConfig {
@@ -57,6 +60,7 @@ impl ShipConfig {
             interval,
             schedule,
             level: 3,
+            keys: Keys::default(),
         })
     }
 }
@@ -86,6 +90,8 @@ pub struct Shipper {
     handle: ShipHandle,
     lock: Option<WriterLock>,
     origin: String,
+    /// What segments are encrypted to, when the target is encrypted.
+    seal: Option<SealTo>,
     schema_version: i64,
     shipped: (i64, i64),
     next_snapshot: Option<chrono::DateTime<chrono::Local>>,
@@ -115,7 +121,8 @@ impl Shipper {
             BackupError::Refused("the database has no journal yet; nothing to back up".into())
         })?;
         let target = cfg.target.clone();
-        let info = blocking(move || target.bind(&origin)).await?;
+        let keys = cfg.keys.clone();
+        let (info, seal) = blocking(move || target.bind(&origin, &keys)).await?;
         let target = cfg.target.clone();
         let last = blocking(move || target.last_seq()).await?;
         if last > seq {
@@ -162,6 +169,7 @@ impl Shipper {
             handle,
             lock: None,
             origin: info.origin,
+            seal,
             schema_version,
             shipped: (shipped_seq, 0),
             next_snapshot: None,
@@ -290,14 +298,9 @@ impl Shipper {
 
     /// Takes a snapshot and verifies it, in the background.
     fn start_snapshot(&mut self) {
-        let (source, target, level, handle) = (
-            self.source.clone(),
-            self.cfg.target.clone(),
-            self.cfg.level,
-            self.handle.clone(),
-        );
+        let (source, cfg, handle) = (self.source.clone(), self.cfg.clone(), self.handle.clone());
         self.snapshot_job = Some(tokio::spawn(async move {
-            if let Err(e) = snapshot_and_verify_apart(source, target, level).await {
+            if let Err(e) = snapshot_and_verify_apart(source, cfg).await {
                 tracing::error!(error = %e, "scheduled snapshot failed");
                 let msg = e.to_string();
                 handle.update(|s| s.last_error = Some(msg));
@@ -306,9 +309,7 @@ impl Shipper {
     }
 
     async fn snapshot_now(&mut self) -> BackupResult<()> {
-        let seq =
-            snapshot_and_verify_apart(self.source.clone(), self.cfg.target.clone(), self.cfg.level)
-                .await?;
+        let seq = snapshot_and_verify_apart(self.source.clone(), self.cfg.clone()).await?;
         if self.shipped.0 < seq {
             self.shipped = (seq, 0);
             self.handle.update(|s| s.shipped_seq = seq);
@@ -368,9 +369,10 @@ impl Shipper {
                 }
                 let seg = self.segment(batch, &counters, &credentials, first, last);
                 let target = self.cfg.target.clone();
+                let seal = self.seal.clone();
                 blocking(move || {
-                    let bytes = seg.encode()?;
-                    target.put(&segment_name(first.0, last.0), &bytes)
+                    let bytes = seg.encode(seal.as_ref())?;
+                    target.put(&segment_name(first.0, last.0, seal.is_some()), &bytes)
                 })
                 .await?;
                 self.shipped = last;
@@ -445,16 +447,30 @@ pub async fn snapshot_and_verify(
     source: &Source,
     target: &BackupTarget,
     level: i32,
+    keys: &Keys,
 ) -> BackupResult<i64> {
-    let (path, manifest) =
-        snapshot(source, &target.snapshot_dir(), level, Arc::new(Silent)).await?;
+    let created = snapshot(
+        source,
+        &target.snapshot_dir(),
+        level,
+        keys,
+        Arc::new(Silent),
+    )
+    .await?;
+    let (path, manifest) = (created.path, created.manifest);
+    // The writer knows the data key it just used, so the whole archive is checked even when
+    // only the recipients' public keys are configured.
+    let mut keys = keys.clone();
+    if let Some(k) = &created.data_key {
+        keys.add_data_key(k);
+    }
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
     tracing::info!(archive = %name, seq = manifest.seq, "snapshot written; verifying");
     let started = Instant::now();
-    let verified = verify(&path, Arc::new(Silent)).await;
+    let verified = verify(&path, &keys, Arc::new(Silent)).await;
     let record = Verification {
         ok: verified.is_ok(),
         at: chrono::Utc::now().to_rfc3339(),
@@ -478,11 +494,7 @@ pub async fn snapshot_and_verify(
 /// [`snapshot_and_verify`] on a thread of its own with its own runtime: restoring runs the
 /// schema migrations, whose future the compiler cannot prove `Send`, so it cannot be a task
 /// of the server's runtime. The server goes on shipping meanwhile.
-async fn snapshot_and_verify_apart(
-    source: Source,
-    target: BackupTarget,
-    level: i32,
-) -> BackupResult<i64> {
+async fn snapshot_and_verify_apart(source: Source, cfg: ShipConfig) -> BackupResult<i64> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("kontor-snapshot".into())
@@ -491,7 +503,14 @@ async fn snapshot_and_verify_apart(
                 .enable_all()
                 .build()
                 .map_err(|e| BackupError::Io(format!("cannot start the snapshot runtime: {e}")))
-                .and_then(|rt| rt.block_on(snapshot_and_verify(&source, &target, level)));
+                .and_then(|rt| {
+                    rt.block_on(snapshot_and_verify(
+                        &source,
+                        &cfg.target,
+                        cfg.level,
+                        &cfg.keys,
+                    ))
+                });
             let _ = tx.send(result);
         })
         .map_err(|e| BackupError::Io(format!("cannot start the snapshot thread: {e}")))?;

@@ -6,7 +6,8 @@
 //! writer.json              the shipping server: who, heartbeat, last shipped seq, last errors
 //! writer.lock              held (flock) by the shipping process
 //! snapshots/*.kontor.tar   archives; snapshots/<archive>.verified.json: their verification
-//! journal/<first>-<last>.jsonl.zst   journal segments
+//! journal/<first>-<last>.jsonl.zst   journal segments (`.jsonl.zst.age` when encrypted)
+//! journal-key.age          an encrypted target's journal data key, wrapped (see `seal`)
 //! ```
 //!
 //! Every file is written under a temporary name (starting with `.`), fsynced, renamed, and the
@@ -14,7 +15,8 @@
 
 use crate::error::{BackupError, BackupResult};
 use crate::format::{sync_dir, ArchiveReader, Manifest, ARCHIVE_SUFFIX};
-use crate::segment::{parse_segment_name, JOURNAL_DIR};
+use crate::seal::{KeyInfo, Keys, SealTo, Unseal, JOURNAL_KEY};
+use crate::segment::{parse_segment_name, Segment, JOURNAL_DIR};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -35,6 +37,9 @@ pub struct TargetInfo {
     /// The database history this target holds (the batch of its journal entry 1).
     pub origin: String,
     pub created_at: String,
+    /// Set when the journal segments are encrypted: how their data key is wrapped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<KeyInfo>,
 }
 
 /// The shipping server's state, rewritten at every shipment and heartbeat.
@@ -99,6 +104,8 @@ pub struct StoredSegment {
 #[derive(Debug, Clone)]
 pub struct BackupTarget {
     root: PathBuf,
+    /// The journal's data key, once [`BackupTarget::unlocked`].
+    journal_key: Option<Unseal>,
 }
 
 /// The held writer lock; released when dropped.
@@ -108,7 +115,10 @@ pub struct WriterLock {
 
 impl BackupTarget {
     pub fn folder(root: impl Into<PathBuf>) -> BackupTarget {
-        BackupTarget { root: root.into() }
+        BackupTarget {
+            root: root.into(),
+            journal_key: None,
+        }
     }
 
     /// Whether `path` is a target (holds the marker).
@@ -199,7 +209,73 @@ impl BackupTarget {
 
     /// Makes this folder the target of the database with history `origin`, or checks that it
     /// already is. A target of another database is refused: its history would be mixed in.
-    pub fn bind(&self, origin: &str) -> BackupResult<TargetInfo> {
+    /// The journal is encrypted when `keys` say so, and must stay as it began: an encrypted
+    /// target takes only the same recipients or passphrase, a plain one no keys. Returns the
+    /// target's marker and what to encrypt segments to.
+    pub fn bind(&self, origin: &str, keys: &Keys) -> BackupResult<(TargetInfo, Option<SealTo>)> {
+        let info = self.bind_origin(origin, keys)?;
+        let seal = self.check_keys(&info, keys)?;
+        Ok((info, seal))
+    }
+
+    /// Checks that `keys` encrypt the way this target's journal is encrypted.
+    pub fn check_keys(&self, info: &TargetInfo, keys: &Keys) -> BackupResult<Option<SealTo>> {
+        match &info.key {
+            None if keys.encrypts() => Err(BackupError::Key(format!(
+                "backup target {} holds unencrypted backups; encrypted ones go to a new target",
+                self.describe()
+            ))),
+            None => Ok(None),
+            Some(_) if !keys.encrypts() => Err(BackupError::Key(format!(
+                "backup target {} is encrypted; give the same age recipients or passphrase it was started with",
+                self.describe()
+            ))),
+            Some(k) if !keys.same_as(k) => Err(BackupError::Key(format!(
+                "backup target {} is encrypted to {}; the keys given differ",
+                self.describe(),
+                if k.wrapped_for == "passphrase" {
+                    "a passphrase".to_string()
+                } else {
+                    k.recipients.join(", ")
+                }
+            ))),
+            Some(k) => {
+                if k.wrapped_for == "passphrase" {
+                    // A different passphrase would make new snapshots unreadable with the old.
+                    keys.open(k, &self.get(JOURNAL_KEY)?, &self.describe())?;
+                }
+                Ok(Some(SealTo::from_info(k)?))
+            }
+        }
+    }
+
+    /// This target with its journal's data key opened by `keys` (unchanged when the journal is
+    /// not encrypted).
+    pub fn unlocked(&self, keys: &Keys) -> BackupResult<BackupTarget> {
+        let mut t = self.clone();
+        if let Some(info) = self.info()?.and_then(|i| i.key) {
+            t.journal_key = Some(keys.open(&info, &self.get(JOURNAL_KEY)?, &self.describe())?);
+        }
+        Ok(t)
+    }
+
+    /// Reads and checks a journal segment, decrypting it when it is encrypted.
+    pub fn read_segment(&self, s: &StoredSegment) -> BackupResult<Segment> {
+        if s.name.ends_with(".age") && self.journal_key.is_none() {
+            return Err(BackupError::Key(format!(
+                "the journal in {} is encrypted; give its keys (--identity or --passphrase-file)",
+                self.describe()
+            )));
+        }
+        Segment::decode(
+            &self.describe(),
+            &s.name,
+            &self.get(&s.name)?,
+            self.journal_key.as_ref(),
+        )
+    }
+
+    fn bind_origin(&self, origin: &str, keys: &Keys) -> BackupResult<TargetInfo> {
         match self.info()? {
             Some(info) if info.origin == origin => Ok(info),
             Some(info) => Err(BackupError::Refused(format!(
@@ -215,11 +291,16 @@ impl BackupTarget {
                         self.describe()
                     )));
                 }
+                let key = keys.new_data_key(JOURNAL_KEY)?;
+                if let Some(k) = &key {
+                    self.put(JOURNAL_KEY, &k.wrapped)?;
+                }
                 let info = TargetInfo {
                     format: TARGET_FORMAT.into(),
                     format_version: 1,
                     origin: origin.to_string(),
                     created_at: chrono::Utc::now().to_rfc3339(),
+                    key: key.map(|k| k.info),
                 };
                 let bytes =
                     serde_json::to_vec_pretty(&info).map_err(|e| BackupError::Io(e.to_string()))?;

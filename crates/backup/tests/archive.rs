@@ -6,6 +6,7 @@ use kontor_backup::create::{snapshot, state_of, Source};
 use kontor_backup::format::ArchiveReader;
 use kontor_backup::progress::Silent;
 use kontor_backup::restore::{restore, verify, Target};
+use kontor_backup::seal::Keys;
 use kontor_backup::BackupError;
 use kontor_core::{Kontor, Mutation, Settings};
 use kontor_domain::journal::Origin;
@@ -170,19 +171,21 @@ async fn a_round_trip_through_both_engines_keeps_the_digest_records_and_password
     let mut hops = engines.clone();
     hops.push(Engine::Sqlite);
     for (i, engine) in hops.iter().enumerate().skip(1) {
-        let (archive, manifest) = snapshot(
+        let created = snapshot(
             &place.source(),
             &dir.path().join(format!("archives-{i}")),
             3,
+            &Keys::default(),
             Arc::new(Silent),
         )
         .await
         .unwrap();
+        let (archive, manifest) = (created.path, created.manifest);
         assert_eq!(manifest.digest, original, "hop {i}: the snapshot digest");
         assert_eq!(manifest.tables["credentials"], 1);
         assert_eq!(manifest.tables["counters"], 1);
         let next = Place::new(*engine, dir.path(), &format!("hop{i}")).await;
-        let report = restore(&archive, &next.target(), Arc::new(Silent))
+        let report = restore(&archive, &next.target(), &Keys::default(), Arc::new(Silent))
             .await
             .unwrap();
         assert_eq!(report.manifest.digest, original);
@@ -250,6 +253,11 @@ async fn a_round_trip_through_both_engines_keeps_the_digest_records_and_password
 
 /// A fresh archive of a filled SQLite database.
 async fn archive(dir: &Path) -> PathBuf {
+    sealed_archive(dir, &Keys::default()).await
+}
+
+/// A fresh archive of a filled SQLite database, encrypted as `keys` say.
+async fn sealed_archive(dir: &Path, keys: &Keys) -> PathBuf {
     let live = dir.join("live.db");
     let store: DynStore = Arc::new(SqliteStore::open(&live).await.unwrap());
     fill(store.clone()).await;
@@ -258,19 +266,30 @@ async fn archive(dir: &Path) -> PathBuf {
         &Source::Sqlite(live),
         &dir.join("archives"),
         3,
+        keys,
         Arc::new(Silent),
     )
     .await
     .unwrap()
-    .0
+    .path
 }
 
 /// Restores into a new SQLite file and checks that nothing is left after a failure.
 async fn refused(archive: &Path, dir: &Path) -> BackupError {
+    refused_with(archive, dir, &Keys::default()).await
+}
+
+/// [`refused`], reading with `keys`.
+async fn refused_with(archive: &Path, dir: &Path, keys: &Keys) -> BackupError {
     let target = dir.join("restored.db");
-    let err = restore(archive, &Target::Sqlite(target.clone()), Arc::new(Silent))
-        .await
-        .expect_err("a damaged archive must be refused");
+    let err = restore(
+        archive,
+        &Target::Sqlite(target.clone()),
+        keys,
+        Arc::new(Silent),
+    )
+    .await
+    .expect_err("a damaged archive must be refused");
     let left: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .filter_map(|e| e.ok())
@@ -278,7 +297,7 @@ async fn refused(archive: &Path, dir: &Path) -> BackupError {
         .filter(|n| n.starts_with("restored"))
         .collect();
     assert!(left.is_empty(), "a failed restore left {left:?}");
-    assert!(verify(archive, Arc::new(Silent)).await.is_err());
+    assert!(verify(archive, keys, Arc::new(Silent)).await.is_err());
     err
 }
 
@@ -305,7 +324,9 @@ fn flip(archive: &Path, at: u64) {
 async fn a_good_archive_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let a = archive(dir.path()).await;
-    let report = verify(&a, Arc::new(Silent)).await.unwrap();
+    let report = verify(&a, &Keys::default(), Arc::new(Silent))
+        .await
+        .unwrap();
     assert!(report.manifest.tables["records"] > 30);
 }
 
@@ -450,16 +471,113 @@ async fn a_restore_refuses_a_database_that_is_not_empty() {
     let dir = tempfile::tempdir().unwrap();
     let a = archive(dir.path()).await;
     let live = dir.path().join("live.db");
-    let err = restore(&a, &Target::Sqlite(live), Arc::new(Silent))
-        .await
-        .unwrap_err();
+    let err = restore(
+        &a,
+        &Target::Sqlite(live),
+        &Keys::default(),
+        Arc::new(Silent),
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("already exists"), "{err}");
     if !kontor_testkit::skip_postgres("restore into a non-empty database") {
         let url = kontor_testkit::postgres().unwrap().fresh_database().await;
         PgStore::connect(&url).await.unwrap().close().await;
-        let err = restore(&a, &Target::Postgres(url), Arc::new(Silent))
-            .await
-            .unwrap_err();
+        let err = restore(
+            &a,
+            &Target::Postgres(url),
+            &Keys::default(),
+            Arc::new(Silent),
+        )
+        .await
+        .unwrap_err();
         assert!(err.to_string().contains("not empty"), "{err}");
+    }
+}
+
+/// An age identity written to a file, with keys that encrypt to it and keys that read with it.
+fn identity(dir: &Path, name: &str) -> (Keys, Keys) {
+    let id = age::x25519::Identity::generate();
+    let file = dir.join(name);
+    std::fs::write(
+        &file,
+        format!(
+            "# created: now\n{}\n",
+            age::secrecy::ExposeSecret::expose_secret(&id.to_string())
+        ),
+    )
+    .unwrap();
+    let mut writer = Keys::default();
+    writer
+        .add_recipients([id.to_public().to_string().as_str()])
+        .unwrap();
+    let mut reader = Keys::default();
+    reader.add_identity_file(&file).unwrap();
+    (writer, reader)
+}
+
+#[tokio::test]
+async fn an_archive_encrypted_to_a_recipient_restores_only_with_its_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let (writer, reader) = identity(dir.path(), "me.key");
+    let a = sealed_archive(dir.path(), &writer).await;
+    let opened = ArchiveReader::open(&a).unwrap();
+    assert_eq!(opened.manifest.encryption.as_deref(), Some("age"));
+    let key = opened.manifest.key.clone().unwrap();
+    assert_eq!(key.wrapped_for, "recipients");
+    // No part is readable as plain zstd: every one is an age file.
+    let part = &opened.manifest.parts[0];
+    let (at, size) = member(&a, &part.name);
+    let bytes = std::fs::read(&a).unwrap();
+    let stored = &bytes[at as usize..(at + size) as usize];
+    assert!(stored.starts_with(b"age-encryption.org/v1"), "part is age");
+
+    let report = verify(&a, &reader, Arc::new(Silent)).await.unwrap();
+    assert!(report.manifest.tables["records"] > 30);
+
+    match refused_with(&a, dir.path(), &Keys::default()).await {
+        BackupError::Key(m) => assert!(m.contains("--identity"), "{m}"),
+        other => panic!("missing key: {other}"),
+    }
+    let (_, stranger) = identity(dir.path(), "stranger.key");
+    match refused_with(&a, dir.path(), &stranger).await {
+        BackupError::Key(m) => assert!(m.contains("no identity given opens"), "{m}"),
+        other => panic!("wrong key: {other}"),
+    }
+    // A flipped bit in an encrypted part is found by its BLAKE3 before decryption.
+    let (at, size) = member(&a, &part.name);
+    flip(&a, at + size / 2);
+    match refused_with(&a, dir.path(), &reader).await {
+        BackupError::Corrupt { part: p, .. } => assert_eq!(p, part.name),
+        other => panic!("flipped bit: {other}"),
+    }
+}
+
+#[tokio::test]
+async fn an_archive_encrypted_with_a_passphrase_refuses_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut keys = Keys::default();
+    keys.set_passphrase("correct horse battery staple").unwrap();
+    let a = sealed_archive(dir.path(), &keys).await;
+    let report = verify(&a, &keys, Arc::new(Silent)).await.unwrap();
+    assert_eq!(
+        ArchiveReader::open(&a)
+            .unwrap()
+            .manifest
+            .key
+            .unwrap()
+            .wrapped_for,
+        "passphrase"
+    );
+    assert!(report.manifest.tables["records"] > 30);
+    let mut wrong = Keys::default();
+    wrong.set_passphrase("incorrect horse").unwrap();
+    match refused_with(&a, dir.path(), &wrong).await {
+        BackupError::Key(m) => assert!(m.contains("passphrase given does not open"), "{m}"),
+        other => panic!("wrong passphrase: {other}"),
+    }
+    match refused_with(&a, dir.path(), &Keys::default()).await {
+        BackupError::Key(m) => assert!(m.contains("passphrase"), "{m}"),
+        other => panic!("missing passphrase: {other}"),
     }
 }

@@ -10,6 +10,7 @@ use kontor_backup::format::{ArchiveReader, ARCHIVE_SUFFIX};
 use kontor_backup::progress::Progress;
 use kontor_backup::replay::Until;
 use kontor_backup::restore::{PointReport, Target};
+use kontor_backup::seal::Keys;
 use kontor_backup::ship::{ShipConfig, Shipper};
 use kontor_backup::target::BackupTarget;
 use kontor_backup::BackupError;
@@ -32,12 +33,16 @@ pub enum BackupCommand {
         /// zstd compression level (1 fastest .. 19 smallest).
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
         level: i32,
+        #[command(flatten)]
+        keys: KeyArgs,
     },
     /// Restore an archive into a scratch place and check every checksum, the row counts, the
     /// database's integrity and the digest of the restored state.
     Verify {
         /// The archive file.
         archive: PathBuf,
+        #[command(flatten)]
+        keys: KeyArgs,
     },
     /// Show a backup target's state: the shipping server, the last shipped seq and the lag,
     /// snapshots and their verification, the last failure.
@@ -58,6 +63,94 @@ pub enum BackupCommand {
     },
 }
 
+/// Encryption keys for archives (age format): what to encrypt to when writing, what to
+/// decrypt with when reading. Without any, `backup create` follows `[backup]` in kontor.toml.
+#[derive(clap::Args, Clone, Default)]
+pub struct KeyArgs {
+    /// Encrypt to this age recipient (age1…); repeatable.
+    #[arg(long = "recipient", value_name = "AGE_RECIPIENT")]
+    pub recipients: Vec<String>,
+    /// Decrypt with the age identities (AGE-SECRET-KEY-1…) in this file; repeatable.
+    #[arg(long = "identity", value_name = "FILE")]
+    pub identities: Vec<PathBuf>,
+    /// Encrypt or decrypt with the passphrase in this file (its first line); or set
+    /// KONTOR_BACKUP_PASSPHRASE.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+impl KeyArgs {
+    fn given(&self) -> bool {
+        !self.recipients.is_empty()
+            || !self.identities.is_empty()
+            || self.passphrase_file.is_some()
+            || std::env::var_os(PASSPHRASE_ENV).is_some()
+    }
+
+    /// The keys these options (and KONTOR_BACKUP_PASSPHRASE) name.
+    pub fn keys(&self) -> Result<Keys, CliError> {
+        let mut keys = Keys::default();
+        keys.add_recipients(self.recipients.iter().map(String::as_str))?;
+        for f in &self.identities {
+            keys.add_identity_file(f)?;
+        }
+        set_passphrase(&mut keys, self.passphrase_file.as_deref())?;
+        Ok(keys)
+    }
+
+    /// These keys, or when none are given, those of `[backup]` in the data directory's
+    /// kontor.toml.
+    fn keys_or_configured(&self, data: &DataArg) -> Result<Keys, CliError> {
+        if self.given() {
+            return self.keys();
+        }
+        let file =
+            crate::config::FileConfig::load(&data.data.join(kontor_core::datadir::CONFIG_FILE))
+                .map_err(CliError::Usage)?;
+        configured_keys(&file.backup.unwrap_or_default(), &[], None)
+    }
+}
+
+/// The environment variable that may hold the backup passphrase itself.
+const PASSPHRASE_ENV: &str = "KONTOR_BACKUP_PASSPHRASE";
+
+fn set_passphrase(keys: &mut Keys, file: Option<&std::path::Path>) -> Result<(), CliError> {
+    match file {
+        Some(f) => {
+            let text = std::fs::read_to_string(f).map_err(|e| {
+                CliError::Usage(format!("cannot read passphrase file {}: {e}", f.display()))
+            })?;
+            keys.set_passphrase(text.lines().next().unwrap_or(""))?;
+        }
+        None => {
+            if let Ok(p) = std::env::var(PASSPHRASE_ENV) {
+                keys.set_passphrase(&p)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Keys from `[backup]` in kontor.toml, overridden by serve's flags.
+fn configured_keys(
+    conf: &crate::config::BackupConfig,
+    recipients: &[String],
+    passphrase_file: Option<&std::path::Path>,
+) -> Result<Keys, CliError> {
+    let mut keys = Keys::default();
+    let recipients = if recipients.is_empty() {
+        conf.recipients.clone().unwrap_or_default()
+    } else {
+        recipients.to_vec()
+    };
+    keys.add_recipients(recipients.iter().map(String::as_str))?;
+    set_passphrase(
+        &mut keys,
+        passphrase_file.or(conf.passphrase_file.as_deref()),
+    )?;
+    Ok(keys)
+}
+
 /// `serve`'s continuous backup options (or `[backup]` in kontor.toml).
 #[derive(clap::Args, Clone, Default)]
 pub struct ShipArgs {
@@ -72,6 +165,12 @@ pub struct ShipArgs {
     /// When to take snapshots: a cron expression, server time (default "0 23 * * *").
     #[arg(long, env = "KONTOR_SNAPSHOT_SCHEDULE")]
     pub snapshot_schedule: Option<String>,
+    /// Encrypt snapshots and segments to this age recipient (age1…); repeatable.
+    #[arg(long = "backup-recipient", value_name = "AGE_RECIPIENT")]
+    pub backup_recipients: Vec<String>,
+    /// Encrypt them with the passphrase in this file instead (or KONTOR_BACKUP_PASSPHRASE).
+    #[arg(long, value_name = "FILE")]
+    pub backup_passphrase_file: Option<PathBuf>,
 }
 
 /// The shipper `serve` runs, when a backup target is configured; checks the target first.
@@ -81,7 +180,7 @@ pub async fn shipper(
     target: &crate::Target,
 ) -> Result<Option<Shipper>, CliError> {
     let conf = file.backup.clone().unwrap_or_default();
-    let Some(to) = args.backup_to.clone().or(conf.target) else {
+    let Some(to) = args.backup_to.clone().or(conf.target.clone()) else {
         return Ok(None);
     };
     let interval = args
@@ -91,12 +190,17 @@ pub async fn shipper(
     let schedule = args
         .snapshot_schedule
         .clone()
-        .or(conf.schedule)
+        .or(conf.schedule.clone())
         .unwrap_or_else(|| kontor_backup::ship::DEFAULT_SCHEDULE.to_string());
-    let cfg = ShipConfig::new(
+    let mut cfg = ShipConfig::new(
         BackupTarget::folder(to),
         std::time::Duration::from_millis(interval),
         &schedule,
+    )?;
+    cfg.keys = configured_keys(
+        &conf,
+        &args.backup_recipients,
+        args.backup_passphrase_file.as_deref(),
     )?;
     let (source, exclusive) = match (&target.url, &target.dir) {
         (Some(url), _) => (Source::Postgres(url.clone()), false),
@@ -113,6 +217,7 @@ pub fn exit_code(e: &BackupError) -> u8 {
         BackupError::Corrupt { .. } | BackupError::Mismatch(_) => 8,
         BackupError::Version(_) => 9,
         BackupError::Refused(_) => 10,
+        BackupError::Key(_) => 11,
         BackupError::Store(kontor_store::StoreError::Unavailable(_)) => 6,
         BackupError::Io(_) | BackupError::Store(_) => 1,
     }
@@ -180,11 +285,25 @@ fn source(data: &DataArg) -> Result<Source, CliError> {
 
 pub async fn backup(cmd: BackupCommand) -> Result<(), CliError> {
     match cmd {
-        BackupCommand::Create { data, to, level } => {
+        BackupCommand::Create {
+            data,
+            to,
+            level,
+            keys,
+        } => {
             let source = source(&data)?;
+            let keys = keys.keys_or_configured(&data)?;
+            if let Some(t) = to.as_ref().filter(|t| BackupTarget::is_target(t)) {
+                // An archive in a target is encrypted as the target is.
+                let target = BackupTarget::folder(t);
+                if let Some(info) = target.info()? {
+                    target.check_keys(&info, &keys)?;
+                }
+            }
             let dir = backups_dir(&data, to);
-            let (path, m) =
-                kontor_backup::create::snapshot(&source, &dir, level, Bar::new()).await?;
+            let created =
+                kontor_backup::create::snapshot(&source, &dir, level, &keys, Bar::new()).await?;
+            let (path, m) = (created.path, created.manifest);
             let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
             println!("archive:  {}", path.display());
             println!(
@@ -197,8 +316,9 @@ pub async fn backup(cmd: BackupCommand) -> Result<(), CliError> {
             println!("digest:   {}", m.digest);
             Ok(())
         }
-        BackupCommand::Verify { archive } => {
-            let report = kontor_backup::restore::verify(&archive, Bar::new()).await?;
+        BackupCommand::Verify { archive, keys } => {
+            let keys = keys.keys()?;
+            let report = kontor_backup::restore::verify(&archive, &keys, Bar::new()).await?;
             println!(
                 "verified: {} (seq {}, rows {}, digest {}) in {:.1} s",
                 archive.display(),
@@ -349,6 +469,7 @@ pub struct RestoreArgs {
     pub at: Option<String>,
     pub seq: Option<i64>,
     pub catch_up: bool,
+    pub keys: KeyArgs,
 }
 
 /// `kontor restore --from ARCHIVE_OR_TARGET (--data NEWDIR | --database URL) [--at | --seq]`
@@ -368,8 +489,9 @@ pub async fn restore(args: RestoreArgs) -> Result<(), CliError> {
             args.from.display()
         )));
     }
+    let keys = args.keys.keys()?;
     if args.catch_up {
-        return catch_up(&args).await;
+        return catch_up(&args, &keys).await;
     }
     let until = match (&args.at, args.seq) {
         (Some(_), Some(_)) => {
@@ -385,14 +507,15 @@ pub async fn restore(args: RestoreArgs) -> Result<(), CliError> {
     };
     let outcome = into_new(&args, |target| {
         let from = args.from.clone();
+        let keys = &keys;
         async move {
             if is_target {
                 let t = BackupTarget::folder(&from);
-                let r =
-                    kontor_backup::restore::restore_point(&t, &target, until, Bar::new()).await?;
+                let r = kontor_backup::restore::restore_point(&t, &target, until, keys, Bar::new())
+                    .await?;
                 Ok(Outcome::Point(r))
             } else {
-                let r = kontor_backup::restore::restore(&from, &target, Bar::new()).await?;
+                let r = kontor_backup::restore::restore(&from, &target, keys, Bar::new()).await?;
                 Ok(Outcome::Archive(Box::new(r)))
             }
         }
@@ -485,12 +608,12 @@ where
 }
 
 /// Applies what the old server shipped after the restored database's last entry.
-async fn catch_up(args: &RestoreArgs) -> Result<(), CliError> {
+async fn catch_up(args: &RestoreArgs, keys: &Keys) -> Result<(), CliError> {
     let from = BackupTarget::folder(&args.from);
     let report = match &args.database {
         Some(url) => {
-            kontor_backup::restore::catch_up(&from, &Target::Postgres(url.clone()), Bar::new())
-                .await?
+            let target = Target::Postgres(url.clone());
+            kontor_backup::restore::catch_up(&from, &target, keys, Bar::new()).await?
         }
         None => {
             // The lock keeps a server off the database while entries are applied.
@@ -502,7 +625,7 @@ async fn catch_up(args: &RestoreArgs) -> Result<(), CliError> {
                     args.data.display()
                 )));
             }
-            kontor_backup::restore::catch_up(&from, &Target::Sqlite(db), Bar::new()).await?
+            kontor_backup::restore::catch_up(&from, &Target::Sqlite(db), keys, Bar::new()).await?
         }
     };
     print_point(&report);

@@ -27,6 +27,10 @@ pub struct BackupConfig {
     pub interval_ms: Option<u64>,
     /// When snapshots are taken, a cron expression in server time (default "0 23 * * *").
     pub schedule: Option<String>,
+    /// Encrypt snapshots and segments to these age recipients (`age1…`).
+    pub recipients: Option<Vec<String>>,
+    /// Encrypt them with the passphrase in this file instead.
+    pub passphrase_file: Option<std::path::PathBuf>,
 }
 
 impl FileConfig {
@@ -53,7 +57,10 @@ const TEMPLATE: &str =
 # [backup]\n\
 # target = \"/mnt/backup/kontor\"\n\
 # interval_ms = 500\n\
-# schedule = \"0 23 * * *\"\n";
+# schedule = \"0 23 * * *\"\n\
+# Encrypt backups (age format) to public keys, or with a passphrase kept in a file:\n\
+# recipients = [\"age1...\"]\n\
+# passphrase_file = \"/etc/kontor/backup-passphrase\"\n";
 
 /// Writes a commented template unless a config file is already there.
 pub fn write_template(path: &Path) -> std::io::Result<()> {

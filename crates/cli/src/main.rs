@@ -105,6 +105,8 @@ enum Command {
         /// Empty PostgreSQL database to restore into instead.
         #[arg(long, hide_env_values = true)]
         database: Option<String>,
+        #[command(flatten)]
+        keys: backup::KeyArgs,
     },
 }
 
@@ -286,6 +288,7 @@ async fn run(cmd: Command) -> Result<(), CliError> {
             at,
             seq,
             catch_up,
+            keys,
         } => {
             backup::restore(backup::RestoreArgs {
                 from,
@@ -294,6 +297,7 @@ async fn run(cmd: Command) -> Result<(), CliError> {
                 at,
                 seq,
                 catch_up,
+                keys,
             })
             .await
         }

@@ -461,3 +461,120 @@ async fn a_postgresql_server_ships_and_restores_to_a_point_in_either_engine() {
         assert_eq!(listing(&copy.base, &t, "companies").await, first);
     }
 }
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn an_encrypted_target_restores_only_with_its_passphrase_and_keeps_nothing_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, target) = (dir.path().join("live"), dir.path().join("target"));
+    let (pass, wrong) = (dir.path().join("pass"), dir.path().join("wrong"));
+    std::fs::write(&pass, "Gutes Passwort 2026\n").unwrap();
+    std::fs::write(&wrong, "Falsches Passwort\n").unwrap();
+    init_data(&data, "a@k.ru", PW);
+    let srv = Server::start_with(
+        &data,
+        &[
+            "--backup-to",
+            target.to_str().unwrap(),
+            "--backup-passphrase-file",
+            pass.to_str().unwrap(),
+        ],
+    );
+    wait_for_snapshot(&target);
+    let tok = token(&srv.base, "a@k.ru", PW).await;
+    let secret_name = "Geheimnisvolle Handelsgesellschaft";
+    let before = shipped_seq(&target);
+    create(&srv.base, &tok, "companies", json!({"name": secret_name})).await;
+    for _ in 0..100 {
+        if shipped_seq(&target) > before {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(srv.terminate().success());
+
+    // Segments and snapshots are age files; the company's name is nowhere in plain text.
+    let files = files_under(&target);
+    assert!(
+        files
+            .iter()
+            .any(|f| f.to_string_lossy().ends_with(".jsonl.zst.age")),
+        "{files:?}"
+    );
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap();
+        assert!(
+            !bytes
+                .windows(secret_name.len())
+                .any(|w| w == secret_name.as_bytes()),
+            "{} holds the name in plain text",
+            f.display()
+        );
+    }
+
+    // Without the passphrase, or with a wrong one: refused, and nothing is left behind.
+    let copy = dir.path().join("copy");
+    let from = target.to_str().unwrap();
+    let o = run(&["restore", "--from", from, "--data", copy.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(11), "{}", stderr(&o));
+    assert!(stderr(&o).contains("passphrase"), "{}", stderr(&o));
+    assert!(!copy.exists(), "a refused restore left {}", copy.display());
+    let o = run(&[
+        "restore",
+        "--from",
+        from,
+        "--data",
+        copy.to_str().unwrap(),
+        "--passphrase-file",
+        wrong.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(11), "{}", stderr(&o));
+    assert!(stderr(&o).contains("does not open"), "{}", stderr(&o));
+    assert!(!copy.exists());
+
+    // A server without the key, or with another passphrase, may not ship here.
+    let o = serve_refused(&data, &target);
+    assert_eq!(o.status.code(), Some(11), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is encrypted"), "{}", stderr(&o));
+
+    // With it: the company is back, and the archive verifies with the same passphrase.
+    let out = kontor()
+        .args(["restore", "--from", from, "--data", copy.to_str().unwrap()])
+        .env("KONTOR_BACKUP_PASSPHRASE", "Gutes Passwort 2026")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let srv = Server::start(&copy);
+    let t = token(&srv.base, "a@k.ru", PW).await;
+    let names: Vec<String> = listing(&srv.base, &t, "companies")
+        .await
+        .values()
+        .map(|c| c["name"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(names, vec![secret_name.to_string()]);
+    let archive = files
+        .iter()
+        .find(|f| f.to_string_lossy().ends_with(".kontor.tar"))
+        .unwrap();
+    let o = run(&[
+        "backup",
+        "verify",
+        archive.to_str().unwrap(),
+        "--passphrase-file",
+        pass.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
