@@ -7,11 +7,13 @@
 
 pub mod create;
 pub mod error;
+pub mod folder;
 pub mod format;
 pub mod lines;
 pub mod progress;
 pub mod replay;
 pub mod restore;
+pub mod retention;
 pub mod seal;
 pub mod segment;
 pub mod ship;

@@ -10,8 +10,10 @@
 
 use crate::create::{snapshot, Source};
 use crate::error::{BackupError, BackupResult};
+use crate::folder::Event;
 use crate::progress::Silent;
 use crate::restore::verify;
+use crate::retention::{self, Policy};
 use crate::seal::{Keys, SealTo};
 use crate::segment::{
     segment_name, Segment, SegmentHeader, MAX_ENTRIES, SEGMENT_FORMAT, SEGMENT_FORMAT_VERSION,
@@ -41,6 +43,8 @@ pub struct ShipConfig {
     pub level: i32,
     /// What snapshots and segments are encrypted to (nothing: not encrypted).
     pub keys: Keys,
+    /// Which snapshots are kept; applied after each verified snapshot.
+    pub retention: Policy,
 }
 
 impl ShipConfig {
@@ -61,6 +65,7 @@ impl ShipConfig {
             schedule,
             level: 3,
             keys: Keys::default(),
+            retention: Policy::default(),
         })
     }
 }
@@ -441,22 +446,27 @@ impl Shipper {
     }
 }
 
-/// Takes a snapshot into the target and verifies it by restoring it; the verification's
-/// result is kept beside the archive. Returns the snapshot's seq.
-pub async fn snapshot_and_verify(
-    source: &Source,
-    target: &BackupTarget,
-    level: i32,
-    keys: &Keys,
-) -> BackupResult<i64> {
+/// Takes a snapshot into the target, verifies it by restoring it (the result is kept beside
+/// the archive), then applies retention. Each step goes to the folder's log. Returns the
+/// snapshot's seq.
+pub async fn snapshot_and_verify(source: &Source, cfg: &ShipConfig) -> BackupResult<i64> {
+    let (target, keys) = (&cfg.target, &cfg.keys);
+    let folder = target.snapshot_folder();
     let created = snapshot(
         source,
         &target.snapshot_dir(),
-        level,
+        cfg.level,
         keys,
         Arc::new(Silent),
     )
-    .await?;
+    .await;
+    let created = match created {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = folder.log(&Event::new(SERVER, "create", None, Err(e.to_string())));
+            return Err(e);
+        }
+    };
     let (path, manifest) = (created.path, created.manifest);
     // The writer knows the data key it just used, so the whole archive is checked even when
     // only the recipients' public keys are configured.
@@ -469,6 +479,12 @@ pub async fn snapshot_and_verify(
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
     tracing::info!(archive = %name, seq = manifest.seq, "snapshot written; verifying");
+    let _ = folder.log(&Event::new(
+        SERVER,
+        "create",
+        Some(&name),
+        Ok(format!("seq {}", manifest.seq)),
+    ));
     let started = Instant::now();
     let verified = verify(&path, &keys, Arc::new(Silent)).await;
     let record = Verification {
@@ -479,16 +495,64 @@ pub async fn snapshot_and_verify(
     };
     let t = target.clone();
     let n = name.clone();
-    blocking(move || t.record_verification(&n, &record)).await?;
+    let event = Event::new(
+        SERVER,
+        "verify",
+        Some(&name),
+        match &verified {
+            Ok(_) => Ok(format!("verified in {:.1} s", record.seconds)),
+            Err(e) => Err(e.to_string()),
+        },
+    );
+    blocking(move || {
+        t.record_verification(&n, &record)?;
+        t.snapshot_folder().log(&event)
+    })
+    .await?;
     match verified {
         Ok(_) => {
             tracing::info!(archive = %name, "snapshot verified");
+            let (t, policy) = (target.clone(), cfg.retention);
+            blocking(move || prune(&t, policy, SERVER).map(|_| ())).await?;
             Ok(manifest.seq)
         }
         Err(e) => Err(BackupError::Mismatch(format!(
             "snapshot {name} failed its verification: {e}"
         ))),
     }
+}
+
+/// Who scheduled work is done by, in the folder's log.
+const SERVER: &str = "server";
+
+/// Applies retention to `target` (archives and journal), logging what it removed as `by`.
+pub fn prune(target: &BackupTarget, policy: Policy, by: &str) -> BackupResult<retention::Plan> {
+    let folder = target.snapshot_folder();
+    let plan = retention::plan(&folder, Some(target), policy)?;
+    let removed: Vec<String> = plan.removed().map(|d| d.snapshot.name.clone()).collect();
+    if removed.is_empty() && plan.segments.is_empty() && plan.stale.is_empty() {
+        return Ok(plan);
+    }
+    let result = retention::apply(&plan, &folder, Some(target));
+    let detail = format!(
+        "removed {} archives ({}), {} journal segments, {} stale temporary files",
+        removed.len(),
+        removed.join(", "),
+        plan.segments.len(),
+        plan.stale.len()
+    );
+    let _ = folder.log(&Event::new(
+        by,
+        "prune",
+        None,
+        match &result {
+            Ok(()) => Ok(detail.clone()),
+            Err(e) => Err(format!("{detail}: {e}")),
+        },
+    ));
+    result?;
+    tracing::info!("{detail}");
+    Ok(plan)
 }
 
 /// [`snapshot_and_verify`] on a thread of its own with its own runtime: restoring runs the
@@ -503,14 +567,7 @@ async fn snapshot_and_verify_apart(source: Source, cfg: ShipConfig) -> BackupRes
                 .enable_all()
                 .build()
                 .map_err(|e| BackupError::Io(format!("cannot start the snapshot runtime: {e}")))
-                .and_then(|rt| {
-                    rt.block_on(snapshot_and_verify(
-                        &source,
-                        &cfg.target,
-                        cfg.level,
-                        &cfg.keys,
-                    ))
-                });
+                .and_then(|rt| rt.block_on(snapshot_and_verify(&source, &cfg)));
             let _ = tx.send(result);
         })
         .map_err(|e| BackupError::Io(format!("cannot start the snapshot thread: {e}")))?;

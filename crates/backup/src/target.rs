@@ -14,7 +14,9 @@
 //! folder fsynced: a crash leaves either the whole file or no file under its name.
 
 use crate::error::{BackupError, BackupResult};
-use crate::format::{sync_dir, ArchiveReader, Manifest, ARCHIVE_SUFFIX};
+use crate::folder::{remove_if_there, ArchiveFolder};
+pub use crate::folder::{StoredSnapshot, Verification};
+use crate::format::sync_dir;
 use crate::seal::{KeyInfo, Keys, SealTo, Unseal, JOURNAL_KEY};
 use crate::segment::{parse_segment_name, Segment, JOURNAL_DIR};
 use serde::{Deserialize, Serialize};
@@ -27,7 +29,6 @@ pub const TARGET_FORMAT: &str = "kontor-backup-target";
 pub const SNAPSHOT_DIR: &str = "snapshots";
 const WRITER_STATE: &str = "writer.json";
 const WRITER_LOCK: &str = "writer.lock";
-const VERIFIED_SUFFIX: &str = ".verified.json";
 
 /// What `KONTOR-TARGET` says.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -72,24 +73,6 @@ impl WriterState {
         let patience = (self.interval_ms as i64 * 5).max(15_000);
         self.stopped || now_ms - self.heartbeat_ms > patience
     }
-}
-
-/// The outcome of verifying one archive, kept beside it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Verification {
-    pub ok: bool,
-    pub at: String,
-    pub seconds: f64,
-    pub error: Option<String>,
-}
-
-/// An archive in a target, with its verification if there was one.
-#[derive(Debug, Clone)]
-pub struct StoredSnapshot {
-    pub path: PathBuf,
-    pub name: String,
-    pub manifest: Option<Manifest>,
-    pub verification: Option<Verification>,
 }
 
 /// A journal segment in a target.
@@ -356,36 +339,23 @@ impl BackupTarget {
         self.path(SNAPSHOT_DIR)
     }
 
-    /// The archives, oldest first, with their manifests (`None` when unreadable) and
-    /// verifications.
+    /// The folder of the target's snapshots.
+    pub fn snapshot_folder(&self) -> ArchiveFolder {
+        ArchiveFolder::new(self.snapshot_dir())
+    }
+
+    /// The archives, oldest first, with their manifests, verifications and pins.
     pub fn snapshots(&self) -> BackupResult<Vec<StoredSnapshot>> {
-        let mut out = Vec::new();
-        for name in self.list(SNAPSHOT_DIR)? {
-            if !name.ends_with(ARCHIVE_SUFFIX) {
-                continue;
-            }
-            let path = self.snapshot_dir().join(&name);
-            let manifest = ArchiveReader::open(&path).ok().map(|r| r.manifest);
-            let verification =
-                std::fs::read(self.snapshot_dir().join(format!("{name}{VERIFIED_SUFFIX}")))
-                    .ok()
-                    .and_then(|b| serde_json::from_slice(&b).ok());
-            out.push(StoredSnapshot {
-                path,
-                name,
-                manifest,
-                verification,
-            });
-        }
-        Ok(out)
+        self.snapshot_folder().archives()
     }
 
     pub fn record_verification(&self, archive: &str, v: &Verification) -> BackupResult<()> {
-        let bytes = serde_json::to_vec_pretty(v).map_err(|e| BackupError::Io(e.to_string()))?;
-        self.put(
-            &format!("{SNAPSHOT_DIR}/{archive}{VERIFIED_SUFFIX}"),
-            &bytes,
-        )
+        self.snapshot_folder().record_verification(archive, v)
+    }
+
+    /// Removes a journal segment (retention); one already gone is not an error.
+    pub fn remove_segment(&self, s: &StoredSegment) -> BackupResult<()> {
+        remove_if_there(&self.path(&s.name))
     }
 
     /// The journal segments in seq order.

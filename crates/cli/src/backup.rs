@@ -6,10 +6,11 @@ use crate::{CliError, DataArg};
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use kontor_backup::create::Source;
-use kontor_backup::format::{ArchiveReader, ARCHIVE_SUFFIX};
+use kontor_backup::folder::{ArchiveFolder, Event, Pin, StoredSnapshot, Verification};
 use kontor_backup::progress::Progress;
 use kontor_backup::replay::Until;
 use kontor_backup::restore::{PointReport, Target};
+use kontor_backup::retention::{self, Policy};
 use kontor_backup::seal::Keys;
 use kontor_backup::ship::{ShipConfig, Shipper};
 use kontor_backup::target::BackupTarget;
@@ -37,10 +38,21 @@ pub enum BackupCommand {
         keys: KeyArgs,
     },
     /// Restore an archive into a scratch place and check every checksum, the row counts, the
-    /// database's integrity and the digest of the restored state.
+    /// database's integrity and the digest of the restored state; the result is kept beside
+    /// the archive. With --all, every archive of the folder (--to, or the data directory's).
     Verify {
         /// The archive file.
-        archive: PathBuf,
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        archive: Option<PathBuf>,
+        /// Verify every archive in the folder or target.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        data: DataArg,
+        /// The folder or backup target (default: `[backup] target`, else `backups` in the data
+        /// directory).
+        #[arg(long)]
+        to: Option<PathBuf>,
         #[command(flatten)]
         keys: KeyArgs,
     },
@@ -53,14 +65,65 @@ pub enum BackupCommand {
         #[arg(long)]
         to: Option<PathBuf>,
     },
-    /// List the archives in a folder, newest last.
+    /// List the archives of a folder or backup target, oldest first, with their verification,
+    /// pins and what retention would do with each.
     List {
         #[command(flatten)]
         data: DataArg,
-        /// Folder holding the archives (default: `backups` in the data directory).
+        /// The folder or backup target (default: `[backup] target`, else `backups` in the data
+        /// directory).
         #[arg(long)]
         to: Option<PathBuf>,
+        #[command(flatten)]
+        retention: RetentionArgs,
     },
+    /// Remove the archives retention does not keep, and (in a target) the journal segments
+    /// older than the oldest kept snapshot.
+    Prune {
+        #[command(flatten)]
+        data: DataArg,
+        #[arg(long)]
+        to: Option<PathBuf>,
+        /// Only say what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        retention: RetentionArgs,
+    },
+    /// Pin an archive: retention never removes it.
+    Pin {
+        archive: PathBuf,
+        /// Why (shown by `backup list`).
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Unpin an archive.
+    Unpin { archive: PathBuf },
+}
+
+/// How many snapshots retention keeps (default: `[backup] keep_*` in kontor.toml, else 7/4/12).
+#[derive(clap::Args, Clone, Default)]
+pub struct RetentionArgs {
+    /// Days whose newest snapshot is kept.
+    #[arg(long)]
+    pub keep_daily: Option<u32>,
+    /// ISO weeks whose newest snapshot is kept.
+    #[arg(long)]
+    pub keep_weekly: Option<u32>,
+    /// Months whose newest snapshot is kept.
+    #[arg(long)]
+    pub keep_monthly: Option<u32>,
+}
+
+impl RetentionArgs {
+    fn policy(&self, conf: &crate::config::BackupConfig) -> Policy {
+        let d = Policy::default();
+        Policy {
+            daily: self.keep_daily.or(conf.keep_daily).unwrap_or(d.daily),
+            weekly: self.keep_weekly.or(conf.keep_weekly).unwrap_or(d.weekly),
+            monthly: self.keep_monthly.or(conf.keep_monthly).unwrap_or(d.monthly),
+        }
+    }
 }
 
 /// Encryption keys for archives (age format): what to encrypt to when writing, what to
@@ -197,6 +260,7 @@ pub async fn shipper(
         std::time::Duration::from_millis(interval),
         &schedule,
     )?;
+    cfg.retention = RetentionArgs::default().policy(&conf);
     cfg.keys = configured_keys(
         &conf,
         &args.backup_recipients,
@@ -265,6 +329,106 @@ fn backups_dir(data: &DataArg, to: Option<PathBuf>) -> PathBuf {
     }
 }
 
+/// A folder of archives to list, verify or prune, and the target it belongs to, if any:
+/// `--to`, else `[backup] target` in kontor.toml, else `backups` in the data directory.
+struct Archives {
+    folder: ArchiveFolder,
+    target: Option<BackupTarget>,
+    conf: crate::config::BackupConfig,
+}
+
+fn archives(data: &DataArg, to: Option<PathBuf>) -> Result<Archives, CliError> {
+    let conf = crate::config::FileConfig::load(&data.data.join(kontor_core::datadir::CONFIG_FILE))
+        .map_err(CliError::Usage)?
+        .backup
+        .unwrap_or_default();
+    let to = to.or_else(|| conf.target.clone());
+    let (folder, target) = match to {
+        Some(t) if BackupTarget::is_target(&t) => {
+            let target = BackupTarget::folder(t);
+            (target.snapshot_folder(), Some(target))
+        }
+        Some(t) => (ArchiveFolder::new(t), None),
+        None => (ArchiveFolder::new(data.data.join("backups")), None),
+    };
+    Ok(Archives {
+        folder,
+        target,
+        conf,
+    })
+}
+
+/// Who runs this command, for the backup log.
+fn cli_user() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| format!("uid {}", process_uid()));
+    format!("cli:{user}")
+}
+
+fn process_uid() -> String {
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m).to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// The folder an archive file lies in, and its name.
+fn split_archive(path: &std::path::Path) -> Result<(ArchiveFolder, String), CliError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .ok_or_else(|| CliError::Usage(format!("{} is not an archive file", path.display())))?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    Ok((ArchiveFolder::new(dir), name))
+}
+
+/// Appends to a folder's log; a folder that cannot be written (read-only media) only warns.
+fn log(folder: &ArchiveFolder, event: Event) {
+    if let Err(e) = folder.log(&event) {
+        eprintln!("warning: could not record this in the backup log: {e}");
+    }
+}
+
+/// Verifies one archive, keeps the result beside it and logs it.
+async fn verify_one(
+    folder: &ArchiveFolder,
+    name: &str,
+    keys: &Keys,
+    progress: Arc<dyn Progress>,
+) -> Result<kontor_backup::restore::Report, BackupError> {
+    let path = folder.dir().join(name);
+    let started = std::time::Instant::now();
+    let result = kontor_backup::restore::verify(&path, keys, progress).await;
+    let record = Verification {
+        ok: result.is_ok(),
+        at: chrono::Utc::now().to_rfc3339(),
+        seconds: started.elapsed().as_secs_f64(),
+        error: result.as_ref().err().map(|e| e.to_string()),
+    };
+    // A key problem says nothing about the archive: nothing is recorded beside it.
+    if !matches!(result, Err(BackupError::Key(_))) {
+        if let Err(e) = folder.record_verification(name, &record) {
+            eprintln!("warning: could not keep the verification beside {name}: {e}");
+        }
+    }
+    log(
+        folder,
+        Event::new(
+            &cli_user(),
+            "verify",
+            Some(name),
+            match &result {
+                Ok(_) => Ok(format!("verified in {:.1} s", record.seconds)),
+                Err(e) => Err(e.to_string()),
+            },
+        ),
+    );
+    result
+}
+
 fn source(data: &DataArg) -> Result<Source, CliError> {
     let file = crate::config::FileConfig::load(&data.data.join(kontor_core::datadir::CONFIG_FILE))
         .map_err(CliError::Usage)?;
@@ -301,9 +465,30 @@ pub async fn backup(cmd: BackupCommand) -> Result<(), CliError> {
                 }
             }
             let dir = backups_dir(&data, to);
+            let folder = ArchiveFolder::new(&dir);
             let created =
-                kontor_backup::create::snapshot(&source, &dir, level, &keys, Bar::new()).await?;
+                kontor_backup::create::snapshot(&source, &dir, level, &keys, Bar::new()).await;
+            let created = match created {
+                Ok(c) => c,
+                Err(e) => {
+                    log(
+                        &folder,
+                        Event::new(&cli_user(), "create", None, Err(e.to_string())),
+                    );
+                    return Err(e.into());
+                }
+            };
             let (path, m) = (created.path, created.manifest);
+            let name = path.file_name().map(|n| n.to_string_lossy().to_string());
+            log(
+                &folder,
+                Event::new(
+                    &cli_user(),
+                    "create",
+                    name.as_deref(),
+                    Ok(format!("seq {}", m.seq)),
+                ),
+            );
             let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
             println!("archive:  {}", path.display());
             println!(
@@ -316,57 +501,224 @@ pub async fn backup(cmd: BackupCommand) -> Result<(), CliError> {
             println!("digest:   {}", m.digest);
             Ok(())
         }
-        BackupCommand::Verify { archive, keys } => {
+        BackupCommand::Verify {
+            archive,
+            all,
+            data,
+            to,
+            keys,
+        } => {
             let keys = keys.keys()?;
-            let report = kontor_backup::restore::verify(&archive, &keys, Bar::new()).await?;
+            if !all {
+                let archive =
+                    archive.ok_or_else(|| CliError::Usage("give an archive or --all".into()))?;
+                let (folder, name) = split_archive(&archive)?;
+                let report = verify_one(&folder, &name, &keys, Bar::new()).await?;
+                println!(
+                    "verified: {} (seq {}, rows {}, digest {}) in {:.1} s",
+                    archive.display(),
+                    report.manifest.seq,
+                    rows(&report.manifest.tables),
+                    report.manifest.digest,
+                    report.seconds
+                );
+                return Ok(());
+            }
+            let place = archives(&data, to)?;
+            let list = place.folder.archives()?;
+            if list.is_empty() {
+                println!("no archives in {}", place.folder.dir().display());
+                return Ok(());
+            }
+            let mut failed = Vec::new();
+            for s in &list {
+                match verify_one(&place.folder, &s.name, &keys, Bar::new()).await {
+                    Ok(r) => println!(
+                        "ok      {}  seq {}  {:.1} s",
+                        s.name, r.manifest.seq, r.seconds
+                    ),
+                    Err(e @ BackupError::Key(_)) => return Err(e.into()),
+                    Err(e) => {
+                        println!("FAILED  {}  {e}", s.name);
+                        failed.push(e);
+                    }
+                }
+            }
             println!(
-                "verified: {} (seq {}, rows {}, digest {}) in {:.1} s",
-                archive.display(),
-                report.manifest.seq,
-                rows(&report.manifest.tables),
-                report.manifest.digest,
-                report.seconds
+                "{} of {} archives verified",
+                list.len() - failed.len(),
+                list.len()
             );
-            Ok(())
+            match failed.into_iter().next() {
+                Some(first) => Err(first.into()),
+                None => Ok(()),
+            }
         }
         BackupCommand::Status { data, to } => status(&data, to),
-        BackupCommand::List { data, to } => {
-            let dir = backups_dir(&data, to);
-            let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
-                .map_err(|e| CliError::NotFound(format!("cannot read {}: {e}", dir.display())))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.ends_with(ARCHIVE_SUFFIX) && !n.starts_with('.'))
-                })
-                .collect();
-            names.sort();
+        BackupCommand::List {
+            data,
+            to,
+            retention,
+        } => {
+            let place = archives(&data, to)?;
+            let policy = retention.policy(&place.conf);
+            let plan = retention::plan(&place.folder, place.target.as_ref(), policy)?;
+            println!("{}", place.folder.dir().display());
             println!(
-                "{:<52}  {:>10}  {:>9}  {:<27}  rows",
-                "archive", "seq", "MiB", "created"
+                "{:<52}  {:>10}  {:>9}  {:<24}  {:<30}  retention",
+                "archive", "seq", "MiB", "created", "verified"
             );
-            for p in names {
-                let name = p.file_name().map(|n| n.to_string_lossy().to_string());
-                let name = name.unwrap_or_default();
-                match ArchiveReader::open(&p) {
-                    Ok(r) => {
-                        let m = &r.manifest;
-                        let size = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
-                        println!(
-                            "{name:<52}  {:>10}  {:>9.1}  {:<27}  {}",
-                            m.seq,
-                            size as f64 / 1048576.0,
-                            m.created_at,
-                            rows(&m.tables)
-                        );
-                    }
-                    Err(e) => println!("{name:<52}  unreadable: {e}"),
+            for d in &plan.decisions {
+                print_listed(&d.snapshot, &d.keep);
+            }
+            if let Some(t) = &place.target {
+                let segments = t.segments()?;
+                if let (Some(a), Some(b)) = (segments.first(), segments.last()) {
+                    println!(
+                        "journal: {} segments, seqs {}..{}; {} older than the oldest kept snapshot",
+                        segments.len(),
+                        a.first_seq,
+                        b.last_seq,
+                        plan.segments.len()
+                    );
                 }
             }
             Ok(())
         }
+        BackupCommand::Prune {
+            data,
+            to,
+            dry_run,
+            retention,
+        } => prune(&data, to, dry_run, &retention),
+        BackupCommand::Pin { archive, note } => {
+            let (folder, name) = split_archive(&archive)?;
+            let pin = Pin {
+                at: chrono::Utc::now().to_rfc3339(),
+                by: cli_user(),
+                note,
+            };
+            let result = folder.pin(&name, &pin);
+            log(
+                &folder,
+                Event::new(
+                    &cli_user(),
+                    "pin",
+                    Some(&name),
+                    result
+                        .as_ref()
+                        .map(|_| String::new())
+                        .map_err(|e| e.to_string()),
+                ),
+            );
+            result?;
+            println!("pinned: {name} (retention keeps it until `kontor backup unpin`)");
+            Ok(())
+        }
+        BackupCommand::Unpin { archive } => {
+            let (folder, name) = split_archive(&archive)?;
+            let was = folder.unpin(&name)?;
+            log(
+                &folder,
+                Event::new(&cli_user(), "unpin", Some(&name), Ok(String::new())),
+            );
+            println!(
+                "{}",
+                if was {
+                    format!("unpinned: {name}")
+                } else {
+                    format!("{name} was not pinned")
+                }
+            );
+            Ok(())
+        }
     }
+}
+
+fn print_listed(s: &StoredSnapshot, keep: &[retention::Reason]) {
+    let fate = if keep.is_empty() {
+        "PRUNE".to_string()
+    } else {
+        format!(
+            "keep: {}",
+            keep.iter()
+                .map(|r| r.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let fate = match &s.pin {
+        Some(Pin { note: Some(n), .. }) => format!("{fate} ({n})"),
+        _ => fate,
+    };
+    let verified = match &s.verification {
+        Some(v) if v.ok => format!("ok {}", v.at.get(..19).unwrap_or(&v.at)),
+        Some(_) => "FAILED".to_string(),
+        None => "-".to_string(),
+    };
+    match &s.manifest {
+        Some(m) => println!(
+            "{:<52}  {:>10}  {:>9.1}  {:<24}  {:<30}  {fate}",
+            s.name,
+            m.seq,
+            s.bytes as f64 / 1048576.0,
+            m.created_at.get(..19).unwrap_or(&m.created_at),
+            verified
+        ),
+        None => println!(
+            "{:<52}  unreadable: {}  {fate}",
+            s.name,
+            s.unreadable.as_deref().unwrap_or("")
+        ),
+    }
+}
+
+fn prune(
+    data: &DataArg,
+    to: Option<PathBuf>,
+    dry_run: bool,
+    retention: &RetentionArgs,
+) -> Result<(), CliError> {
+    let place = archives(data, to)?;
+    let policy = retention.policy(&place.conf);
+    let plan = match (&place.target, dry_run) {
+        (Some(t), false) => kontor_backup::ship::prune(t, policy, &cli_user())?,
+        _ => retention::plan(&place.folder, place.target.as_ref(), policy)?,
+    };
+    if !dry_run && place.target.is_none() {
+        let result = retention::apply(&plan, &place.folder, None);
+        log(
+            &place.folder,
+            Event::new(
+                &cli_user(),
+                "prune",
+                None,
+                match &result {
+                    Ok(()) => Ok(format!("removed {} archives", plan.removed().count())),
+                    Err(e) => Err(e.to_string()),
+                },
+            ),
+        );
+        result?;
+    }
+    let verb = if dry_run { "would remove" } else { "removed" };
+    for d in plan.removed() {
+        println!("{verb}: {}", d.snapshot.name);
+    }
+    for p in &plan.stale {
+        println!("{verb}: {} (left by a writer that died)", p.display());
+    }
+    println!(
+        "{verb} {} archives ({:.1} MiB) and {} journal segments; kept {} archives (policy: {} daily, {} weekly, {} monthly; pinned and the newest verified always)",
+        plan.removed().count(),
+        plan.removed_bytes() as f64 / 1048576.0,
+        plan.segments.len(),
+        plan.decisions.iter().filter(|d| d.kept()).count(),
+        policy.daily,
+        policy.weekly,
+        policy.monthly
+    );
+    Ok(())
 }
 
 fn status(data: &DataArg, to: Option<PathBuf>) -> Result<(), CliError> {
@@ -475,6 +827,42 @@ pub struct RestoreArgs {
 /// `kontor restore --from ARCHIVE_OR_TARGET (--data NEWDIR | --database URL) [--at | --seq]`
 /// and `kontor restore --catch-up --from TARGET (--data DIR | --database URL)`.
 pub async fn restore(args: RestoreArgs) -> Result<(), CliError> {
+    let result = restore_from(&args).await;
+    // Recorded in the log of where it came from (a target's, or the archive's folder).
+    let (folder, archive) = if BackupTarget::is_target(&args.from) {
+        (BackupTarget::folder(&args.from).snapshot_folder(), None)
+    } else {
+        match split_archive(&args.from) {
+            Ok((f, name)) if args.from.is_file() => (f, Some(name)),
+            _ => return result,
+        }
+    };
+    let into = match &args.database {
+        Some(url) => redact_url(url),
+        None => args.data.display().to_string(),
+    };
+    let what = if args.catch_up { "catch-up" } else { "restore" };
+    let point = match (&args.at, args.seq) {
+        (Some(at), _) => format!(" as at {at}"),
+        (None, Some(n)) => format!(" as at seq {n}"),
+        _ => String::new(),
+    };
+    log(
+        &folder,
+        Event::new(
+            &cli_user(),
+            what,
+            archive.as_deref(),
+            match &result {
+                Ok(()) => Ok(format!("into {into}{point}")),
+                Err(e) => Err(format!("into {into}{point}: {e}")),
+            },
+        ),
+    );
+    result
+}
+
+async fn restore_from(args: &RestoreArgs) -> Result<(), CliError> {
     let is_target = BackupTarget::is_target(&args.from);
     if !is_target && (args.at.is_some() || args.seq.is_some() || args.catch_up) {
         return Err(CliError::Usage(format!(
@@ -491,7 +879,7 @@ pub async fn restore(args: RestoreArgs) -> Result<(), CliError> {
     }
     let keys = args.keys.keys()?;
     if args.catch_up {
-        return catch_up(&args, &keys).await;
+        return catch_up(args, &keys).await;
     }
     let until = match (&args.at, args.seq) {
         (Some(_), Some(_)) => {
@@ -505,7 +893,7 @@ pub async fn restore(args: RestoreArgs) -> Result<(), CliError> {
         (None, Some(n)) => Until::Seq(n),
         (None, None) => Until::End,
     };
-    let outcome = into_new(&args, |target| {
+    let outcome = into_new(args, |target| {
         let from = args.from.clone();
         let keys = &keys;
         async move {

@@ -31,6 +31,10 @@ pub struct BackupConfig {
     pub recipients: Option<Vec<String>>,
     /// Encrypt them with the passphrase in this file instead.
     pub passphrase_file: Option<std::path::PathBuf>,
+    /// Retention: how many days, ISO weeks and months keep their newest snapshot (7, 4, 12).
+    pub keep_daily: Option<u32>,
+    pub keep_weekly: Option<u32>,
+    pub keep_monthly: Option<u32>,
 }
 
 impl FileConfig {
@@ -60,7 +64,12 @@ const TEMPLATE: &str =
 # schedule = \"0 23 * * *\"\n\
 # Encrypt backups (age format) to public keys, or with a passphrase kept in a file:\n\
 # recipients = [\"age1...\"]\n\
-# passphrase_file = \"/etc/kontor/backup-passphrase\"\n";
+# passphrase_file = \"/etc/kontor/backup-passphrase\"\n\
+# Snapshots kept: the newest of each of the last N days, ISO weeks and months (plus pinned ones\n\
+# and the newest verified one); journal segments older than the oldest kept snapshot go too.\n\
+# keep_daily = 7\n\
+# keep_weekly = 4\n\
+# keep_monthly = 12\n";
 
 /// Writes a commented template unless a config file is already there.
 pub fn write_template(path: &Path) -> std::io::Result<()> {

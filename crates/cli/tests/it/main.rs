@@ -8,4 +8,5 @@ mod cli;
 mod cluster;
 mod crash;
 mod login_load;
+mod retention;
 mod shipping;
