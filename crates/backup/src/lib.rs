@@ -5,6 +5,7 @@
 //! loads one into a new SQLite file or an empty PostgreSQL database and proves the result equal;
 //! [`restore::verify`] does that into a scratch place and throws it away.
 
+pub mod checked;
 pub mod create;
 pub mod error;
 pub mod folder;

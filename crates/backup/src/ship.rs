@@ -8,17 +8,17 @@
 //! another database's history is refused at start. Progress and failures are kept in the
 //! target's `writer.json` (read by `kontor backup status`) and in [`ShipHandle`].
 
-use crate::create::{snapshot, Source};
+use crate::checked;
+use crate::create::Source;
 use crate::error::{BackupError, BackupResult};
 use crate::folder::Event;
 use crate::progress::Silent;
-use crate::restore::verify;
 use crate::retention::{self, Policy};
 use crate::seal::{Keys, SealTo};
 use crate::segment::{
     segment_name, Segment, SegmentHeader, MAX_ENTRIES, SEGMENT_FORMAT, SEGMENT_FORMAT_VERSION,
 };
-use crate::target::{BackupTarget, Verification, WriterLock, WriterState};
+use crate::target::{BackupTarget, WriterLock, WriterState};
 use kontor_core::Kontor;
 use kontor_store::bulk::{CounterRow, CredentialRow, JournalRow};
 use std::sync::{Arc, Mutex};
@@ -446,84 +446,26 @@ impl Shipper {
     }
 }
 
-/// Takes a snapshot into the target, verifies it by restoring it (the result is kept beside
-/// the archive), then applies retention. Each step goes to the folder's log. Returns the
-/// snapshot's seq.
-pub async fn snapshot_and_verify(source: &Source, cfg: &ShipConfig) -> BackupResult<i64> {
-    let (target, keys) = (&cfg.target, &cfg.keys);
-    let folder = target.snapshot_folder();
-    let created = snapshot(
+/// The scheduled snapshot: taken into the target and verified ([`checked::snapshot_and_verify`]),
+/// then retention applied. Returns the snapshot's seq.
+async fn scheduled_snapshot(source: &Source, cfg: &ShipConfig) -> BackupResult<i64> {
+    let folder = cfg.target.snapshot_folder();
+    let checked = checked::snapshot_and_verify(
         source,
-        &target.snapshot_dir(),
+        &folder,
+        &cfg.keys,
         cfg.level,
-        keys,
+        SERVER,
         Arc::new(Silent),
     )
-    .await;
-    let created = match created {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = folder.log(&Event::new(SERVER, "create", None, Err(e.to_string())));
-            return Err(e);
-        }
-    };
-    let (path, manifest) = (created.path, created.manifest);
-    // The writer knows the data key it just used, so the whole archive is checked even when
-    // only the recipients' public keys are configured.
-    let mut keys = keys.clone();
-    if let Some(k) = &created.data_key {
-        keys.add_data_key(k);
-    }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    tracing::info!(archive = %name, seq = manifest.seq, "snapshot written; verifying");
-    let _ = folder.log(&Event::new(
-        SERVER,
-        "create",
-        Some(&name),
-        Ok(format!("seq {}", manifest.seq)),
-    ));
-    let started = Instant::now();
-    let verified = verify(&path, &keys, Arc::new(Silent)).await;
-    let record = Verification {
-        ok: verified.is_ok(),
-        at: chrono::Utc::now().to_rfc3339(),
-        seconds: started.elapsed().as_secs_f64(),
-        error: verified.as_ref().err().map(|e| e.to_string()),
-    };
-    let t = target.clone();
-    let n = name.clone();
-    let event = Event::new(
-        SERVER,
-        "verify",
-        Some(&name),
-        match &verified {
-            Ok(_) => Ok(format!("verified in {:.1} s", record.seconds)),
-            Err(e) => Err(e.to_string()),
-        },
-    );
-    blocking(move || {
-        t.record_verification(&n, &record)?;
-        t.snapshot_folder().log(&event)
-    })
     .await?;
-    match verified {
-        Ok(_) => {
-            tracing::info!(archive = %name, "snapshot verified");
-            let (t, policy) = (target.clone(), cfg.retention);
-            blocking(move || prune(&t, policy, SERVER).map(|_| ())).await?;
-            Ok(manifest.seq)
-        }
-        Err(e) => Err(BackupError::Mismatch(format!(
-            "snapshot {name} failed its verification: {e}"
-        ))),
-    }
+    let (t, policy) = (cfg.target.clone(), cfg.retention);
+    blocking(move || prune(&t, policy, SERVER).map(|_| ())).await?;
+    Ok(checked.manifest.seq)
 }
 
 /// Who scheduled work is done by, in the folder's log.
-const SERVER: &str = "server";
+pub const SERVER: &str = "server";
 
 /// Applies retention to `target` (archives and journal), logging what it removed as `by`.
 pub fn prune(target: &BackupTarget, policy: Policy, by: &str) -> BackupResult<retention::Plan> {
@@ -555,24 +497,13 @@ pub fn prune(target: &BackupTarget, policy: Policy, by: &str) -> BackupResult<re
     Ok(plan)
 }
 
-/// [`snapshot_and_verify`] on a thread of its own with its own runtime: restoring runs the
-/// schema migrations, whose future the compiler cannot prove `Send`, so it cannot be a task
-/// of the server's runtime. The server goes on shipping meanwhile.
+/// [`scheduled_snapshot`] on a thread of its own (see [`checked::on_own_thread`]); the
+/// server goes on shipping meanwhile.
 async fn snapshot_and_verify_apart(source: Source, cfg: ShipConfig) -> BackupResult<i64> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("kontor-snapshot".into())
-        .spawn(move || {
-            let result = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| BackupError::Io(format!("cannot start the snapshot runtime: {e}")))
-                .and_then(|rt| rt.block_on(snapshot_and_verify(&source, &cfg)));
-            let _ = tx.send(result);
-        })
-        .map_err(|e| BackupError::Io(format!("cannot start the snapshot thread: {e}")))?;
-    rx.await
-        .map_err(|_| BackupError::Io("the snapshot thread stopped".into()))?
+    checked::on_own_thread("kontor-snapshot", move || async move {
+        scheduled_snapshot(&source, &cfg).await
+    })
+    .await
 }
 
 async fn blocking<T: Send + 'static>(

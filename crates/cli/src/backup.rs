@@ -6,7 +6,7 @@ use crate::{CliError, DataArg};
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use kontor_backup::create::Source;
-use kontor_backup::folder::{ArchiveFolder, Event, Pin, StoredSnapshot, Verification};
+use kontor_backup::folder::{ArchiveFolder, Event, Pin, StoredSnapshot};
 use kontor_backup::progress::Progress;
 use kontor_backup::replay::Until;
 use kontor_backup::restore::{PointReport, Target};
@@ -16,6 +16,7 @@ use kontor_backup::ship::{ShipConfig, Shipper};
 use kontor_backup::target::BackupTarget;
 use kontor_backup::BackupError;
 use kontor_core::datadir::{DataDir, DB_FILE};
+use kontor_server::backups::BackupDesk;
 use kontor_store::postgres::{redact_url, PgStore};
 use kontor_store::sqlite::SqliteStore;
 use kontor_store::Store;
@@ -241,10 +242,33 @@ pub async fn shipper(
     args: &ShipArgs,
     file: &crate::config::FileConfig,
     target: &crate::Target,
-) -> Result<Option<Shipper>, CliError> {
+    data: &std::path::Path,
+) -> Result<(Option<Shipper>, Arc<BackupDesk>), CliError> {
     let conf = file.backup.clone().unwrap_or_default();
-    let Some(to) = args.backup_to.clone().or(conf.target.clone()) else {
-        return Ok(None);
+    let keys = configured_keys(
+        &conf,
+        &args.backup_recipients,
+        args.backup_passphrase_file.as_deref(),
+    )?;
+    let retention = RetentionArgs::default().policy(&conf);
+    let (source, exclusive) = match &target.url {
+        Some(url) => (Source::Postgres(url.clone()), false),
+        None => (Source::Sqlite(data.join(DB_FILE)), true),
+    };
+    let to = args.backup_to.clone().or(conf.target.clone());
+    let folder = match &to {
+        Some(t) => BackupTarget::folder(t).snapshot_folder(),
+        None => ArchiveFolder::new(data.join("backups")),
+    };
+    let mut desk = BackupDesk::new(
+        source.clone(),
+        folder,
+        to.as_ref().map(BackupTarget::folder),
+    );
+    desk.keys = keys.clone();
+    desk.retention = retention;
+    let Some(to) = to else {
+        return Ok((None, Arc::new(desk)));
     };
     let interval = args
         .backup_interval_ms
@@ -260,19 +284,12 @@ pub async fn shipper(
         std::time::Duration::from_millis(interval),
         &schedule,
     )?;
-    cfg.retention = RetentionArgs::default().policy(&conf);
-    cfg.keys = configured_keys(
-        &conf,
-        &args.backup_recipients,
-        args.backup_passphrase_file.as_deref(),
-    )?;
-    let (source, exclusive) = match (&target.url, &target.dir) {
-        (Some(url), _) => (Source::Postgres(url.clone()), false),
-        (None, Some(dir)) => (Source::Sqlite(dir.db_path()), true),
-        (None, None) => return Ok(None),
-    };
+    cfg.retention = retention;
+    cfg.keys = keys;
     let node = kontor_domain::record::new_id();
-    Ok(Some(Shipper::prepare(source, cfg, &node, exclusive).await?))
+    let shipper = Shipper::prepare(source, cfg, &node, exclusive).await?;
+    desk.shipping = Some(shipper.handle());
+    Ok((Some(shipper), Arc::new(desk)))
 }
 
 /// Exit codes of backup failures (see README).
@@ -399,34 +416,7 @@ async fn verify_one(
     keys: &Keys,
     progress: Arc<dyn Progress>,
 ) -> Result<kontor_backup::restore::Report, BackupError> {
-    let path = folder.dir().join(name);
-    let started = std::time::Instant::now();
-    let result = kontor_backup::restore::verify(&path, keys, progress).await;
-    let record = Verification {
-        ok: result.is_ok(),
-        at: chrono::Utc::now().to_rfc3339(),
-        seconds: started.elapsed().as_secs_f64(),
-        error: result.as_ref().err().map(|e| e.to_string()),
-    };
-    // A key problem says nothing about the archive: nothing is recorded beside it.
-    if !matches!(result, Err(BackupError::Key(_))) {
-        if let Err(e) = folder.record_verification(name, &record) {
-            eprintln!("warning: could not keep the verification beside {name}: {e}");
-        }
-    }
-    log(
-        folder,
-        Event::new(
-            &cli_user(),
-            "verify",
-            Some(name),
-            match &result {
-                Ok(_) => Ok(format!("verified in {:.1} s", record.seconds)),
-                Err(e) => Err(e.to_string()),
-            },
-        ),
-    );
-    result
+    kontor_backup::checked::verify_and_record(folder, name, keys, &cli_user(), progress).await
 }
 
 fn source(data: &DataArg) -> Result<Source, CliError> {

@@ -410,11 +410,12 @@ async fn serve(
     let proxies = trusted_proxies
         .or_else(|| file.trusted_proxies.clone())
         .unwrap_or_default();
-    let http = kontor_server::HttpConfig {
+    let mut http = kontor_server::HttpConfig {
         trusted_proxies: kontor_server::client_addr::TrustedProxies::parse(
             proxies.iter().map(String::as_str),
         )
         .map_err(CliError::Usage)?,
+        backups: None,
     };
     let settings = Settings {
         trash_retention_days: retention.or(file.trash_retention_days).unwrap_or(30),
@@ -437,13 +438,14 @@ async fn serve(
             Err(e) => return Err(e),
         }
     }
-    let shipper = match backup::shipper(&ship, &file, &target).await {
+    let (shipper, desk) = match backup::shipper(&ship, &file, &target, &args.data).await {
         Ok(s) => s,
         Err(e) => {
             target.close().await;
             return Err(e);
         }
     };
+    http.backups = Some(desk);
     let listen = listen
         .or(file.listen)
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));

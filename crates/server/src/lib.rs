@@ -1,12 +1,14 @@
 //! Kontor's HTTP server: the REST API over the core, health and readiness, the OpenAPI document,
 //! and the background jobs (recycle-bin retention) that run on whichever node holds their lease.
 
+pub mod backups;
 pub mod client_addr;
 pub mod error;
 pub mod extract;
 pub mod jobs;
 pub mod openapi;
 pub mod routes;
+pub mod tracked_jobs;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -23,25 +25,31 @@ use tokio::net::TcpListener;
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
 
 /// Settings of the HTTP layer.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct HttpConfig {
     /// Proxies (load balancers) whose forwarding headers name the real client address.
     pub trusted_proxies: client_addr::TrustedProxies,
+    /// Backups for the admin API (`None`: the backup routes answer 404).
+    pub backups: Option<Arc<backups::BackupDesk>>,
 }
 
 pub struct AppState {
     pub kontor: Arc<Kontor>,
     pub jobs: Arc<jobs::JobStatus>,
     pub http: HttpConfig,
+    /// Backups as the admin API sees them (`None`: this server has no backup settings).
+    pub backups: Option<Arc<backups::BackupDesk>>,
     shutting_down: AtomicBool,
 }
 
 impl AppState {
     pub fn new(kontor: Arc<Kontor>, jobs: Arc<jobs::JobStatus>, http: HttpConfig) -> Arc<AppState> {
+        let backups = http.backups.clone();
         Arc::new(AppState {
             kontor,
             jobs,
             http,
+            backups,
             shutting_down: AtomicBool::new(false),
         })
     }
@@ -65,6 +73,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/history", get(history::list))
         .route("/history/undo", post(history::undo))
         .route("/batch", post(records::batch))
+        .route("/admin/backups", get(backups::list).post(backups::create))
+        .route("/admin/backups/status", get(backups::status))
+        .route("/admin/backups/{id}/verify", post(backups::verify))
+        .route("/jobs/{id}", get(backups::job))
         .route("/users", get(users::list).post(users::create))
         .route(
             "/users/{id}",

@@ -583,6 +583,23 @@ macro_rules! sql_engine {
                 Ok(n > 0)
             }
 
+            async fn put_job(&self, job: &$crate::JobRow) -> $crate::StoreResult<()> {
+                execute(&self.writer, $crate::sql::put_job(job))
+                    .await
+                    .map(|_| ())
+            }
+
+            async fn job(&self, id: &str) -> $crate::StoreResult<Option<$crate::JobRow>> {
+                use $crate::sql::Arg;
+                fetch_optional(
+                    &self.readers,
+                    $crate::sql::stmt($crate::sql::GET_JOB, vec![Arg::Text(id.into())]),
+                )
+                .await?
+                .map(|r| $crate::sql::job_from_row(&r))
+                .transpose()
+            }
+
             async fn ping(&self) -> $crate::StoreResult<()> {
                 execute(&self.readers, $crate::sql::stmt("SELECT 1", vec![]))
                     .await

@@ -44,7 +44,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The schema version this Kontor creates and understands: the number of the last migration,
 /// the same on both engines. Archives record it; a newer archive is refused.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 #[cfg(test)]
 mod schema_version_tests {
@@ -136,6 +136,30 @@ pub struct Session {
     pub expires_at: Timestamp,
 }
 
+/// Long work and how far it got (see the `jobs` table).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRow {
+    pub id: String,
+    /// What it does, e.g. `backup.create`.
+    pub kind: String,
+    /// What it works on, e.g. an archive's name.
+    pub subject: Option<String>,
+    /// `running`, `succeeded` or `failed`.
+    pub state: String,
+    /// The user id that started it.
+    pub created_by: String,
+    /// The node running it.
+    pub node: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub phase: Option<String>,
+    pub done: i64,
+    pub total: Option<i64>,
+    /// JSON text of what it produced.
+    pub result: Option<String>,
+    pub error: Option<String>,
+}
+
 /// Reads, sessions, leases and the door to write transactions.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -199,6 +223,10 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
         ttl: std::time::Duration,
     ) -> StoreResult<bool>;
+
+    /// Records a job's state (inserted or replaced whole).
+    async fn put_job(&self, job: &JobRow) -> StoreResult<()>;
+    async fn job(&self, id: &str) -> StoreResult<Option<JobRow>>;
 
     /// Cheap round trip for readiness checks.
     async fn ping(&self) -> StoreResult<()>;

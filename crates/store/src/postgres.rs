@@ -24,6 +24,10 @@ pub(crate) const MIGRATIONS: &[(i64, Step)] = &[
     ),
     (3, Step::Data(DataStep::CredentialsOutOfRecords)),
     (4, Step::Data(DataStep::DecimalsAsStrings)),
+    (
+        5,
+        Step::Sql(include_str!("../migrations/postgres/0005_jobs.sql")),
+    ),
 ];
 
 /// Advisory-lock key that serialises migrations when several nodes start at once.

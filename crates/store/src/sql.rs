@@ -671,6 +671,54 @@ pub fn stored_entry(seq: i64, at: Timestamp, e: NewJournalEntry) -> JournalEntry
     }
 }
 
+pub const PUT_JOB: &str = "INSERT INTO jobs (id, kind, subject, state, created_by, node, \
+     created_at, updated_at, phase, done, total, result, error) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+     ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at, \
+     phase = excluded.phase, done = excluded.done, total = excluded.total, \
+     result = excluded.result, error = excluded.error, subject = excluded.subject";
+pub const GET_JOB: &str = "SELECT id, kind, subject, state, created_by, node, created_at, \
+     updated_at, phase, done, total, result, error FROM jobs WHERE id = $1";
+
+pub fn put_job(j: &crate::JobRow) -> Stmt {
+    stmt(
+        PUT_JOB,
+        vec![
+            Arg::Text(j.id.clone()),
+            Arg::Text(j.kind.clone()),
+            Arg::OptText(j.subject.clone()),
+            Arg::Text(j.state.clone()),
+            Arg::Text(j.created_by.clone()),
+            Arg::Text(j.node.clone()),
+            Arg::Int(time::to_micros(j.created_at)),
+            Arg::Int(time::to_micros(j.updated_at)),
+            Arg::OptText(j.phase.clone()),
+            Arg::Int(j.done),
+            Arg::OptInt(j.total),
+            Arg::OptText(j.result.clone()),
+            Arg::OptText(j.error.clone()),
+        ],
+    )
+}
+
+pub fn job_from_row(row: &impl RowAccess) -> StoreResult<crate::JobRow> {
+    Ok(crate::JobRow {
+        id: row.req_text("id")?,
+        kind: row.req_text("kind")?,
+        subject: row.text("subject")?,
+        state: row.req_text("state")?,
+        created_by: row.req_text("created_by")?,
+        node: row.req_text("node")?,
+        created_at: time::from_micros(row.req_int("created_at")?),
+        updated_at: time::from_micros(row.req_int("updated_at")?),
+        phase: row.text("phase")?,
+        done: row.req_int("done")?,
+        total: row.int("total")?,
+        result: row.text("result")?,
+        error: row.text("error")?,
+    })
+}
+
 pub fn session_from_row(row: &impl RowAccess) -> StoreResult<crate::Session> {
     Ok(crate::Session {
         token_hash: row.req_text("token_hash")?,

@@ -27,6 +27,10 @@ pub(crate) const MIGRATIONS: &[(i64, Step)] = &[
     ),
     (3, Step::Data(DataStep::CredentialsOutOfRecords)),
     (4, Step::Data(DataStep::DecimalsAsStrings)),
+    (
+        5,
+        Step::Sql(include_str!("../migrations/sqlite/0005_jobs.sql")),
+    ),
 ];
 
 pub struct SqliteStore {

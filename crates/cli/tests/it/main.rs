@@ -3,6 +3,7 @@
 
 mod support;
 
+mod admin_api;
 mod backup;
 mod cli;
 mod cluster;

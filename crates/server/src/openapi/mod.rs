@@ -26,6 +26,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/history"),
     ("post", "/history/undo"),
     ("post", "/batch"),
+    ("get", "/admin/backups"),
+    ("post", "/admin/backups"),
+    ("get", "/admin/backups/status"),
+    ("post", "/admin/backups/{id}/verify"),
+    ("get", "/jobs/{id}"),
     ("get", "/users"),
     ("post", "/users"),
     ("get", "/users/{id}"),
@@ -588,6 +593,116 @@ fn system_paths(paths: &mut Map<String, Value>) {
     paths.insert("/readyz".into(), json!({"get": ready}));
 }
 
+/// A snapshot archive's name, which is its id in the API.
+const ARCHIVE_PATTERN: &str = r"^kontor-[0-9]{8}T[0-9]{6}\.[0-9]{3}Z-seq[0-9]{12}\.kontor\.tar$";
+
+fn backup_paths(paths: &mut Map<String, Value>) {
+    let job_started = |summary: &str, id: &str, errors: &[u16], params: Vec<Value>| {
+        let mut op = Operation::new(summary, id, "backups")
+            .params(params)
+            .errors(&[403, 404])
+            .errors(errors)
+            .answer(202, reference("Job"), false);
+        op["responses"]["202"]["description"] =
+            json!("Accepted: the job runs; follow it at Location");
+        op["responses"]["202"]["headers"] = json!({"Location": {"required": true,
+            "description": "/api/v1/jobs/{id} of the job", "schema": {"type": "string"}}});
+        op["responses"]["202"]["links"] = json!({"job": {"operationId": "get_job",
+            "parameters": {"id": "$response.body#/id"}}});
+        op
+    };
+    paths.insert(
+        "/api/v1/admin/backups".into(),
+        json!({
+            "get": Operation::new("Snapshot archives (newest first) with their verification, pins and retention, and the backup log (admin)", "list_backups", "backups")
+                .errors(&[403, 404])
+                .answer(200, reference("BackupList"), false),
+            "post": job_started("Take a snapshot now and verify it by restoring it, as a job (admin)", "create_backup", &[409], vec![]),
+        }),
+    );
+    paths.insert(
+        "/api/v1/admin/backups/status".into(),
+        json!({"get": Operation::new("Continuous backup: shipping and lag, newest and newest verified snapshot, failed verifications (admin)", "backup_status", "backups")
+            .errors(&[403, 404])
+            .answer(200, reference("BackupStatus"), false)}),
+    );
+    paths.insert(
+        "/api/v1/admin/backups/{id}/verify".into(),
+        json!({"post": job_started(
+            "Verify an archive by restoring it into a scratch place, as a job (admin)",
+            "verify_backup",
+            &[],
+            vec![json!({"name": "id", "in": "path", "required": true,
+                "description": "the archive's name", "schema": {"type": "string", "pattern": ARCHIVE_PATTERN}})],
+        )}),
+    );
+    paths.insert(
+        "/api/v1/jobs/{id}".into(),
+        json!({"get": Operation::new("A job's state and progress (its starter or an admin)", "get_job", "jobs")
+            .param(path_id("job"))
+            .errors(&[404])
+            .answer(200, reference("Job"), false)}),
+    );
+}
+
+fn backup_schemas(schemas: &mut Map<String, Value>) {
+    let text_or_null = json!({"type": ["string", "null"]});
+    let int_or_null = json!({"type": ["integer", "null"]});
+    schemas.insert(
+        "Job".into(),
+        json!({"type": "object",
+            "required": ["id", "kind", "subject", "state", "created_by", "node", "created_at", "updated_at", "progress", "result", "error"],
+            "properties": {
+                "id": uuid(), "kind": {"type": "string"}, "subject": text_or_null,
+                "state": {"type": "string", "enum": ["running", "succeeded", "failed"]},
+                "created_by": {"type": "string"}, "node": {"type": "string"},
+                "created_at": {"type": "string", "format": "date-time"},
+                "updated_at": {"type": "string", "format": "date-time"},
+                "progress": {"type": "object", "required": ["phase", "done", "total"], "properties": {
+                    "phase": text_or_null, "done": {"type": "integer", "minimum": 0}, "total": int_or_null}},
+                "result": {"type": ["object", "null"]}, "error": text_or_null}}),
+    );
+    let archive = json!({"type": "object",
+        "required": ["id", "bytes", "seq", "created_at", "encrypted", "verification", "pinned"],
+        "properties": {
+            "id": {"type": "string"}, "bytes": {"type": "integer", "minimum": 0},
+            "seq": int_or_null, "seq_at": text_or_null, "created_at": text_or_null,
+            "kontor_version": text_or_null, "schema_version": int_or_null,
+            "rows": {"type": ["object", "null"], "additionalProperties": {"type": "integer"}},
+            "encrypted": {"type": "boolean"}, "unreadable": text_or_null,
+            "verification": {"type": ["object", "null"], "required": ["ok", "at", "seconds", "error"], "properties": {
+                "ok": {"type": "boolean"}, "at": {"type": "string"}, "seconds": {"type": "number"}, "error": text_or_null}},
+            "pinned": {"type": ["object", "null"]},
+            "retention": {"type": "array", "items": {"type": "string"},
+                "description": "why retention keeps it; empty: the next prune removes it"}}});
+    schemas.insert("BackupArchive".into(), archive);
+    schemas.insert(
+        "BackupList".into(),
+        json!({"type": "object", "required": ["folder", "archives", "events"], "properties": {
+            "folder": {"type": "string"},
+            "archives": {"type": "array", "items": reference("BackupArchive")},
+            "events": {"type": "array", "description": "the backup log, newest first", "items": {
+                "type": "object", "required": ["at", "by", "action", "ok", "detail"], "properties": {
+                    "at": {"type": "string"}, "by": {"type": "string"}, "action": {"type": "string"},
+                    "archive": {"type": "string"}, "ok": {"type": "boolean"}, "detail": {"type": "string"}}}}}}),
+    );
+    let archive_or_null = json!({"anyOf": [reference("BackupArchive"), {"type": "null"}]});
+    schemas.insert(
+        "BackupStatus".into(),
+        json!({"type": "object",
+            "required": ["target", "folder", "encrypted", "shipping", "archives", "newest", "newest_verified", "failed_verifications"],
+            "properties": {
+                "target": text_or_null, "folder": {"type": "string"}, "encrypted": {"type": "boolean"},
+                "shipping": {"type": ["object", "null"], "properties": {
+                    "running": {"type": "boolean"}, "shipped_seq": {"type": "integer"},
+                    "database_seq": {"type": "integer"}, "lag_entries": {"type": "integer"},
+                    "lag_seconds": {"type": "number"}, "last_error": text_or_null}},
+                "archives": {"type": "integer", "minimum": 0},
+                "newest": archive_or_null.clone(), "newest_verified": archive_or_null,
+                "failed_verifications": {"type": "array", "items": {"type": "string"}}}}),
+    );
+}
+
 fn batch_request() -> Value {
     let mut variants = Vec::new();
     for e in routed_entities() {
@@ -692,6 +807,7 @@ pub fn document(custom: &[CustomFieldDef]) -> Value {
     }
     user_paths(&mut paths);
     system_paths(&mut paths);
+    backup_paths(&mut paths);
     for e in Entity::ALL {
         let schema = Schema::with_custom(e, custom);
         schemas.insert(e.as_str().into(), schemas::record(&schema));
@@ -730,6 +846,7 @@ pub fn document(custom: &[CustomFieldDef]) -> Value {
         }
     }
     shared_schemas(&mut schemas);
+    backup_schemas(&mut schemas);
     json!({
         "openapi": "3.1.0",
         "info": {"title": "Kontor API", "version": env!("CARGO_PKG_VERSION"),

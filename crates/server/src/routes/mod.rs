@@ -2,6 +2,7 @@
 //! call one core function with the actor, and shape the response.
 
 pub mod auth;
+pub mod backups;
 pub mod history;
 pub mod records;
 pub mod system;

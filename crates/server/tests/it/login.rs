@@ -107,6 +107,7 @@ async fn correct_logins_in_parallel_all_succeed(engine: Engine) {
 async fn behind_a_trusted_proxy_each_client_has_its_own_limit(engine: Engine) {
     let http = HttpConfig {
         trusted_proxies: TrustedProxies::parse(["127.0.0.1"]).expect("proxies"),
+        ..HttpConfig::default()
     };
     let srv = TestServer::start_full(engine, Settings::default(), http).await;
     // One client behind the balancer guesses at 25 accounts and is stopped after 20.
