@@ -33,7 +33,8 @@ pub async fn snapshot_and_verify(
     by: &str,
     progress: Arc<dyn Progress>,
 ) -> BackupResult<Checked> {
-    let created = snapshot(source, folder.dir(), level, keys, progress.clone()).await;
+    let staging = folder.staging()?;
+    let created = snapshot(source, &staging.dir, level, keys, progress.clone()).await;
     let Created {
         path,
         manifest,
@@ -59,14 +60,17 @@ pub async fn snapshot_and_verify(
     if let Some(k) = &data_key {
         keys.add_data_key(k);
     }
-    let report = verify_and_record(folder, &name, &keys, by, progress).await;
+    let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let report = verify_file_and_record(folder, &name, &path, &keys, by, progress).await;
+    // Into the bucket (a folder already holds it), verified or not: a failed one is marked.
+    folder.publish(&path, &manifest)?;
     let report = report.map_err(|e| match e {
         e @ BackupError::Key(_) => e,
         e => BackupError::Mismatch(format!("snapshot {name} failed its verification: {e}")),
     })?;
     tracing::info!(archive = %name, "snapshot verified");
     Ok(Checked {
-        bytes: std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
+        bytes,
         name,
         manifest,
         verify_seconds: report.seconds,
@@ -82,15 +86,21 @@ pub async fn verify_and_record(
     by: &str,
     progress: Arc<dyn Progress>,
 ) -> BackupResult<Report> {
-    let path = folder.archive(name)?;
-    if !path.is_file() {
-        return Err(BackupError::Refused(format!(
-            "no archive {name} in {}",
-            folder.dir().display()
-        )));
-    }
+    let fetched = folder.fetch(name)?;
+    verify_file_and_record(folder, name, &fetched.path, keys, by, progress).await
+}
+
+/// [`verify_and_record`] of an archive already at hand as `path`.
+async fn verify_file_and_record(
+    folder: &ArchiveFolder,
+    name: &str,
+    path: &Path,
+    keys: &Keys,
+    by: &str,
+    progress: Arc<dyn Progress>,
+) -> BackupResult<Report> {
     let started = Instant::now();
-    let result = verify(&path, keys, progress).await;
+    let result = verify(path, keys, progress).await;
     let record = Verification {
         ok: result.is_ok(),
         at: chrono::Utc::now().to_rfc3339(),

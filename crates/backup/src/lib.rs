@@ -18,6 +18,7 @@ pub mod retention;
 pub mod seal;
 pub mod segment;
 pub mod ship;
+pub mod storage;
 pub mod target;
 
 pub use error::{BackupError, BackupResult};

@@ -132,7 +132,14 @@ pub async fn restore_point(
             check_space(path, manifest)?;
         }
         let loader = begin(target, manifest.schema_version).await?;
-        let reader = match ArchiveReader::open(&snap.path).and_then(|mut r| {
+        let fetched = match from.snapshot_folder().fetch(&snap.name) {
+            Ok(f) => f,
+            Err(e) => {
+                loader.abandon().await;
+                return Err(e);
+            }
+        };
+        let reader = match ArchiveReader::open(&fetched.path).and_then(|mut r| {
             r.unlock(keys)?;
             Ok(r)
         }) {

@@ -8,7 +8,8 @@
 //! half-way never leaves a kept snapshot without the segments after it.
 
 use crate::error::BackupResult;
-use crate::folder::{remove_if_there, ArchiveFolder, StoredSnapshot};
+use crate::folder::{ArchiveFolder, StoredSnapshot};
+use crate::storage::remove_if_there;
 use crate::target::{BackupTarget, StoredSegment};
 use chrono::{DateTime, Datelike, TimeZone};
 use std::collections::BTreeSet;
@@ -175,9 +176,7 @@ pub fn plan(
     };
     let mut stale = folder.stale_partials()?;
     if let Some(t) = target {
-        stale.extend(
-            ArchiveFolder::new(t.root().join(crate::segment::JOURNAL_DIR)).stale_partials()?,
-        );
+        stale.extend(t.storage().stale_partials(crate::segment::JOURNAL_DIR)?);
     }
     Ok(Plan {
         decisions,
@@ -222,7 +221,6 @@ mod tests {
         }))
         .unwrap();
         StoredSnapshot {
-            path: PathBuf::from(at),
             name: at.to_string(),
             bytes: 10,
             manifest: Some(manifest),

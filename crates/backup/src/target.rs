@@ -1,5 +1,5 @@
-//! A backup target: the folder (local disk or a mounted share) a server ships its journal
-//! segments and snapshots to. Layout:
+//! A backup target: the folder (local disk or a mounted share) or S3-compatible bucket (see
+//! `storage`) a server ships its journal segments and snapshots to. Layout:
 //!
 //! ```text
 //! KONTOR-TARGET            which database's history this holds (its origin), written once
@@ -10,18 +10,19 @@
 //! journal-key.age          an encrypted target's journal data key, wrapped (see `seal`)
 //! ```
 //!
-//! Every file is written under a temporary name (starting with `.`), fsynced, renamed, and the
-//! folder fsynced: a crash leaves either the whole file or no file under its name.
+//! Every file appears only whole: in a folder it is written under a temporary name (starting
+//! with `.`), fsynced, renamed, and the folder fsynced; in a bucket an object appears when its
+//! upload completes. An object store has no `flock`: there, one writer per target rests on the
+//! heartbeat in `writer.json` alone.
 
 use crate::error::{BackupError, BackupResult};
-use crate::folder::{remove_if_there, ArchiveFolder};
+use crate::folder::ArchiveFolder;
 pub use crate::folder::{StoredSnapshot, Verification};
-use crate::format::sync_dir;
 use crate::seal::{KeyInfo, Keys, SealTo, Unseal, JOURNAL_KEY};
 use crate::segment::{parse_segment_name, Segment, JOURNAL_DIR};
+use crate::storage::Storage;
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub const TARGET_MARKER: &str = "KONTOR-TARGET";
@@ -86,95 +87,67 @@ pub struct StoredSegment {
 /// A folder target.
 #[derive(Debug, Clone)]
 pub struct BackupTarget {
-    root: PathBuf,
+    storage: Storage,
     /// The journal's data key, once [`BackupTarget::unlocked`].
     journal_key: Option<Unseal>,
 }
 
 /// The held writer lock; released when dropped.
 pub struct WriterLock {
-    _file: File,
+    _file: Option<File>,
 }
 
 impl BackupTarget {
     pub fn folder(root: impl Into<PathBuf>) -> BackupTarget {
+        BackupTarget::on(Storage::Local(root.into()))
+    }
+
+    pub fn on(storage: Storage) -> BackupTarget {
         BackupTarget {
-            root: root.into(),
+            storage,
             journal_key: None,
         }
     }
 
-    /// Whether `path` is a target (holds the marker).
-    pub fn is_target(path: &Path) -> bool {
-        path.join(TARGET_MARKER).is_file()
+    /// A folder path or an `s3://bucket/prefix` URL.
+    pub fn open(spec: &Path) -> BackupResult<BackupTarget> {
+        Ok(BackupTarget::on(Storage::parse(&spec.to_string_lossy())?))
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
+    /// Whether `spec` names a target (holds the marker). An object store that cannot be
+    /// reached is not one.
+    pub fn is_target(spec: &Path) -> bool {
+        BackupTarget::open(spec)
+            .and_then(|t| t.storage.exists(TARGET_MARKER))
+            .unwrap_or(false)
+    }
+
+    pub fn storage(&self) -> &Storage {
+        &self.storage
     }
 
     pub fn describe(&self) -> String {
-        self.root.display().to_string()
+        self.storage.describe()
     }
 
-    fn path(&self, key: &str) -> PathBuf {
-        self.root.join(key)
-    }
-
-    /// Writes `key` durably: temporary name, fsync, rename, fsync of the folder.
+    /// Writes `key` whole and durably.
     pub fn put(&self, key: &str, bytes: &[u8]) -> BackupResult<()> {
-        let path = self.path(key);
-        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
-        std::fs::create_dir_all(&dir).map_err(|e| BackupError::io(dir.display(), e))?;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
-        let temp = dir.join(format!(".{name}.partial"));
-        let write = || -> std::io::Result<()> {
-            let mut f = File::create(&temp)?;
-            f.write_all(bytes)?;
-            f.sync_all()?;
-            std::fs::rename(&temp, &path)?;
-            sync_dir(&path)
-        };
-        write().map_err(|e| {
-            let _ = std::fs::remove_file(&temp);
-            BackupError::io(path.display(), e)
-        })
+        self.storage.put(key, bytes)
     }
 
     pub fn get(&self, key: &str) -> BackupResult<Vec<u8>> {
-        let path = self.path(key);
-        std::fs::read(&path).map_err(|e| BackupError::io(path.display(), e))
+        self.storage.get(key)
     }
 
-    /// Names in folder `dir` of the target (temporary files left out), sorted.
     fn list(&self, dir: &str) -> BackupResult<Vec<String>> {
-        let path = self.path(dir);
-        let entries = match std::fs::read_dir(&path) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(BackupError::io(path.display(), e)),
-        };
-        let mut names = Vec::new();
-        for e in entries {
-            let e = e.map_err(|e| BackupError::io(path.display(), e))?;
-            let name = e.file_name().to_string_lossy().to_string();
-            if !name.starts_with('.') {
-                names.push(name);
-            }
-        }
-        names.sort();
-        Ok(names)
+        self.storage.list(dir)
     }
 
     /// What `KONTOR-TARGET` says; `None` for a folder that is not a target yet.
     pub fn info(&self) -> BackupResult<Option<TargetInfo>> {
-        if !self.path(TARGET_MARKER).exists() {
+        let Some(bytes) = self.storage.get_opt(TARGET_MARKER)? else {
             return Ok(None);
-        }
-        let bytes = self.get(TARGET_MARKER)?;
+        };
         let info: TargetInfo = serde_json::from_slice(&bytes).map_err(|e| {
             BackupError::Refused(format!(
                 "{} is not a Kontor backup target ({TARGET_MARKER}: {e})",
@@ -294,9 +267,13 @@ impl BackupTarget {
     }
 
     /// Takes the writer lock, or says who holds it.
+    /// In an object store there is nothing to lock; the caller's heartbeat check is all.
     pub fn lock(&self) -> BackupResult<WriterLock> {
-        std::fs::create_dir_all(&self.root).map_err(|e| BackupError::io(self.describe(), e))?;
-        let path = self.path(WRITER_LOCK);
+        let Some(root) = self.storage.local() else {
+            return Ok(WriterLock { _file: None });
+        };
+        std::fs::create_dir_all(root).map_err(|e| BackupError::io(self.describe(), e))?;
+        let path = root.join(WRITER_LOCK);
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -304,7 +281,7 @@ impl BackupTarget {
             .open(&path)
             .map_err(|e| BackupError::io(path.display(), e))?;
         match file.try_lock() {
-            Ok(()) => Ok(WriterLock { _file: file }),
+            Ok(()) => Ok(WriterLock { _file: Some(file) }),
             Err(std::fs::TryLockError::WouldBlock) => Err(self.held_by()),
             Err(std::fs::TryLockError::Error(e)) => Err(BackupError::io(path.display(), e)),
         }
@@ -323,10 +300,10 @@ impl BackupTarget {
     }
 
     pub fn writer_state(&self) -> BackupResult<Option<WriterState>> {
-        if !self.path(WRITER_STATE).exists() {
-            return Ok(None);
-        }
-        Ok(serde_json::from_slice(&self.get(WRITER_STATE)?).ok())
+        Ok(self
+            .storage
+            .get_opt(WRITER_STATE)?
+            .and_then(|b| serde_json::from_slice(&b).ok()))
     }
 
     pub fn put_writer_state(&self, state: &WriterState) -> BackupResult<()> {
@@ -334,14 +311,9 @@ impl BackupTarget {
         self.put(WRITER_STATE, &bytes)
     }
 
-    /// Where snapshots are written.
-    pub fn snapshot_dir(&self) -> PathBuf {
-        self.path(SNAPSHOT_DIR)
-    }
-
     /// The folder of the target's snapshots.
     pub fn snapshot_folder(&self) -> ArchiveFolder {
-        ArchiveFolder::new(self.snapshot_dir())
+        ArchiveFolder::within(self.storage.clone(), SNAPSHOT_DIR)
     }
 
     /// The archives, oldest first, with their manifests, verifications and pins.
@@ -355,7 +327,7 @@ impl BackupTarget {
 
     /// Removes a journal segment (retention); one already gone is not an error.
     pub fn remove_segment(&self, s: &StoredSegment) -> BackupResult<()> {
-        remove_if_there(&self.path(&s.name))
+        self.storage.delete(&s.name)
     }
 
     /// The journal segments in seq order.

@@ -256,18 +256,15 @@ pub async fn shipper(
         None => (Source::Sqlite(data.join(DB_FILE)), true),
     };
     let to = args.backup_to.clone().or(conf.target.clone());
-    let folder = match &to {
-        Some(t) => BackupTarget::folder(t).snapshot_folder(),
+    let backup_target = to.as_deref().map(BackupTarget::open).transpose()?;
+    let folder = match &backup_target {
+        Some(t) => t.snapshot_folder(),
         None => ArchiveFolder::new(data.join("backups")),
     };
-    let mut desk = BackupDesk::new(
-        source.clone(),
-        folder,
-        to.as_ref().map(BackupTarget::folder),
-    );
+    let mut desk = BackupDesk::new(source.clone(), folder, backup_target.clone());
     desk.keys = keys.clone();
     desk.retention = retention;
-    let Some(to) = to else {
+    let Some(backup_target) = backup_target else {
         return Ok((None, Arc::new(desk)));
     };
     let interval = args
@@ -280,7 +277,7 @@ pub async fn shipper(
         .or(conf.schedule.clone())
         .unwrap_or_else(|| kontor_backup::ship::DEFAULT_SCHEDULE.to_string());
     let mut cfg = ShipConfig::new(
-        BackupTarget::folder(to),
+        backup_target,
         std::time::Duration::from_millis(interval),
         &schedule,
     )?;
@@ -336,18 +333,9 @@ impl Progress for Bar {
     }
 }
 
-/// Where archives go: `--to` (a backup target's snapshot folder when it is a target), else
-/// `backups` in the data directory.
-fn backups_dir(data: &DataArg, to: Option<PathBuf>) -> PathBuf {
-    match to {
-        Some(t) if BackupTarget::is_target(&t) => BackupTarget::folder(t).snapshot_dir(),
-        Some(t) => t,
-        None => data.data.join("backups"),
-    }
-}
-
-/// A folder of archives to list, verify or prune, and the target it belongs to, if any:
-/// `--to`, else `[backup] target` in kontor.toml, else `backups` in the data directory.
+/// A folder of archives to write, list, verify or prune, and the target it belongs to, if
+/// any: `--to` (a folder, a backup target, or `s3://bucket/prefix`), else — for all but
+/// `create` — `[backup] target` in kontor.toml, else `backups` in the data directory.
 struct Archives {
     folder: ArchiveFolder,
     target: Option<BackupTarget>,
@@ -355,17 +343,28 @@ struct Archives {
 }
 
 fn archives(data: &DataArg, to: Option<PathBuf>) -> Result<Archives, CliError> {
+    archives_at(data, to, true)
+}
+
+fn archives_at(
+    data: &DataArg,
+    to: Option<PathBuf>,
+    configured: bool,
+) -> Result<Archives, CliError> {
     let conf = crate::config::FileConfig::load(&data.data.join(kontor_core::datadir::CONFIG_FILE))
         .map_err(CliError::Usage)?
         .backup
         .unwrap_or_default();
-    let to = to.or_else(|| conf.target.clone());
+    let to = to.or_else(|| conf.target.clone().filter(|_| configured));
     let (folder, target) = match to {
-        Some(t) if BackupTarget::is_target(&t) => {
-            let target = BackupTarget::folder(t);
-            (target.snapshot_folder(), Some(target))
+        Some(t) => {
+            let target = BackupTarget::open(&t)?;
+            if target.info()?.is_some() || target.storage().local().is_none() {
+                (target.snapshot_folder(), Some(target))
+            } else {
+                (ArchiveFolder::new(t), None)
+            }
         }
-        Some(t) => (ArchiveFolder::new(t), None),
         None => (ArchiveFolder::new(data.data.join("backups")), None),
     };
     Ok(Archives {
@@ -447,17 +446,22 @@ pub async fn backup(cmd: BackupCommand) -> Result<(), CliError> {
         } => {
             let source = source(&data)?;
             let keys = keys.keys_or_configured(&data)?;
-            if let Some(t) = to.as_ref().filter(|t| BackupTarget::is_target(t)) {
+            let place = archives_at(&data, to, false)?;
+            if let Some(target) = &place.target {
                 // An archive in a target is encrypted as the target is.
-                let target = BackupTarget::folder(t);
                 if let Some(info) = target.info()? {
                     target.check_keys(&info, &keys)?;
                 }
             }
-            let dir = backups_dir(&data, to);
-            let folder = ArchiveFolder::new(&dir);
+            let folder = place.folder;
+            let staging = folder.staging()?;
             let created =
-                kontor_backup::create::snapshot(&source, &dir, level, &keys, Bar::new()).await;
+                kontor_backup::create::snapshot(&source, &staging.dir, level, &keys, Bar::new())
+                    .await
+                    .and_then(|c| {
+                        folder.publish(&c.path, &c.manifest)?;
+                        Ok(c)
+                    });
             let created = match created {
                 Ok(c) => c,
                 Err(e) => {
@@ -479,8 +483,15 @@ pub async fn backup(cmd: BackupCommand) -> Result<(), CliError> {
                     Ok(format!("seq {}", m.seq)),
                 ),
             );
-            let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-            println!("archive:  {}", path.display());
+            let size: u64 = m.parts.iter().map(|p| p.bytes).sum();
+            match folder.local_dir() {
+                Some(_) => println!("archive:  {}", path.display()),
+                None => println!(
+                    "archive:  {}/{}",
+                    folder.describe(),
+                    name.as_deref().unwrap_or_default()
+                ),
+            }
             println!(
                 "seq:      {} ({})",
                 m.seq,
@@ -517,7 +528,7 @@ pub async fn backup(cmd: BackupCommand) -> Result<(), CliError> {
             let place = archives(&data, to)?;
             let list = place.folder.archives()?;
             if list.is_empty() {
-                println!("no archives in {}", place.folder.dir().display());
+                println!("no archives in {}", place.folder.describe());
                 return Ok(());
             }
             let mut failed = Vec::new();
@@ -553,7 +564,7 @@ pub async fn backup(cmd: BackupCommand) -> Result<(), CliError> {
             let place = archives(&data, to)?;
             let policy = retention.policy(&place.conf);
             let plan = retention::plan(&place.folder, place.target.as_ref(), policy)?;
-            println!("{}", place.folder.dir().display());
+            println!("{}", place.folder.describe());
             println!(
                 "{:<52}  {:>10}  {:>9}  {:<24}  {:<30}  retention",
                 "archive", "seq", "MiB", "created", "verified"
@@ -721,7 +732,7 @@ fn status(data: &DataArg, to: Option<PathBuf>) -> Result<(), CliError> {
                 "no backup target: give --to or set [backup] target in kontor.toml".into(),
             )
         })?;
-    let target = BackupTarget::folder(&to);
+    let target = BackupTarget::open(&to)?;
     let info = target.info()?.ok_or_else(|| {
         CliError::NotFound(format!("{} is not a Kontor backup target", to.display()))
     })?;
@@ -820,7 +831,7 @@ pub async fn restore(args: RestoreArgs) -> Result<(), CliError> {
     let result = restore_from(&args).await;
     // Recorded in the log of where it came from (a target's, or the archive's folder).
     let (folder, archive) = if BackupTarget::is_target(&args.from) {
-        (BackupTarget::folder(&args.from).snapshot_folder(), None)
+        (BackupTarget::open(&args.from)?.snapshot_folder(), None)
     } else {
         match split_archive(&args.from) {
             Ok((f, name)) if args.from.is_file() => (f, Some(name)),
@@ -888,7 +899,7 @@ async fn restore_from(args: &RestoreArgs) -> Result<(), CliError> {
         let keys = &keys;
         async move {
             if is_target {
-                let t = BackupTarget::folder(&from);
+                let t = BackupTarget::open(&from)?;
                 let r = kontor_backup::restore::restore_point(&t, &target, until, keys, Bar::new())
                     .await?;
                 Ok(Outcome::Point(r))
@@ -987,7 +998,7 @@ where
 
 /// Applies what the old server shipped after the restored database's last entry.
 async fn catch_up(args: &RestoreArgs, keys: &Keys) -> Result<(), CliError> {
-    let from = BackupTarget::folder(&args.from);
+    let from = BackupTarget::open(&args.from)?;
     let report = match &args.database {
         Some(url) => {
             let target = Target::Postgres(url.clone());

@@ -65,7 +65,7 @@ impl BackupDesk {
             .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
             .collect();
         Ok(json!({
-            "folder": self.folder.dir().display().to_string(),
+            "folder": self.folder.describe(),
             "archives": archives,
             "events": events,
         }))
@@ -92,7 +92,7 @@ impl BackupDesk {
         };
         Ok(json!({
             "target": self.target.as_ref().map(|t| t.describe()),
-            "folder": self.folder.dir().display().to_string(),
+            "folder": self.folder.describe(),
             "encrypted": info.as_ref().map_or(self.keys.encrypts(), |i| i.key.is_some()),
             "shipping": writer.map(|w| shipping_json(&w)),
             "archives": archives.len(),

@@ -7,6 +7,8 @@
 //! stops it when the test process exits. Each test gets a fresh database. When neither is
 //! possible, the PostgreSQL half says so loudly and is skipped — never silently.
 
+pub mod s3;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};

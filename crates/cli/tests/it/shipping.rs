@@ -578,3 +578,142 @@ async fn an_encrypted_target_restores_only_with_its_passphrase_and_keeps_nothing
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+#[tokio::test]
+async fn an_s3_target_ships_snapshots_lists_prunes_and_restores_end_to_end() {
+    let Some(s3) = kontor_testkit::s3::S3Server::start("an_s3_target_ships") else {
+        return;
+    };
+    let env = s3.env();
+    let with_env = |args: &[&str]| {
+        kontor()
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("live");
+    let url = format!("s3://{}/prod/kontor", kontor_testkit::s3::BUCKET);
+    init_data(&data, "a@k.ru", PW);
+    let srv = Server::start_env(
+        &data,
+        &["--backup-to", &url, "--backup-interval-ms", "200"],
+        &env,
+    );
+    let tok = token(&srv.base, "a@k.ru", PW).await;
+    let first = create(&srv.base, &tok, "companies", json!({"name": "Erste GmbH"})).await;
+    let between = chrono::Utc::now();
+    std::thread::sleep(Duration::from_millis(50));
+    create(&srv.base, &tok, "companies", json!({"name": "Zweite GmbH"})).await;
+    let status_of = |with_env: &dyn Fn(&[&str]) -> std::process::Output| {
+        let o = with_env(&["backup", "status", "--to", &url]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    // Shipped up to the newest entry, with a verified snapshot, as `backup status` reads them
+    // from the bucket.
+    let head = all_items(&srv.base, &tok, "history?limit=1").await[0]["seq"]
+        .as_i64()
+        .unwrap();
+    let shipped_line = format!("shipped:      seq {head} ");
+    let mut last = String::new();
+    for _ in 0..200 {
+        last = status_of(&with_env);
+        if last.contains(&shipped_line) && last.contains("verified ") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(last.contains(&shipped_line), "{last}");
+    assert!(last.contains("lag:          0 entries"), "{last}");
+    assert!(last.contains("verified "), "{last}");
+
+    // A second server on the same bucket is refused (no flock there: the heartbeat says it).
+    let other = dir.path().join("copy");
+    let o = with_env(&["restore", "--from", &url, "--data", other.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = kontor()
+        .args([
+            "serve",
+            "--data",
+            other.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--backup-to", &url])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(10), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("one server per target"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(srv.terminate().success());
+
+    // The restored copy has both; a point between the writes has only the first.
+    let copy = Server::start(&other);
+    let t = token(&copy.base, "a@k.ru", PW).await;
+    assert_eq!(listing(&copy.base, &t, "companies").await.len(), 2);
+    drop(copy);
+    let early = dir.path().join("early");
+    let at = between.to_rfc3339();
+    let o = with_env(&[
+        "restore",
+        "--from",
+        &url,
+        "--data",
+        early.to_str().unwrap(),
+        "--at",
+        &at,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let srv = Server::start(&early);
+    let t = token(&srv.base, "a@k.ru", PW).await;
+    let names: Vec<Value> = listing(&srv.base, &t, "companies")
+        .await
+        .into_values()
+        .map(|c| c["name"].clone())
+        .collect();
+    assert_eq!(names, vec![first["name"].clone()]);
+    drop(srv);
+
+    // A second snapshot into the bucket, every archive verified from there, the older pruned.
+    let o = with_env(&[
+        "backup",
+        "create",
+        "--data",
+        data.to_str().unwrap(),
+        "--to",
+        &url,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!("archive:  {url}/snapshots/kontor-")),
+        "{}",
+        stdout(&o)
+    );
+    let o = with_env(&["backup", "verify", "--all", "--to", &url]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("2 of 2 archives verified"),
+        "{}",
+        stdout(&o)
+    );
+    let o = with_env(&["backup", "prune", "--to", &url, "--keep-daily", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("removed 1 archives"), "{}", stdout(&o));
+    let o = with_env(&["backup", "list", "--to", &url]);
+    let listed = stdout(&o);
+    assert_eq!(
+        listed.lines().filter(|l| l.starts_with("kontor-")).count(),
+        1,
+        "{listed}"
+    );
+    // What is left restores to the end, with the log of it all in the bucket.
+    let last = dir.path().join("last");
+    let o = with_env(&["restore", "--from", &url, "--data", last.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

@@ -58,10 +58,16 @@ impl Server {
     }
 
     /// `kontor serve` with extra arguments (e.g. `--database URL`).
+    pub fn start_with(data: &Path, extra: &[&str]) -> Server {
+        Self::start_env(data, extra, &[])
+    }
+
+    /// [`Server::start_with`] with extra environment variables.
     // The child is killed and waited for in Drop.
     #[allow(clippy::zombie_processes)]
-    pub fn start_with(data: &Path, extra: &[&str]) -> Server {
+    pub fn start_env(data: &Path, extra: &[&str], env: &[(&str, String)]) -> Server {
         let mut child = kontor()
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .args([
                 "serve",
                 "--data",

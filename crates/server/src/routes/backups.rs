@@ -151,10 +151,10 @@ pub async fn verify(
 ) -> ApiResult<(StatusCode, HeaderMap, Json<Value>)> {
     admin_only(&actor)?;
     let desk = desk(&state)?.clone();
-    let exists = desk
-        .folder
-        .archive(&name)
-        .map(|p| p.is_file())
+    let (d, n) = (desk.clone(), name.clone());
+    // A bucket is asked over the network: off the request's thread.
+    let exists = tokio::task::spawn_blocking(move || d.folder.contains(&n).unwrap_or(false))
+        .await
         .unwrap_or(false);
     if !exists {
         return Err(ApiError::NotFound(format!("no archive '{name}'")));
