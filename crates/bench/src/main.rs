@@ -13,6 +13,7 @@
 //!
 //! Run: `cargo build --release && cargo run --release -p kontor-bench -- --contacts 1000000`.
 
+mod backups;
 mod logins;
 
 use clap::Parser;
@@ -60,6 +61,21 @@ struct Args {
     /// Concurrent logins in the login burst (0: skip the login figures).
     #[arg(long, default_value_t = 96)]
     logins: usize,
+    /// `core` (the API figures above) or `backups` (snapshots, restore, replay, shipping lag;
+    /// see `backups.rs`).
+    #[arg(long, default_value = "core")]
+    suite: String,
+    /// Backups suite: contacts generated (about 4 KB each on disk; the default makes > 1 GiB).
+    #[arg(long, default_value_t = 280_000)]
+    backup_contacts: usize,
+    /// Backups suite: runs of each fast measure (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Backups suite: writes per second while the shipping lag is measured, and for how long.
+    #[arg(long, default_value_t = 200)]
+    lag_rate: usize,
+    #[arg(long, default_value_t = 30)]
+    lag_seconds: usize,
 }
 
 const BATCH: usize = 1000;
@@ -110,6 +126,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let work = tempfile::tempdir()?;
     let mut report = Report { lines: Vec::new() };
+    if args.suite == "backups" {
+        backups::measure(&args, work.path(), &mut report).await?;
+        println!("\nMarkdown rows for BENCHMARKS.md:\n| measure | value |\n|---|---|");
+        for l in &report.lines {
+            println!("{l}");
+        }
+        return Ok(());
+    }
     println!(
         "kontor-bench: {} contacts over HTTP, {} rows compared in-process, {} samples per op",
         args.contacts, args.compare_rows, args.samples
