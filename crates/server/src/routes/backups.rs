@@ -109,19 +109,27 @@ pub async fn create(
     Ok(accepted(&job))
 }
 
-/// `GET /admin/backups`.
-pub async fn list(State(state): State<Arc<AppState>>, Auth(actor): Auth) -> ApiResult<Json<Value>> {
-    admin_only(&actor)?;
-    let desk = desk(&state)?.clone();
-    let out = tokio::task::spawn_blocking(move || desk.list())
+/// Runs `read` on the backup desk off the request's thread (a bucket is asked over the
+/// network, a folder read from disk), for an admin.
+async fn read_desk(
+    state: &AppState,
+    actor: &Actor,
+    read: impl FnOnce(&crate::backups::BackupDesk) -> kontor_backup::BackupResult<Value>
+        + Send
+        + 'static,
+) -> ApiResult<Json<Value>> {
+    admin_only(actor)?;
+    let desk = desk(state)?.clone();
+    let out = tokio::task::spawn_blocking(move || read(&desk))
         .await
-        .map_err(|e| {
-            ApiError::Core(kontor_core::CoreError::Store(
-                kontor_store::StoreError::Other(e.to_string()),
-            ))
-        })?
+        .map_err(|e| internal(kontor_backup::BackupError::Io(e.to_string())))?
         .map_err(internal)?;
     Ok(Json(out))
+}
+
+/// `GET /admin/backups`.
+pub async fn list(State(state): State<Arc<AppState>>, Auth(actor): Auth) -> ApiResult<Json<Value>> {
+    read_desk(&state, &actor, |d| d.list()).await
 }
 
 /// `GET /admin/backups/status`.
@@ -129,17 +137,7 @@ pub async fn status(
     State(state): State<Arc<AppState>>,
     Auth(actor): Auth,
 ) -> ApiResult<Json<Value>> {
-    admin_only(&actor)?;
-    let desk = desk(&state)?.clone();
-    let out = tokio::task::spawn_blocking(move || desk.status())
-        .await
-        .map_err(|e| {
-            ApiError::Core(kontor_core::CoreError::Store(
-                kontor_store::StoreError::Other(e.to_string()),
-            ))
-        })?
-        .map_err(internal)?;
-    Ok(Json(out))
+    read_desk(&state, &actor, |d| d.status()).await
 }
 
 /// `POST /admin/backups/{id}/verify`: restores the archive into a scratch place and checks it,
