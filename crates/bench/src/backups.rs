@@ -12,7 +12,7 @@
 //! Every command is the real binary; its peak memory (VmHWM) is sampled while it runs, at a
 //! quarter of the data and at all of it, to show it stays flat as the data grows.
 
-use crate::{bar, init, kontor_binary, percentiles, start_server, Args, Report, ADMIN, PASSWORD};
+use crate::{bar, init, kontor_binary, percentiles, start_server, Args, Report, ADMIN};
 use kontor_core::{Kontor, Mutation, Settings};
 use kontor_domain::journal::Origin;
 use kontor_domain::Entity;
@@ -25,20 +25,103 @@ use std::time::{Duration, Instant};
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
 
+/// Words notes are made of: varied enough that archives compress about as real CRM text does
+/// (a few times), not a hundredfold.
+const WORDS: &[&str] = &[
+    "client",
+    "called",
+    "about",
+    "the",
+    "invoice",
+    "delivery",
+    "warehouse",
+    "discount",
+    "quote",
+    "contract",
+    "renewal",
+    "meeting",
+    "Tuesday",
+    "Moscow",
+    "Kazan",
+    "Berlin",
+    "Prague",
+    "manager",
+    "asked",
+    "for",
+    "new",
+    "prices",
+    "catalogue",
+    "samples",
+    "payment",
+    "overdue",
+    "confirmed",
+    "shipment",
+    "pallets",
+    "boxes",
+    "urgent",
+    "next",
+    "week",
+    "order",
+    "cancelled",
+    "repeat",
+    "accountant",
+    "director",
+    "tender",
+    "budget",
+    "approved",
+    "rejected",
+    "visit",
+    "office",
+    "exhibition",
+    "competitor",
+    "cheaper",
+    "quality",
+    "complaint",
+    "resolved",
+    "follow-up",
+    "email",
+    "sent",
+    "received",
+    "signed",
+    "draft",
+    "volume",
+    "annual",
+    "quarter",
+    "bonus",
+    "terms",
+    "net",
+    "thirty",
+    "days",
+    "advance",
+    "credit",
+    "limit",
+    "raised",
+    "lowered",
+    "logistics",
+    "customs",
+];
+
 /// A contact of about 1.3 KB of fields; with its search text and journal image about 4 KB on
 /// disk.
 fn big_contact(i: usize) -> Value {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(i as u64);
+    let notes: Vec<String> = (0..170)
+        .map(|_| {
+            let w = WORDS[rng.gen_range(0..WORDS.len())];
+            if rng.gen_ratio(1, 12) {
+                format!("{w} {}", rng.gen_range(1..100_000))
+            } else {
+                w.to_string()
+            }
+        })
+        .collect();
     json!({
         "first_name": format!("Ivan{i}"),
         "last_name": format!("Petrov{}", i % 9973),
         "email": format!("ivan.{i}@example.ru"),
         "phone": format!("+7 900 {:07}", i % 10_000_000),
-        "notes": format!(
-            "Client since {}. {}",
-            2000 + i % 25,
-            "Met at the trade fair; interested in the full catalogue, asked for a quote with delivery to the regional warehouse. "
-                .repeat(10)
-        ),
+        "notes": notes.join(" "),
     })
 }
 
@@ -154,26 +237,65 @@ fn shipped(target: &Path) -> (i64, i64) {
 
 fn journal_head(db: &Path) -> BenchResult<i64> {
     let out = Command::new("sqlite3")
+        .args(["-cmd", ".timeout 10000"])
         .arg(db)
         .arg("SELECT COALESCE(MAX(seq), 0) FROM journal")
         .output()?;
-    Ok(String::from_utf8_lossy(&out.stdout).trim().parse()?)
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim().parse().map_err(|e| {
+        format!(
+            "journal head of {}: {e}: {text}{}",
+            db.display(),
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into()
+    })
 }
+
+/// The physical limit of loading: the same rows (records, journal, uniques) copied from the
+/// live database into a new one with the same schema through SQLite's C API with prepared
+/// statements (Python's `sqlite3` module, `executemany`), 5000 rows per transaction, WAL with
+/// `synchronous=FULL`, indexes built after the load. Only the inserts, the index builds and the
+/// commits are timed, not reading the source. Prints seconds.
+const LOAD_LIMIT_PY: &str = r#"
+import sqlite3, sys, time
+src = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True)
+dst = sqlite3.connect(sys.argv[2], isolation_level=None)
+dst.execute("PRAGMA journal_mode=WAL"); dst.execute("PRAGMA synchronous=FULL")
+dst.execute("PRAGMA cache_size=-65536")
+tables = ["records", "journal", "uniques"]
+indexes = []
+for t in tables:
+    dst.execute(src.execute("SELECT sql FROM sqlite_master WHERE type='table' AND name=?", (t,)).fetchone()[0])
+    indexes += [r[0] for r in src.execute("SELECT sql FROM sqlite_master WHERE type='index' AND tbl_name=? AND sql IS NOT NULL", (t,))]
+spent = 0.0
+for t in tables:
+    cols = [r[1] for r in src.execute("PRAGMA table_info(" + t + ")")]
+    ins = "INSERT INTO %s (%s) VALUES (%s)" % (t, ",".join(cols), ",".join("?" * len(cols)))
+    cur = src.execute("SELECT %s FROM %s" % (",".join(cols), t))
+    while True:
+        rows = cur.fetchmany(5000)
+        if not rows:
+            break
+        t0 = time.perf_counter()
+        dst.execute("BEGIN"); dst.executemany(ins, rows); dst.execute("COMMIT")
+        spent += time.perf_counter() - t0
+t0 = time.perf_counter()
+dst.execute("BEGIN")
+for sql in indexes:
+    dst.execute(sql)
+dst.execute("COMMIT")
+dst.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+spent += time.perf_counter() - t0
+print(spent)
+"#;
 
 /// Serves `data` with `target` until everything is shipped; returns entries/s shipped.
 fn ship_all(bin: &Path, data: &Path, target: &Path) -> BenchResult<(i64, f64)> {
     let head = journal_head(&data.join("kontor.db"))?;
     let before = shipped(target).0;
     let t = Instant::now();
-    let srv = start_server(
-        bin,
-        &[
-            "--data",
-            data.to_str().ok_or("path")?,
-            "--backup-to",
-            target.to_str().ok_or("path")?,
-        ],
-    )?;
+    let srv = serve_to(bin, data, target)?;
     while shipped(target).0 < head {
         std::thread::sleep(Duration::from_millis(50));
         if t.elapsed() > Duration::from_secs(3600) {
@@ -181,8 +303,30 @@ fn ship_all(bin: &Path, data: &Path, target: &Path) -> BenchResult<(i64, f64)> {
         }
     }
     let secs = t.elapsed().as_secs_f64();
-    drop(srv);
+    stop_server(srv)?;
     Ok((head - before, (head - before) as f64 / secs))
+}
+
+/// `kontor serve` of `data` shipping to `target`.
+fn serve_to(bin: &Path, data: &Path, target: &Path) -> BenchResult<crate::Server> {
+    start_server(
+        bin,
+        &[
+            "--data",
+            data.to_str().ok_or("path")?,
+            "--backup-to",
+            target.to_str().ok_or("path")?,
+        ],
+    )
+}
+
+/// SIGTERM, and wait: the server ships its last entries and marks the target free.
+fn stop_server(mut srv: crate::Server) -> BenchResult<()> {
+    Command::new("kill")
+        .args(["-TERM", &srv.child.id().to_string()])
+        .status()?;
+    srv.child.wait()?;
+    Ok(())
 }
 
 /// Peak memory of create, verify and restore on the data as it is now.
@@ -309,6 +453,17 @@ pub async fn measure(args: &Args, work: &Path, report: &mut Report) -> BenchResu
         let _ = std::fs::remove_dir_all(&into);
     }
     let restore = median(restores);
+    let limit_db = work.join("limit.db");
+    let limit = run(Command::new("python3")
+        .args(["-c", LOAD_LIMIT_PY])
+        .arg(&db)
+        .arg(&limit_db))?;
+    let _ = std::fs::remove_file(&limit_db);
+    let load_limit: f64 = limit
+        .stdout
+        .trim()
+        .parse()
+        .map_err(|e| format!("load limit: {e}: {}", limit.stdout))?;
     let speed = |s: f64| format!("{:.0} MiB/s ({s:.1} s)", mb / s.max(1e-9));
     report.row("cp of the database file (the limit)", speed(cp));
     report.row(
@@ -331,6 +486,14 @@ pub async fn measure(args: &Args, work: &Path, report: &mut Report) -> BenchResu
     report.row(
         "sqlite3 .dump | sqlite3 new.db (dump and reload)",
         format!("{}, {:.2}x cp's speed", speed(dump), cp / dump),
+    );
+    report.row(
+        "load limit: the same rows through SQLite's C API, prepared statements (python3 sqlite3)",
+        format!(
+            "{} = {:.0} records+journal entries/s",
+            speed(load_limit),
+            n as f64 / load_limit
+        ),
     );
     report.row(
         "kontor restore (archive → new SQLite data directory, proved equal)",
@@ -358,7 +521,7 @@ pub async fn measure(args: &Args, work: &Path, report: &mut Report) -> BenchResu
         .ok_or_else(|| format!("no replay figure in: {}", r.stdout))?;
     let _ = std::fs::remove_dir_all(&into);
     report.row(
-        "journal shipping catch-up (server shipping a backlog)",
+        "journal shipping catch-up (a server shipping a backlog, incl. its start)",
         format!("{ship_rate:.0} entries/s"),
     );
     report.row(
@@ -454,27 +617,12 @@ async fn lag(bin: &Path, work: &Path, args: &Args, report: &mut Report) -> Bench
     let data = work.join("lag");
     let target = work.join("lag-target");
     init(bin, &["--data", data.to_str().ok_or("path")?])?;
-    let srv = start_server(
-        bin,
-        &[
-            "--data",
-            data.to_str().ok_or("path")?,
-            "--backup-to",
-            target.to_str().ok_or("path")?,
-        ],
-    )?;
+    let srv = serve_to(bin, &data, &target)?;
     while shipped(&target).0 == 0 {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let client = reqwest::Client::new();
-    let login: Value = client
-        .post(format!("{}/api/v1/auth/login", srv.base))
-        .json(&json!({"email": ADMIN, "password": PASSWORD}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = login["token"].as_str().ok_or("login failed")?.to_string();
+    let cluster = crate::Cluster::new(&[&srv]).await?;
+    let (client, token) = (cluster.client.clone(), cluster.node(0).1.clone());
     // Observed shipping: (when seen, shipped entry time in µs).
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let watcher = {
@@ -554,6 +702,5 @@ async fn lag(bin: &Path, work: &Path, args: &Args, report: &mut Report) -> Bench
             }
         ),
     );
-    drop(srv);
-    Ok(())
+    stop_server(srv)
 }

@@ -76,6 +76,9 @@ struct Args {
     lag_rate: usize,
     #[arg(long, default_value_t = 30)]
     lag_seconds: usize,
+    /// Work in this (new) directory and keep it, instead of a temporary one.
+    #[arg(long)]
+    work: Option<PathBuf>,
 }
 
 const BATCH: usize = 1000;
@@ -127,7 +130,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let work = tempfile::tempdir()?;
     let mut report = Report { lines: Vec::new() };
     if args.suite == "backups" {
-        backups::measure(&args, work.path(), &mut report).await?;
+        let dir = match &args.work {
+            Some(d) => {
+                std::fs::create_dir_all(d)?;
+                d.clone()
+            }
+            None => work.path().to_path_buf(),
+        };
+        backups::measure(&args, &dir, &mut report).await?;
         println!("\nMarkdown rows for BENCHMARKS.md:\n| measure | value |\n|---|---|");
         for l in &report.lines {
             println!("{l}");
