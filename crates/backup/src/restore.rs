@@ -69,7 +69,9 @@ pub async fn restore(
     }
     let loader = begin(target, manifest.schema_version).await?;
     let (loader, _) = load(reader, loader, progress).await?;
+    let loaded = started.elapsed().as_secs_f64();
     loader.finish().await?;
+    let finished = started.elapsed().as_secs_f64();
     let mut snap = match target {
         Target::Sqlite(path) => bulk::sqlite::open_snapshot(path).await?,
         Target::Postgres(url) => bulk::postgres::open_snapshot(url).await?,
@@ -77,6 +79,12 @@ pub async fn restore(
     let state = state_of(snap.as_mut()).await;
     snap.close().await;
     let (digest, tables) = state?;
+    tracing::info!(
+        load_seconds = loaded,
+        finish_seconds = finished - loaded,
+        read_back_seconds = started.elapsed().as_secs_f64() - finished,
+        "restore phases"
+    );
     if digest != manifest.digest || tables != manifest.tables {
         if let Target::Sqlite(path) = target {
             let _ = std::fs::remove_file(path);
