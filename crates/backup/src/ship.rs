@@ -63,7 +63,7 @@ impl ShipConfig {
             target,
             interval,
             schedule,
-            level: 3,
+            level: crate::format::DEFAULT_LEVEL,
             keys: Keys::default(),
             retention: Policy::default(),
         })

@@ -471,7 +471,7 @@ pub async fn measure(args: &Args, work: &Path, report: &mut Report) -> BenchResu
         format!("{}, {:.2}x cp's speed", speed(backup), cp / backup),
     );
     report.row(
-        "kontor backup create (zstd 3)",
+        "kontor backup create (zstd 1, the default)",
         format!(
             "{}, {:.2}x cp's speed; archive {:.0} MiB",
             speed(create),

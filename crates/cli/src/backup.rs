@@ -33,7 +33,7 @@ pub enum BackupCommand {
         #[arg(long)]
         to: Option<PathBuf>,
         /// zstd compression level (1 fastest .. 19 smallest).
-        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
+        #[arg(long, default_value_t = kontor_backup::format::DEFAULT_LEVEL, value_parser = clap::value_parser!(i32).range(1..=19))]
         level: i32,
         #[command(flatten)]
         keys: KeyArgs,

@@ -36,7 +36,7 @@ impl BackupDesk {
             folder,
             target,
             keys: Keys::default(),
-            level: 3,
+            level: kontor_backup::format::DEFAULT_LEVEL,
             retention: Policy::default(),
             shipping: None,
             running: Mutex::new(None),
