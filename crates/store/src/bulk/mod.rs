@@ -433,3 +433,43 @@ macro_rules! snapshot_reader {
     };
 }
 pub(crate) use snapshot_reader;
+
+/// The part of [`Loader::apply`] both engines share, on the executor `$conn` (a connection or
+/// a transaction): scrub purged records' images, set and forget passwords, and empty the
+/// counters when the changes carry new ones (the caller then loads them).
+macro_rules! apply_side_effects {
+    ($conn:expr, $c:expr) => {{
+        for (entity, id) in &$c.scrub {
+            sqlx::query(crate::sql::SCRUB)
+                .bind(entity)
+                .bind(id)
+                .execute($conn)
+                .await
+                .map_err(db_err)?;
+        }
+        for r in &$c.credentials {
+            sqlx::query(crate::sql::SET_PASSWORD_HASH)
+                .bind(&r.user_id)
+                .bind(&r.password_hash)
+                .bind(r.changed_at)
+                .execute($conn)
+                .await
+                .map_err(db_err)?;
+        }
+        for user in &$c.forget_credentials {
+            sqlx::query(crate::sql::REMOVE_PASSWORD_HASH)
+                .bind(user)
+                .execute($conn)
+                .await
+                .map_err(db_err)?;
+        }
+        if $c.counters.is_some() {
+            sqlx::query("DELETE FROM counters")
+                .execute($conn)
+                .await
+                .map_err(db_err)?;
+        }
+    }};
+}
+
+pub(crate) use apply_side_effects;

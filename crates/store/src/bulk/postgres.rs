@@ -4,8 +4,8 @@
 //! built at the end: until it commits nothing is visible, and on failure nothing is left.
 
 use super::{
-    snapshot_reader, Changes, CounterRow, CredentialRow, JournalRow, LoadRecord, Loader, Snapshot,
-    SnapshotSql, UniqueRow,
+    apply_side_effects, snapshot_reader, Changes, CounterRow, CredentialRow, JournalRow,
+    LoadRecord, Loader, Snapshot, SnapshotSql, UniqueRow,
 };
 use crate::engine::db_err;
 use crate::postgres::redact_url;
@@ -328,35 +328,8 @@ impl Loader for PgLoader {
         }
         self.records(&c.records).await?;
         self.uniques(&c.uniques).await?;
-        for (entity, id) in &c.scrub {
-            sqlx::query(crate::sql::SCRUB)
-                .bind(entity)
-                .bind(id)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(db_err)?;
-        }
-        for r in &c.credentials {
-            sqlx::query(crate::sql::SET_PASSWORD_HASH)
-                .bind(&r.user_id)
-                .bind(&r.password_hash)
-                .bind(r.changed_at)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(db_err)?;
-        }
-        for user in &c.forget_credentials {
-            sqlx::query(crate::sql::REMOVE_PASSWORD_HASH)
-                .bind(user)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(db_err)?;
-        }
+        apply_side_effects!(&mut *self.tx, c);
         if let Some(counters) = &c.counters {
-            sqlx::query("DELETE FROM counters")
-                .execute(&mut *self.tx)
-                .await
-                .map_err(db_err)?;
             self.counters(counters).await?;
         }
         Ok(())

@@ -5,8 +5,8 @@
 //! it into place.
 
 use super::{
-    snapshot_reader, Changes, CounterRow, CredentialRow, JournalRow, LoadRecord, Loader, Snapshot,
-    SnapshotSql, UniqueRow,
+    apply_side_effects, snapshot_reader, Changes, CounterRow, CredentialRow, JournalRow,
+    LoadRecord, Loader, Snapshot, SnapshotSql, UniqueRow,
 };
 use crate::engine::db_err;
 use crate::{StoreError, StoreResult};
@@ -341,35 +341,8 @@ impl Loader for SqliteLoader {
         }
         self.records(&c.records).await?;
         self.uniques(&c.uniques).await?;
-        for (entity, id) in &c.scrub {
-            sqlx::query(crate::sql::SCRUB)
-                .bind(entity)
-                .bind(id)
-                .execute(&mut self.conn)
-                .await
-                .map_err(db_err)?;
-        }
-        for r in &c.credentials {
-            sqlx::query(crate::sql::SET_PASSWORD_HASH)
-                .bind(&r.user_id)
-                .bind(&r.password_hash)
-                .bind(r.changed_at)
-                .execute(&mut self.conn)
-                .await
-                .map_err(db_err)?;
-        }
-        for user in &c.forget_credentials {
-            sqlx::query(crate::sql::REMOVE_PASSWORD_HASH)
-                .bind(user)
-                .execute(&mut self.conn)
-                .await
-                .map_err(db_err)?;
-        }
+        apply_side_effects!(&mut self.conn, c);
         if let Some(counters) = &c.counters {
-            sqlx::query("DELETE FROM counters")
-                .execute(&mut self.conn)
-                .await
-                .map_err(db_err)?;
             self.counters(counters).await?;
         }
         Ok(())
