@@ -814,14 +814,30 @@ fn rows(tables: &std::collections::BTreeMap<String, u64>) -> String {
 }
 
 /// What `kontor restore` was asked for.
+#[derive(clap::Args)]
 pub struct RestoreArgs {
+    /// An archive file, or a backup target (a folder `serve --backup-to` writes, or
+    /// s3://BUCKET/PREFIX).
+    #[arg(long)]
     pub from: PathBuf,
+    /// New (absent or empty) data directory for a SQLite restore (existing, with
+    /// --catch-up).
+    #[arg(long, default_value = "./kontor-data")]
     pub data: PathBuf,
+    /// Empty PostgreSQL database to restore into instead.
+    #[arg(long, hide_env_values = true)]
     pub database: Option<String>,
-    /// A time (RFC 3339) or a seq to restore to; only from a backup target.
+    /// Restore the state as of this time (RFC 3339, e.g. 2026-11-24T10:15:00Z); target only.
+    #[arg(long, conflicts_with = "seq")]
     pub at: Option<String>,
+    /// Restore the state as of this journal seq; target only.
+    #[arg(long)]
     pub seq: Option<i64>,
+    /// Apply the target's journal after the last entry of the existing database in
+    /// --data / --database (the switch-over after a move).
+    #[arg(long, conflicts_with_all = ["at", "seq"])]
     pub catch_up: bool,
+    #[command(flatten)]
     pub keys: KeyArgs,
 }
 

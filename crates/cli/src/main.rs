@@ -85,28 +85,8 @@ enum Command {
     /// target holds): a new data directory, or an empty PostgreSQL database. With
     /// --catch-up, apply to a restored database what the old server shipped since.
     Restore {
-        /// An archive file, or a backup target folder (`serve --backup-to`).
-        #[arg(long)]
-        from: PathBuf,
-        /// Restore the state as of this time (RFC 3339, e.g. 2026-11-24T10:15:00Z); target only.
-        #[arg(long, conflicts_with = "seq")]
-        at: Option<String>,
-        /// Restore the state as of this journal seq; target only.
-        #[arg(long)]
-        seq: Option<i64>,
-        /// Apply the target's journal after the last entry of the existing database in
-        /// --data / --database (the switch-over after a move).
-        #[arg(long, conflicts_with_all = ["at", "seq"])]
-        catch_up: bool,
-        /// New (absent or empty) data directory for a SQLite restore (existing, with
-        /// --catch-up).
-        #[arg(long, default_value = "./kontor-data")]
-        data: PathBuf,
-        /// Empty PostgreSQL database to restore into instead.
-        #[arg(long, hide_env_values = true)]
-        database: Option<String>,
         #[command(flatten)]
-        keys: backup::KeyArgs,
+        args: backup::RestoreArgs,
     },
 }
 
@@ -281,26 +261,7 @@ async fn run(cmd: Command) -> Result<(), CliError> {
         }
         Command::User { command } => user(command).await,
         Command::Backup { command } => backup::backup(command).await,
-        Command::Restore {
-            from,
-            data,
-            database,
-            at,
-            seq,
-            catch_up,
-            keys,
-        } => {
-            backup::restore(backup::RestoreArgs {
-                from,
-                data,
-                database,
-                at,
-                seq,
-                catch_up,
-                keys,
-            })
-            .await
-        }
+        Command::Restore { args } => backup::restore(args).await,
     }
 }
 
