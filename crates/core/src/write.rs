@@ -1288,10 +1288,15 @@ fn dependency_rank(e: Entity) -> u8 {
         Entity::Contacts => 5,
         Entity::Leads => 6,
         Entity::Deals => 7,
-        Entity::Products => 8,
-        Entity::Invoices => 9,
-        Entity::Payments => 10,
-        Entity::Activities => 11,
+        Entity::PriceTypes => 8,
+        Entity::Warehouses => 9,
+        Entity::Properties => 10,
+        Entity::ProductGroups => 11,
+        Entity::Products => 12,
+        Entity::Offers => 13,
+        Entity::Invoices => 14,
+        Entity::Payments => 15,
+        Entity::Activities => 16,
     }
 }
 

@@ -15,6 +15,11 @@ pub enum Entity {
     Products,
     Invoices,
     Payments,
+    ProductGroups,
+    Properties,
+    Offers,
+    PriceTypes,
+    Warehouses,
     Users,
     Roles,
     Teams,
@@ -22,7 +27,7 @@ pub enum Entity {
 }
 
 impl Entity {
-    pub const ALL: [Entity; 12] = [
+    pub const ALL: [Entity; 17] = [
         Entity::Companies,
         Entity::Contacts,
         Entity::Leads,
@@ -31,15 +36,20 @@ impl Entity {
         Entity::Products,
         Entity::Invoices,
         Entity::Payments,
+        Entity::ProductGroups,
+        Entity::Properties,
+        Entity::Offers,
+        Entity::PriceTypes,
+        Entity::Warehouses,
         Entity::Users,
         Entity::Roles,
         Entity::Teams,
         Entity::Fields,
     ];
 
-    /// The entities sales people work with; permissions of the built-in `manager` role and the
-    /// `/api/v1/{entity}` routes cover these.
-    pub const CRM: [Entity; 8] = [
+    /// The entities sales people work with, the catalog included; permissions of the built-in
+    /// `manager` role and the `/api/v1/{entity}` routes cover these.
+    pub const CRM: [Entity; 13] = [
         Entity::Companies,
         Entity::Contacts,
         Entity::Leads,
@@ -48,6 +58,22 @@ impl Entity {
         Entity::Products,
         Entity::Invoices,
         Entity::Payments,
+        Entity::ProductGroups,
+        Entity::Properties,
+        Entity::Offers,
+        Entity::PriceTypes,
+        Entity::Warehouses,
+    ];
+
+    /// The catalog: what 1C sends (products with their groups, properties, offers with prices
+    /// and stock, price types, warehouses). Managers read it; the exchange and admins write it.
+    pub const CATALOG: [Entity; 6] = [
+        Entity::Products,
+        Entity::ProductGroups,
+        Entity::Properties,
+        Entity::Offers,
+        Entity::PriceTypes,
+        Entity::Warehouses,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -60,6 +86,11 @@ impl Entity {
             Entity::Products => "products",
             Entity::Invoices => "invoices",
             Entity::Payments => "payments",
+            Entity::ProductGroups => "product_groups",
+            Entity::Properties => "properties",
+            Entity::Offers => "offers",
+            Entity::PriceTypes => "price_types",
+            Entity::Warehouses => "warehouses",
             Entity::Users => "users",
             Entity::Roles => "roles",
             Entity::Teams => "teams",
@@ -78,6 +109,11 @@ impl Entity {
             Entity::Products => "product",
             Entity::Invoices => "invoice",
             Entity::Payments => "payment",
+            Entity::ProductGroups => "product group",
+            Entity::Properties => "property",
+            Entity::Offers => "offer",
+            Entity::PriceTypes => "price type",
+            Entity::Warehouses => "warehouse",
             Entity::Users => "user",
             Entity::Roles => "role",
             Entity::Teams => "team",

@@ -110,14 +110,31 @@ impl Role {
                     }
                 }
                 // The catalog comes from 1C: managers read it, they do not edit it.
-                role.scopes
-                    .insert((Entity::Products, Action::Read), Scope::All);
-                for a in [Action::Create, Action::Update, Action::Delete] {
-                    role.scopes.insert((Entity::Products, a), Scope::None);
+                for e in Entity::CATALOG {
+                    role.scopes.insert((e, Action::Read), Scope::All);
+                    for a in [Action::Create, Action::Update, Action::Delete] {
+                        role.scopes.insert((e, a), Scope::None);
+                    }
                 }
             }
             "exchange" => {
+                // 1C's side of the exchange: it owns the catalog, sends and updates
+                // counterparties, reads invoices and records their payments. It cannot log in
+                // to the REST API.
                 role.api_login = false;
+                for e in Entity::CATALOG {
+                    for a in Action::ALL {
+                        role.scopes.insert((e, a), Scope::All);
+                    }
+                }
+                for e in [Entity::Companies, Entity::Contacts, Entity::Payments] {
+                    for a in [Action::Read, Action::Create, Action::Update] {
+                        role.scopes.insert((e, a), Scope::All);
+                    }
+                }
+                for a in [Action::Read, Action::Update] {
+                    role.scopes.insert((Entity::Invoices, a), Scope::All);
+                }
             }
             _ => return None,
         }
@@ -393,6 +410,25 @@ mod tests {
         assert!(a.can(Entity::Products, Action::Read, Some("u9")));
         assert!(!a.can(Entity::Products, Action::Create, Some("u1")));
         assert!(!a.can(Entity::Users, Action::Read, Some("u1")));
+    }
+
+    #[test]
+    fn exchange_writes_the_catalog_and_payments_but_never_deletes_crm_records() {
+        let role = Role::builtin("exchange").unwrap();
+        assert!(!role.api_login);
+        let a = actor(role);
+        for e in Entity::CATALOG {
+            for act in Action::ALL {
+                assert!(a.can(e, act, Some("u9")), "{e} {act}");
+            }
+        }
+        assert!(a.can(Entity::Companies, Action::Create, Some("u9")));
+        assert!(a.can(Entity::Invoices, Action::Update, Some("u9")));
+        assert!(a.can(Entity::Payments, Action::Create, Some("u9")));
+        assert!(!a.can(Entity::Invoices, Action::Create, Some("u9")));
+        assert!(!a.can(Entity::Companies, Action::Delete, Some("u9")));
+        assert!(!a.can(Entity::Deals, Action::Read, Some("u9")));
+        assert!(!a.can(Entity::Users, Action::Read, Some("u9")));
     }
 
     #[test]

@@ -304,6 +304,18 @@ fn enumeration(name: &str, options: &[&str]) -> FieldDef {
         FieldType::Enum(options.iter().map(|s| s.to_string()).collect()),
     )
 }
+/// A stock quantity: may be negative (1C allows selling ahead of receipts), three decimals.
+fn quantity(name: &str) -> FieldDef {
+    FieldDef::new(
+        name,
+        FieldType::Decimal {
+            digits: 15,
+            scale: 3,
+            min: None,
+            max: None,
+        },
+    )
+}
 fn reference(name: &str, target: Entity) -> FieldDef {
     FieldDef::new(name, FieldType::Ref(target))
 }
@@ -328,6 +340,8 @@ pub const DEAL_STAGES: [&str; 6] = [
     "lost",
 ];
 pub const INVOICE_STATUSES: [&str; 5] = ["draft", "sent", "partly_paid", "paid", "cancelled"];
+pub const PRODUCT_KINDS: [&str; 2] = ["goods", "service"];
+pub const PROPERTY_TYPES: [&str; 4] = ["string", "number", "date", "list"];
 pub const ACTIVITY_KINDS: [&str; 4] = ["task", "call", "meeting", "note"];
 /// Entities an activity may be linked to.
 pub const LINKABLE: [&str; 5] = ["companies", "contacts", "leads", "deals", "invoices"];
@@ -464,13 +478,33 @@ fn build(entity: Entity) -> Schema {
             vec![
                 text("name").required(),
                 FieldDef::new("sku", T::Text { max: 100 }),
+                FieldDef::new("barcode", T::Text { max: 64 }),
                 text("unit").default(Value::from("pcs")),
+                // OKEI code of the unit (796 = piece), as 1C sends it.
+                FieldDef::new("unit_code", T::Text { max: 16 }),
+                enumeration("kind", &PRODUCT_KINDS).default(Value::from("goods")),
                 text("group"),
+                reference("group_id", Entity::ProductGroups),
                 money("price"),
                 currency(),
                 vat_rate(),
                 FieldDef::new("active", T::Bool).default(Value::Bool(true)),
                 long_text("description"),
+                FieldDef::new(
+                    "property_values",
+                    T::Rows(vec![
+                        reference("property_id", Entity::Properties).required(),
+                        FieldDef::new("value", T::Text { max: 1000 }).required(),
+                    ]),
+                ),
+                // Other named values 1C sends (its "requisites": full name, weight, ...).
+                FieldDef::new(
+                    "requisites",
+                    T::Rows(vec![
+                        text("name").required(),
+                        FieldDef::new("value", T::Text { max: 1000 }),
+                    ]),
+                ),
                 text("external_id"),
             ],
             vec![
@@ -542,6 +576,101 @@ fn build(entity: Entity) -> Schema {
                 enumeration("method", &["bank_transfer", "cash", "card", "other"])
                     .default(Value::from("bank_transfer")),
                 long_text("notes"),
+                text("external_id"),
+            ],
+            vec![unique("external_id", &["external_id"], false)],
+        ),
+        Entity::ProductGroups => (
+            vec![
+                text("name").required(),
+                // Nested groups: deleting a group moves its subgroups to the bin with it (the
+                // products in it stay, only their link points to a group in the bin).
+                reference("parent_id", Entity::ProductGroups).cascade(),
+                long_text("description"),
+                text("external_id"),
+            ],
+            vec![unique("external_id", &["external_id"], false)],
+        ),
+        Entity::Properties => (
+            vec![
+                text("name").required(),
+                enumeration("value_type", &PROPERTY_TYPES).default(Value::from("string")),
+                FieldDef::new("multiple", T::Bool).default(Value::Bool(false)),
+                // The values a `list` property may take, each with its 1C id.
+                FieldDef::new(
+                    "values",
+                    T::Rows(vec![
+                        text("external_id"),
+                        FieldDef::new("value", T::Text { max: 1000 }).required(),
+                    ]),
+                ),
+                text("external_id"),
+            ],
+            vec![unique("external_id", &["external_id"], false)],
+        ),
+        Entity::Offers => (
+            vec![
+                // What is sold: a product, or one variant of it (1C's `product#characteristic`).
+                reference("product_id", Entity::Products)
+                    .required()
+                    .cascade(),
+                text("name").required(),
+                FieldDef::new("sku", T::Text { max: 100 }),
+                FieldDef::new("barcode", T::Text { max: 64 }),
+                text("unit"),
+                FieldDef::new(
+                    "characteristics",
+                    T::Rows(vec![
+                        text("name").required(),
+                        FieldDef::new("value", T::Text { max: 1000 }),
+                    ]),
+                ),
+                // One price per price type.
+                FieldDef::new(
+                    "prices",
+                    T::Rows(vec![
+                        reference("price_type_id", Entity::PriceTypes).required(),
+                        FieldDef::new(
+                            "price",
+                            T::Decimal {
+                                digits: 13,
+                                scale: 4,
+                                min: Some(0),
+                                max: None,
+                            },
+                        )
+                        .required(),
+                        currency(),
+                        text("unit"),
+                    ]),
+                ),
+                // Stock per warehouse, and the total 1C reports.
+                FieldDef::new(
+                    "stock",
+                    T::Rows(vec![
+                        reference("warehouse_id", Entity::Warehouses).required(),
+                        quantity("quantity").required(),
+                    ]),
+                ),
+                quantity("quantity"),
+                FieldDef::new("active", T::Bool).default(Value::Bool(true)),
+                text("external_id"),
+            ],
+            vec![unique("external_id", &["external_id"], false)],
+        ),
+        Entity::PriceTypes => (
+            vec![
+                text("name").required(),
+                currency(),
+                FieldDef::new("vat_included", T::Bool).default(Value::Bool(true)),
+                text("external_id"),
+            ],
+            vec![unique("external_id", &["external_id"], false)],
+        ),
+        Entity::Warehouses => (
+            vec![
+                text("name").required(),
+                FieldDef::new("address", T::Text { max: 1000 }),
                 text("external_id"),
             ],
             vec![unique("external_id", &["external_id"], false)],

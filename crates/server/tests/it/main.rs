@@ -31,6 +31,7 @@ macro_rules! engine_tests {
 mod support;
 
 mod bad_input;
+mod catalog;
 mod common;
 mod credentials;
 mod entities;
