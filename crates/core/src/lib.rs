@@ -77,6 +77,30 @@ impl Kontor {
         self.apply(actor, origin, mutations, true).await
     }
 
+    /// Applies mutations as one more transaction of a long batch (an import, an exchange run):
+    /// every part is journaled under `batch`, so the whole run is undone as one.
+    pub async fn write_in_batch(
+        &self,
+        actor: &Actor,
+        origin: Origin,
+        batch: kontor_domain::BatchId,
+        mutations: Vec<Mutation>,
+    ) -> CoreResult<Applied> {
+        write::apply(
+            self.store.as_ref(),
+            WriteRequest {
+                actor,
+                origin,
+                trusted: false,
+                mutations,
+                cache: Some(&self.schema_cache),
+                numbered: false,
+                batch: Some(batch),
+            },
+        )
+        .await
+    }
+
     async fn apply(
         &self,
         actor: &Actor,
@@ -93,6 +117,7 @@ impl Kontor {
                 mutations,
                 cache: Some(&self.schema_cache),
                 numbered,
+                batch: None,
             },
         )
         .await

@@ -26,6 +26,13 @@ pub enum Mutation {
         entity: Entity,
         input: Value,
     },
+    /// A create under an id the caller chose (a fresh [`new_id`]), so that later mutations of
+    /// the same batch can refer to the new record (bulk imports of nested data).
+    CreateAs {
+        entity: Entity,
+        id: String,
+        input: Value,
+    },
     /// A partial update: fields present in `input` change, `null` clears.
     Update {
         entity: Entity,
@@ -80,6 +87,7 @@ impl Mutation {
     fn target(&self) -> (Entity, Option<&str>) {
         match self {
             Mutation::Create { entity, .. } => (*entity, None),
+            Mutation::CreateAs { entity, id, .. } => (*entity, Some(id)),
             Mutation::CreateUser { .. } => (Entity::Users, None),
             Mutation::SetPassword { id, .. } => (Entity::Users, Some(id)),
             Mutation::Update { entity, id, .. }
@@ -102,6 +110,9 @@ pub struct WriteRequest<'a> {
     pub cache: Option<&'a SchemaCache>,
     /// The mutations are a client's numbered list (`/batch`): refusals say which one.
     pub numbered: bool,
+    /// The batch id to journal under; a new one when `None`. Long work (an import, an exchange
+    /// run) commits in several transactions under one batch, so it is undone as one.
+    pub batch: Option<BatchId>,
 }
 
 /// Custom field definitions as of a schema version; valid while the database's version matches.
@@ -151,7 +162,7 @@ pub async fn apply(store: &dyn Store, req: WriteRequest<'_>) -> CoreResult<Appli
         actor: req.actor,
         origin: req.origin,
         trusted: req.trusted,
-        batch: BatchId::new(),
+        batch: req.batch.unwrap_or_default(),
         entries: Vec::new(),
         custom: None,
         cache: req.cache,
@@ -325,7 +336,22 @@ impl Batch<'_> {
     async fn mutate(&mut self, m: Mutation) -> CoreResult<Option<String>> {
         match m {
             Mutation::Create { entity, input } => {
-                self.create(entity, input, Map::new()).await.map(Some)
+                self.create(entity, input, Map::new(), None).await.map(Some)
+            }
+            Mutation::CreateAs { entity, id, input } => {
+                if kontor_domain::record::parse_id(&id).as_deref() != Some(id.as_str()) {
+                    return Err(DomainError::invalid("id", "not a canonical record id").into());
+                }
+                if self.tx.get(entity, &id).await?.is_some() {
+                    return Err(DomainError::State {
+                        field: Some("id".into()),
+                        message: format!("{} {id} already exists", entity.singular()),
+                    }
+                    .into());
+                }
+                self.create(entity, input, Map::new(), Some(id))
+                    .await
+                    .map(Some)
             }
             Mutation::CreateUser {
                 input,
@@ -337,7 +363,7 @@ impl Batch<'_> {
                     PASSWORD_CHANGED_AT.into(),
                     Value::from(kontor_domain::time::format(self.now)),
                 );
-                let id = self.create(Entity::Users, input, computed).await?;
+                let id = self.create(Entity::Users, input, computed, None).await?;
                 self.tx.set_password_hash(&id, &password_hash).await?;
                 Ok(Some(id))
             }
@@ -419,6 +445,7 @@ impl Batch<'_> {
         entity: Entity,
         input: Value,
         computed: Map<String, Value>,
+        id: Option<String>,
     ) -> CoreResult<String> {
         let schema = self.schema(entity).await?;
         let parsed = parse_fields(&schema, &input, None, self.trusted)?;
@@ -453,7 +480,7 @@ impl Batch<'_> {
             .map_or(Ok(()), |c| Err(conflict_to_error(c)))?;
         let rec = Record {
             entity,
-            id: new_id(),
+            id: id.unwrap_or_else(new_id),
             owner_id: owner,
             created_at: self.now,
             updated_at: self.now,
