@@ -3,6 +3,7 @@
 
 mod backup;
 mod config;
+mod exchange;
 
 use clap::{Args, Parser, Subcommand};
 use config::FileConfig;
@@ -88,6 +89,11 @@ enum Command {
         #[command(flatten)]
         args: backup::RestoreArgs,
     },
+    /// The 1C exchange offline: CommerceML files or folders in.
+    Exchange {
+        #[command(subcommand)]
+        command: exchange::ExchangeCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -139,6 +145,10 @@ pub(crate) enum CliError {
     NotFound(String),
     Io(String),
     Backup(kontor_backup::BackupError),
+    /// An exchange file could not be read (what and where).
+    Exchange(String),
+    /// A run completed, but some of its records failed.
+    RecordsFailed(String),
 }
 
 impl std::error::Error for CliError {}
@@ -154,7 +164,11 @@ impl std::fmt::Display for CliError {
                 other => write!(f, "{other}"),
             },
             CliError::Core(e) => write!(f, "{e}"),
-            CliError::Usage(m) | CliError::NotFound(m) | CliError::Io(m) => write!(f, "{m}"),
+            CliError::Usage(m)
+            | CliError::NotFound(m)
+            | CliError::Io(m)
+            | CliError::Exchange(m)
+            | CliError::RecordsFailed(m) => write!(f, "{m}"),
             CliError::Backup(e) => write!(f, "{e}"),
         }
     }
@@ -170,6 +184,8 @@ impl CliError {
             CliError::Core(CoreError::Store(kontor_store::StoreError::Unavailable(_))) => 6,
             CliError::Core(_) | CliError::Io(_) => 1,
             CliError::Backup(e) => backup::exit_code(e),
+            CliError::RecordsFailed(_) => 12,
+            CliError::Exchange(_) => 13,
         }
     }
 }
@@ -262,6 +278,7 @@ async fn run(cmd: Command) -> Result<(), CliError> {
         Command::User { command } => user(command).await,
         Command::Backup { command } => backup::backup(command).await,
         Command::Restore { args } => backup::restore(args).await,
+        Command::Exchange { command } => exchange::exchange(command).await,
     }
 }
 

@@ -82,6 +82,29 @@ pub fn skip_postgres(test: &str) -> bool {
     true
 }
 
+/// The folder of real CommerceML exchange files (`shared/data/commerceml`, beside the
+/// checkout, or `KONTOR_SHARED_DATA`). They are not part of the repository; a test that needs
+/// them is skipped loudly without them, and fails under CI, which always has them.
+pub fn commerceml_samples(test: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("KONTOR_SHARED_DATA")
+        .map(PathBuf::from)
+        .filter(|p| p.is_dir())
+        .or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .ancestors()
+                .map(|a| a.join("shared/data/commerceml"))
+                .find(|p| p.is_dir())
+        });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{test}: the CommerceML samples (shared/data/commerceml beside the checkout) are missing under CI"
+        );
+        eprintln!("*** SKIPPED (no shared/data/commerceml beside the checkout): {test}");
+    }
+    found
+}
+
 /// Directories that may hold the PostgreSQL server binaries, best first.
 fn candidate_bin_dirs() -> Vec<PathBuf> {
     let mut dirs = Vec::new();

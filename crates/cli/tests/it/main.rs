@@ -8,6 +8,7 @@ mod backup;
 mod cli;
 mod cluster;
 mod crash;
+mod exchange;
 mod login_load;
 mod retention;
 mod shipping;

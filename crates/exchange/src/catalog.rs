@@ -1,0 +1,879 @@
+//! Catalog in: CommerceML items (groups, properties, price types, warehouses, products, offers
+//! with prices and stock) turned into mutations of the one write path.
+//!
+//! Records are matched by their 1C id (`external_id`), so a re-import finds what it made
+//! before: an unchanged record costs no write and no journal entry (the write path drops
+//! updates that change nothing), a deletion mark moves the record to the recycle bin, and a
+//! record 1C sends again after deleting it comes back from the bin. Mutations go in chunks, all
+//! journaled under the run's one batch (origin `exchange`), so a whole run is undone as one. A
+//! chunk that fails is retried record by record, so one bad record fails alone and is reported
+//! with its file, line and 1C id.
+
+use crate::report::{Failure, RunReport};
+use crate::values;
+use kontor_commerceml as cml;
+use kontor_core::{Kontor, Mutation};
+use kontor_domain::journal::Origin;
+use kontor_domain::record::new_id;
+use kontor_domain::{Actor, BatchId, Entity};
+use serde_json::{json, Map, Value};
+use std::collections::{HashMap, HashSet};
+use std::io::BufRead;
+
+/// What a full upload (`СодержитТолькоИзменения="false"`) does with records of this 1C database
+/// that it no longer lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Missing {
+    /// Leave them as they are.
+    Keep,
+    /// Mark them inactive (`active: false`); they stay in lists and on invoices.
+    #[default]
+    Deactivate,
+    /// Move them to the recycle bin.
+    Delete,
+}
+
+/// What to do when a record cannot be applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnError {
+    /// Report it and go on with the next record.
+    #[default]
+    Skip,
+    /// Report it and stop the run (what was applied before stays, in the run's batch).
+    Stop,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    pub missing: Missing,
+    pub on_error: OnError,
+    /// Records per transaction.
+    pub chunk: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            missing: Missing::default(),
+            on_error: OnError::default(),
+            chunk: 500,
+        }
+    }
+}
+
+/// The run could not go on (as opposed to a record that failed, which is in the report).
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{file}: {source}")]
+    Read {
+        file: String,
+        source: cml::ReadError,
+    },
+    #[error("{0}")]
+    Store(#[from] kontor_core::CoreError),
+    #[error("stopped at the first failed record ({file}, line {line}, {record}): {message}")]
+    Stopped {
+        file: String,
+        line: u64,
+        record: String,
+        message: String,
+    },
+}
+
+/// A record of this 1C database that Kontor holds.
+#[derive(Debug, Clone)]
+struct Known {
+    id: String,
+    deleted: bool,
+}
+
+/// How a planned change is counted once applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Planned {
+    Create,
+    /// Counted as updated if the write path journaled it, else unchanged.
+    Update,
+    Delete,
+    /// A record that comes back from the bin (and may change on the way).
+    Revive,
+    Deactivate,
+}
+
+/// The mutations of one record from the file.
+struct Change {
+    entity: Entity,
+    ext: String,
+    id: String,
+    line: u64,
+    planned: Planned,
+    mutations: Vec<Mutation>,
+}
+
+/// One catalog import run over any number of files.
+pub struct CatalogImport<'a> {
+    kontor: &'a Kontor,
+    actor: &'a Actor,
+    options: Options,
+    batch: BatchId,
+    known: HashMap<Entity, HashMap<String, Known>>,
+    /// The value lists of list properties: property 1C id → value 1C id → value.
+    property_values: HashMap<String, HashMap<String, String>>,
+    pending: Vec<Change>,
+    /// Records this run's files marked deleted.
+    marked_deleted: HashSet<(Entity, String)>,
+    /// Full sections open in the current file: entity → 1C ids it listed.
+    full: HashMap<Entity, HashSet<String>>,
+    file: String,
+    report: RunReport,
+}
+
+impl<'a> CatalogImport<'a> {
+    /// Starts a run: learns which catalog records of 1C Kontor already holds.
+    pub async fn new(
+        kontor: &'a Kontor,
+        actor: &'a Actor,
+        options: Options,
+    ) -> Result<CatalogImport<'a>, ImportError> {
+        let mut known: HashMap<Entity, HashMap<String, Known>> = HashMap::new();
+        let mut property_values = HashMap::new();
+        for entity in Entity::CATALOG {
+            let map = known.entry(entity).or_default();
+            for rec in kontor
+                .store
+                .all_records(entity)
+                .await
+                .map_err(kontor_core::CoreError::from)?
+            {
+                let Some(ext) = rec.data.get("external_id").and_then(Value::as_str) else {
+                    continue;
+                };
+                let deleted = rec.is_deleted();
+                // A live record wins over one in the bin with the same 1C id.
+                if map.get(ext).is_some_and(|k| !k.deleted) && deleted {
+                    continue;
+                }
+                if entity == Entity::Properties {
+                    property_values.insert(ext.to_string(), value_list(&rec.data));
+                }
+                map.insert(
+                    ext.to_string(),
+                    Known {
+                        id: rec.id.clone(),
+                        deleted,
+                    },
+                );
+            }
+        }
+        let batch = BatchId::new();
+        Ok(CatalogImport {
+            kontor,
+            actor,
+            options,
+            batch,
+            known,
+            property_values,
+            pending: Vec::new(),
+            marked_deleted: HashSet::new(),
+            full: HashMap::new(),
+            file: String::new(),
+            report: RunReport {
+                batch: batch.to_string(),
+                ..RunReport::default()
+            },
+        })
+    }
+
+    /// Reads one file and applies what it holds. `progress` gets the bytes read so far.
+    pub async fn import_file(
+        &mut self,
+        name: &str,
+        input: impl BufRead,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<(), ImportError> {
+        self.file = name.to_string();
+        self.report.files.push(name.to_string());
+        let read_error = |source| ImportError::Read {
+            file: name.to_string(),
+            source,
+        };
+        let mut reader = cml::Reader::new(input).map_err(read_error)?;
+        loop {
+            let next = reader.next_item().map_err(read_error);
+            let located = match next {
+                Ok(Some(l)) => l,
+                Ok(None) => break,
+                Err(e) => {
+                    // What came before the damage is applied; the file is reported as failed,
+                    // and a full upload that did not arrive whole deactivates nothing.
+                    self.flush().await?;
+                    self.full.clear();
+                    return Err(e);
+                }
+            };
+            self.item(located.line, located.item).await?;
+            if self.pending.len() >= self.options.chunk {
+                self.flush().await?;
+                progress(reader.bytes_read());
+            }
+        }
+        self.flush().await?;
+        progress(reader.bytes_read());
+        Ok(())
+    }
+
+    /// Ends the run: records of full uploads that no file of the run listed are deactivated
+    /// or deleted (as the options say); hands over the report.
+    pub async fn finish(mut self) -> Result<RunReport, ImportError> {
+        self.flush().await?;
+        self.close_full_sections().await?;
+        Ok(self.report)
+    }
+
+    pub fn report(&self) -> &RunReport {
+        &self.report
+    }
+
+    async fn item(&mut self, line: u64, item: cml::Item) -> Result<(), ImportError> {
+        match item {
+            cml::Item::Catalog(section) => {
+                self.section(Entity::Products, section.only_changes).await?
+            }
+            cml::Item::OfferPackage(section) => {
+                self.section(Entity::Offers, section.only_changes).await?
+            }
+            cml::Item::Group(g) => {
+                let parent = g
+                    .parent_id
+                    .as_deref()
+                    .and_then(|p| self.live_id(Entity::ProductGroups, p));
+                let mut fields = Map::new();
+                put_name(&mut fields, &g.name);
+                fields.insert("parent_id".into(), json!(parent));
+                fields.insert("description".into(), opt(&g.description));
+                self.plan(Entity::ProductGroups, &g.id, line, g.deleted, fields)
+                    .await?;
+            }
+            cml::Item::Property(p) => {
+                let list: HashMap<String, String> = p.values.iter().cloned().collect();
+                self.property_values.insert(p.id.clone(), list);
+                let mut fields = Map::new();
+                put_name(&mut fields, &p.name);
+                fields.insert(
+                    "value_type".into(),
+                    json!(values::property_type(p.value_type.as_deref())),
+                );
+                fields.insert("multiple".into(), json!(p.multiple));
+                fields.insert(
+                    "values".into(),
+                    Value::Array(
+                        p.values
+                            .iter()
+                            .filter(|(_, v)| !v.is_empty())
+                            .map(|(id, v)| json!({"external_id": id, "value": v}))
+                            .collect(),
+                    ),
+                );
+                self.plan(Entity::Properties, &p.id, line, p.deleted, fields)
+                    .await?;
+            }
+            cml::Item::PriceType(t) => {
+                let mut fields = Map::new();
+                put_name(&mut fields, &t.name);
+                if let Some(c) = t.currency.as_deref() {
+                    match values::currency(c) {
+                        Some(code) => fields.insert("currency".into(), json!(code)),
+                        None => {
+                            return self.fail(
+                                Entity::PriceTypes,
+                                &t.id,
+                                line,
+                                format!(
+                                    "unknown currency '{c}' of price type '{}'",
+                                    name_of(&t.name)
+                                ),
+                            )
+                        }
+                    };
+                }
+                if let Some(v) = t.vat_included {
+                    fields.insert("vat_included".into(), json!(v));
+                }
+                self.plan(Entity::PriceTypes, &t.id, line, false, fields)
+                    .await?;
+            }
+            cml::Item::Warehouse(w) => {
+                let mut fields = Map::new();
+                put_name(&mut fields, &w.name);
+                let address = w.address.as_ref().and_then(|a| a.presentation.clone());
+                fields.insert("address".into(), opt(&address));
+                self.plan(Entity::Warehouses, &w.id, line, w.deleted, fields)
+                    .await?;
+            }
+            cml::Item::Product(p) => self.product(line, p).await?,
+            cml::Item::Offer(o) => self.offer(line, o).await?,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn product(&mut self, line: u64, p: cml::Product) -> Result<(), ImportError> {
+        let mut fields = Map::new();
+        put_name(&mut fields, &p.name);
+        fields.insert("sku".into(), opt(&p.sku));
+        fields.insert("barcode".into(), opt(&p.barcode));
+        if let Some(u) = &p.unit {
+            if let Some(name) = values::unit_name(u) {
+                fields.insert("unit".into(), json!(name));
+            }
+            fields.insert("unit_code".into(), opt(&u.code));
+        }
+        fields.insert("kind".into(), json!(values::product_kind(&p.requisites)));
+        let group = p
+            .group_ids
+            .first()
+            .and_then(|g| self.live_id(Entity::ProductGroups, g));
+        fields.insert("group_id".into(), json!(group));
+        if let Some(rate) = p.tax_rates.iter().find_map(|t| values::vat_rate(&t.rate)) {
+            fields.insert("vat_rate".into(), json!(rate));
+        }
+        fields.insert("description".into(), opt(&p.description));
+        let mut rows = Vec::new();
+        for pv in &p.property_values {
+            let Some(property) = self.live_id(Entity::Properties, &pv.property_id) else {
+                continue;
+            };
+            let list = self.property_values.get(&pv.property_id);
+            for v in pv.values.iter().filter(|v| !v.is_empty()) {
+                let shown = list.and_then(|l| l.get(v)).unwrap_or(v);
+                rows.push(json!({"property_id": property, "value": values::clip(shown, 1000)}));
+            }
+        }
+        fields.insert("property_values".into(), Value::Array(rows));
+        fields.insert(
+            "requisites".into(),
+            Value::Array(
+                p.requisites
+                    .iter()
+                    .filter(|(n, _)| !n.is_empty())
+                    .map(|(n, v)| {
+                        json!({"name": values::clip(n, 255), "value": values::clip(v, 1000)})
+                    })
+                    .collect(),
+            ),
+        );
+        fields.insert("active".into(), json!(true));
+        self.plan(Entity::Products, &p.id, line, p.deleted, fields)
+            .await
+    }
+
+    async fn offer(&mut self, line: u64, mut o: cml::Offer) -> Result<(), ImportError> {
+        let product_ext = values::product_of_offer(&o.id).to_string();
+        let product_ext = product_ext.as_str();
+        // The offer of a product 1C deleted goes with its product.
+        if self.deleted_by_1c(Entity::Products, product_ext) {
+            o.deleted = true;
+        }
+        let name = name_of(&o.name);
+        if !o.deleted && !name.is_empty() && !self.is_known_live(Entity::Products, product_ext) {
+            // An offer of a product the catalog did not send (1C filters the two files
+            // differently): the product is made from what the offer says, and the catalog
+            // fills it in when it sends it.
+            let mut fields = Map::new();
+            fields.insert("name".into(), json!(name));
+            fields.insert("sku".into(), opt(&o.sku));
+            fields.insert("barcode".into(), opt(&o.barcode));
+            if let Some(u) = &o.unit {
+                fields.insert("unit".into(), json!(values::unit_name(u)));
+                fields.insert("unit_code".into(), opt(&u.code));
+            }
+            self.plan(Entity::Products, product_ext, line, false, fields)
+                .await?;
+        }
+        let Some(product) = self.live_id(Entity::Products, product_ext) else {
+            if o.deleted {
+                return self
+                    .plan(Entity::Offers, &o.id, line, true, Map::new())
+                    .await;
+            }
+            return self.fail(
+                Entity::Offers,
+                &o.id,
+                line,
+                format!("its product {product_ext} is not in Kontor; send the catalog (import) before the offers"),
+            );
+        };
+        if let Some(listed) = self.full.get_mut(&Entity::Products) {
+            listed.insert(product_ext.to_string());
+        }
+        let mut fields = Map::new();
+        fields.insert("product_id".into(), json!(product));
+        if !name.is_empty() {
+            fields.insert("name".into(), json!(name));
+        } else if !self.is_known_live(Entity::Offers, &o.id) {
+            // Price and stock files carry no names: a new offer takes its product's.
+            let name = self.product_name(&product).await?;
+            fields.insert("name".into(), json!(name));
+        }
+        if o.sku.is_some() {
+            fields.insert("sku".into(), opt(&o.sku));
+        }
+        if o.barcode.is_some() {
+            fields.insert("barcode".into(), opt(&o.barcode));
+        }
+        if let Some(name) = o.unit.as_ref().and_then(values::unit_name) {
+            fields.insert("unit".into(), json!(name));
+        }
+        if !o.characteristics.is_empty() {
+            fields.insert(
+                "characteristics".into(),
+                Value::Array(
+                    o.characteristics
+                        .iter()
+                        .map(|(n, v)| json!({"name": values::clip(n, 255), "value": values::clip(v, 1000)}))
+                        .collect(),
+                ),
+            );
+        }
+        if o.has_prices {
+            let mut rows = Vec::new();
+            for p in &o.prices {
+                let Some(kind) = self.live_id(Entity::PriceTypes, &p.price_type_id) else {
+                    return self.fail(
+                        Entity::Offers,
+                        &o.id,
+                        line,
+                        format!("price type {} is not in Kontor", p.price_type_id),
+                    );
+                };
+                let Some(price) = values::decimal(&p.per_unit) else {
+                    return self.fail(
+                        Entity::Offers,
+                        &o.id,
+                        line,
+                        format!("price '{}' is not a number", p.per_unit),
+                    );
+                };
+                let mut row = json!({"price_type_id": kind, "price": price});
+                if let Some(c) = p.currency.as_deref() {
+                    match values::currency(c) {
+                        Some(code) => row["currency"] = json!(code),
+                        None => {
+                            return self.fail(
+                                Entity::Offers,
+                                &o.id,
+                                line,
+                                format!("unknown currency '{c}'"),
+                            )
+                        }
+                    }
+                }
+                if let Some(u) = p.unit.as_deref().filter(|u| !u.is_empty()) {
+                    row["unit"] = json!(values::clip(u, 255));
+                }
+                rows.push(row);
+            }
+            fields.insert("prices".into(), Value::Array(rows));
+        }
+        if o.has_stock {
+            let mut rows = Vec::new();
+            for s in &o.stock {
+                let Some(warehouse) = self.live_id(Entity::Warehouses, &s.warehouse_id) else {
+                    return self.fail(
+                        Entity::Offers,
+                        &o.id,
+                        line,
+                        format!("warehouse {} is not in Kontor", s.warehouse_id),
+                    );
+                };
+                let Some(quantity) = values::decimal(&s.quantity) else {
+                    return self.fail(
+                        Entity::Offers,
+                        &o.id,
+                        line,
+                        format!("stock '{}' is not a number", s.quantity),
+                    );
+                };
+                rows.push(json!({"warehouse_id": warehouse, "quantity": quantity}));
+            }
+            fields.insert("stock".into(), Value::Array(rows));
+        }
+        if let Some(q) = o.quantity.as_deref() {
+            match values::decimal(q) {
+                Some(q) => fields.insert("quantity".into(), json!(q)),
+                None => {
+                    return self.fail(
+                        Entity::Offers,
+                        &o.id,
+                        line,
+                        format!("quantity '{q}' is not a number"),
+                    )
+                }
+            };
+        }
+        fields.insert("active".into(), json!(true));
+        self.plan(Entity::Offers, &o.id, line, o.deleted, fields)
+            .await
+    }
+
+    async fn product_name(&self, id: &str) -> Result<String, ImportError> {
+        Ok(self
+            .kontor
+            .store
+            .get(Entity::Products, id)
+            .await
+            .map_err(kontor_core::CoreError::from)?
+            .and_then(|p| {
+                p.data
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .unwrap_or_default())
+    }
+
+    /// Opens a section of the file; a full one (`only_changes == Some(false)`) remembers what
+    /// the run lists so the rest can be dealt with at its end.
+    async fn section(
+        &mut self,
+        entity: Entity,
+        only_changes: Option<bool>,
+    ) -> Result<(), ImportError> {
+        if only_changes == Some(false) && self.options.missing != Missing::Keep {
+            self.full.entry(entity).or_default();
+        }
+        Ok(())
+    }
+
+    /// The end of a run: records of full sections that the run did not list are deactivated or
+    /// deleted, as the options say. A product counts as listed when an offer of it is.
+    async fn close_full_sections(&mut self) -> Result<(), ImportError> {
+        let full = std::mem::take(&mut self.full);
+        for (entity, listed) in full {
+            let missing: Vec<(String, String)> = self
+                .known
+                .get(&entity)
+                .into_iter()
+                .flatten()
+                .filter(|(ext, k)| !k.deleted && !listed.contains(*ext))
+                .map(|(ext, k)| (ext.clone(), k.id.clone()))
+                .collect();
+            for (ext, id) in missing {
+                let (planned, mutation) = match self.options.missing {
+                    Missing::Keep => continue,
+                    Missing::Deactivate => (
+                        Planned::Deactivate,
+                        Mutation::Update {
+                            entity,
+                            id: id.clone(),
+                            input: json!({"active": false}),
+                        },
+                    ),
+                    Missing::Delete => {
+                        if let Some(k) = self.known.get_mut(&entity).and_then(|m| m.get_mut(&ext)) {
+                            k.deleted = true;
+                        }
+                        (
+                            Planned::Delete,
+                            Mutation::Delete {
+                                entity,
+                                id: id.clone(),
+                            },
+                        )
+                    }
+                };
+                self.push(Change {
+                    entity,
+                    ext,
+                    id,
+                    line: 0,
+                    planned,
+                    mutations: vec![mutation],
+                })
+                .await?;
+            }
+        }
+        self.flush().await
+    }
+
+    /// Plans what makes Kontor's record of `ext` match the file: create, update, delete, or
+    /// bring back from the bin.
+    async fn plan(
+        &mut self,
+        entity: Entity,
+        ext: &str,
+        line: u64,
+        deleted: bool,
+        mut fields: Map<String, Value>,
+    ) -> Result<(), ImportError> {
+        if ext.is_empty() {
+            return self.fail(entity, ext, line, "the record has no 1C id (Ид)".into());
+        }
+        if let Some(listed) = self.full.get_mut(&entity) {
+            listed.insert(ext.to_string());
+        }
+        if deleted {
+            self.marked_deleted.insert((entity, ext.to_string()));
+        }
+        // An empty list is stored as no value, so that the next import compares equal.
+        for v in fields.values_mut() {
+            if v.as_array().is_some_and(Vec::is_empty) {
+                *v = Value::Null;
+            }
+        }
+        let mut known = self.known.get(&entity).and_then(|m| m.get(ext)).cloned();
+        if let Some(k) = known.as_mut().filter(|k| k.deleted && !deleted) {
+            // Bringing back a parent from the bin brings back what was deleted with it, so
+            // look at the record as it is now (rare: worth a flush and a read).
+            self.flush().await?;
+            let now = self
+                .kontor
+                .store
+                .get(entity, &k.id)
+                .await
+                .map_err(kontor_core::CoreError::from)?;
+            match now {
+                Some(rec) => k.deleted = rec.is_deleted(),
+                // Purged from the bin meanwhile: make it anew.
+                None => known = None,
+            }
+        }
+        let (planned, id, mutations) = match (known, deleted) {
+            (None, true) => {
+                self.report.counts_mut(entity.as_str()).unchanged += 1;
+                return Ok(());
+            }
+            (Some(k), true) if k.deleted => {
+                self.report.counts_mut(entity.as_str()).unchanged += 1;
+                return Ok(());
+            }
+            (Some(k), true) => {
+                self.set_known(entity, ext, &k.id, true);
+                (
+                    Planned::Delete,
+                    k.id.clone(),
+                    vec![Mutation::Delete { entity, id: k.id }],
+                )
+            }
+            (Some(k), false) if k.deleted => {
+                self.set_known(entity, ext, &k.id, false);
+                (
+                    Planned::Revive,
+                    k.id.clone(),
+                    vec![
+                        Mutation::RestoreDeleted {
+                            entity,
+                            id: k.id.clone(),
+                        },
+                        Mutation::Update {
+                            entity,
+                            id: k.id,
+                            input: Value::Object(fields),
+                        },
+                    ],
+                )
+            }
+            (Some(k), false) => (
+                Planned::Update,
+                k.id.clone(),
+                vec![Mutation::Update {
+                    entity,
+                    id: k.id,
+                    input: Value::Object(fields),
+                }],
+            ),
+            (None, false) => {
+                let id = new_id();
+                fields.insert("external_id".into(), json!(ext));
+                // Empty values need not be written on a new record.
+                fields.retain(|_, v| !v.is_null());
+                self.set_known(entity, ext, &id, false);
+                (
+                    Planned::Create,
+                    id.clone(),
+                    vec![Mutation::CreateAs {
+                        entity,
+                        id,
+                        input: Value::Object(fields),
+                    }],
+                )
+            }
+        };
+        self.push(Change {
+            entity,
+            ext: ext.to_string(),
+            id,
+            line,
+            planned,
+            mutations,
+        })
+        .await
+    }
+
+    async fn push(&mut self, change: Change) -> Result<(), ImportError> {
+        self.pending.push(change);
+        Ok(())
+    }
+
+    fn set_known(&mut self, entity: Entity, ext: &str, id: &str, deleted: bool) {
+        self.known.entry(entity).or_default().insert(
+            ext.to_string(),
+            Known {
+                id: id.to_string(),
+                deleted,
+            },
+        );
+    }
+
+    /// 1C marked this record deleted: in this run, or it is in Kontor's bin.
+    fn deleted_by_1c(&self, entity: Entity, ext: &str) -> bool {
+        self.marked_deleted.contains(&(entity, ext.to_string()))
+            || self
+                .known
+                .get(&entity)
+                .and_then(|m| m.get(ext))
+                .is_some_and(|k| k.deleted)
+    }
+
+    /// The Kontor id of a live record with this 1C id.
+    fn live_id(&self, entity: Entity, ext: &str) -> Option<String> {
+        self.known
+            .get(&entity)
+            .and_then(|m| m.get(ext))
+            .filter(|k| !k.deleted)
+            .map(|k| k.id.clone())
+    }
+
+    fn is_known_live(&self, entity: Entity, ext: &str) -> bool {
+        self.live_id(entity, ext).is_some()
+    }
+
+    fn fail(
+        &mut self,
+        entity: Entity,
+        ext: &str,
+        line: u64,
+        message: String,
+    ) -> Result<(), ImportError> {
+        self.report.fail(
+            entity.as_str(),
+            Failure {
+                file: self.file.clone(),
+                line,
+                record: ext.to_string(),
+                message: message.clone(),
+            },
+        );
+        match self.options.on_error {
+            OnError::Skip => Ok(()),
+            OnError::Stop => Err(ImportError::Stopped {
+                file: self.file.clone(),
+                line,
+                record: ext.to_string(),
+                message,
+            }),
+        }
+    }
+
+    /// Applies the pending changes in one transaction; if that fails, one by one.
+    async fn flush(&mut self) -> Result<(), ImportError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let changes = std::mem::take(&mut self.pending);
+        let mutations: Vec<Mutation> = changes
+            .iter()
+            .flat_map(|c| c.mutations.iter().cloned())
+            .collect();
+        match self.write(mutations).await {
+            Ok(touched) => {
+                for c in &changes {
+                    self.count(c, &touched);
+                }
+                Ok(())
+            }
+            Err(kontor_core::CoreError::Domain(_)) => {
+                for c in changes {
+                    match self.write(c.mutations.clone()).await {
+                        Ok(touched) => self.count(&c, &touched),
+                        Err(kontor_core::CoreError::Domain(e)) => {
+                            // What this record would have been is not in Kontor after all.
+                            if matches!(c.planned, Planned::Create) {
+                                if let Some(m) = self.known.get_mut(&c.entity) {
+                                    m.remove(&c.ext);
+                                }
+                            }
+                            self.fail(c.entity, &c.ext, c.line, e.to_string())?;
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Writes mutations under the run's batch; returns the ids of the records journaled.
+    async fn write(
+        &self,
+        mutations: Vec<Mutation>,
+    ) -> Result<HashSet<String>, kontor_core::CoreError> {
+        let applied = self
+            .kontor
+            .write_in_batch(self.actor, Origin::Exchange, self.batch, mutations)
+            .await?;
+        Ok(applied.entries.into_iter().map(|e| e.record_id).collect())
+    }
+
+    fn count(&mut self, c: &Change, touched: &HashSet<String>) {
+        let counts = self.report.counts_mut(c.entity.as_str());
+        match c.planned {
+            Planned::Create => counts.created += 1,
+            Planned::Delete => counts.deleted += 1,
+            Planned::Update | Planned::Revive if touched.contains(&c.id) => counts.updated += 1,
+            Planned::Update | Planned::Revive => counts.unchanged += 1,
+            Planned::Deactivate if touched.contains(&c.id) => counts.deactivated += 1,
+            Planned::Deactivate => {}
+        }
+    }
+}
+
+/// A property record's value list: value 1C id → value.
+fn value_list(data: &Map<String, Value>) -> HashMap<String, String> {
+    data.get("values")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|row| {
+            Some((
+                row.get("external_id")?.as_str()?.to_string(),
+                row.get("value")?.as_str()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// A record's name from 1C, at most 255 characters (`""` when it has none: the write path
+/// refuses a record without a name, and the failure is reported with the record).
+fn name_of(name: &Option<String>) -> String {
+    values::clip(name.as_deref().unwrap_or("").trim(), 255)
+}
+
+/// Sets `name` when 1C sent one; without it an update keeps the name and a create is refused
+/// by the write path (name is required), which the report names.
+fn put_name(fields: &mut Map<String, Value>, name: &Option<String>) {
+    let name = name_of(name);
+    if !name.is_empty() {
+        fields.insert("name".into(), Value::from(name));
+    }
+}
+
+/// An optional text as a field value (`null` clears it on update).
+fn opt(v: &Option<String>) -> Value {
+    match v.as_deref().map(str::trim) {
+        Some(s) if !s.is_empty() => Value::from(s),
+        _ => Value::Null,
+    }
+}

@@ -1,0 +1,14 @@
+//! The 1C:Enterprise exchange. CommerceML files — from 1C over the HTTP protocol, or from an
+//! exchange folder — are read by `kontor-commerceml` and applied here through the one write
+//! path, as one journal batch per run (origin `exchange`) with a report of what happened.
+//!
+//! - [`catalog`]: groups, properties, price types, warehouses, products and offers in.
+//! - [`values`]: 1C's spellings of currencies, VAT rates, units and decimals.
+//! - [`report`]: counts and failures of a run.
+
+pub mod catalog;
+pub mod report;
+pub mod values;
+
+pub use catalog::{CatalogImport, ImportError, Missing, OnError, Options};
+pub use report::{Counts, Failure, RunReport};
