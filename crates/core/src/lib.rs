@@ -64,7 +64,7 @@ impl Kontor {
         origin: Origin,
         mutations: Vec<Mutation>,
     ) -> CoreResult<Applied> {
-        self.apply(actor, origin, mutations, false).await
+        self.apply(actor, origin, mutations, false, None).await
     }
 
     /// Applies a client's numbered list of mutations (`/batch`): a refusal names the operation.
@@ -74,7 +74,7 @@ impl Kontor {
         origin: Origin,
         mutations: Vec<Mutation>,
     ) -> CoreResult<Applied> {
-        self.apply(actor, origin, mutations, true).await
+        self.apply(actor, origin, mutations, true, None).await
     }
 
     /// Applies mutations as one more transaction of a long batch (an import, an exchange run):
@@ -86,19 +86,8 @@ impl Kontor {
         batch: kontor_domain::BatchId,
         mutations: Vec<Mutation>,
     ) -> CoreResult<Applied> {
-        write::apply(
-            self.store.as_ref(),
-            WriteRequest {
-                actor,
-                origin,
-                trusted: false,
-                mutations,
-                cache: Some(&self.schema_cache),
-                numbered: false,
-                batch: Some(batch),
-            },
-        )
-        .await
+        self.apply(actor, origin, mutations, false, Some(batch))
+            .await
     }
 
     async fn apply(
@@ -107,6 +96,7 @@ impl Kontor {
         origin: Origin,
         mutations: Vec<Mutation>,
         numbered: bool,
+        batch: Option<kontor_domain::BatchId>,
     ) -> CoreResult<Applied> {
         write::apply(
             self.store.as_ref(),
@@ -117,7 +107,7 @@ impl Kontor {
                 mutations,
                 cache: Some(&self.schema_cache),
                 numbered,
-                batch: None,
+                batch,
             },
         )
         .await

@@ -217,6 +217,19 @@ async fn packet_exchange_files_fill_offers_prices_and_stock_and_a_run_is_undone_
     drop(server);
 }
 
+/// Imports one file that must be refused as unreadable (exit 13); returns stderr.
+fn refused_as_unreadable(data: &Path, file: &Path) -> String {
+    let o = run(&[
+        "exchange",
+        "import",
+        "--data",
+        data.to_str().expect("utf-8"),
+        file.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(o.status.code(), Some(13), "{}", stderr(&o));
+    stderr(&o)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_file_fails_naming_file_and_line_and_keeps_what_came_before() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -228,15 +241,7 @@ async fn a_malformed_file_fails_naming_file_and_line_and_keeps_what_came_before(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<КоммерческаяИнформация ВерсияСхемы=\"2.05\">\n<Классификатор><Ид>c</Ид><Наименование>К</Наименование>\n<Группы><Группа><Ид>g1</Ид><Наименование>Первая</Наименование></Группа></Группы>\n</Классификатор>\n<Каталог><Ид>c</Ид><Наименование>К</Наименование><Товары>\n<Товар><Ид>p1</Ид><Наименование>Ok</Наименование></Товар>\n<Товар><Ид>p2</Ид><Наименование>Broken</Товар>\n",
     )
     .expect("write");
-    let o = run(&[
-        "exchange",
-        "import",
-        "--data",
-        data.to_str().expect("utf-8"),
-        file.to_str().expect("utf-8"),
-    ]);
-    assert_eq!(o.status.code(), Some(13), "{}", stderr(&o));
-    let err = stderr(&o);
+    let err = refused_as_unreadable(&data, &file);
     assert!(
         err.contains("import.xml") && err.contains("line 8"),
         "{err}"
@@ -248,15 +253,8 @@ async fn a_malformed_file_fails_naming_file_and_line_and_keeps_what_came_before(
         "<?xml version=\"1.0\"?>\n<!DOCTYPE r [<!ENTITY a \"aaaa\"><!ENTITY b \"&a;&a;&a;&a;\">]>\n<КоммерческаяИнформация>&b;</КоммерческаяИнформация>\n",
     )
     .expect("write");
-    let o = run(&[
-        "exchange",
-        "import",
-        "--data",
-        data.to_str().expect("utf-8"),
-        doctype.to_str().expect("utf-8"),
-    ]);
-    assert_eq!(o.status.code(), Some(13), "{}", stderr(&o));
-    assert!(stderr(&o).to_lowercase().contains("dtd"), "{}", stderr(&o));
+    let err = refused_as_unreadable(&data, &doctype);
+    assert!(err.to_lowercase().contains("dtd"), "{err}");
 
     let server = Server::start(&data);
     let tok = token(&server.base, ADMIN, PASSWORD).await;
