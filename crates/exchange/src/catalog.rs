@@ -369,7 +369,17 @@ impl<'a> CatalogImport<'a> {
     }
 
     async fn offer(&mut self, line: u64, mut o: cml::Offer) -> Result<(), ImportError> {
-        let product_ext = values::product_of_offer(&o.id).to_string();
+        // Some catalogs list each variant as a product of its own (`Товар` with the id
+        // `product#characteristic`); the offer belongs to that one when it exists.
+        let product_ext = if self
+            .known
+            .get(&Entity::Products)
+            .is_some_and(|m| m.contains_key(&o.id))
+        {
+            o.id.clone()
+        } else {
+            values::product_of_offer(&o.id).to_string()
+        };
         let product_ext = product_ext.as_str();
         // The offer of a product 1C deleted goes with its product.
         if self.deleted_by_1c(Entity::Products, product_ext) {

@@ -267,3 +267,57 @@ async fn a_malformed_file_fails_naming_file_and_line_and_keeps_what_came_before(
     assert_eq!(products[0]["name"], json!("Ok"));
     drop(server);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_samples_give_variants_of_one_product_with_prices_in_two_currencies() {
+    let Some(samples) = kontor_testkit::commerceml_samples("official exchange import") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    init_data(&data, ADMIN, PASSWORD);
+    let set = samples.join("official-2.04");
+    let out = import(&data, &[&set.join("offers.xml"), &set.join("import.xml")]);
+    let counts = summary(&out);
+    assert_eq!(
+        counts.get("products").map(String::as_str),
+        Some("4 created, 0 updated, 0 unchanged, 0 deleted, 0 failed"),
+        "the catalog is applied before the offers whatever the order given: {out}"
+    );
+    assert_eq!(
+        counts.get("offers").map(String::as_str),
+        Some("2 created, 0 updated, 0 unchanged, 0 deleted, 0 failed"),
+        "{out}"
+    );
+
+    let server = Server::start(&data);
+    let tok = token(&server.base, ADMIN, PASSWORD).await;
+    let products = by_ext(&server.base, &tok, "products").await;
+    let offers = by_ext(&server.base, &tok, "offers").await;
+    let price_types = by_ext(&server.base, &tok, "price_types").await;
+    assert_eq!(price_types.len(), 4);
+    // This catalog lists each variant as a product of its own; its offer belongs to it.
+    let table =
+        &products["05e26d70-01e4-11dc-a411-00055d80a2d1#05e26d76-01e4-11dc-a411-00055d80a2d1"];
+    assert_eq!(table["name"], json!("Стол обеденный"));
+    let variant =
+        &offers["05e26d70-01e4-11dc-a411-00055d80a2d1#05e26d76-01e4-11dc-a411-00055d80a2d1"];
+    assert_eq!(variant["product_id"], table["id"], "{variant}");
+    assert_eq!(variant["unit"], json!("шт"), "{variant}");
+    let retail = &price_types["cbcf493b-55bc-11d9-848a-00112f43529a"];
+    assert_eq!(retail["currency"], json!("RUB"), "руб is RUB: {retail}");
+    let prices = variant["prices"].as_array().expect("prices");
+    assert_eq!(prices.len(), 4, "{variant}");
+    let price = |kind: &Value| {
+        prices
+            .iter()
+            .find(|p| p["price_type_id"] == kind["id"])
+            .map(|p| (p["price"].clone(), p["currency"].clone()))
+    };
+    assert_eq!(price(retail), Some((json!("7"), json!("RUB"))));
+    assert_eq!(
+        price(&price_types["bd72d8fc-55bc-11d9-848a-00112f43529a"]),
+        Some((json!("4"), json!("USD")))
+    );
+    drop(server);
+}
