@@ -1299,6 +1299,18 @@ fn huge_values_are_refused() {
     assert!(error(xml.as_bytes()).message.contains("limit"));
 }
 
+/// The error that stops reading `bytes` under `limits`; fails the test if there is none.
+fn first_error(bytes: &[u8], limits: Limits) -> kontor_commerceml::ReadError {
+    let mut reader = Reader::with_limits(bytes, limits).unwrap_or_else(|e| panic!("{e}"));
+    loop {
+        match reader.next_item() {
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("expected the record limit"),
+            Err(e) => return e,
+        }
+    }
+}
+
 #[test]
 fn records_are_bounded() {
     let mut xml = String::from("<КоммерческаяИнформация><Каталог><Товары><Товар><Группы>");
@@ -1310,27 +1322,13 @@ fn records_are_bounded() {
         max_record_elements: 1000,
         ..Limits::default()
     };
-    let mut reader = Reader::with_limits(xml.as_bytes(), limits).unwrap_or_else(|e| panic!("{e}"));
-    let e = loop {
-        match reader.next_item() {
-            Ok(Some(_)) => {}
-            Ok(None) => panic!("expected the record limit"),
-            Err(e) => break e,
-        }
-    };
+    let e = first_error(xml.as_bytes(), limits);
     assert!(e.message.contains("more than 1000 elements"), "{e}");
     let limits = Limits {
         max_record_bytes: 1000,
         ..Limits::default()
     };
-    let mut reader = Reader::with_limits(xml.as_bytes(), limits).unwrap_or_else(|e| panic!("{e}"));
-    let e = loop {
-        match reader.next_item() {
-            Ok(Some(_)) => {}
-            Ok(None) => panic!("expected the record limit"),
-            Err(e) => break e,
-        }
-    };
+    let e = first_error(xml.as_bytes(), limits);
     assert!(e.message.contains("bytes of text"), "{e}");
     // The default limits read it.
     assert_eq!(items(xml.as_bytes()).len(), 3);

@@ -237,12 +237,8 @@ impl<'a> CatalogImport<'a> {
 
     async fn item(&mut self, line: u64, item: cml::Item) -> Result<(), ImportError> {
         match item {
-            cml::Item::Catalog(section) => {
-                self.section(Entity::Products, section.only_changes).await?
-            }
-            cml::Item::OfferPackage(section) => {
-                self.section(Entity::Offers, section.only_changes).await?
-            }
+            cml::Item::Catalog(section) => self.section(Entity::Products, section.only_changes),
+            cml::Item::OfferPackage(section) => self.section(Entity::Offers, section.only_changes),
             cml::Item::Group(g) => {
                 let parent = g
                     .parent_id
@@ -545,15 +541,10 @@ impl<'a> CatalogImport<'a> {
 
     /// Opens a section of the file; a full one (`only_changes == Some(false)`) remembers what
     /// the run lists so the rest can be dealt with at its end.
-    async fn section(
-        &mut self,
-        entity: Entity,
-        only_changes: Option<bool>,
-    ) -> Result<(), ImportError> {
+    fn section(&mut self, entity: Entity, only_changes: Option<bool>) {
         if only_changes == Some(false) && self.options.missing != Missing::Keep {
             self.full.entry(entity).or_default();
         }
-        Ok(())
     }
 
     /// The end of a run: records of full sections that the run did not list are deactivated or
@@ -593,15 +584,14 @@ impl<'a> CatalogImport<'a> {
                         )
                     }
                 };
-                self.push(Change {
+                self.pending.push(Change {
                     entity,
                     ext,
                     id,
                     line: 0,
                     planned,
                     mutations: vec![mutation],
-                })
-                .await?;
+                });
             }
         }
         self.flush().await
@@ -710,19 +700,14 @@ impl<'a> CatalogImport<'a> {
                 )
             }
         };
-        self.push(Change {
+        self.pending.push(Change {
             entity,
             ext: ext.to_string(),
             id,
             line,
             planned,
             mutations,
-        })
-        .await
-    }
-
-    async fn push(&mut self, change: Change) -> Result<(), ImportError> {
-        self.pending.push(change);
+        });
         Ok(())
     }
 
