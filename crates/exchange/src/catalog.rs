@@ -19,6 +19,7 @@ use kontor_domain::{Actor, BatchId, Entity};
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, HashSet};
 use std::io::BufRead;
+use std::sync::Arc;
 
 /// What a full upload (`СодержитТолькоИзменения="false"`) does with records of this 1C database
 /// that it no longer lists.
@@ -71,6 +72,9 @@ pub enum ImportError {
         file: String,
         source: cml::ReadError,
     },
+    /// The file could not be had (not uploaded, not unpacked, not readable).
+    #[error("{file}: {message}")]
+    File { file: String, message: String },
     #[error("{0}")]
     Store(#[from] kontor_core::CoreError),
     #[error("stopped at the first failed record ({file}, line {line}, {record}): {message}")]
@@ -87,6 +91,8 @@ pub enum ImportError {
 struct Known {
     id: String,
     deleted: bool,
+    /// A file of this run listed it (or, for a product, one of its offers).
+    listed: bool,
 }
 
 /// How a planned change is counted once applied.
@@ -112,9 +118,9 @@ struct Change {
 }
 
 /// One catalog import run over any number of files.
-pub struct CatalogImport<'a> {
-    kontor: &'a Kontor,
-    actor: &'a Actor,
+pub struct CatalogImport {
+    kontor: Arc<Kontor>,
+    actor: Actor,
     options: Options,
     batch: BatchId,
     known: HashMap<Entity, HashMap<String, Known>>,
@@ -123,19 +129,19 @@ pub struct CatalogImport<'a> {
     pending: Vec<Change>,
     /// Records this run's files marked deleted.
     marked_deleted: HashSet<(Entity, String)>,
-    /// Full sections open in the current file: entity → 1C ids it listed.
-    full: HashMap<Entity, HashSet<String>>,
+    /// Entities a file of this run sent in full: what the run does not list is missing.
+    full: HashSet<Entity>,
     file: String,
     report: RunReport,
 }
 
-impl<'a> CatalogImport<'a> {
+impl CatalogImport {
     /// Starts a run: learns which catalog records of 1C Kontor already holds.
     pub async fn new(
-        kontor: &'a Kontor,
-        actor: &'a Actor,
+        kontor: Arc<Kontor>,
+        actor: Actor,
         options: Options,
-    ) -> Result<CatalogImport<'a>, ImportError> {
+    ) -> Result<CatalogImport, ImportError> {
         let mut known: HashMap<Entity, HashMap<String, Known>> = HashMap::new();
         let mut property_values = HashMap::new();
         for entity in Entity::CATALOG {
@@ -162,6 +168,7 @@ impl<'a> CatalogImport<'a> {
                     Known {
                         id: rec.id.clone(),
                         deleted,
+                        listed: false,
                     },
                 );
             }
@@ -176,7 +183,7 @@ impl<'a> CatalogImport<'a> {
             property_values,
             pending: Vec::new(),
             marked_deleted: HashSet::new(),
-            full: HashMap::new(),
+            full: HashSet::new(),
             file: String::new(),
             report: RunReport {
                 batch: batch.to_string(),
@@ -190,7 +197,7 @@ impl<'a> CatalogImport<'a> {
         &mut self,
         name: &str,
         input: impl BufRead,
-        progress: &mut dyn FnMut(u64),
+        progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<(), ImportError> {
         self.file = name.to_string();
         self.report.files.push(name.to_string());
@@ -229,6 +236,15 @@ impl<'a> CatalogImport<'a> {
         self.flush().await?;
         self.close_full_sections().await?;
         Ok(self.report)
+    }
+
+    /// Ends the run as 1C's `mode=deactivate` asks: groups, products and offers that no file
+    /// of the run listed are dealt with as missing from a full upload, whether or not the files
+    /// said they were full (the packet exchange sends everything as changes and then this).
+    pub async fn finish_deactivating(mut self) -> Result<RunReport, ImportError> {
+        self.full
+            .extend([Entity::ProductGroups, Entity::Products, Entity::Offers]);
+        self.finish().await
     }
 
     pub fn report(&self) -> &RunReport {
@@ -382,6 +398,12 @@ impl<'a> CatalogImport<'a> {
             o.deleted = true;
         }
         let name = name_of(&o.name);
+        if !o.deleted && name.is_empty() && self.deleted_by_1c(Entity::Offers, &o.id) {
+            // Prices and stock (entries without a name) of an offer 1C deleted, in this run
+            // or before, do not bring it back: only the offer itself, sent again, does.
+            self.report.counts_mut(Entity::Offers.as_str()).unchanged += 1;
+            return Ok(());
+        }
         if !o.deleted && !name.is_empty() && !self.is_known_live(Entity::Products, product_ext) {
             // An offer of a product the catalog did not send (1C filters the two files
             // differently): the product is made from what the offer says, and the catalog
@@ -410,9 +432,7 @@ impl<'a> CatalogImport<'a> {
                 format!("its product {product_ext} is not in Kontor; send the catalog (import) before the offers"),
             );
         };
-        if let Some(listed) = self.full.get_mut(&Entity::Products) {
-            listed.insert(product_ext.to_string());
-        }
+        self.mark_listed(Entity::Products, product_ext);
         let mut fields = Map::new();
         fields.insert("product_id".into(), json!(product));
         if !name.is_empty() {
@@ -542,8 +562,8 @@ impl<'a> CatalogImport<'a> {
     /// Opens a section of the file; a full one (`only_changes == Some(false)`) remembers what
     /// the run lists so the rest can be dealt with at its end.
     fn section(&mut self, entity: Entity, only_changes: Option<bool>) {
-        if only_changes == Some(false) && self.options.missing != Missing::Keep {
-            self.full.entry(entity).or_default();
+        if only_changes == Some(false) {
+            self.full.insert(entity);
         }
     }
 
@@ -551,13 +571,22 @@ impl<'a> CatalogImport<'a> {
     /// deleted, as the options say. A product counts as listed when an offer of it is.
     async fn close_full_sections(&mut self) -> Result<(), ImportError> {
         let full = std::mem::take(&mut self.full);
-        for (entity, listed) in full {
+        self.drop_unlisted(full).await
+    }
+
+    /// Deactivates or deletes (as the options say) the live records of these entities that no
+    /// file of this run listed.
+    async fn drop_unlisted(&mut self, entities: HashSet<Entity>) -> Result<(), ImportError> {
+        if self.options.missing == Missing::Keep {
+            return Ok(());
+        }
+        for entity in entities {
             let missing: Vec<(String, String)> = self
                 .known
                 .get(&entity)
                 .into_iter()
                 .flatten()
-                .filter(|(ext, k)| !k.deleted && !listed.contains(*ext))
+                .filter(|(_, k)| !k.deleted && !k.listed)
                 .map(|(ext, k)| (ext.clone(), k.id.clone()))
                 .collect();
             for (ext, id) in missing {
@@ -610,12 +639,10 @@ impl<'a> CatalogImport<'a> {
         if ext.is_empty() {
             return self.fail(entity, ext, line, "the record has no 1C id (Ид)".into());
         }
-        if let Some(listed) = self.full.get_mut(&entity) {
-            listed.insert(ext.to_string());
-        }
         if deleted {
             self.marked_deleted.insert((entity, ext.to_string()));
         }
+        self.mark_listed(entity, ext);
         // An empty list is stored as no value, so that the next import compares equal.
         for v in fields.values_mut() {
             if v.as_array().is_some_and(Vec::is_empty) {
@@ -711,14 +738,23 @@ impl<'a> CatalogImport<'a> {
         Ok(())
     }
 
+    /// Remembers what Kontor holds for `ext` once the planned change is applied; the run
+    /// listed it.
     fn set_known(&mut self, entity: Entity, ext: &str, id: &str, deleted: bool) {
         self.known.entry(entity).or_default().insert(
             ext.to_string(),
             Known {
                 id: id.to_string(),
                 deleted,
+                listed: true,
             },
         );
+    }
+
+    fn mark_listed(&mut self, entity: Entity, ext: &str) {
+        if let Some(k) = self.known.get_mut(&entity).and_then(|m| m.get_mut(ext)) {
+            k.listed = true;
+        }
     }
 
     /// 1C marked this record deleted: in this run, or it is in Kontor's bin.
@@ -817,7 +853,7 @@ impl<'a> CatalogImport<'a> {
     ) -> Result<HashSet<String>, kontor_core::CoreError> {
         let applied = self
             .kontor
-            .write_in_batch(self.actor, Origin::Exchange, self.batch, mutations)
+            .write_in_batch(&self.actor, Origin::Exchange, self.batch, mutations)
             .await?;
         Ok(applied.entries.into_iter().map(|e| e.record_id).collect())
     }

@@ -178,10 +178,12 @@ async fn packet_exchange_files_fill_offers_prices_and_stock_and_a_run_is_undone_
     init_data(&data, ADMIN, PASSWORD);
     let out = import(&data, &[&samples.join("bitrix-module-3.1")]);
     let counts = summary(&out);
+    // 86 offers, of which offers.xml marks 6 deleted; prices.xml and rests.xml still list
+    // those 6, which does not bring them in (only the offer itself, sent again, would).
     assert!(
         counts
             .get("offers")
-            .is_some_and(|l| l.starts_with("86 created") && l.ends_with(" 0 failed")),
+            .is_some_and(|l| l.starts_with("80 created") && l.ends_with(" 0 failed")),
         "{out}"
     );
     let batch = batch_of(&out);
@@ -189,13 +191,13 @@ async fn packet_exchange_files_fill_offers_prices_and_stock_and_a_run_is_undone_
     let server = Server::start(&data);
     let tok = token(&server.base, ADMIN, PASSWORD).await;
     let offers = by_ext(&server.base, &tok, "offers").await;
-    assert_eq!(offers.len(), 86);
+    assert_eq!(offers.len(), 80);
     // Offers, prices and stock came in three files; each offer holds all three.
     let priced = offers
         .values()
         .filter(|o| o["prices"].as_array().is_some_and(|p| !p.is_empty()))
         .count();
-    assert_eq!(priced, 86, "every offer got its price from prices.xml");
+    assert_eq!(priced, 80, "every offer got its price from prices.xml");
     assert!(
         offers.values().all(|o| o["stock"].is_array()),
         "every offer got its stock from rests.xml"
