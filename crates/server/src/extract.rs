@@ -28,6 +28,14 @@ impl FromRequestParts<Arc<AppState>> for Auth {
             ))
         })?;
         let actor = kontor_core::auth::actor_for_token(state.kontor.store.as_ref(), &token).await?;
+        // An exchange session (or any role without API login) is not an API session.
+        if !actor.role.api_login {
+            return Err(kontor_domain::DomainError::forbidden(format!(
+                "role {} cannot use the REST API",
+                actor.role.name
+            ))
+            .into());
+        }
         Ok(Auth(actor))
     }
 }

@@ -56,10 +56,29 @@ pub fn token_hash(token: &str) -> String {
     blake3::hash(token.as_bytes()).to_hex().to_string()
 }
 
-fn new_token() -> String {
+fn new_token(prefix: &str) -> String {
     let mut bytes = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut bytes);
-    format!("kt_{}", hex::encode(bytes))
+    format!("{prefix}{}", hex::encode(bytes))
+}
+
+/// The role whose users may use the 1C exchange (and only the exchange).
+pub const EXCHANGE_ROLE: &str = "exchange";
+
+/// How long a 1C exchange session (`mode=checkauth`) stays valid.
+pub const EXCHANGE_TOKEN_LIFETIME: Duration = Duration::from_secs(12 * 3600);
+
+/// Only users of role `exchange` may use the 1C exchange: an API user, even an admin, may not.
+pub fn require_exchange_role(actor: &Actor) -> CoreResult<()> {
+    if actor.role.name == EXCHANGE_ROLE {
+        Ok(())
+    } else {
+        Err(DomainError::forbidden(format!(
+            "the 1C exchange needs a user of role {EXCHANGE_ROLE}; this user's role is {}",
+            actor.role.name
+        ))
+        .into())
+    }
 }
 
 pub struct LoginOk {
@@ -70,8 +89,61 @@ pub struct LoginOk {
 
 impl Kontor {
     /// Logs a user in from client address `client`: takes rate-limit slots first, then checks
-    /// the password (behind the hashing bound), then issues a token.
+    /// the password (behind the hashing bound), then issues a token. Roles without API login
+    /// (the 1C exchange's) are refused.
     pub async fn login(&self, email: &str, password: &str, client: &str) -> CoreResult<LoginOk> {
+        let (user, actor) = self.authenticate(email, password, client).await?;
+        if !actor.role.api_login {
+            return Err(DomainError::forbidden(format!(
+                "role {} cannot log in to the API",
+                actor.role.name
+            ))
+            .into());
+        }
+        self.open_session(user, "kt_", TOKEN_LIFETIME).await
+    }
+
+    /// Logs a 1C exchange user in (`mode=checkauth`): the same checks and rate limit as
+    /// [`Kontor::login`], but only users of role [`EXCHANGE_ROLE`] pass, and the session
+    /// token (`kx_…`) is good for the exchange only.
+    pub async fn exchange_login(
+        &self,
+        login: &str,
+        password: &str,
+        client: &str,
+    ) -> CoreResult<(Actor, LoginOk)> {
+        let actor = self.exchange_actor(login, password, client).await?;
+        let user = self
+            .store
+            .get(Entity::Users, &actor.user_id)
+            .await?
+            .ok_or_else(|| CoreError::Unauthorized("this account is deleted".into()))?;
+        let ok = self
+            .open_session(user, "kx_", EXCHANGE_TOKEN_LIFETIME)
+            .await?;
+        Ok((actor, ok))
+    }
+
+    /// The exchange user behind HTTP Basic credentials (rate limited like a login).
+    pub async fn exchange_actor(
+        &self,
+        login: &str,
+        password: &str,
+        client: &str,
+    ) -> CoreResult<Actor> {
+        let (_, actor) = self.authenticate(login, password, client).await?;
+        require_exchange_role(&actor)?;
+        Ok(actor)
+    }
+
+    /// Checks an e-mail and password: rate-limit slots first, then the password (behind the
+    /// hashing bound); a disabled account is refused.
+    async fn authenticate(
+        &self,
+        email: &str,
+        password: &str,
+        client: &str,
+    ) -> CoreResult<(Record, Actor)> {
         let store = self.store.as_ref();
         let attempt = self.limiter.begin(store, email, client).await?;
         let checked = self.check_credentials(email, password).await;
@@ -86,17 +158,20 @@ impl Kontor {
             return Err(DomainError::forbidden("this account is disabled").into());
         }
         let actor = actor_for_user(store, &user).await?;
-        if !actor.role.api_login {
-            return Err(DomainError::forbidden(format!(
-                "role {} cannot log in to the API",
-                actor.role.name
-            ))
-            .into());
-        }
-        let token = new_token();
+        Ok((user, actor))
+    }
+
+    /// Issues a token (`prefix` + 64 hex digits) for `user`; only its hash is stored.
+    async fn open_session(
+        &self,
+        user: Record,
+        prefix: &str,
+        lifetime: Duration,
+    ) -> CoreResult<LoginOk> {
+        let token = new_token(prefix);
         let now = time::now();
-        let expires_at = now + chrono::Duration::from_std(TOKEN_LIFETIME).unwrap_or_default();
-        store
+        let expires_at = now + chrono::Duration::from_std(lifetime).unwrap_or_default();
+        self.store
             .create_session(&Session {
                 token_hash: token_hash(&token),
                 user_id: user.id.clone(),
