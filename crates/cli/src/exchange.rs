@@ -6,7 +6,10 @@ use clap::{Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use kontor_domain::Actor;
 use kontor_exchange::{CatalogImport, ImportError, Missing, OnError, Options, RunReport};
+use kontor_server::exchange::{ExchangeConfig, ExchangeDesk};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Subcommand)]
 pub(crate) enum ExchangeCommand {
@@ -26,6 +29,41 @@ pub(crate) enum ExchangeCommand {
         #[arg(long)]
         stop_on_error: bool,
     },
+}
+
+/// How `serve` answers 1C at `/1c_exchange`.
+#[derive(clap::Args, Clone)]
+pub(crate) struct ServeArgs {
+    /// Longest an exchange `import` call works before answering `progress` (1C asks again).
+    #[arg(long, env = "KONTOR_EXCHANGE_STEP_MS", default_value_t = 20_000)]
+    exchange_step_ms: u64,
+    /// Largest body 1C may post at once (`file_limit` of `init`); bigger files come in parts.
+    #[arg(long, env = "KONTOR_EXCHANGE_FILE_LIMIT", default_value_t = 8 * 1024 * 1024)]
+    exchange_file_limit: u64,
+    /// Offer 1C zip uploads (`zip=yes`); `false` asks for plain files.
+    #[arg(long, env = "KONTOR_EXCHANGE_ZIP", default_value_t = true, action = clap::ArgAction::Set)]
+    exchange_zip: bool,
+    /// Seconds a catalog run waits for 1C's next request before it ends (1C's classic
+    /// exchange sends no `complete`).
+    #[arg(long, env = "KONTOR_EXCHANGE_IDLE_SECS", default_value_t = 120)]
+    exchange_idle_secs: u64,
+}
+
+impl ServeArgs {
+    /// The exchange of a server whose data directory is `data`.
+    pub(crate) fn desk(&self, data: &Path) -> Result<Arc<ExchangeDesk>, CliError> {
+        if self.exchange_file_limit < 1024 {
+            return Err(CliError::Usage(
+                "--exchange-file-limit must be at least 1024 bytes".into(),
+            ));
+        }
+        let mut config = ExchangeConfig::new(data.join("exchange"));
+        config.step_time = Duration::from_millis(self.exchange_step_ms);
+        config.file_limit = self.exchange_file_limit;
+        config.zip = self.exchange_zip;
+        config.idle_end = Duration::from_secs(self.exchange_idle_secs.max(1));
+        Ok(ExchangeDesk::new(config))
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -93,7 +131,7 @@ async fn import(
     ) {
         bar.set_style(style.progress_chars("=> "));
     }
-    let mut run = CatalogImport::new(&target.kontor, &actor, options)
+    let mut run = CatalogImport::new(target.kontor.clone(), actor, options)
         .await
         .map_err(import_error)?;
     let mut before = 0u64;

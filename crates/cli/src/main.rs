@@ -61,6 +61,8 @@ enum Command {
         trusted_proxies: Option<Vec<String>>,
         #[command(flatten)]
         backup: backup::ShipArgs,
+        #[command(flatten)]
+        exchange: exchange::ServeArgs,
     },
     /// Initialise a new data directory with an admin user (non-interactive).
     Init {
@@ -247,7 +249,18 @@ async fn run(cmd: Command) -> Result<(), CliError> {
             trash_retention_days,
             trusted_proxies,
             backup,
-        } => serve(&data, listen, trash_retention_days, trusted_proxies, backup).await,
+            exchange,
+        } => {
+            serve(
+                &data,
+                listen,
+                trash_retention_days,
+                trusted_proxies,
+                backup,
+                exchange,
+            )
+            .await
+        }
         Command::Init {
             data,
             admin_email,
@@ -287,7 +300,7 @@ async fn run(cmd: Command) -> Result<(), CliError> {
 pub(crate) struct Target {
     pub(crate) dir: Option<DataDir>,
     pub(crate) url: Option<String>,
-    kontor: Kontor,
+    kontor: Arc<Kontor>,
 }
 
 impl Target {
@@ -325,7 +338,7 @@ impl Target {
         Ok(Target {
             dir,
             url,
-            kontor: Kontor::new(store, settings),
+            kontor: Arc::new(Kontor::new(store, settings)),
         })
     }
 
@@ -375,6 +388,7 @@ async fn serve(
     retention: Option<u32>,
     trusted_proxies: Option<Vec<String>>,
     ship: backup::ShipArgs,
+    exchange: exchange::ServeArgs,
 ) -> Result<(), CliError> {
     let file = FileConfig::load(&args.data.join(kontor_core::datadir::CONFIG_FILE))
         .map_err(CliError::Usage)?;
@@ -394,6 +408,7 @@ async fn serve(
         )
         .map_err(CliError::Usage)?,
         backups: None,
+        exchange: Some(exchange.desk(&args.data)?),
     };
     let settings = Settings {
         trash_retention_days: retention.or(file.trash_retention_days).unwrap_or(30),
@@ -436,7 +451,6 @@ async fn serve(
     println!("Kontor listening on http://{addr}");
     tracing::info!(%addr, store = %target.describe(), "Kontor started");
     let Target { dir, kontor, .. } = target;
-    let kontor = Arc::new(kontor);
     let (stop_shipping, stopped) = tokio::sync::watch::channel(false);
     let shipping = shipper.map(|s| {
         if let Some(t) = &ship.backup_to {

@@ -4,6 +4,7 @@
 pub mod backups;
 pub mod client_addr;
 pub mod error;
+pub mod exchange;
 pub mod extract;
 pub mod jobs;
 pub mod openapi;
@@ -11,7 +12,7 @@ pub mod routes;
 pub mod tracked_jobs;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::Router;
 use error::ApiError;
 use kontor_core::Kontor;
@@ -31,6 +32,8 @@ pub struct HttpConfig {
     pub trusted_proxies: client_addr::TrustedProxies,
     /// Backups for the admin API (`None`: the backup routes answer 404).
     pub backups: Option<Arc<backups::BackupDesk>>,
+    /// The 1C exchange (`None`: `/1c_exchange` answers that it is not set up).
+    pub exchange: Option<Arc<exchange::ExchangeDesk>>,
 }
 
 pub struct AppState {
@@ -96,6 +99,8 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(system::healthz))
         .route("/readyz", get(system::readyz))
+        .route("/1c_exchange", any(exchange::handle))
+        .route("/bitrix/admin/1c_exchange.php", any(exchange::handle))
         .nest("/api/v1", api)
         .fallback(|| async { ApiError::NotFound("no such path; see /api/v1/openapi.json".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

@@ -9,6 +9,8 @@ mod cli;
 mod cluster;
 mod crash;
 mod exchange;
+mod exchange_http;
 mod login_load;
+mod onec;
 mod retention;
 mod shipping;

@@ -1,0 +1,440 @@
+//! The 1C exchange over HTTP, against the real `kontor serve`, driven by the simulated 1C
+//! client in [`crate::onec`]: every sample catalog arrives as it does offline (`kontor exchange
+//! import`), in parts, zipped or not, through the progress loop; a re-run writes nothing; only
+//! exchange users get in, and they get nowhere else; hostile uploads are refused.
+
+use crate::onec::{zip_files, OneC};
+use crate::support::*;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+const ADMIN: &str = "admin@example.com";
+const PASSWORD: &str = "correct horse battery staple";
+const ONEC: &str = "1c@example.com";
+const ONEC_PASSWORD: &str = "exchange password 1";
+const CATALOG: [&str; 6] = [
+    "product_groups",
+    "properties",
+    "price_types",
+    "warehouses",
+    "products",
+    "offers",
+];
+
+/// A server (small parts, short steps, so chunking and the progress loop are exercised) with
+/// an exchange user; returns it and an admin token.
+async fn exchange_server(data: &Path, extra: &[&str]) -> (Server, String) {
+    init_data(data, ADMIN, PASSWORD);
+    let mut args = vec!["--exchange-file-limit", "65536", "--exchange-step-ms", "30"];
+    args.extend_from_slice(extra);
+    let server = Server::start_with(data, &args);
+    let tok = token(&server.base, ADMIN, PASSWORD).await;
+    let resp = reqwest::Client::new()
+        .post(format!("{}/api/v1/users", server.base))
+        .bearer_auth(&tok)
+        .json(&json!({"email": ONEC, "name": "1C", "role": "exchange", "password": ONEC_PASSWORD}))
+        .send()
+        .await
+        .expect("create exchange user");
+    assert!(resp.status().is_success(), "{:?}", resp.text().await);
+    (server, tok)
+}
+
+/// The catalog as the API shows it, comparable across databases: per entity, records by 1C
+/// id, without Kontor's own ids and times, references replaced by the referenced 1C id.
+async fn catalog(base: &str, tok: &str) -> BTreeMap<String, BTreeMap<String, Value>> {
+    let mut raw = BTreeMap::new();
+    let mut ext_of = BTreeMap::new();
+    for entity in CATALOG {
+        let items = all_items(base, tok, &format!("{entity}?limit=500")).await;
+        for r in &items {
+            if let (Some(id), Some(ext)) = (r["id"].as_str(), r["external_id"].as_str()) {
+                ext_of.insert(id.to_string(), format!("{entity}:{ext}"));
+            }
+        }
+        raw.insert(entity.to_string(), items);
+    }
+    fn normal(v: &Value, ext_of: &BTreeMap<String, String>) -> Value {
+        match v {
+            Value::String(s) => ext_of.get(s).map_or(v.clone(), |e| json!(e)),
+            Value::Array(a) => Value::Array(a.iter().map(|x| normal(x, ext_of)).collect()),
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .filter(|(k, _)| {
+                        !matches!(
+                            k.as_str(),
+                            "id" | "created_at" | "updated_at" | "version" | "owner_id"
+                        )
+                    })
+                    .map(|(k, x)| (k.clone(), normal(x, ext_of)))
+                    .collect(),
+            ),
+            _ => v.clone(),
+        }
+    }
+    raw.into_iter()
+        .map(|(entity, items)| {
+            let by_ext = items
+                .iter()
+                .filter_map(|r| Some((r["external_id"].as_str()?.to_string(), normal(r, &ext_of))))
+                .collect();
+            (entity, by_ext)
+        })
+        .collect()
+}
+
+/// What `kontor exchange import` makes of the same files, in a data directory of its own.
+async fn offline(files: &[PathBuf]) -> BTreeMap<String, BTreeMap<String, Value>> {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("offline");
+    init_data(&data, ADMIN, PASSWORD);
+    let mut args = vec![
+        "exchange".to_string(),
+        "import".into(),
+        "--data".into(),
+        data.display().to_string(),
+    ];
+    args.extend(files.iter().map(|p| p.display().to_string()));
+    let o = kontor().args(&args).output().expect("run kontor");
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    let server = Server::start(&data);
+    let tok = token(&server.base, ADMIN, PASSWORD).await;
+    catalog(&server.base, &tok).await
+}
+
+async fn exchange_entries(base: &str, tok: &str) -> Vec<Value> {
+    all_items(base, tok, "history?origin=exchange&limit=500").await
+}
+
+/// The sample sets as 1C sends them: file names (with their folders) in sending order.
+fn sample_sets(samples: &Path) -> Vec<(&'static str, Vec<&'static str>)> {
+    let sets = vec![
+        ("ut11-2.07", vec!["import0_1.xml", "offers0_1.xml"]),
+        ("official-2.04", vec!["import.xml", "offers.xml"]),
+        (
+            "bitrix-module-3.1",
+            vec![
+                "import.xml",
+                "properties/1/import.xml",
+                "properties/1/offers.xml",
+                "goods/1/import.xml",
+                "goods/1/offers.xml",
+                "goods/1/prices.xml",
+                "goods/1/rests.xml",
+            ],
+        ),
+    ];
+    for (set, files) in &sets {
+        for f in files {
+            assert!(samples.join(set).join(f).is_file(), "{set}/{f} missing");
+        }
+    }
+    sets
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_sample_catalog_arrives_over_http_as_it_does_offline_and_a_rerun_writes_nothing() {
+    let Some(samples) = kontor_testkit::commerceml_samples("catalog exchange over HTTP") else {
+        return;
+    };
+    let mut progress_answers = 0;
+    for (i, (set, names)) in sample_sets(&samples).into_iter().enumerate() {
+        let paths: Vec<PathBuf> = names.iter().map(|n| samples.join(set).join(n)).collect();
+        let files: Vec<(String, &Path)> = names
+            .iter()
+            .zip(&paths)
+            .map(|(n, p)| (n.to_string(), p.as_path()))
+            .collect();
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (server, tok) = exchange_server(&tmp.path().join("data"), &[]).await;
+        // Both addresses 1C may be given; the second set goes zipped.
+        let path = if i % 2 == 0 {
+            "/1c_exchange"
+        } else {
+            "/bitrix/admin/1c_exchange.php"
+        };
+        let mut onec = OneC::new(&server.base, path, ONEC, ONEC_PASSWORD);
+        onec.use_zip = i == 1;
+        let answers = onec.catalog_exchange(&files).await;
+        for ((name, _), a) in files.iter().zip(&answers) {
+            assert!(a.ok(), "{set}/{name}: {a:?}");
+            assert!(!a.text.contains("record(s) failed"), "{set}/{name}: {a:?}");
+        }
+        let end = onec.call("catalog", "complete").await;
+        assert!(end.ok(), "{set}: complete: {end:?}");
+        assert!(onec.zip_offered);
+
+        let got = catalog(&server.base, &tok).await;
+        let want = offline(&paths).await;
+        for entity in CATALOG {
+            assert_eq!(
+                got[entity].len(),
+                want[entity].len(),
+                "{set}: {entity} count over HTTP vs offline"
+            );
+            for (ext, record) in &want[entity] {
+                assert_eq!(
+                    got[entity].get(ext),
+                    Some(record),
+                    "{set}: {entity} {ext} over HTTP vs offline"
+                );
+            }
+        }
+        assert!(!got["offers"].is_empty(), "{set}: no offers");
+
+        // One run, one journal batch (undone as one through the history undo).
+        let entries = exchange_entries(&server.base, &tok).await;
+        let batches: std::collections::BTreeSet<&str> =
+            entries.iter().filter_map(|e| e["batch"].as_str()).collect();
+        assert_eq!(batches.len(), 1, "{set}: {batches:?}");
+
+        // 1C runs the same exchange again (with Basic on every call this time): nothing is
+        // written, nothing journaled.
+        onec.basic_always = true;
+        let again = onec.catalog_exchange(&files).await;
+        for ((name, _), a) in files.iter().zip(&again) {
+            assert!(a.ok(), "{set}/{name} again: {a:?}");
+        }
+        assert!(onec.call("catalog", "complete").await.ok());
+        assert_eq!(
+            exchange_entries(&server.base, &tok).await.len(),
+            entries.len(),
+            "{set}: a re-run journals nothing"
+        );
+        assert_eq!(catalog(&server.base, &tok).await, got, "{set}: re-run");
+        progress_answers += onec.progress_answers;
+    }
+    assert!(
+        progress_answers > 0,
+        "the progress loop was never exercised"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deactivate_ends_the_run_and_deactivates_what_it_did_not_list() {
+    let Some(samples) = kontor_testkit::commerceml_samples("exchange deactivate") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (server, tok) = exchange_server(&tmp.path().join("data"), &[]).await;
+    let set = samples.join("ut11-2.07");
+    let files = [
+        ("import0_1.xml".to_string(), set.join("import0_1.xml")),
+        ("offers0_1.xml".to_string(), set.join("offers0_1.xml")),
+    ];
+    let files: Vec<(String, &Path)> = files
+        .iter()
+        .map(|(n, p)| (n.clone(), p.as_path()))
+        .collect();
+    let mut onec = OneC::new(&server.base, "/1c_exchange", ONEC, ONEC_PASSWORD);
+    for a in onec.catalog_exchange(&files).await {
+        assert!(a.ok(), "{a:?}");
+    }
+    assert!(onec.call("catalog", "complete").await.ok());
+    let products = all_items(&server.base, &tok, "products?limit=500").await;
+    let keep = products[0]["external_id"]
+        .as_str()
+        .expect("1C id")
+        .to_string();
+    assert!(products.iter().all(|p| p["active"] == json!(true)));
+
+    // The next exchange sends one product as a change, then asks to deactivate the rest.
+    let one = tmp.path().join("one.xml");
+    std::fs::write(
+        &one,
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<КоммерческаяИнформация ВерсияСхемы=\"2.07\">\n\
+             <Каталог СодержитТолькоИзменения=\"true\"><Ид>c</Ид><Товары><Товар><Ид>{keep}</Ид>\
+             <Наименование>Kept</Наименование></Товар></Товары></Каталог></КоммерческаяИнформация>\n"
+        ),
+    )
+    .expect("write");
+    let a = onec
+        .catalog_exchange(&[("import.xml".to_string(), one.as_path())])
+        .await;
+    assert!(a[0].ok(), "{a:?}");
+    let done = onec.call("catalog", "deactivate").await;
+    assert!(done.ok(), "{done:?}");
+    assert!(done.text.contains("deactivated"), "{done:?}");
+    let products = all_items(&server.base, &tok, "products?limit=500").await;
+    for p in &products {
+        let listed = p["external_id"] == json!(keep);
+        assert_eq!(p["active"], json!(listed), "{p}");
+    }
+    let offers = all_items(&server.base, &tok, "offers?limit=500").await;
+    assert!(
+        offers.iter().all(|o| o["active"] == json!(false)),
+        "no offer was listed"
+    );
+}
+
+/// A raw HTTP/1.1 request on a fresh connection; the status line and body of the answer.
+fn raw_request(base: &str, head: &str, body: &[u8]) -> String {
+    let addr = base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    s.write_all(head.as_bytes()).expect("send head");
+    let _ = s.write_all(body);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_exchange_users_get_in_and_they_get_nowhere_else() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (server, tok) = exchange_server(&tmp.path().join("data"), &[]).await;
+
+    let mut wrong = OneC::new(&server.base, "/1c_exchange", ONEC, "not the password");
+    let a = wrong.checkauth("catalog").await;
+    assert_eq!(a.status, "failure", "{a:?}");
+    assert!(a.text.contains("wrong e-mail or password"), "{a:?}");
+
+    // An API user (even the admin) is no exchange user.
+    let mut admin = OneC::new(&server.base, "/1c_exchange", ADMIN, PASSWORD);
+    let a = admin.checkauth("catalog").await;
+    assert_eq!(a.status, "failure", "{a:?}");
+    assert!(a.text.contains("role exchange"), "{a:?}");
+    let mut admin_basic = OneC::new(&server.base, "/1c_exchange", ADMIN, PASSWORD);
+    admin_basic.basic_always = true;
+    let a = admin_basic.call("catalog", "init").await;
+    assert_eq!(a.status, "failure", "{a:?}");
+    let body = raw_request(
+        &server.base,
+        &format!(
+            "GET /1c_exchange?type=catalog&mode=init HTTP/1.1\r\nHost: x\r\nCookie: kontor_exchange={tok}\r\nConnection: close\r\n\r\n"
+        ),
+        b"",
+    );
+    assert!(
+        body.contains("\r\n\r\nfailure\n"),
+        "an API token is no exchange session: {body}"
+    );
+
+    // The exchange user: checkauth answers the exact lines, and the cookie works.
+    let mut onec = OneC::new(&server.base, "/1c_exchange", ONEC, ONEC_PASSWORD);
+    let a = onec.checkauth("catalog").await;
+    assert!(a.ok(), "{a:?}");
+    let lines: Vec<&str> = a.text.lines().collect();
+    assert_eq!(lines[0], "kontor_exchange");
+    assert!(lines[1].starts_with("kx_"), "{lines:?}");
+    assert!(
+        lines[2].starts_with("sessid=") && lines[2].len() == 39,
+        "{lines:?}"
+    );
+    assert!(lines[3].starts_with("timestamp="), "{lines:?}");
+    let init = onec.init("catalog", None).await;
+    assert_eq!(
+        init,
+        vec![
+            ("zip".to_string(), "yes".to_string()),
+            ("file_limit".to_string(), "65536".to_string())
+        ]
+    );
+    // Sale init echoes the version 1C asked for, with the session's sessid.
+    let sale = onec.init("sale", Some("3.1")).await;
+    assert_eq!(sale[2].0, "sessid");
+    assert_eq!(sale[3], ("version".to_string(), "3.1".to_string()));
+
+    // The exchange user cannot log in to the REST API, nor use its session there.
+    let (status, body) = login(&server.base, ONEC, ONEC_PASSWORD).await;
+    assert_eq!(status, reqwest::StatusCode::FORBIDDEN, "{body}");
+    let resp = reqwest::Client::new()
+        .get(format!("{}/api/v1/products", server.base))
+        .bearer_auth(lines[1])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), reqwest::StatusCode::FORBIDDEN);
+
+    // Unknown type and mode, and no credentials at all: a failure line, never HTML.
+    let a = onec.call("orders", "init").await;
+    assert_eq!(a.status, "failure", "{a:?}");
+    let a = onec.call("catalog", "launch").await;
+    assert_eq!(a.status, "failure", "{a:?}");
+    assert!(a.text.contains("Unknown command"), "{a:?}");
+    let mut nobody = OneC::new(&server.base, "/1c_exchange", "", "");
+    let body = raw_request(
+        &server.base,
+        "GET /1c_exchange?type=catalog&mode=checkauth HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"",
+    );
+    assert!(body.contains("\r\n\r\nfailure\nno credentials"), "{body}");
+    let a = nobody.call("catalog", "import").await;
+    assert_eq!(a.status, "failure", "{a:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_uploads_are_refused_cleanly_and_lose_nothing() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let (server, tok) = exchange_server(&data, &[]).await;
+    let mut onec = OneC::new(&server.base, "/1c_exchange", ONEC, ONEC_PASSWORD);
+    assert!(onec.checkauth("catalog").await.ok());
+    onec.init("catalog", None).await;
+
+    // Names that lead out of the upload folder.
+    for name in [
+        "../../escape.xml",
+        "..\\..\\escape.xml",
+        "a/../../../escape.xml",
+    ] {
+        let a = onec.upload("catalog", name, b"<x/>").await;
+        assert_eq!(a.status, "failure", "{name}: {a:?}");
+        assert!(a.text.contains("out of the upload folder"), "{a:?}");
+    }
+    assert!(!data.join("escape.xml").exists() && !tmp.path().join("escape.xml").exists());
+
+    // A body declared at 2 GB is refused before it is read.
+    let cookie = raw_cookie(&mut onec).await;
+    let started = std::time::Instant::now();
+    let body = raw_request(
+        &server.base,
+        &format!(
+            "POST /1c_exchange?type=catalog&mode=file&filename=big.xml HTTP/1.1\r\nHost: x\r\n{cookie}Content-Length: 2147483648\r\nConnection: close\r\n\r\n"
+        ),
+        b"<?xml",
+    );
+    assert!(body.contains("\r\n\r\nfailure\n"), "{body}");
+    assert!(body.contains("file_limit=65536"), "{body}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+
+    // Billion laughs and an external entity: refused by the reader, naming the file.
+    let laughs = "<?xml version=\"1.0\"?>\n<!DOCTYPE lolz [<!ENTITY lol \"lol\"><!ENTITY lol2 \"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;\">]>\n<КоммерческаяИнформация ВерсияСхемы=\"2.07\"><Каталог><Товары><Товар><Ид>&lol2;</Ид></Товар></Товары></Каталог></КоммерческаяИнформация>";
+    let xxe = "<?xml version=\"1.0\"?>\n<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]>\n<КоммерческаяИнформация ВерсияСхемы=\"2.07\"><Каталог><Товары><Товар><Ид>&e;</Ид></Товар></Товары></Каталог></КоммерческаяИнформация>";
+    for (name, xml) in [("laughs.xml", laughs), ("xxe.xml", xxe)] {
+        assert!(onec.upload("catalog", name, xml.as_bytes()).await.ok());
+        let a = onec.import("catalog", name).await;
+        assert_eq!(a.status, "failure", "{name}: {a:?}");
+        assert!(a.text.contains(name), "names the file: {a:?}");
+        assert!(a.text.to_lowercase().contains("dtd"), "{a:?}");
+    }
+
+    // A zip whose entry leads out, and a file that was never uploaded.
+    let evil = tmp.path().join("evil.xml");
+    std::fs::write(&evil, "<x/>").expect("write");
+    let zip = zip_files(&[("../../evil-out.xml".to_string(), evil.as_path())]);
+    assert!(onec.upload("catalog", "exchange.zip", &zip).await.ok());
+    let a = onec.import("catalog", "import.xml").await;
+    assert_eq!(a.status, "failure", "{a:?}");
+    assert!(a.text.contains("out of the upload folder"), "{a:?}");
+    assert!(!data.join("evil-out.xml").exists());
+    let a = onec.import("catalog", "never-sent.xml").await;
+    assert_eq!(a.status, "failure", "{a:?}");
+    assert!(a.text.contains("was not uploaded"), "{a:?}");
+
+    // Nothing reached the catalog, and the server still serves.
+    assert!(all_items(&server.base, &tok, "products").await.is_empty());
+    assert!(onec.call("catalog", "complete").await.ok());
+}
+
+/// The `Cookie:` header line of 1C's session.
+async fn raw_cookie(onec: &mut OneC) -> String {
+    let a = onec.checkauth("catalog").await;
+    let lines: Vec<&str> = a.text.lines().collect();
+    onec.init("catalog", None).await;
+    format!("Cookie: {}={}\r\n", lines[0], lines[1])
+}
