@@ -90,6 +90,29 @@ impl Kontor {
             .await
     }
 
+    /// Applies mutations that may set fields Kontor computes itself (bookkeeping such as how
+    /// far invoices were sent to 1C). For Kontor's own callers, never for client input.
+    pub async fn write_trusted(
+        &self,
+        actor: &Actor,
+        origin: Origin,
+        mutations: Vec<Mutation>,
+    ) -> CoreResult<Applied> {
+        write::apply(
+            self.store.as_ref(),
+            WriteRequest {
+                actor,
+                origin,
+                trusted: true,
+                mutations,
+                cache: Some(&self.schema_cache),
+                numbered: false,
+                batch: None,
+            },
+        )
+        .await
+    }
+
     async fn apply(
         &self,
         actor: &Actor,

@@ -1324,6 +1324,7 @@ fn dependency_rank(e: Entity) -> u8 {
         Entity::Invoices => 14,
         Entity::Payments => 15,
         Entity::Activities => 16,
+        Entity::OnecDatabases => 17,
     }
 }
 

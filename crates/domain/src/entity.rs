@@ -24,10 +24,11 @@ pub enum Entity {
     Roles,
     Teams,
     Fields,
+    OnecDatabases,
 }
 
 impl Entity {
-    pub const ALL: [Entity; 17] = [
+    pub const ALL: [Entity; 18] = [
         Entity::Companies,
         Entity::Contacts,
         Entity::Leads,
@@ -45,6 +46,7 @@ impl Entity {
         Entity::Roles,
         Entity::Teams,
         Entity::Fields,
+        Entity::OnecDatabases,
     ];
 
     /// The entities sales people work with, the catalog included; permissions of the built-in
@@ -95,6 +97,7 @@ impl Entity {
             Entity::Roles => "roles",
             Entity::Teams => "teams",
             Entity::Fields => "fields",
+            Entity::OnecDatabases => "onec_databases",
         }
     }
 
@@ -118,6 +121,7 @@ impl Entity {
             Entity::Roles => "role",
             Entity::Teams => "team",
             Entity::Fields => "custom field",
+            Entity::OnecDatabases => "1C database",
         }
     }
 

@@ -340,6 +340,8 @@ pub const DEAL_STAGES: [&str; 6] = [
     "lost",
 ];
 pub const INVOICE_STATUSES: [&str; 5] = ["draft", "sent", "partly_paid", "paid", "cancelled"];
+/// How invoices are written for 1C: windows-1251 (what classic 1C expects) or UTF-8 with a BOM.
+pub const INVOICE_ENCODINGS: [&str; 2] = ["windows-1251", "utf-8"];
 pub const PRODUCT_KINDS: [&str; 2] = ["goods", "service"];
 pub const PROPERTY_TYPES: [&str; 4] = ["string", "number", "date", "list"];
 pub const ACTIVITY_KINDS: [&str; 4] = ["task", "call", "meeting", "note"];
@@ -554,6 +556,10 @@ fn build(entity: Entity) -> Schema {
                 money("total").computed(),
                 money("paid_amount").computed(),
                 FieldDef::new("paid_at", T::Date).computed(),
+                // What 1C reported: its own number for the document, and the shipment.
+                FieldDef::new("number_1c", T::Text { max: 64 }),
+                FieldDef::new("shipment_number", T::Text { max: 64 }),
+                FieldDef::new("shipped_at", T::Date),
                 long_text("notes"),
                 text("external_id"),
             ],
@@ -729,6 +735,28 @@ fn build(entity: Entity) -> Schema {
                 FieldDef::new("unique", T::Bool).default(Value::Bool(false)),
             ],
             vec![unique("entity+name", &["entity", "name"], false)],
+        ),
+        // A 1C database Kontor exchanges with, through the exchange user it logs in as; one is
+        // made on its first sale exchange. Kontor keeps how far invoices were sent to it.
+        Entity::OnecDatabases => (
+            vec![
+                FieldDef::new("name", T::Text { max: 128 }).required(),
+                reference("user_id", Entity::Users).required(),
+                enumeration("invoice_encoding", &INVOICE_ENCODINGS)
+                    .default(Value::from("windows-1251")),
+                // The journal position up to which 1C confirmed (mode=success) the invoices.
+                FieldDef::new(
+                    "invoices_sent_seq",
+                    T::Integer {
+                        min: 0,
+                        max: i64::MAX,
+                    },
+                )
+                .computed(),
+                FieldDef::new("invoices_sent_at", T::DateTime).computed(),
+                long_text("notes"),
+            ],
+            vec![unique("user_id", &["user_id"], false)],
         ),
     };
     Schema {
