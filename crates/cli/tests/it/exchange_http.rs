@@ -24,11 +24,17 @@ const CATALOG: [&str; 6] = [
 ];
 
 /// A server (small parts, short steps, so chunking and the progress loop are exercised) with
-/// an exchange user; returns it and an admin token.
-async fn exchange_server(data: &Path, extra: &[&str]) -> (Server, String) {
+/// an exchange user; returns it and an admin token. `step_ms` 0 makes the first answer to
+/// every import `progress`.
+async fn exchange_server(data: &Path, step_ms: u32) -> (Server, String) {
     init_data(data, ADMIN, PASSWORD);
-    let mut args = vec!["--exchange-file-limit", "65536", "--exchange-step-ms", "30"];
-    args.extend_from_slice(extra);
+    let step = step_ms.to_string();
+    let args = [
+        "--exchange-file-limit",
+        "65536",
+        "--exchange-step-ms",
+        step.as_str(),
+    ];
     let server = Server::start_with(data, &args);
     let tok = token(&server.base, ADMIN, PASSWORD).await;
     let resp = reqwest::Client::new()
@@ -148,7 +154,7 @@ async fn every_sample_catalog_arrives_over_http_as_it_does_offline_and_a_rerun_w
             .map(|(n, p)| (n.to_string(), p.as_path()))
             .collect();
         let tmp = tempfile::tempdir().expect("tempdir");
-        let (server, tok) = exchange_server(&tmp.path().join("data"), &[]).await;
+        let (server, tok) = exchange_server(&tmp.path().join("data"), 0).await;
         // Both addresses 1C may be given; the second set goes zipped.
         let path = if i % 2 == 0 {
             "/1c_exchange"
@@ -218,7 +224,7 @@ async fn deactivate_ends_the_run_and_deactivates_what_it_did_not_list() {
         return;
     };
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (server, tok) = exchange_server(&tmp.path().join("data"), &[]).await;
+    let (server, tok) = exchange_server(&tmp.path().join("data"), 30).await;
     let set = samples.join("ut11-2.07");
     let files = [
         ("import0_1.xml".to_string(), set.join("import0_1.xml")),
@@ -286,7 +292,7 @@ fn raw_request(base: &str, head: &str, body: &[u8]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_exchange_users_get_in_and_they_get_nowhere_else() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (server, tok) = exchange_server(&tmp.path().join("data"), &[]).await;
+    let (server, tok) = exchange_server(&tmp.path().join("data"), 30).await;
 
     let mut wrong = OneC::new(&server.base, "/1c_exchange", ONEC, "not the password");
     let a = wrong.checkauth("catalog").await;
@@ -371,7 +377,7 @@ async fn only_exchange_users_get_in_and_they_get_nowhere_else() {
 async fn hostile_uploads_are_refused_cleanly_and_lose_nothing() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("data");
-    let (server, tok) = exchange_server(&data, &[]).await;
+    let (server, tok) = exchange_server(&data, 30).await;
     let mut onec = OneC::new(&server.base, "/1c_exchange", ONEC, ONEC_PASSWORD);
     assert!(onec.checkauth("catalog").await.ok());
     onec.init("catalog", None).await;
@@ -437,4 +443,294 @@ async fn raw_cookie(onec: &mut OneC) -> String {
     let lines: Vec<&str> = a.text.lines().collect();
     onec.init("catalog", None).await;
     format!("Cookie: {}={}\r\n", lines[0], lines[1])
+}
+
+/// The documents of a `query` answer, read back with Kontor's own CommerceML reader.
+fn documents_of(xml: &[u8]) -> Vec<kontor_commerceml::Document> {
+    let mut reader = kontor_commerceml::Reader::new(xml).expect("a CommerceML document");
+    let mut docs = Vec::new();
+    while let Some(item) = reader.next_item().expect("readable") {
+        if let kontor_commerceml::Item::Document(d) = item.item {
+            docs.push(d);
+        }
+    }
+    docs
+}
+
+async fn post(base: &str, tok: &str, path: &str, body: Value) -> Value {
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/api/v1/{path}"))
+        .bearer_auth(tok)
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let status = resp.status();
+    let v: Value = resp.json().await.expect("json");
+    assert!(status.is_success(), "{path}: {status} {v}");
+    v
+}
+
+async fn get(base: &str, tok: &str, path: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!("{base}/api/v1/{path}"))
+        .bearer_auth(tok)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json")
+}
+
+/// The id of the record a create answered.
+fn created_id(v: &Value) -> String {
+    v["changes"][0]["id"]
+        .as_str()
+        .or_else(|| v["id"].as_str())
+        .expect("an id")
+        .to_string()
+}
+
+/// `exchange run <job id>` in an answer.
+fn run_id(text: &str) -> String {
+    let rest = text.split("exchange run ").nth(1).expect("a run id");
+    rest.split([')', ' ', '\n']).next().expect("id").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sale_exchange_sends_invoices_until_confirmed_and_takes_back_payments_and_shipments() {
+    let Some(samples) = kontor_testkit::commerceml_samples("sale exchange over HTTP") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (server, tok) = exchange_server(&tmp.path().join("data"), 30).await;
+    let base = server.base.clone();
+    let company = created_id(
+        &post(&base, &tok, "companies", json!({"name": "ООО Ромашка", "legal_name": "Общество с ограниченной ответственностью «Ромашка»", "inn": "7707083893", "kpp": "773601001", "email": "buh@romashka.example"})).await,
+    );
+    let invoice = |number: &str, price: &str, status: &str| {
+        json!({"number": number, "company_id": company, "status": status, "currency": "RUB",
+               "lines": [{"description": "Вентилятор напольный", "quantity": "1", "price": price, "vat_rate": "0"}]})
+    };
+    let mut ids = BTreeMap::new();
+    for (number, price, status) in [
+        ("142", "8186.84", "sent"),
+        ("235", "5000", "sent"),
+        ("479", "1122", "sent"),
+        ("D-1", "10", "draft"),
+    ] {
+        let v = post(&base, &tok, "invoices", invoice(number, price, status)).await;
+        ids.insert(number.to_string(), created_id(&v));
+    }
+
+    let mut onec = OneC::new(&base, "/bitrix/admin/1c_exchange.php", ONEC, ONEC_PASSWORD);
+    assert!(onec.checkauth("sale").await.ok());
+    let init = onec.init("sale", Some("2.09")).await;
+    assert_eq!(
+        init.last(),
+        Some(&("version".to_string(), "2.09".to_string()))
+    );
+    let (ctype, xml) = onec.query().await;
+    assert!(ctype.contains("windows-1251"), "{ctype}");
+    assert!(xml.starts_with(b"<?xml version=\"1.0\" encoding=\"windows-1251\"?>"));
+    let docs = documents_of(&xml);
+    let sent: BTreeMap<String, String> = docs
+        .iter()
+        .map(|d| {
+            (
+                d.number.clone().unwrap_or_default(),
+                d.id.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(sent.len(), 3, "drafts are not sent: {sent:?}");
+    for number in ["142", "235", "479"] {
+        assert_eq!(sent[number], ids[number], "the Ид is the invoice's id");
+    }
+    let d = docs
+        .iter()
+        .find(|d| d.number.as_deref() == Some("142"))
+        .expect("142");
+    assert_eq!(d.sum.as_deref(), Some("8186.84"));
+    assert_eq!(d.operation.as_deref(), Some("Заказ товара"));
+    let buyer = &d.counterparties[0];
+    assert_eq!(buyer.inn.as_deref(), Some("7707083893"));
+    assert_eq!(buyer.kpp.as_deref(), Some("773601001"));
+    assert_eq!(buyer.role.as_deref(), Some("Покупатель"));
+    assert_eq!(d.lines.len(), 1);
+
+    // 1C fails before mode=success: the next exchange sends the same invoices, same Ид.
+    let mut again = OneC::new(&base, "/1c_exchange", ONEC, ONEC_PASSWORD);
+    assert!(again.checkauth("sale").await.ok());
+    again.init("sale", Some("2.09")).await;
+    let (_, xml2) = again.query().await;
+    let resent: BTreeMap<String, String> = documents_of(&xml2)
+        .iter()
+        .map(|d| {
+            (
+                d.number.clone().unwrap_or_default(),
+                d.id.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(resent, sent);
+    let a = again.call("sale", "success").await;
+    assert!(a.ok(), "{a:?}");
+    let (_, xml3) = again.query().await;
+    assert!(
+        documents_of(&xml3).is_empty(),
+        "confirmed invoices are not sent again"
+    );
+
+    // 1C sends back its orders: payments, shipments; three documents name no invoice here.
+    let history_before = exchange_entries(&base, &tok).await.len();
+    let files = [
+        (
+            "documents-example.xml",
+            samples.join("exchange-2.09/documents-example.xml"),
+        ),
+        (
+            "documents/2/documents.xml",
+            samples.join("bitrix-module-3.1/documents/2/documents.xml"),
+        ),
+    ];
+    let mut reports = Vec::new();
+    for (name, path) in &files {
+        let bytes = std::fs::read(path).expect("sample");
+        assert!(again.upload("sale", name, &bytes).await.ok());
+        let a = again.import("sale", name).await;
+        assert!(a.ok(), "{name}: {a:?}");
+        reports.push(a.text.clone());
+    }
+    let done = again.call("sale", "complete").await;
+    assert!(done.ok(), "{done:?}");
+    assert!(
+        reports[1].contains("3 record(s) failed"),
+        "{}\n{done:?}",
+        reports[1]
+    );
+    let job = get(&base, &tok, &format!("jobs/{}", run_id(&reports[0]))).await;
+    assert_eq!(job["state"], json!("succeeded"), "{job}");
+    let failures = job["result"]["failures"].as_array().expect("failures");
+    let failed: Vec<&str> = failures
+        .iter()
+        .filter_map(|f| f["record"].as_str())
+        .collect();
+    assert_eq!(failed, vec!["319", "480", "481"], "{job}");
+    assert!(
+        failures[0]["file"] == json!("documents/2/documents.xml")
+            && failures[0]["line"].as_u64() > Some(1)
+    );
+
+    let inv = |n: &str| {
+        let path = format!("invoices/{}", ids[n]);
+        let (base, tok) = (base.clone(), tok.clone());
+        async move { get(&base, &tok, &path).await }
+    };
+    let paid = inv("142").await;
+    assert_eq!(paid["status"], json!("paid"), "{paid}");
+    assert_eq!(paid["paid_amount"], json!("8186.84"));
+    assert_eq!(paid["number_1c"], json!("ТДЦУ-000001"));
+    assert_eq!(paid["shipment_number"], json!("ТДЦУ-000003"));
+    assert_eq!(paid["shipped_at"], json!("2015-06-29"));
+    let partly = inv("235").await;
+    assert_eq!(partly["status"], json!("partly_paid"), "{partly}");
+    assert_eq!(partly["paid_amount"], json!("4100.00"));
+    let shipped = inv("479").await;
+    assert_eq!(shipped["status"], json!("sent"), "{shipped}");
+    assert_eq!(shipped["shipment_number"], json!("О0000000966"));
+    assert_eq!(shipped["shipped_at"], json!("2017-08-02"));
+    let payments = all_items(&base, &tok, "payments").await;
+    assert_eq!(payments.len(), 2, "{payments:?}");
+    let p142 = payments
+        .iter()
+        .find(|p| p["invoice_id"] == json!(ids["142"]))
+        .expect("payment");
+    assert_eq!(p142["reference"], json!("ТДЦУ-000001"));
+    assert_eq!(p142["date"], json!("2015-06-29"));
+    // The buyers 1C named are companies now, under their 1C ids.
+    let companies = all_items(&base, &tok, "companies").await;
+    assert!(
+        companies.iter().any(
+            |c| c["external_id"] == json!("4a65ecb6-8b1b-11df-be16-e0cb4ed5f70f")
+                && c["name"] == json!("Kikinda (Сербия)")
+        ),
+        "{companies:?}"
+    );
+    let entries_after_import = exchange_entries(&base, &tok).await.len();
+    assert!(entries_after_import > history_before);
+
+    // What 1C changed is not sent back to it.
+    let mut third = OneC::new(&base, "/1c_exchange", ONEC, ONEC_PASSWORD);
+    assert!(third.checkauth("sale").await.ok());
+    third.init("sale", None).await;
+    let (_, xml4) = third.query().await;
+    assert!(
+        documents_of(&xml4).is_empty(),
+        "{}",
+        String::from_utf8_lossy(&xml4)
+    );
+
+    // The old protocol (no version at init) imports a whole file at upload: the same
+    // documents again change nothing and duplicate nothing.
+    let bytes = std::fs::read(&files[0].1).expect("sample");
+    let a = third.upload("sale", "documents-example.xml", &bytes).await;
+    assert!(a.ok() && a.text.contains("imported"), "{a:?}");
+    assert!(third.call("sale", "complete").await.ok());
+    assert_eq!(
+        exchange_entries(&base, &tok).await.len(),
+        entries_after_import
+    );
+    assert_eq!(all_items(&base, &tok, "payments").await.len(), 2);
+    assert_eq!(
+        all_items(&base, &tok, "companies").await.len(),
+        companies.len()
+    );
+
+    // A counterparties file (1C's contragents): four companies, under their 1C ids, once.
+    let contractors =
+        std::fs::read(samples.join("exchange-2.09/contractors-example.xml")).expect("sample");
+    for _ in 0..2 {
+        let a = third
+            .upload("sale", "contractors-example.xml", &contractors)
+            .await;
+        assert!(a.ok() && a.text.contains("imported"), "{a:?}");
+        assert!(!a.text.contains("record(s) failed"), "{a:?}");
+    }
+    let companies = all_items(&base, &tok, "companies").await;
+    for (ext, name) in [
+        (
+            "d9510b52-e154-11db-80b9-00c09f6bedaa",
+            "Удаленный отдел \"Уют\"",
+        ),
+        ("4141d5ec-e2a6-11db-95d9-505054503030", "Алтай ТОО"),
+        ("021e0e3f-e329-11db-95d9-505054503030", "ТД Уют"),
+        ("c5b29133-e35a-11db-95d9-505054503030", "Банк ТуранАлем ОАО"),
+    ] {
+        let found: Vec<&Value> = companies
+            .iter()
+            .filter(|c| c["external_id"] == json!(ext))
+            .collect();
+        assert_eq!(found.len(), 1, "{ext}: {companies:?}");
+        assert_eq!(found[0]["name"], json!(name));
+    }
+
+    // A change in Kontor goes out again, as the same document.
+    let resp = reqwest::Client::new()
+        .patch(format!("{base}/api/v1/invoices/{}", ids["479"]))
+        .bearer_auth(&tok)
+        .json(&json!({"notes": "deliver before noon"}))
+        .send()
+        .await
+        .expect("patch");
+    assert!(resp.status().is_success());
+    third.init("sale", Some("3.1")).await;
+    let (ctype, xml5) = third.query().await;
+    assert!(ctype.contains("utf-8"), "CML 3.1 goes as UTF-8: {ctype}");
+    assert!(xml5.starts_with(b"\xEF\xBB\xBF"), "with a BOM");
+    let docs = documents_of(&xml5);
+    assert_eq!(docs.len(), 1);
+    assert_eq!(docs[0].id.as_deref(), Some(ids["479"].as_str()));
+    assert_eq!(docs[0].container, Some(0), "wrapped in a Контейнер");
 }

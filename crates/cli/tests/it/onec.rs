@@ -60,7 +60,7 @@ impl OneC {
         }
     }
 
-    fn query(&self, kind: &str, mode: &str, extra: &str) -> String {
+    fn url_for(&self, kind: &str, mode: &str, extra: &str) -> String {
         let mut q = format!("{}?type={kind}&mode={mode}", self.url);
         if let Some(s) = &self.sessid {
             q.push('&');
@@ -118,7 +118,7 @@ impl OneC {
     pub async fn checkauth(&mut self, kind: &str) -> Answer {
         self.cookie = None;
         self.sessid = None;
-        let url = self.query(kind, "checkauth", "");
+        let url = self.url_for(kind, "checkauth", "");
         let (status, text) = self.send(self.http.get(url), true).await;
         let answer = Self::read_status(status, &text);
         if answer.ok() {
@@ -136,7 +136,7 @@ impl OneC {
     /// `mode=init`: returns the `key=value` lines.
     pub async fn init(&mut self, kind: &str, version: Option<&str>) -> Vec<(String, String)> {
         let extra = version.map(|v| format!("&version={v}")).unwrap_or_default();
-        let url = self.query(kind, "init", &extra);
+        let url = self.url_for(kind, "init", &extra);
         let (status, text) = self.send(self.http.get(url), false).await;
         assert_eq!(status, 200, "{text}");
         assert!(!text.starts_with("failure"), "init failed: {text}");
@@ -160,7 +160,7 @@ impl OneC {
     pub async fn upload(&mut self, kind: &str, name: &str, bytes: &[u8]) -> Answer {
         let mut last = None;
         for part in bytes.chunks(self.file_limit.max(1)) {
-            let url = self.query(kind, "file", &format!("&filename={}", encode(name)));
+            let url = self.url_for(kind, "file", &format!("&filename={}", encode(name)));
             let (status, text) = self
                 .send(self.http.post(url).body(part.to_vec()), false)
                 .await;
@@ -176,7 +176,7 @@ impl OneC {
     /// `mode=import`, repeated while the site answers `progress`.
     pub async fn import(&mut self, kind: &str, name: &str) -> Answer {
         for _ in 0..100_000 {
-            let url = self.query(kind, "import", &format!("&filename={}", encode(name)));
+            let url = self.url_for(kind, "import", &format!("&filename={}", encode(name)));
             let (status, text) = self.send(self.http.get(url), false).await;
             let answer = Self::read_status(status, &text);
             if answer.status != "progress" {
@@ -187,10 +187,37 @@ impl OneC {
         panic!("the site answered progress forever for {name}");
     }
 
+    /// `type=sale&mode=query`: the site's documents; returns the content type and the body.
+    pub async fn query(&mut self) -> (String, Vec<u8>) {
+        self.requests += 1;
+        let mut req = self.http.get(self.url_for("sale", "query", ""));
+        if self.basic_always {
+            req = req.basic_auth(&self.login, Some(&self.password));
+        }
+        if let Some(c) = &self.cookie {
+            req = req.header("Cookie", c);
+        }
+        let resp = req.send().await.expect("query");
+        assert_eq!(resp.status().as_u16(), 200);
+        let ctype = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let body = resp.bytes().await.expect("query body").to_vec();
+        assert!(
+            !body.starts_with(b"failure"),
+            "query failed: {}",
+            String::from_utf8_lossy(&body)
+        );
+        (ctype, body)
+    }
+
     /// Any other mode, repeated while `progress`.
     pub async fn call(&mut self, kind: &str, mode: &str) -> Answer {
         for _ in 0..10_000 {
-            let url = self.query(kind, mode, "");
+            let url = self.url_for(kind, mode, "");
             let (status, text) = self.send(self.http.get(url), false).await;
             let answer = Self::read_status(status, &text);
             if answer.status != "progress" {

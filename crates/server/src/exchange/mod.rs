@@ -7,10 +7,12 @@
 //! A session starts at `checkauth` (HTTP Basic, users of role `exchange` only, rate limited as
 //! logins are) and is carried by a cookie; every later call may also come with Basic
 //! credentials instead. Uploaded files live in a folder of the session on this node (behind a
-//! load balancer, route one 1C session to one node), and a catalog's files are imported by a
-//! background run ([`catalog_run`]) that answers `progress` until each file is applied.
+//! load balancer, route one 1C session to one node), and they are imported by a background
+//! run ([`run`]) that answers `progress` until each file is applied. `type=sale&mode=query`
+//! answers the invoices as a CommerceML document ([`kontor_exchange::sale`]); only
+//! `mode=success` moves the position they are sent from.
 
-pub mod catalog_run;
+pub mod run;
 pub mod upload;
 
 use crate::AppState;
@@ -18,9 +20,9 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use catalog_run::{CatalogRun, FileState, RunSetup};
 use kontor_core::auth;
 use kontor_domain::Actor;
+use run::{FileState, ImportRun, RunKind, RunSetup};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -76,7 +78,9 @@ struct ExchangeSession {
     dir: PathBuf,
     /// `version=` 1C asked for at `init` (the sale side's "new protocol").
     version: Option<String>,
-    catalog: Option<CatalogRun>,
+    runs: HashMap<RunKind, ImportRun>,
+    /// Invoices answered at `query`, waiting for `success`: (1C database record, position).
+    sale_pending: Option<(String, i64)>,
     last_seen: Arc<Mutex<Instant>>,
 }
 
@@ -100,7 +104,8 @@ impl ExchangeDesk {
                 sessid: sessid_for(key),
                 dir: self.config.upload_dir.join(key),
                 version: None,
-                catalog: None,
+                runs: HashMap::new(),
+                sale_pending: None,
                 last_seen: Arc::new(Mutex::new(Instant::now())),
             }))
         });
@@ -123,7 +128,7 @@ impl ExchangeDesk {
         for (key, session) in stale {
             let Ok(s) = session.try_lock() else { continue };
             let quiet = s.last_seen.lock().map(|t| t.elapsed()).unwrap_or_default();
-            if quiet > DAY && s.catalog.as_ref().is_none_or(CatalogRun::is_ended) {
+            if quiet > DAY && s.runs.values().all(ImportRun::is_ended) {
                 let _ = std::fs::remove_dir_all(&s.dir);
                 drop(s);
                 if let Ok(mut sessions) = self.sessions.lock() {
@@ -259,26 +264,41 @@ pub async fn handle(
     if let Ok(mut t) = s.last_seen.lock() {
         *t = Instant::now();
     }
+    let run_kind = if kind == "catalog" {
+        RunKind::Catalog
+    } else {
+        RunKind::Sale
+    };
     let dir = s.dir.join(&kind);
-    match mode.as_str() {
-        "init" => init(&desk, &mut s, &kind, &p, &dir).await,
-        "file" => file(&desk, &mut s, &kind, &p, &dir, &headers, body).await,
-        "import" if kind == "catalog" => {
-            import_catalog(&state, &desk, &mut s, &p, dir, &client).await
+    match (run_kind, mode.as_str()) {
+        (_, "init") => init(&desk, &mut s, run_kind, &p, &dir).await,
+        (_, "file") => file(&state, &desk, &mut s, run_kind, &p, &dir, &headers, body).await,
+        (_, "import") => {
+            let Some(name) = p.filename.as_deref() else {
+                return failure("mode=import needs filename=");
+            };
+            import(
+                &state,
+                &desk,
+                &mut s,
+                run_kind,
+                name,
+                dir,
+                desk.config.step_time,
+            )
+            .await
         }
-        "deactivate" | "complete" if kind == "catalog" => {
-            end_catalog(&desk, &mut s, mode == "deactivate").await
-        }
-        "import" | "query" | "success" | "complete" => failure(&format!(
-            "type=sale is not served yet by this Kontor version (mode={mode})"
-        )),
-        "" => failure("the request names no mode (checkauth, init, file, import, …)"),
-        other => failure(&format!(
-            "Unknown command '{other}' for type={kind}; expected checkauth, init, file, import{}",
+        (RunKind::Catalog, "deactivate") => end_run(&desk, &mut s, run_kind, true).await,
+        (_, "complete") => end_run(&desk, &mut s, run_kind, false).await,
+        (RunKind::Sale, "query") => query(&state, &mut s).await,
+        (RunKind::Sale, "success") => confirm(&state, &mut s).await,
+        (_, "") => failure("the request names no mode (checkauth, init, file, import, …)"),
+        (_, other) => failure(&format!(
+            "Unknown command '{other}' for type={kind}; expected checkauth, init, file, import, {}",
             if kind == "catalog" {
-                ", deactivate, complete"
+                "deactivate, complete"
             } else {
-                ", query, success"
+                "query, success, complete"
             }
         )),
     }
@@ -363,31 +383,29 @@ async fn caller(
     Ok((format!("user-{}", actor.user_id), actor))
 }
 
-/// `mode=init`: a new exchange of this type starts with an empty upload folder; the catalog
-/// run of the previous one ends first.
+/// `mode=init`: a new exchange of this type starts with an empty upload folder; the run of
+/// the previous one ends first.
 async fn init(
     desk: &ExchangeDesk,
     s: &mut ExchangeSession,
-    kind: &str,
+    kind: RunKind,
     p: &Params,
     dir: &Path,
 ) -> Response {
-    if kind == "catalog" {
-        if let Some(run) = s.catalog.take() {
-            run.finish(false);
-            // Ending a run is short (what a full upload no longer lists); wait for it, so
-            // the next run starts from what this one left.
-            while run.wait_end(desk.config.step_time).await.is_none() {}
-        }
+    if let Some(run) = s.runs.remove(&kind) {
+        run.finish(false);
+        // Ending a run is short (what a full upload no longer lists); wait for it, so the
+        // next run starts from what this one left.
+        while run.wait_end(desk.config.step_time).await.is_none() {}
     }
     if let Err(e) = reset_dir(dir) {
         return failure(&format!("cannot prepare the upload folder: {e}"));
     }
     let zip = if desk.config.zip { "yes" } else { "no" };
     let limit = desk.config.file_limit;
-    if kind == "sale" {
-        s.version = p.version.clone();
-        if let Some(v) = &p.version {
+    if kind == RunKind::Sale {
+        s.version = p.version.clone().filter(|v| !v.trim().is_empty());
+        if let Some(v) = &s.version {
             return text(&format!(
                 "zip={zip}\nfile_limit={limit}\nsessid={}\nversion={v}",
                 s.sessid
@@ -407,10 +425,12 @@ fn reset_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 /// `mode=file&filename=…`: the body is appended to the named file (a big file comes in parts).
+#[allow(clippy::too_many_arguments)]
 async fn file(
+    state: &AppState,
     desk: &ExchangeDesk,
     s: &mut ExchangeSession,
-    kind: &str,
+    kind: RunKind,
     p: &Params,
     dir: &Path,
     headers: &HeaderMap,
@@ -434,13 +454,11 @@ async fn file(
         ));
     }
     let key = name.to_string_lossy().replace('\\', "/");
-    if kind == "catalog" {
-        if let Some(run) = &s.catalog {
-            if !run.forget(&key) {
-                return failure(&format!(
-                    "{key} is being imported; upload it again after the import has answered"
-                ));
-            }
+    if let Some(run) = s.runs.get(&kind) {
+        if !run.forget(&key) {
+            return failure(&format!(
+                "{key} is being imported; upload it again after the import has answered"
+            ));
         }
     }
     let bytes = match axum::body::to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX)).await
@@ -455,38 +473,47 @@ async fn file(
     if bytes.is_empty() {
         return failure(&format!("the body of {raw_name} is empty"));
     }
-    let (dir, max) = (dir.to_path_buf(), desk.config.max_file_bytes);
-    let written = tokio::task::spawn_blocking(move || upload::append(&dir, &name, &bytes, max))
+    // The old sale protocol (no `version=` at init) imports a file as soon as it is whole.
+    let ends_whole = kind == RunKind::Sale
+        && s.version.is_none()
+        && bytes
+            .trim_ascii_end()
+            .ends_with("</КоммерческаяИнформация>".as_bytes());
+    let (folder, max) = (dir.to_path_buf(), desk.config.max_file_bytes);
+    let written = tokio::task::spawn_blocking(move || upload::append(&folder, &name, &bytes, max))
         .await
         .map_err(|e| e.to_string())
         .and_then(|r| r);
     match written {
+        Ok(_) if ends_whole => {
+            // No progress loop in this protocol: the answer waits for the import.
+            import(state, desk, s, kind, &key, dir.to_path_buf(), Duration::MAX).await
+        }
         Ok(size) => success(&format!("{key}: {size} bytes")),
         Err(e) => failure(&e),
     }
 }
 
-/// `type=catalog&mode=import&filename=…`: the file goes to the session's run; the answer
-/// comes when it is applied, or `progress` after the step time.
-async fn import_catalog(
+/// `mode=import&filename=…`: the file goes to the session's run of this type; the answer
+/// comes when it is applied, or `progress` after `step`.
+async fn import(
     state: &AppState,
     desk: &ExchangeDesk,
     s: &mut ExchangeSession,
-    p: &Params,
+    kind: RunKind,
+    raw_name: &str,
     dir: PathBuf,
-    client: &str,
+    step: Duration,
 ) -> Response {
-    let Some(raw_name) = p.filename.as_deref() else {
-        return failure("mode=import needs filename=");
-    };
     let key = match upload::safe_name(raw_name) {
         Ok(n) => n.to_string_lossy().replace('\\', "/"),
         Err(e) => return failure(&e),
     };
-    let run = match s.catalog.clone().filter(|r| !r.is_ended()) {
-        Some(run) => run,
+    let run = match s.runs.get(&kind).filter(|r| !r.is_ended()) {
+        Some(run) => run.clone(),
         None => {
             let setup = RunSetup {
+                kind,
                 kontor: state.kontor.clone(),
                 actor: s.actor.clone(),
                 options: desk.config.import.clone(),
@@ -495,10 +522,10 @@ async fn import_catalog(
                 last_seen: s.last_seen.clone(),
                 idle: desk.config.idle_end,
             };
-            match CatalogRun::start(setup, &state.jobs.node_id).await {
+            match ImportRun::start(setup, &state.jobs.node_id).await {
                 Ok(run) => {
-                    tracing::info!(job = %run.job_id, %client, "1C catalog exchange started");
-                    s.catalog = Some(run.clone());
+                    tracing::info!(job = %run.job_id, kind = kind.job_kind(), "1C exchange run started");
+                    s.runs.insert(kind, run.clone());
                     run
                 }
                 Err(e) => return failure(&e),
@@ -508,7 +535,7 @@ async fn import_catalog(
     if let Err(e) = run.import(&key) {
         return failure(&e);
     }
-    match run.wait_file(&key, desk.config.step_time).await {
+    match run.wait_file(&key, step).await {
         Some(FileState::Done(summary)) => success(&format!(
             "{key} imported (exchange run {})\n{summary}",
             run.job_id
@@ -531,10 +558,15 @@ async fn import_catalog(
     }
 }
 
-/// `mode=deactivate` / `mode=complete`: the catalog run ends (deactivate: what no file of the
-/// run listed is missing); the answer comes when it has, or `progress` after the step time.
-async fn end_catalog(desk: &ExchangeDesk, s: &mut ExchangeSession, deactivate: bool) -> Response {
-    let Some(run) = s.catalog.clone() else {
+/// `mode=deactivate` / `mode=complete`: the run ends (deactivate: what no file of the run
+/// listed is missing); the answer comes when it has, or `progress` after the step time.
+async fn end_run(
+    desk: &ExchangeDesk,
+    s: &mut ExchangeSession,
+    kind: RunKind,
+    deactivate: bool,
+) -> Response {
+    let Some(run) = s.runs.get(&kind).cloned() else {
         return success("nothing was imported in this session");
     };
     run.finish(deactivate);
@@ -543,8 +575,98 @@ async fn end_catalog(desk: &ExchangeDesk, s: &mut ExchangeSession, deactivate: b
         Some(Ok(report)) => success(&format!(
             "the exchange run {} is complete\n{}",
             run.job_id,
-            catalog_run::summary(&report)
+            run::summary(&report)
         )),
         Some(Err(e)) => failure(&e),
+    }
+}
+
+/// `type=sale&mode=query`: the invoices changed since 1C last confirmed, as one CommerceML
+/// document (windows-1251 by default, or UTF-8 with a BOM as the 1C database's record says;
+/// CML 3.1 containers when 1C asked for 3.x at `init`).
+async fn query(state: &AppState, s: &mut ExchangeSession) -> Response {
+    use kontor_commerceml::{OutputEncoding, WriteOptions};
+    use kontor_exchange::sale;
+    let kontor = state.kontor.as_ref();
+    let outcome = async {
+        let user = kontor
+            .store
+            .get(kontor_domain::Entity::Users, &s.actor.user_id)
+            .await?
+            .ok_or_else(|| {
+                kontor_core::CoreError::Unauthorized("this account is deleted".into())
+            })?;
+        let database = sale::onec_database(kontor, &user).await?;
+        let out = sale::invoices_for_1c(kontor, &user.id, sale::sent_seq(&database)).await?;
+        Ok::<_, kontor_core::CoreError>((database, out))
+    }
+    .await;
+    let (database, out) = match outcome {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::error!(error = %e, "the invoices for 1C could not be read");
+            return failure(&format!("the invoices could not be read: {e}"));
+        }
+    };
+    let version = s.version.clone().unwrap_or_else(|| "2.05".into());
+    let cml3 = version.starts_with('3');
+    let utf8 = cml3
+        || database
+            .data
+            .get("invoice_encoding")
+            .and_then(serde_json::Value::as_str)
+            == Some("utf-8");
+    let namespace = if cml3 {
+        Some("urn:1C.ru:commerceml_3".to_string())
+    } else if version.as_str() >= "2.07" {
+        Some("urn:1C.ru:commerceml_2".to_string())
+    } else {
+        None
+    };
+    let options = WriteOptions {
+        encoding: if utf8 {
+            OutputEncoding::Utf8Bom
+        } else {
+            OutputEncoding::Windows1251
+        },
+        schema_version: version,
+        generated_at: String::new(),
+        container: cml3,
+        namespace,
+    };
+    let mut xml = Vec::new();
+    if let Err(e) = kontor_commerceml::write_documents(&mut xml, &out.documents, &options) {
+        return failure(&format!("the invoices could not be written: {e}"));
+    }
+    tracing::info!(
+        invoices = out.documents.len(),
+        head = out.head,
+        "invoices answered to 1C"
+    );
+    s.sale_pending = Some((database.id.clone(), out.head));
+    let charset = if utf8 { "utf-8" } else { "windows-1251" };
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_str(&format!("application/xml; charset={charset}"))
+                .unwrap_or(HeaderValue::from_static("application/xml")),
+        )],
+        xml,
+    )
+        .into_response()
+}
+
+/// `type=sale&mode=success`: 1C has the invoices of the last `query`; the position moves.
+async fn confirm(state: &AppState, s: &mut ExchangeSession) -> Response {
+    let Some((database, head)) = s.sale_pending.take() else {
+        return success("no invoices were waiting for confirmation in this session");
+    };
+    match kontor_exchange::sale::confirm_sent(&state.kontor, &database, head).await {
+        Ok(()) => success(""),
+        Err(e) => {
+            s.sale_pending = Some((database, head));
+            failure(&format!("the confirmation could not be recorded: {e}"))
+        }
     }
 }

@@ -1,19 +1,21 @@
-//! One catalog exchange run in the background: a task owns the [`CatalogImport`] (so every
-//! file of the exchange lands in one journal batch, and a full upload is judged over all its
-//! files), takes the files to import one after another, and publishes how far it got. The
-//! HTTP side asks it to import a file and waits for it at most one step time, answering
-//! `progress` meanwhile; 1C repeats the request until the answer is `success` or `failure`.
+//! One exchange run in the background: a task owns the importer — a [`CatalogImport`] for
+//! `type=catalog`, a [`SaleImport`] for `type=sale` — so every file of the exchange lands in one
+//! journal batch (and a full catalog upload is judged over all its files), takes the files to
+//! import one after another, and publishes how far it got. The HTTP side asks it to import a
+//! file and waits for it at most one step time, answering `progress` meanwhile; 1C repeats the
+//! request until the answer is `success` or `failure`.
 //!
 //! The run ends when 1C says so (`mode=deactivate` or `mode=complete`), when the next `init`
 //! starts a new exchange, or when the session has been quiet for the idle time (classic 1C
-//! sends `import.xml` and `offers.xml` and nothing after). The run is a job (`exchange.catalog`)
-//! whose result is the run's report.
+//! sends `import.xml` and `offers.xml` and nothing after). The run is a job
+//! (`exchange.catalog` or `exchange.sale`) whose result is the run's report.
 
 use super::upload;
 use crate::tracked_jobs::TrackedJob;
 use kontor_backup::progress::Progress;
 use kontor_core::Kontor;
 use kontor_domain::Actor;
+use kontor_exchange::sale::SaleImport;
 use kontor_exchange::{CatalogImport, ImportError, Options, RunReport};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -54,9 +56,70 @@ enum Command {
     Finish { deactivate: bool },
 }
 
+/// What a run imports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RunKind {
+    Catalog,
+    Sale,
+}
+
+impl RunKind {
+    pub fn job_kind(self) -> &'static str {
+        match self {
+            RunKind::Catalog => "exchange.catalog",
+            RunKind::Sale => "exchange.sale",
+        }
+    }
+}
+
+/// The importer a run owns.
+enum Importer {
+    Catalog(CatalogImport),
+    Sale(SaleImport),
+}
+
+impl Importer {
+    async fn new(setup: &RunSetup) -> Result<Importer, ImportError> {
+        let (kontor, actor) = (setup.kontor.clone(), setup.actor.clone());
+        Ok(match setup.kind {
+            RunKind::Catalog => {
+                Importer::Catalog(CatalogImport::new(kontor, actor, setup.options.clone()).await?)
+            }
+            RunKind::Sale => Importer::Sale(SaleImport::new(kontor, actor)),
+        })
+    }
+
+    async fn import_file(
+        &mut self,
+        name: &str,
+        input: impl std::io::BufRead + Send,
+        progress: &mut (dyn FnMut(u64) + Send),
+    ) -> Result<(), ImportError> {
+        match self {
+            Importer::Catalog(c) => c.import_file(name, input, progress).await,
+            Importer::Sale(s) => s.import_file(name, input, progress).await,
+        }
+    }
+
+    fn report(&self) -> &RunReport {
+        match self {
+            Importer::Catalog(c) => c.report(),
+            Importer::Sale(s) => s.report(),
+        }
+    }
+
+    async fn finish(self, deactivate: bool) -> Result<RunReport, ImportError> {
+        match self {
+            Importer::Catalog(c) if deactivate => c.finish_deactivating().await,
+            Importer::Catalog(c) => c.finish().await,
+            Importer::Sale(s) => Ok(s.finish()),
+        }
+    }
+}
+
 /// The handle the session keeps; cheap to clone.
 #[derive(Clone)]
-pub struct CatalogRun {
+pub struct ImportRun {
     commands: mpsc::UnboundedSender<Command>,
     status: Arc<watch::Sender<RunStatus>>,
     pub job_id: String,
@@ -64,6 +127,7 @@ pub struct CatalogRun {
 
 /// What a run needs to start.
 pub struct RunSetup {
+    pub kind: RunKind,
     pub kontor: Arc<Kontor>,
     pub actor: Actor,
     pub options: Options,
@@ -76,12 +140,12 @@ pub struct RunSetup {
     pub idle: Duration,
 }
 
-impl CatalogRun {
+impl ImportRun {
     /// Starts a run as a job of the exchange user.
-    pub async fn start(setup: RunSetup, node: &str) -> Result<CatalogRun, String> {
+    pub async fn start(setup: RunSetup, node: &str) -> Result<ImportRun, String> {
         let job = TrackedJob::start(
             setup.kontor.store.clone(),
-            "exchange.catalog",
+            setup.kind.job_kind(),
             None,
             &setup.actor.user_id,
             node,
@@ -92,7 +156,7 @@ impl CatalogRun {
         let status = Arc::new(watch::Sender::new(RunStatus::default()));
         let job_id = job.row().id;
         job.clone().run(work(setup, inbox, status.clone(), job));
-        Ok(CatalogRun {
+        Ok(ImportRun {
             commands,
             status,
             job_id,
@@ -198,13 +262,7 @@ async fn work(
         publish.send_modify(|s| s.ended = Some(outcome.clone()));
         outcome.and_then(|r| serde_json::to_value(r).map_err(|e| e.to_string()))
     };
-    let mut run = match CatalogImport::new(
-        setup.kontor.clone(),
-        setup.actor.clone(),
-        setup.options.clone(),
-    )
-    .await
-    {
+    let mut run = match Importer::new(&setup).await {
         Ok(r) => r,
         Err(e) => return end(Err(e.to_string())),
     };
@@ -233,7 +291,7 @@ async fn work(
                         set(&name, FileState::Failed(e.to_string()));
                         // The per-task policy says stop: the run ends here, with its report.
                         job.phase("finishing", None);
-                        let finished = run.finish().await.map_err(|e| e.to_string());
+                        let finished = run.finish(false).await.map_err(|e| e.to_string());
                         if let Ok(report) = &finished {
                             tracing::info!(summary = %summary(report), "exchange run stopped");
                         }
@@ -244,17 +302,12 @@ async fn work(
             }
             Some(Command::Finish { deactivate }) => {
                 job.phase("finishing", None);
-                let report = if deactivate {
-                    run.finish_deactivating().await
-                } else {
-                    run.finish().await
-                };
-                return end(report.map_err(|e| e.to_string()));
+                return end(run.finish(deactivate).await.map_err(|e| e.to_string()));
             }
             // Every handle is gone (the session was dropped): end as 1C would have.
             None => {
                 job.phase("finishing", None);
-                return end(run.finish().await.map_err(|e| e.to_string()));
+                return end(run.finish(false).await.map_err(|e| e.to_string()));
             }
         }
     }
@@ -262,7 +315,7 @@ async fn work(
 
 /// Reads one uploaded file (unpacking any zip that came before it) into the run.
 async fn import_one(
-    run: &mut CatalogImport,
+    run: &mut Importer,
     setup: &RunSetup,
     name: &str,
     set: &(impl Fn(&str, FileState) + Sync),
@@ -316,9 +369,9 @@ pub fn summary(report: &RunReport) -> String {
         text.push_str(&format!(
             "\n{failed} record(s) failed and were skipped; the run's report lists each"
         ));
-        if let Some(f) = report.failures.first() {
+        for f in report.failures.iter().take(10) {
             text.push_str(&format!(
-                "\nfirst: {}, line {}, {}: {}",
+                "\n{}, line {}, {}: {}",
                 f.file, f.line, f.record, f.message
             ));
         }
