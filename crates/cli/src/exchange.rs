@@ -1,11 +1,14 @@
 //! `kontor exchange`: the 1C exchange run offline over files or an exchange folder, through the
-//! same code the HTTP exchange uses, with a progress bar and the run's report.
+//! same code the HTTP exchange uses, with a progress bar and the run's report; invoices
+//! written out for 1C; and, for `serve`, the exchange options and the exchange folder polled on
+//! a schedule.
 
 use crate::{CliError, DataArg, Target};
 use clap::{Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use kontor_core::Kontor;
 use kontor_domain::Actor;
-use kontor_exchange::{CatalogImport, ImportError, Missing, OnError, Options, RunReport};
+use kontor_exchange::{folder, ImportError, Missing, OnError, Options, RunReport};
 use kontor_server::exchange::{ExchangeConfig, ExchangeDesk};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,6 +31,23 @@ pub(crate) enum ExchangeCommand {
         /// Stop at the first record that fails instead of reporting it and going on.
         #[arg(long)]
         stop_on_error: bool,
+        /// The exchange user (role `exchange`) of the 1C database the files come from: the
+        /// changes are theirs, so they are not sent back to that 1C as invoices.
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Write the invoices the 1C database of an exchange user has not had yet to a new file in
+    /// a folder (windows-1251 unless its record says utf-8); the position moves once the file
+    /// is written whole.
+    Export {
+        #[command(flatten)]
+        data: DataArg,
+        /// The exchange user (role `exchange`) of the 1C database.
+        #[arg(long)]
+        user: String,
+        /// The folder to write to.
+        #[arg(long)]
+        to: PathBuf,
     },
 }
 
@@ -47,6 +67,25 @@ pub(crate) struct ServeArgs {
     /// exchange sends no `complete`).
     #[arg(long, env = "KONTOR_EXCHANGE_IDLE_SECS", default_value_t = 120)]
     exchange_idle_secs: u64,
+    /// An exchange folder 1C writes to and reads from: on the schedule, the files in its
+    /// `in/` are imported (then moved to `done/<time>/`, or `failed/<time>/`) and new invoices
+    /// written to `out/`.
+    #[arg(
+        long,
+        env = "KONTOR_EXCHANGE_FOLDER",
+        requires = "exchange_folder_user"
+    )]
+    exchange_folder: Option<PathBuf>,
+    /// The exchange user (role `exchange`) the folder's 1C database logs in as.
+    #[arg(long, env = "KONTOR_EXCHANGE_FOLDER_USER")]
+    exchange_folder_user: Option<String>,
+    /// When the folder is polled (cron, local time, seconds optional; default 23:30 daily).
+    #[arg(
+        long,
+        env = "KONTOR_EXCHANGE_FOLDER_SCHEDULE",
+        default_value = "30 23 * * *"
+    )]
+    exchange_folder_schedule: String,
 }
 
 impl ServeArgs {
@@ -66,6 +105,160 @@ impl ServeArgs {
     }
 }
 
+/// The exchange folder `serve` polls.
+pub(crate) struct FolderPoller {
+    kontor: Arc<Kontor>,
+    folder: PathBuf,
+    user: String,
+    schedule: croner::Cron,
+    pattern: String,
+}
+
+impl ServeArgs {
+    /// The folder poller, when a folder is set; its settings are checked now.
+    pub(crate) async fn folder_poller(
+        &self,
+        kontor: &Arc<Kontor>,
+    ) -> Result<Option<FolderPoller>, CliError> {
+        let (Some(folder), Some(user)) = (&self.exchange_folder, &self.exchange_folder_user) else {
+            return Ok(None);
+        };
+        let schedule = croner::Cron::new(&self.exchange_folder_schedule)
+            .with_seconds_optional()
+            .parse()
+            .map_err(|e| {
+                CliError::Usage(format!(
+                    "--exchange-folder-schedule '{}' is not a cron expression: {e}",
+                    self.exchange_folder_schedule
+                ))
+            })?;
+        exchange_actor(kontor, Some(user)).await?;
+        std::fs::create_dir_all(folder.join("in"))
+            .map_err(|e| CliError::Io(format!("cannot create {}/in: {e}", folder.display())))?;
+        Ok(Some(FolderPoller {
+            kontor: kontor.clone(),
+            folder: folder.clone(),
+            user: user.clone(),
+            schedule,
+            pattern: self.exchange_folder_schedule.clone(),
+        }))
+    }
+}
+
+impl FolderPoller {
+    pub(crate) fn describe(&self) -> String {
+        format!(
+            "{} as {} ({})",
+            self.folder.display(),
+            self.user,
+            self.pattern
+        )
+    }
+
+    /// Polls on the schedule until `stop` turns true.
+    pub(crate) async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            let now = chrono::Local::now();
+            let Ok(next) = self.schedule.find_next_occurrence(&now, false) else {
+                tracing::error!("the exchange folder schedule has no next time; polling stops");
+                return;
+            };
+            let wait = (next - now).to_std().unwrap_or_default();
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+            match self.once().await {
+                Ok(summary) => {
+                    tracing::info!(folder = %self.folder.display(), %summary, "exchange folder polled")
+                }
+                Err(e) => {
+                    tracing::error!(folder = %self.folder.display(), error = %e, "exchange folder run failed")
+                }
+            }
+        }
+    }
+
+    /// One poll: what is in `in/` is imported and moved to `done/<time>/`; new invoices go to
+    /// `out/`.
+    pub(crate) async fn once(&self) -> Result<String, CliError> {
+        let actor = exchange_actor(&self.kontor, Some(&self.user)).await?;
+        let inbox = self.folder.join("in");
+        // A file changed in the last two seconds may still be being written: next time.
+        let settled = |f: &PathBuf| {
+            std::fs::metadata(f)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().unwrap_or_default() >= Duration::from_secs(2))
+        };
+        let files: Vec<PathBuf> = folder::exchange_files(std::slice::from_ref(&inbox))
+            .map_err(CliError::Io)?
+            .into_iter()
+            .filter(settled)
+            .collect();
+        let mut summary = String::new();
+        if !files.is_empty() {
+            let started = kontor_domain::time::now();
+            let by = actor.user_id.clone();
+            let outcome = folder::import_files(
+                self.kontor.clone(),
+                actor,
+                Options::default(),
+                &files,
+                &mut |_, _| {},
+            )
+            .await
+            .map_err(|e| e.to_string());
+            let run = folder::record_run(
+                &self.kontor,
+                "exchange.folder",
+                &by,
+                "serve",
+                started,
+                &outcome,
+            )
+            .await?;
+            // Applied files go to done/, those of a run that failed to failed/, by time.
+            let shelf = if outcome.is_ok() { "done" } else { "failed" };
+            let done = self
+                .folder
+                .join(shelf)
+                .join(started.format("%Y%m%dT%H%M%S%.3f").to_string());
+            for f in &files {
+                let rel = f.strip_prefix(&inbox).unwrap_or(f);
+                let to = done.join(rel);
+                if let Some(parent) = to.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        CliError::Io(format!("cannot create {}: {e}", parent.display()))
+                    })?;
+                }
+                std::fs::rename(f, &to).map_err(|e| {
+                    CliError::Io(format!(
+                        "cannot move {} to {}: {e}",
+                        f.display(),
+                        to.display()
+                    ))
+                })?;
+            }
+            summary = match outcome {
+                Ok(r) => format!("run {run}: {}", r.summary().replace('\n', "; ")),
+                Err(e) => format!("run {run} failed: {e}"),
+            };
+        }
+        let user = crate::find_user(&self.kontor, &self.user).await?;
+        match folder::export_invoices(&self.kontor, &user, &self.folder.join("out"))
+            .await
+            .map_err(CliError::Exchange)?
+        {
+            Some((path, n)) => summary.push_str(&format!("; {n} invoice(s) to {}", path.display())),
+            None => summary.push_str("; no invoices to send"),
+        }
+        Ok(summary)
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 pub(crate) enum MissingArg {
     Keep,
@@ -80,8 +273,9 @@ pub(crate) async fn exchange(command: ExchangeCommand) -> Result<(), CliError> {
             paths,
             missing,
             stop_on_error,
+            user,
         } => {
-            let files = exchange_files(&paths)?;
+            let files = folder::exchange_files(&paths).map_err(CliError::Usage)?;
             if files.is_empty() {
                 return Err(CliError::Usage(
                     "no .xml files in the paths given".to_string(),
@@ -101,7 +295,10 @@ pub(crate) async fn exchange(command: ExchangeCommand) -> Result<(), CliError> {
                 },
                 ..Options::default()
             };
-            let result = import(&target, &files, options).await;
+            let result = match exchange_actor(&target.kontor, user.as_deref()).await {
+                Ok(actor) => import(&target.kontor, actor, &files, options).await,
+                Err(e) => Err(e),
+            };
             target.close().await;
             let report = result?;
             print_report(&report);
@@ -112,15 +309,45 @@ pub(crate) async fn exchange(command: ExchangeCommand) -> Result<(), CliError> {
                 ))),
             }
         }
+        ExchangeCommand::Export { data, user, to } => {
+            let target = Target::open(&data, false).await?;
+            let result = async {
+                let record = crate::find_user(&target.kontor, &user).await?;
+                exchange_actor(&target.kontor, Some(&user)).await?;
+                folder::export_invoices(&target.kontor, &record, &to)
+                    .await
+                    .map_err(CliError::Exchange)
+            }
+            .await;
+            target.close().await;
+            match result? {
+                Some((path, n)) => println!("{n} invoice(s) written to {}", path.display()),
+                None => println!("no invoices to send: 1C has every one"),
+            }
+            Ok(())
+        }
     }
 }
 
+/// The actor of an offline run: the named exchange user, or Kontor itself.
+async fn exchange_actor(kontor: &Kontor, user: Option<&str>) -> Result<Actor, CliError> {
+    let Some(email) = user else {
+        return Ok(Actor::system());
+    };
+    let record = crate::find_user(kontor, email).await?;
+    let actor = kontor_core::auth::actor_for_user(kontor.store.as_ref(), &record).await?;
+    kontor_core::auth::require_exchange_role(&actor)?;
+    Ok(actor)
+}
+
+/// One offline run over `files` with a progress bar, recorded as an `exchange.folder` job.
 async fn import(
-    target: &Target,
+    kontor: &Arc<Kontor>,
+    actor: Actor,
     files: &[PathBuf],
     options: Options,
 ) -> Result<RunReport, CliError> {
-    let actor = Actor::system();
+    let started = kontor_domain::time::now();
     let total: u64 = files
         .iter()
         .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
@@ -131,27 +358,37 @@ async fn import(
     ) {
         bar.set_style(style.progress_chars("=> "));
     }
-    let mut run = CatalogImport::new(target.kontor.clone(), actor, options)
+    let mut done_before = 0u64;
+    let mut current: Option<PathBuf> = None;
+    let mut progress = |file: &Path, read: u64| {
+        if current.as_deref() != Some(file) {
+            if let Some(prev) = &current {
+                done_before += std::fs::metadata(prev).map(|m| m.len()).unwrap_or(0);
+            }
+            current = Some(file.to_path_buf());
+            bar.set_message(
+                file.file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default(),
+            );
+        }
+        bar.set_position(done_before + read);
+    };
+    let by = actor.user_id.clone();
+    let outcome = folder::import_files(kontor.clone(), actor, options, files, &mut progress)
         .await
-        .map_err(import_error)?;
-    let mut before = 0u64;
-    for file in files {
-        let name = file.display().to_string();
-        bar.set_message(
-            file.file_name()
-                .map(|n| n.to_string_lossy().to_string())
-                .unwrap_or_default(),
-        );
-        let input = std::fs::File::open(file)
-            .map_err(|e| CliError::Io(format!("cannot open {name}: {e}")))?;
-        let mut progress = |read: u64| bar.set_position(before + read);
-        run.import_file(&name, std::io::BufReader::new(input), &mut progress)
-            .await
-            .map_err(import_error)?;
-        before += std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
-    }
+        .map_err(import_error);
     bar.finish_and_clear();
-    run.finish().await.map_err(import_error)
+    let recorded = outcome
+        .as_ref()
+        .map(Clone::clone)
+        .map_err(|e| e.to_string());
+    if let Err(e) =
+        folder::record_run(kontor, "exchange.folder", &by, "cli", started, &recorded).await
+    {
+        tracing::warn!(error = %e, "the run could not be recorded in the runs list");
+    }
+    outcome
 }
 
 fn import_error(e: ImportError) -> CliError {
@@ -172,69 +409,5 @@ fn print_report(report: &RunReport) {
     }
     if report.failures.len() > 50 {
         println!("… and {} more failures", report.failed() - 50);
-    }
-}
-
-/// The XML files under `paths`, in the order 1C would send them: the classifier and
-/// properties before goods, goods before offers, offers before prices and stock.
-pub(crate) fn exchange_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CliError> {
-    let mut files = Vec::new();
-    for p in paths {
-        collect(p, &mut files)?;
-    }
-    files.sort_by_key(|f| {
-        (
-            name_rank(f),
-            folder_rank(f),
-            f.components().count(),
-            f.clone(),
-        )
-    });
-    files.dedup();
-    Ok(files)
-}
-
-fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), CliError> {
-    let meta = std::fs::metadata(path)
-        .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))?;
-    if meta.is_file() {
-        out.push(path.to_path_buf());
-        return Ok(());
-    }
-    let entries = std::fs::read_dir(path)
-        .map_err(|e| CliError::Io(format!("cannot list {}: {e}", path.display())))?;
-    for entry in entries {
-        let entry =
-            entry.map_err(|e| CliError::Io(format!("cannot list {}: {e}", path.display())))?;
-        let p = entry.path();
-        if p.is_dir() {
-            collect(&p, out)?;
-        } else if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("xml")) {
-            out.push(p);
-        }
-    }
-    Ok(())
-}
-
-/// import < offers < prices < rests < anything else, by the file name's start.
-fn name_rank(path: &Path) -> u8 {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_lowercase())
-        .unwrap_or_default();
-    ["import", "offers", "prices", "rests"]
-        .iter()
-        .position(|p| name.starts_with(p))
-        .map_or(4, |i| i as u8)
-}
-
-/// Properties and references before goods (and, within a rank, shallower files first: a
-/// packet's top-level classifier before its goods).
-fn folder_rank(path: &Path) -> u8 {
-    let text = path.to_string_lossy().to_lowercase();
-    if text.contains("propert") || text.contains("reference") {
-        0
-    } else {
-        1
     }
 }

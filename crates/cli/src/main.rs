@@ -450,13 +450,25 @@ async fn serve(
         .map_err(|e| CliError::Io(format!("cannot read the listening address: {e}")))?;
     println!("Kontor listening on http://{addr}");
     tracing::info!(%addr, store = %target.describe(), "Kontor started");
+    let poller = match exchange.folder_poller(&target.kontor).await {
+        Ok(p) => p,
+        Err(e) => {
+            target.close().await;
+            return Err(e);
+        }
+    };
     let Target { dir, kontor, .. } = target;
     let (stop_shipping, stopped) = tokio::sync::watch::channel(false);
+    let stopped_poll = stopped.clone();
     let shipping = shipper.map(|s| {
         if let Some(t) = &ship.backup_to {
             println!("Shipping the journal to backup target {}", t.display());
         }
         tokio::spawn(s.run(Arc::clone(&kontor), stopped))
+    });
+    let polling = poller.map(|p| {
+        println!("Polling the exchange folder {}", p.describe());
+        tokio::spawn(p.run(stopped_poll))
     });
     let served = kontor_server::serve(
         Arc::clone(&kontor),
@@ -469,6 +481,9 @@ async fn serve(
     // The last entries go to the backup target before the database closes.
     let _ = stop_shipping.send(true);
     if let Some(task) = shipping {
+        let _ = task.await;
+    }
+    if let Some(task) = polling {
         let _ = task.await;
     }
     served.map_err(|e| CliError::Io(format!("server error: {e}")))?;

@@ -251,6 +251,11 @@ impl CatalogImport {
         &self.report
     }
 
+    /// The journal batch every change of the run goes into.
+    pub fn batch(&self) -> BatchId {
+        self.batch
+    }
+
     async fn item(&mut self, line: u64, item: cml::Item) -> Result<(), ImportError> {
         match item {
             cml::Item::Catalog(section) => self.section(Entity::Products, section.only_changes),

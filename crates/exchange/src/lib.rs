@@ -3,11 +3,13 @@
 //! path, as one journal batch per run (origin `exchange`) with a report of what happened.
 //!
 //! - [`catalog`]: groups, properties, price types, warehouses, products and offers in.
+//! - [`folder`]: files and exchange folders: order, kind, one run; invoices written out.
 //! - [`sale`]: invoices out, payments, statuses and counterparties back.
 //! - [`values`]: 1C's spellings of currencies, VAT rates, units and decimals.
 //! - [`report`]: counts and failures of a run.
 
 pub mod catalog;
+pub mod folder;
 pub mod report;
 pub mod sale;
 pub mod values;

@@ -58,6 +58,22 @@ impl RunReport {
         }
     }
 
+    /// Adds another report of the same run (same batch): its files, counts and failures.
+    pub fn absorb(&mut self, other: RunReport) {
+        self.files.extend(other.files);
+        for (entity, c) in other.counts {
+            let mine = self.counts_mut(&entity);
+            mine.created += c.created;
+            mine.updated += c.updated;
+            mine.unchanged += c.unchanged;
+            mine.deleted += c.deleted;
+            mine.deactivated += c.deactivated;
+            mine.failed += c.failed;
+        }
+        let room = MAX_FAILURES.saturating_sub(self.failures.len());
+        self.failures.extend(other.failures.into_iter().take(room));
+    }
+
     /// Records written (created, updated, deleted, deactivated) over all entities.
     pub fn changed(&self) -> u64 {
         self.counts

@@ -425,7 +425,11 @@ fn date_of(raw: Option<&str>) -> Option<String> {
 
 impl SaleImport {
     pub fn new(kontor: Arc<Kontor>, actor: Actor) -> SaleImport {
-        let batch = BatchId::new();
+        SaleImport::in_batch(kontor, actor, BatchId::new())
+    }
+
+    /// A run that journals under `batch` (shared with a catalog run of the same exchange).
+    pub fn in_batch(kontor: Arc<Kontor>, actor: Actor, batch: BatchId) -> SaleImport {
         SaleImport {
             kontor,
             actor,

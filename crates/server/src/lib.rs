@@ -80,6 +80,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/admin/backups/status", get(backups::status))
         .route("/admin/backups/{id}/verify", post(backups::verify))
         .route("/jobs/{id}", get(backups::job))
+        .route("/exchange/runs", get(exchange_runs::list))
+        .route("/exchange/runs/{id}", get(exchange_runs::get))
         .route("/users", get(users::list).post(users::create))
         .route(
             "/users/{id}",

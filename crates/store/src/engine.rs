@@ -600,6 +600,22 @@ macro_rules! sql_engine {
                 .transpose()
             }
 
+            async fn jobs(
+                &self,
+                kind_prefix: &str,
+                before: Option<&str>,
+                limit: u32,
+            ) -> $crate::StoreResult<Vec<$crate::JobRow>> {
+                fetch_all(
+                    &self.readers,
+                    $crate::sql::list_jobs(kind_prefix, before, limit),
+                )
+                .await?
+                .iter()
+                .map($crate::sql::job_from_row)
+                .collect()
+            }
+
             async fn ping(&self) -> $crate::StoreResult<()> {
                 execute(&self.readers, $crate::sql::stmt("SELECT 1", vec![]))
                     .await

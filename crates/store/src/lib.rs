@@ -227,6 +227,14 @@ pub trait Store: Send + Sync + 'static {
     /// Records a job's state (inserted or replaced whole).
     async fn put_job(&self, job: &JobRow) -> StoreResult<()>;
     async fn job(&self, id: &str) -> StoreResult<Option<JobRow>>;
+    /// Jobs whose kind starts with `kind_prefix` (e.g. `exchange.`), newest first, those older
+    /// than the job `before` when given (job ids grow with time).
+    async fn jobs(
+        &self,
+        kind_prefix: &str,
+        before: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<JobRow>>;
 
     /// Cheap round trip for readiness checks.
     async fn ping(&self) -> StoreResult<()>;

@@ -680,6 +680,28 @@ pub const PUT_JOB: &str = "INSERT INTO jobs (id, kind, subject, state, created_b
 pub const GET_JOB: &str = "SELECT id, kind, subject, state, created_by, node, created_at, \
      updated_at, phase, done, total, result, error FROM jobs WHERE id = $1";
 
+/// Jobs of a kind prefix, newest first (`_`, `%` and `\\` in the prefix are taken literally).
+pub fn list_jobs(kind_prefix: &str, before: Option<&str>, limit: u32) -> Stmt {
+    let escaped: String = kind_prefix
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    stmt(
+        "SELECT id, kind, subject, state, created_by, node, created_at, updated_at, phase, done, \
+         total, result, error FROM jobs WHERE kind LIKE $1 ESCAPE '\\' AND id < $2 \
+         ORDER BY id DESC LIMIT $3",
+        vec![
+            Arg::Text(format!("{escaped}%")),
+            // Ids are lowercase hex and dashes: `~` sorts after every one.
+            Arg::Text(before.unwrap_or("~").to_string()),
+            Arg::Int(i64::from(limit)),
+        ],
+    )
+}
+
 pub fn put_job(j: &crate::JobRow) -> Stmt {
     stmt(
         PUT_JOB,

@@ -9,6 +9,7 @@ mod cli;
 mod cluster;
 mod crash;
 mod exchange;
+mod exchange_folder;
 mod exchange_http;
 mod login_load;
 mod onec;

@@ -31,6 +31,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/admin/backups/status"),
     ("post", "/admin/backups/{id}/verify"),
     ("get", "/jobs/{id}"),
+    ("get", "/exchange/runs"),
+    ("get", "/exchange/runs/{id}"),
     ("get", "/users"),
     ("post", "/users"),
     ("get", "/users/{id}"),
@@ -645,6 +647,30 @@ fn backup_paths(paths: &mut Map<String, Value>) {
     );
 }
 
+fn exchange_paths(paths: &mut Map<String, Value>) {
+    paths.insert(
+        "/api/v1/exchange/runs".into(),
+        json!({"get": Operation::new(
+            "1C exchange runs, newest first: jobs whose result is the run's report (admin)",
+            "list_exchange_runs",
+            "exchange",
+        )
+        .params(vec![
+            limit(),
+            query("cursor", "next_cursor of the previous page", json!({"type": "string"})),
+        ])
+        .errors(&[403])
+        .answer(200, page_of(reference("Job")), false)}),
+    );
+    paths.insert(
+        "/api/v1/exchange/runs/{id}".into(),
+        json!({"get": Operation::new("One 1C exchange run with its report (admin)", "get_exchange_run", "exchange")
+            .param(path_id("exchange run"))
+            .errors(&[403, 404])
+            .answer(200, reference("Job"), false)}),
+    );
+}
+
 fn backup_schemas(schemas: &mut Map<String, Value>) {
     let text_or_null = json!({"type": ["string", "null"]});
     let int_or_null = json!({"type": ["integer", "null"]});
@@ -808,6 +834,7 @@ pub fn document(custom: &[CustomFieldDef]) -> Value {
     user_paths(&mut paths);
     system_paths(&mut paths);
     backup_paths(&mut paths);
+    exchange_paths(&mut paths);
     for e in Entity::ALL {
         let schema = Schema::with_custom(e, custom);
         schemas.insert(e.as_str().into(), schemas::record(&schema));

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod backups;
+pub mod exchange_runs;
 pub mod history;
 pub mod records;
 pub mod system;
