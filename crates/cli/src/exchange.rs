@@ -8,7 +8,7 @@ use clap::{Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use kontor_core::Kontor;
 use kontor_domain::Actor;
-use kontor_exchange::{folder, ImportError, Missing, OnError, Options, RunReport};
+use kontor_exchange::{folder, settings, ImportError, Missing, OnError, Options, RunReport};
 use kontor_server::exchange::{ExchangeConfig, ExchangeDesk};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,9 +25,10 @@ pub(crate) enum ExchangeCommand {
         /// Files or folders.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
-        /// What a full upload does with products and offers it no longer lists.
-        #[arg(long, value_enum, default_value = "deactivate")]
-        missing: MissingArg,
+        /// What a full upload does with products and offers it no longer lists (default: the
+        /// 1C database's setting, else deactivate).
+        #[arg(long, value_enum)]
+        missing: Option<MissingArg>,
         /// Stop at the first record that fails instead of reporting it and going on.
         #[arg(long)]
         stop_on_error: bool,
@@ -35,6 +36,12 @@ pub(crate) enum ExchangeCommand {
         /// changes are theirs, so they are not sent back to that 1C as invoices.
         #[arg(long)]
         user: Option<String>,
+    },
+    /// The settings of the exchange with a 1C database (its `onec_databases` record) as a
+    /// file, to set up the next 1C database the same way.
+    Settings {
+        #[command(subcommand)]
+        command: SettingsCommand,
     },
     /// Write the invoices the 1C database of an exchange user has not had yet to a new file in
     /// a folder (windows-1251 unless its record says utf-8); the position moves once the file
@@ -48,6 +55,31 @@ pub(crate) enum ExchangeCommand {
         /// The folder to write to.
         #[arg(long)]
         to: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum SettingsCommand {
+    /// Print the settings (JSON) of the 1C database an exchange user stands for.
+    Export {
+        #[command(flatten)]
+        data: DataArg,
+        /// The exchange user (role `exchange`).
+        #[arg(long)]
+        user: String,
+        /// Write to this file instead of printing.
+        #[arg(long)]
+        to: Option<PathBuf>,
+    },
+    /// Apply a settings file to the 1C database an exchange user stands for.
+    Import {
+        #[command(flatten)]
+        data: DataArg,
+        /// The exchange user (role `exchange`).
+        #[arg(long)]
+        user: String,
+        /// A file written by `settings export`.
+        file: PathBuf,
     },
 }
 
@@ -202,15 +234,12 @@ impl FolderPoller {
         if !files.is_empty() {
             let started = kontor_domain::time::now();
             let by = actor.user_id.clone();
-            let outcome = folder::import_files(
-                self.kontor.clone(),
-                actor,
-                Options::default(),
-                &files,
-                &mut |_, _| {},
-            )
-            .await
-            .map_err(|e| e.to_string());
+            let database = database_of(&self.kontor, &self.user).await?;
+            let options = settings::options_of(&database).map_err(CliError::Usage)?;
+            let outcome =
+                folder::import_files(self.kontor.clone(), actor, options, &files, &mut |_, _| {})
+                    .await
+                    .map_err(|e| e.to_string());
             let run = folder::record_run(
                 &self.kontor,
                 "exchange.folder",
@@ -282,23 +311,29 @@ pub(crate) async fn exchange(command: ExchangeCommand) -> Result<(), CliError> {
                 ));
             }
             let target = Target::open(&data, false).await?;
-            let options = Options {
-                missing: match missing {
-                    MissingArg::Keep => Missing::Keep,
-                    MissingArg::Deactivate => Missing::Deactivate,
-                    MissingArg::Delete => Missing::Delete,
-                },
-                on_error: if stop_on_error {
-                    OnError::Stop
-                } else {
-                    OnError::Skip
-                },
-                ..Options::default()
-            };
-            let result = match exchange_actor(&target.kontor, user.as_deref()).await {
-                Ok(actor) => import(&target.kontor, actor, &files, options).await,
-                Err(e) => Err(e),
-            };
+            let result = async {
+                let actor = exchange_actor(&target.kontor, user.as_deref()).await?;
+                // A 1C database's settings, then what the command line says.
+                let mut options = match &user {
+                    Some(email) => {
+                        let database = database_of(&target.kontor, email).await?;
+                        settings::options_of(&database).map_err(CliError::Usage)?
+                    }
+                    None => Options::default(),
+                };
+                if let Some(m) = missing {
+                    options.missing = match m {
+                        MissingArg::Keep => Missing::Keep,
+                        MissingArg::Deactivate => Missing::Deactivate,
+                        MissingArg::Delete => Missing::Delete,
+                    };
+                }
+                if stop_on_error {
+                    options.on_error = OnError::Stop;
+                }
+                import(&target.kontor, actor, &files, options).await
+            }
+            .await;
             target.close().await;
             let report = result?;
             print_report(&report);
@@ -309,6 +344,7 @@ pub(crate) async fn exchange(command: ExchangeCommand) -> Result<(), CliError> {
                 ))),
             }
         }
+        ExchangeCommand::Settings { command } => settings_command(command).await,
         ExchangeCommand::Export { data, user, to } => {
             let target = Target::open(&data, false).await?;
             let result = async {
@@ -324,6 +360,48 @@ pub(crate) async fn exchange(command: ExchangeCommand) -> Result<(), CliError> {
                 Some((path, n)) => println!("{n} invoice(s) written to {}", path.display()),
                 None => println!("no invoices to send: 1C has every one"),
             }
+            Ok(())
+        }
+    }
+}
+
+/// The `onec_databases` record of an exchange user (made on first use).
+async fn database_of(kontor: &Kontor, email: &str) -> Result<kontor_domain::Record, CliError> {
+    exchange_actor(kontor, Some(email)).await?;
+    let user = crate::find_user(kontor, email).await?;
+    Ok(kontor_exchange::sale::onec_database(kontor, &user).await?)
+}
+
+async fn settings_command(command: SettingsCommand) -> Result<(), CliError> {
+    match command {
+        SettingsCommand::Export { data, user, to } => {
+            let target = Target::open(&data, false).await?;
+            let database = database_of(&target.kontor, &user).await;
+            target.close().await;
+            let text = serde_json::to_string_pretty(&settings::export(&database?))
+                .map_err(|e| CliError::Io(e.to_string()))?;
+            match to {
+                Some(path) => std::fs::write(&path, text + "\n")
+                    .map_err(|e| CliError::Io(format!("cannot write {}: {e}", path.display())))?,
+                None => println!("{text}"),
+            }
+            Ok(())
+        }
+        SettingsCommand::Import { data, user, file } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", file.display())))?;
+            let value: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| CliError::Usage(format!("{} is not JSON: {e}", file.display())))?;
+            let target = Target::open(&data, false).await?;
+            let result = async {
+                let database = database_of(&target.kontor, &user).await?;
+                settings::import(&target.kontor, &Actor::system(), &database, &value).await?;
+                Ok::<_, CliError>(())
+            }
+            .await;
+            target.close().await;
+            result?;
+            println!("settings applied to the 1C database of {user}");
             Ok(())
         }
     }

@@ -754,6 +754,15 @@ fn build(entity: Entity) -> Schema {
                 )
                 .computed(),
                 FieldDef::new("invoices_sent_at", T::DateTime).computed(),
+                // Settings of the exchange with this database (see kontor-exchange's settings).
+                FieldDef::new("id_prefix", T::Text { max: 32 }),
+                enumeration("catalog_missing", &["keep", "deactivate", "delete"])
+                    .default(Value::from("deactivate")),
+                enumeration("on_record_error", &["skip", "stop"]).default(Value::from("skip")),
+                FieldDef::new("create_records", T::Bool).default(Value::Bool(true)),
+                FieldDef::new("price_type", T::Text { max: 128 }),
+                FieldDef::new("stock_warehouses", T::List(Box::new(T::Text { max: 128 }))),
+                FieldDef::new("property_fields", T::Object),
                 long_text("notes"),
             ],
             vec![unique("user_id", &["user_id"], false)],

@@ -17,7 +17,7 @@ use kontor_domain::journal::Origin;
 use kontor_domain::record::new_id;
 use kontor_domain::{Actor, BatchId, Entity};
 use serde_json::{json, Map, Value};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::BufRead;
 use std::sync::Arc;
 
@@ -46,12 +46,25 @@ pub enum OnError {
     Stop,
 }
 
+/// How a run treats what its 1C database sends (the settings of its `onec_databases` record).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     pub missing: Missing,
     pub on_error: OnError,
     /// Records per transaction.
     pub chunk: usize,
+    /// Put before every 1C id of this database, so several 1C databases never share a record.
+    pub id_prefix: String,
+    /// The price type (1C id) whose price becomes the product's price; unset: the price when
+    /// an offer has only one.
+    pub price_type: Option<String>,
+    /// The warehouses (1C ids) whose stock counts in an offer's quantity; unset: the quantity
+    /// 1C sends.
+    pub warehouses: Option<Vec<String>>,
+    /// Property (1C id) → product custom field that gets its value.
+    pub property_fields: BTreeMap<String, String>,
+    /// May the run create records, or only update those Kontor has?
+    pub create: bool,
 }
 
 impl Default for Options {
@@ -60,6 +73,11 @@ impl Default for Options {
             missing: Missing::default(),
             on_error: OnError::default(),
             chunk: 500,
+            id_prefix: String::new(),
+            price_type: None,
+            warehouses: None,
+            property_fields: BTreeMap::new(),
+            create: true,
         }
     }
 }
@@ -105,6 +123,9 @@ enum Planned {
     /// A record that comes back from the bin (and may change on the way).
     Revive,
     Deactivate,
+    /// A change that goes with another record's (a product's price from its offer): not
+    /// counted on its own.
+    Side,
 }
 
 /// The mutations of one record from the file.
@@ -131,6 +152,8 @@ pub struct CatalogImport {
     marked_deleted: HashSet<(Entity, String)>,
     /// Entities a file of this run sent in full: what the run does not list is missing.
     full: HashSet<Entity>,
+    /// Products whose price an offer of this run set.
+    priced: HashSet<String>,
     file: String,
     report: RunReport,
 }
@@ -184,6 +207,7 @@ impl CatalogImport {
             pending: Vec::new(),
             marked_deleted: HashSet::new(),
             full: HashSet::new(),
+            priced: HashSet::new(),
             file: String::new(),
             report: RunReport {
                 batch: batch.to_string(),
@@ -256,7 +280,10 @@ impl CatalogImport {
         self.batch
     }
 
-    async fn item(&mut self, line: u64, item: cml::Item) -> Result<(), ImportError> {
+    async fn item(&mut self, line: u64, mut item: cml::Item) -> Result<(), ImportError> {
+        if !self.options.id_prefix.is_empty() {
+            prefix_ids(&self.options.id_prefix, &mut item);
+        }
         match item {
             cml::Item::Catalog(section) => self.section(Entity::Products, section.only_changes),
             cml::Item::OfferPackage(section) => self.section(Entity::Offers, section.only_changes),
@@ -368,6 +395,24 @@ impl CatalogImport {
             }
         }
         fields.insert("property_values".into(), Value::Array(rows));
+        for (property, field) in &self.options.property_fields {
+            let key = format!("{}{property}", self.options.id_prefix);
+            let list = self.property_values.get(&key);
+            let shown: Vec<&str> = p
+                .property_values
+                .iter()
+                .filter(|pv| pv.property_id == key)
+                .flat_map(|pv| pv.values.iter())
+                .filter(|v| !v.is_empty())
+                .map(|v| list.and_then(|l| l.get(v)).unwrap_or(v).as_str())
+                .collect();
+            let value = if shown.is_empty() {
+                Value::Null
+            } else {
+                json!(values::clip(&shown.join(", "), 1000))
+            };
+            fields.insert(field.clone(), value);
+        }
         fields.insert(
             "requisites".into(),
             Value::Array(
@@ -530,6 +575,20 @@ impl CatalogImport {
             }
             fields.insert("stock".into(), Value::Array(rows));
         }
+        if let (Some(counted), true) = (&self.options.warehouses, o.has_stock) {
+            // Only the stock of the warehouses this 1C database's settings count.
+            let mut total = cml::normalize_decimal("0").unwrap_or_default();
+            for s in o.stock.iter().filter(|s| {
+                counted
+                    .iter()
+                    .any(|w| format!("{}{w}", self.options.id_prefix) == s.warehouse_id)
+            }) {
+                if let Some(sum) = values::decimal_sum(&total, &s.quantity) {
+                    total = sum;
+                }
+            }
+            o.quantity = Some(total);
+        }
         if let Some(q) = o.quantity.as_deref() {
             match values::decimal(q) {
                 Some(q) => fields.insert("quantity".into(), json!(q)),
@@ -544,8 +603,57 @@ impl CatalogImport {
             };
         }
         fields.insert("active".into(), json!(true));
+        let product_price = if o.deleted {
+            None
+        } else {
+            self.product_price(&o)
+        };
         self.plan(Entity::Offers, &o.id, line, o.deleted, fields)
-            .await
+            .await?;
+        // The product's own offer, or else its first offer of the run, prices the product.
+        if let Some((price, currency)) = product_price {
+            let own = o.id == product_ext;
+            if own || !self.priced.contains(product_ext) {
+                self.priced.insert(product_ext.to_string());
+                let mut fields = Map::new();
+                fields.insert("price".into(), json!(price));
+                if let Some(c) = currency {
+                    fields.insert("currency".into(), json!(c));
+                }
+                self.pending.push(Change {
+                    entity: Entity::Products,
+                    ext: product_ext.to_string(),
+                    id: product.clone(),
+                    line,
+                    planned: Planned::Side,
+                    mutations: vec![Mutation::Update {
+                        entity: Entity::Products,
+                        id: product,
+                        input: Value::Object(fields),
+                    }],
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The price (and its currency) an offer gives its product: of the price type the
+    /// settings name, or the only price the offer has.
+    fn product_price(&self, o: &cml::Offer) -> Option<(String, Option<String>)> {
+        if !o.has_prices {
+            return None;
+        }
+        let chosen = match &self.options.price_type {
+            Some(t) => {
+                let key = format!("{}{t}", self.options.id_prefix);
+                o.prices.iter().find(|p| p.price_type_id == key)?
+            }
+            None if o.prices.len() == 1 => &o.prices[0],
+            None => return None,
+        };
+        let price = values::decimal(&chosen.per_unit)?;
+        let currency = chosen.currency.as_deref().and_then(values::currency);
+        Some((price, currency))
     }
 
     async fn product_name(&self, id: &str) -> Result<String, ImportError> {
@@ -591,7 +699,9 @@ impl CatalogImport {
                 .get(&entity)
                 .into_iter()
                 .flatten()
-                .filter(|(_, k)| !k.deleted && !k.listed)
+                .filter(|(ext, k)| {
+                    !k.deleted && !k.listed && ext.starts_with(&self.options.id_prefix)
+                })
                 .map(|(ext, k)| (ext.clone(), k.id.clone()))
                 .collect();
             for (ext, id) in missing {
@@ -715,6 +825,17 @@ impl CatalogImport {
                     input: Value::Object(fields),
                 }],
             ),
+            (None, false) if !self.options.create => {
+                return self.fail(
+                    entity,
+                    ext,
+                    line,
+                    format!(
+                        "{} {ext} is not in Kontor, and this 1C database may only update records",
+                        entity.singular()
+                    ),
+                );
+            }
             (None, false) => {
                 let id = new_id();
                 fields.insert("external_id".into(), json!(ext));
@@ -871,7 +992,7 @@ impl CatalogImport {
             Planned::Update | Planned::Revive if touched.contains(&c.id) => counts.updated += 1,
             Planned::Update | Planned::Revive => counts.unchanged += 1,
             Planned::Deactivate if touched.contains(&c.id) => counts.deactivated += 1,
-            Planned::Deactivate => {}
+            Planned::Deactivate | Planned::Side => {}
         }
     }
 }
@@ -911,5 +1032,38 @@ fn opt(v: &Option<String>) -> Value {
     match v.as_deref().map(str::trim) {
         Some(s) if !s.is_empty() => Value::from(s),
         _ => Value::Null,
+    }
+}
+
+/// Puts `prefix` before every 1C id an item holds or refers to (a 1C database's own ids).
+fn prefix_ids(prefix: &str, item: &mut cml::Item) {
+    let p = |id: &mut String| {
+        if !id.is_empty() {
+            id.insert_str(0, prefix);
+        }
+    };
+    match item {
+        cml::Item::Group(g) => {
+            p(&mut g.id);
+            if let Some(parent) = g.parent_id.as_mut() {
+                p(parent);
+            }
+        }
+        cml::Item::Property(x) => p(&mut x.id),
+        cml::Item::PriceType(x) => p(&mut x.id),
+        cml::Item::Warehouse(x) => p(&mut x.id),
+        cml::Item::Product(x) => {
+            p(&mut x.id);
+            x.group_ids.iter_mut().for_each(p);
+            x.property_values
+                .iter_mut()
+                .for_each(|v| p(&mut v.property_id));
+        }
+        cml::Item::Offer(x) => {
+            p(&mut x.id);
+            x.prices.iter_mut().for_each(|v| p(&mut v.price_type_id));
+            x.stock.iter_mut().for_each(|v| p(&mut v.warehouse_id));
+        }
+        _ => {}
     }
 }

@@ -120,6 +120,7 @@ pub async fn import_files(
     files: &[PathBuf],
     progress: &mut (dyn FnMut(&Path, u64) + Send),
 ) -> Result<RunReport, ImportError> {
+    let prefix = options.id_prefix.clone();
     let mut catalog = CatalogImport::new(kontor.clone(), actor.clone(), options).await?;
     let mut sale: Option<SaleImport> = None;
     for file in files {
@@ -139,6 +140,7 @@ pub async fn import_files(
             FileKind::Sale => {
                 let run = sale.get_or_insert_with(|| {
                     SaleImport::in_batch(kontor.clone(), actor.clone(), catalog.batch())
+                        .with_prefix(&prefix)
                 });
                 run.import_file(&name, input, &mut read).await?
             }
@@ -162,7 +164,8 @@ pub async fn export_invoices(
     let database = sale::onec_database(kontor, user)
         .await
         .map_err(|e| e.to_string())?;
-    let out = sale::invoices_for_1c(kontor, &user.id, sale::sent_seq(&database))
+    let prefix = crate::settings::options_of(&database)?.id_prefix;
+    let out = sale::invoices_for_1c(kontor, &user.id, sale::sent_seq(&database), &prefix)
         .await
         .map_err(|e| e.to_string())?;
     if out.documents.is_empty() {

@@ -5,6 +5,7 @@
 //! - [`catalog`]: groups, properties, price types, warehouses, products and offers in.
 //! - [`folder`]: files and exchange folders: order, kind, one run; invoices written out.
 //! - [`sale`]: invoices out, payments, statuses and counterparties back.
+//! - [`settings`]: the settings of one 1C database (its `onec_databases` record).
 //! - [`values`]: 1C's spellings of currencies, VAT rates, units and decimals.
 //! - [`report`]: counts and failures of a run.
 
@@ -12,6 +13,7 @@ pub mod catalog;
 pub mod folder;
 pub mod report;
 pub mod sale;
+pub mod settings;
 pub mod values;
 
 pub use catalog::{CatalogImport, ImportError, Missing, OnError, Options};

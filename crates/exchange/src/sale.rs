@@ -48,14 +48,23 @@ fn owned(r: &Record, field: &str) -> Option<String> {
     text(r, field).map(str::to_string)
 }
 
-/// The `Ид` 1C knows a record by: its 1C id if it came from 1C, else Kontor's id.
-fn cml_id(r: &Record) -> String {
-    owned(r, "external_id").unwrap_or_else(|| r.id.clone())
+/// The `Ид` 1C knows a record by: its 1C id if it came from 1C (without this database's
+/// prefix), else Kontor's id.
+fn cml_id(r: &Record, prefix: &str) -> String {
+    match owned(r, "external_id") {
+        Some(ext) => ext.strip_prefix(prefix).map(str::to_string).unwrap_or(ext),
+        None => r.id.clone(),
+    }
 }
 
 /// Invoices changed since journal position `since` by anyone but `onec_user` in an exchange,
 /// as documents for 1C.
-pub async fn invoices_for_1c(kontor: &Kontor, onec_user: &str, since: i64) -> CoreResult<Outgoing> {
+pub async fn invoices_for_1c(
+    kontor: &Kontor,
+    onec_user: &str,
+    since: i64,
+    prefix: &str,
+) -> CoreResult<Outgoing> {
     let store = kontor.store.as_ref();
     let head = store.journal_head().await?;
     let mut changed = BTreeSet::new();
@@ -108,22 +117,22 @@ pub async fn invoices_for_1c(kontor: &Kontor, onec_user: &str, since: i64) -> Co
         if invoice.is_deleted() || text(&invoice, "status").unwrap_or("draft") == "draft" {
             continue;
         }
-        documents.push(document_of(kontor, &invoice).await?);
+        documents.push(document_of(kontor, &invoice, prefix).await?);
     }
     Ok(Outgoing { documents, head })
 }
 
 /// One invoice as a CommerceML order document (`Заказ товара`, as 1C's site exchange expects).
-async fn document_of(kontor: &Kontor, invoice: &Record) -> CoreResult<cml::Document> {
+async fn document_of(kontor: &Kontor, invoice: &Record, prefix: &str) -> CoreResult<cml::Document> {
     let store = kontor.store.as_ref();
     let mut counterparties = Vec::new();
     if let Some(company_id) = text(invoice, "company_id") {
         if let Some(company) = store.get(Entity::Companies, company_id).await? {
-            counterparties.push(company_party(&company));
+            counterparties.push(company_party(&company, prefix));
         }
     } else if let Some(contact_id) = text(invoice, "contact_id") {
         if let Some(contact) = store.get(Entity::Contacts, contact_id).await? {
-            counterparties.push(person_party(&contact));
+            counterparties.push(person_party(&contact, prefix));
         }
     }
     let vat_included = invoice.data.get("vat_included") == Some(&Value::Bool(true));
@@ -142,7 +151,7 @@ async fn document_of(kontor: &Kontor, invoice: &Record) -> CoreResult<cml::Docum
         };
         let rate = s("vat_rate").unwrap_or_else(|| "0".into());
         lines.push(cml::DocumentLine {
-            id: product.as_ref().map(cml_id),
+            id: product.as_ref().map(|p| cml_id(p, prefix)),
             name: s("description").or_else(|| product.as_ref().and_then(|p| owned(p, "name"))),
             sku: product.as_ref().and_then(|p| owned(p, "sku")),
             unit: s("unit")
@@ -187,7 +196,7 @@ async fn document_of(kontor: &Kontor, invoice: &Record) -> CoreResult<cml::Docum
         requisites.push(("Дата оплаты".into(), paid_at));
     }
     Ok(cml::Document {
-        id: Some(cml_id(invoice)),
+        id: Some(cml_id(invoice, prefix)),
         number: Some(owned(invoice, "number").unwrap_or_else(|| invoice.id.clone())),
         date: Some(owned(invoice, "issue_date").unwrap_or(created)),
         time: Some(invoice.created_at.format("%H:%M:%S").to_string()),
@@ -221,7 +230,7 @@ fn status_name(status: &str) -> &'static str {
     }
 }
 
-fn company_party(c: &Record) -> cml::Counterparty {
+fn company_party(c: &Record, prefix: &str) -> cml::Counterparty {
     let mut contacts = Vec::new();
     if let Some(e) = owned(c, "email") {
         contacts.push(cml::Contact {
@@ -271,7 +280,7 @@ fn company_party(c: &Record) -> cml::Counterparty {
         })
         .collect();
     cml::Counterparty {
-        id: Some(cml_id(c)),
+        id: Some(cml_id(c, prefix)),
         name: owned(c, "name"),
         full_name: owned(c, "legal_name").or_else(|| owned(c, "name")),
         kind: cml::PartyKind::Legal,
@@ -286,7 +295,7 @@ fn company_party(c: &Record) -> cml::Counterparty {
     }
 }
 
-fn person_party(p: &Record) -> cml::Counterparty {
+fn person_party(p: &Record, prefix: &str) -> cml::Counterparty {
     let name = [
         owned(p, "last_name"),
         owned(p, "first_name"),
@@ -310,7 +319,7 @@ fn person_party(p: &Record) -> cml::Counterparty {
         });
     }
     cml::Counterparty {
-        id: Some(cml_id(p)),
+        id: Some(cml_id(p, prefix)),
         name: Some(name.clone()),
         full_name: Some(name),
         kind: cml::PartyKind::Person,
@@ -324,7 +333,8 @@ fn person_party(p: &Record) -> cml::Counterparty {
 }
 
 /// The 1C database record of an exchange user, made on first use. Its id and how far
-/// invoices were confirmed.
+/// invoices were confirmed. (This bookkeeping is journaled with origin `system`, so the
+/// exchange's own history shows only what 1C changed.)
 pub async fn onec_database(kontor: &Kontor, user: &Record) -> CoreResult<Record> {
     if let Some(r) = kontor
         .store
@@ -337,7 +347,7 @@ pub async fn onec_database(kontor: &Kontor, user: &Record) -> CoreResult<Record>
     let created = kontor
         .write(
             &Actor::system(),
-            Origin::Exchange,
+            Origin::System,
             vec![Mutation::Create {
                 entity: Entity::OnecDatabases,
                 input: json!({"name": name, "user_id": user.id}),
@@ -365,7 +375,7 @@ pub async fn confirm_sent(kontor: &Kontor, database_id: &str, head: i64) -> Core
     kontor
         .write_trusted(
             &Actor::system(),
-            Origin::Exchange,
+            Origin::System,
             vec![Mutation::Update {
                 entity: Entity::OnecDatabases,
                 id: database_id.to_string(),
@@ -398,6 +408,8 @@ pub struct SaleImport {
     /// Documents of the CML 3.1 container being read (an order with its payments).
     container: Vec<(u64, cml::Document)>,
     container_index: Option<u32>,
+    /// This 1C database's id prefix (see [`crate::settings`]).
+    prefix: String,
 }
 
 /// Operations of payment documents (`Выплата безналичных денег`, `Оплата…`).
@@ -441,7 +453,14 @@ impl SaleImport {
             file: String::new(),
             container: Vec::new(),
             container_index: None,
+            prefix: String::new(),
         }
+    }
+
+    /// Keeps this 1C database's ids apart from other databases' (its settings' prefix).
+    pub fn with_prefix(mut self, prefix: &str) -> SaleImport {
+        self.prefix = prefix.to_string();
+        self
     }
 
     pub fn report(&self) -> &RunReport {
@@ -671,7 +690,12 @@ impl SaleImport {
         // Payments: the container's payment documents, else the order's payment requisites.
         let mut planned: Vec<(String, Map<String, Value>)> = Vec::new();
         for (_, p) in payments {
-            let Some(pid) = p.id.clone().filter(|s| !s.trim().is_empty()) else {
+            let Some(pid) =
+                p.id.as_deref()
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| format!("{}{s}", self.prefix))
+            else {
                 continue;
             };
             let mut m = Map::new();
@@ -714,7 +738,10 @@ impl SaleImport {
                 "reference".into(),
                 json!(pay_number.map(|n| values::clip(n, 255))),
             );
-            planned.push((format!("{}#payment", cml_id(&invoice)), m));
+            planned.push((
+                format!("{}{}#payment", self.prefix, cml_id(&invoice, &self.prefix)),
+                m,
+            ));
         }
         let mut creates = Vec::new();
         for (ext, mut m) in planned {
@@ -776,7 +803,12 @@ impl SaleImport {
     /// duplicated. What Kontor already holds is not overwritten; a match by INN+KPP learns
     /// the 1C id.
     async fn counterparty(&mut self, line: u64, c: &cml::Counterparty) -> Result<(), ImportError> {
-        let ext = c.id.as_deref().map(str::trim).unwrap_or("").to_string();
+        let raw_id = c.id.as_deref().map(str::trim).unwrap_or("");
+        let ext = if raw_id.is_empty() {
+            String::new()
+        } else {
+            format!("{}{raw_id}", self.prefix)
+        };
         let inn = c.inn.as_deref().map(str::trim).unwrap_or("").to_string();
         let kpp = c.kpp.as_deref().map(str::trim).unwrap_or("").to_string();
         if ext.is_empty() && inn.is_empty() {
@@ -805,7 +837,7 @@ impl SaleImport {
         }
         // 1C-Bitrix writes a buyer's id as `<user id>#<login>#<name>`, sometimes with the
         // name nowhere else.
-        let bitrix_name = ext.splitn(3, '#').nth(2).map(str::to_string);
+        let bitrix_name = raw_id.splitn(3, '#').nth(2).map(str::to_string);
         let name = [&c.name, &c.full_name, &bitrix_name]
             .into_iter()
             .flatten()

@@ -57,6 +57,35 @@ pub fn decimal(raw: &str) -> Option<String> {
     })
 }
 
+/// `a + b` of two decimals as 1C writes them (exactly, by their digits); `None` if `b` is
+/// not a number.
+pub fn decimal_sum(a: &str, b: &str) -> Option<String> {
+    let parse = |s: &str| -> Option<(i128, u32)> {
+        let n = cml::normalize_decimal(s)?;
+        let (int, frac) = n.split_once('.').unwrap_or((n.as_str(), ""));
+        let scale = u32::try_from(frac.len()).ok()?;
+        let digits: i128 = format!("{int}{frac}").parse().ok()?;
+        Some((digits, scale))
+    };
+    let (x, xs) = parse(a)?;
+    let (y, ys) = parse(b)?;
+    let scale = xs.max(ys);
+    let sum = x
+        .checked_mul(10i128.checked_pow(scale - xs)?)?
+        .checked_add(y.checked_mul(10i128.checked_pow(scale - ys)?)?)?;
+    let sign = if sum < 0 { "-" } else { "" };
+    let abs = sum.unsigned_abs().to_string();
+    let scale = scale as usize;
+    let text = if scale == 0 {
+        abs
+    } else {
+        let padded = format!("{abs:0>width$}", width = scale + 1);
+        let (i, f) = padded.split_at(padded.len() - scale);
+        format!("{i}.{f}")
+    };
+    decimal(&format!("{sign}{text}"))
+}
+
 /// A unit's name for people: its short name, else its full name, else its international code.
 pub fn unit_name(u: &cml::Unit) -> Option<String> {
     [&u.name, &u.full_name, &u.intl]
@@ -110,6 +139,15 @@ pub fn clip(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimal_sums_are_exact() {
+        assert_eq!(decimal_sum("0", "376").as_deref(), Some("376"));
+        assert_eq!(decimal_sum("1.5", "0,25").as_deref(), Some("1.75"));
+        assert_eq!(decimal_sum("0.1", "0.2").as_deref(), Some("0.3"));
+        assert_eq!(decimal_sum("10", "1 000").as_deref(), Some("1010"));
+        assert_eq!(decimal_sum("1", "x"), None);
+    }
 
     #[test]
     fn currencies_as_1c_writes_them() {

@@ -174,6 +174,42 @@ async fn export_and_import_through_the_cli_and_every_run_is_listed() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("role exchange"), "{}", stderr(&o));
 
+    // The 1C database's settings travel as a file.
+    let file = tmp.path().join("settings.json");
+    let f = file.to_str().expect("utf-8");
+    let o = run(&[
+        "exchange", "settings", "export", "--data", d, "--user", ONEC, "--to", f,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut settings: Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("read")).expect("json");
+    assert_eq!(settings["format"], json!("kontor-exchange-settings"));
+    assert_eq!(settings["invoice_encoding"], json!("windows-1251"));
+    settings["catalog_missing"] = json!("keep");
+    settings["stock_warehouses"] = json!(["dd306af1-19c9-11e7-80c2-0cc47ab29cd1"]);
+    std::fs::write(&file, settings.to_string()).expect("write");
+    let o = run(&[
+        "exchange", "settings", "import", "--data", d, "--user", ONEC, f,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&[
+        "exchange", "settings", "export", "--data", d, "--user", ONEC,
+    ]);
+    let back: Value = serde_json::from_str(&stdout(&o)).expect("json");
+    assert_eq!(back["catalog_missing"], json!("keep"));
+    assert_eq!(back["stock_warehouses"], settings["stock_warehouses"]);
+    settings["invoices_sent_seq"] = json!(0);
+    std::fs::write(&file, settings.to_string()).expect("write");
+    let o = run(&[
+        "exchange", "settings", "import", "--data", d, "--user", ONEC, f,
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("'invoices_sent_seq' is not an exchange setting"),
+        "{}",
+        stderr(&o)
+    );
+
     // 1C's documents come back through the CLI as that user; its changes are not sent back.
     let docs = samples.join("exchange-2.09/documents-example.xml");
     let o = run(&[

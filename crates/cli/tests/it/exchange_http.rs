@@ -750,3 +750,129 @@ async fn sale_exchange_sends_invoices_until_confirmed_and_takes_back_payments_an
     assert_eq!(docs[0].id.as_deref(), Some(ids["479"].as_str()));
     assert_eq!(docs[0].container, Some(0), "wrapped in a Контейнер");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_settings_of_a_1c_database_shape_what_its_exchange_does() {
+    let Some(samples) = kontor_testkit::commerceml_samples("exchange settings") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (server, tok) = exchange_server(&tmp.path().join("data"), 30).await;
+    let base = server.base.clone();
+    let users = all_items(&base, &tok, "users").await;
+    let onec_id = users
+        .iter()
+        .find(|u| u["email"] == json!(ONEC))
+        .and_then(|u| u["id"].as_str())
+        .expect("the exchange user")
+        .to_string();
+    post(
+        &base,
+        &tok,
+        "fields",
+        json!({"entity": "products", "name": "color", "type": "string"}),
+    )
+    .await;
+    // The admin sets the 1C database up before its first exchange.
+    let database = created_id(
+        &post(
+            &base,
+            &tok,
+            "onec_databases",
+            json!({"name": "УТ 11", "user_id": onec_id, "id_prefix": "ut:",
+                   "price_type": "279b6812-740b-11e8-80c8-0cc47ab29cd1",
+                   "stock_warehouses": ["dd306af1-19c9-11e7-80c2-0cc47ab29cd1"],
+                   "property_fields": {"a3e9701f-2483-11e9-80c9-0cc47ab29cd1": "color"}}),
+        )
+        .await,
+    );
+    let set = samples.join("ut11-2.07");
+    let paths = [set.join("import0_1.xml"), set.join("offers0_1.xml")];
+    let files: Vec<(String, &Path)> = ["import0_1.xml", "offers0_1.xml"]
+        .iter()
+        .zip(&paths)
+        .map(|(n, p)| (n.to_string(), p.as_path()))
+        .collect();
+    let mut onec = OneC::new(&base, "/1c_exchange", ONEC, ONEC_PASSWORD);
+    for a in onec.catalog_exchange(&files).await {
+        assert!(a.ok() && !a.text.contains("record(s) failed"), "{a:?}");
+    }
+    assert!(onec.call("catalog", "complete").await.ok());
+
+    let products = all_items(&base, &tok, "products?limit=500").await;
+    assert_eq!(products.len(), 43);
+    assert!(
+        products.iter().all(|p| p["external_id"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("ut:"))),
+        "every 1C id carries the database's prefix"
+    );
+    let p = products
+        .iter()
+        .find(|p| p["external_id"] == json!("ut:bd8c4e15-18f9-11e7-80c2-0cc47ab29cd1"))
+        .expect("the product");
+    assert_eq!(
+        p["price"],
+        json!("100.00"),
+        "priced by the BASE price type: {p}"
+    );
+    assert_eq!(p["currency"], json!("RUB"));
+    assert_eq!(p["color"], json!("Деревянные лошадки"), "{p}");
+    let offers = all_items(&base, &tok, "offers?limit=500").await;
+    let o = offers
+        .iter()
+        .find(|o| o["external_id"] == json!("ut:bd8c4e15-18f9-11e7-80c2-0cc47ab29cd1"))
+        .expect("the offer");
+    assert_eq!(
+        o["quantity"],
+        json!("376"),
+        "only Moscow's stock counts: {o}"
+    );
+    assert_eq!(
+        o["stock"].as_array().map(Vec::len),
+        Some(3),
+        "the stock rows stay whole"
+    );
+
+    // The same 1C database may now only update, and its ids are another prefix: nothing it
+    // sends is in Kontor, so nothing is created and every record is reported.
+    let resp = reqwest::Client::new()
+        .patch(format!("{base}/api/v1/onec_databases/{database}"))
+        .bearer_auth(&tok)
+        .json(&json!({"create_records": false, "id_prefix": "other:"}))
+        .send()
+        .await
+        .expect("patch");
+    assert!(resp.status().is_success());
+    let answers = onec.catalog_exchange(&files).await;
+    assert!(answers[0].ok(), "{:?}", answers[0]);
+    assert!(
+        answers[0].text.contains("may only update records"),
+        "{:?}",
+        answers[0]
+    );
+    assert!(onec.call("catalog", "complete").await.ok());
+    assert_eq!(all_items(&base, &tok, "products?limit=500").await.len(), 43);
+    // A settings value the exchange cannot use is refused at the start, not half-way.
+    let resp = reqwest::Client::new()
+        .patch(format!("{base}/api/v1/onec_databases/{database}"))
+        .bearer_auth(&tok)
+        .json(&json!({"property_fields": {"a3e9701f-2483-11e9-80c9-0cc47ab29cd1": 5}}))
+        .send()
+        .await
+        .expect("patch");
+    assert!(resp.status().is_success());
+    assert!(onec.checkauth("catalog").await.ok());
+    onec.init("catalog", None).await;
+    assert!(onec
+        .upload(
+            "catalog",
+            "import0_1.xml",
+            &std::fs::read(&paths[0]).expect("read")
+        )
+        .await
+        .ok());
+    let a = onec.import("catalog", "import0_1.xml").await;
+    assert_eq!(a.status, "failure", "{a:?}");
+    assert!(a.text.contains("property_fields"), "{a:?}");
+}

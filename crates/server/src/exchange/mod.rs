@@ -512,11 +512,23 @@ async fn import(
     let run = match s.runs.get(&kind).filter(|r| !r.is_ended()) {
         Some(run) => run.clone(),
         None => {
+            // The run follows the settings of the user's 1C database as they are now.
+            let options = match database_of(state, &s.actor).await {
+                Ok(database) => kontor_exchange::settings::options_of(&database),
+                Err(e) => Err(e.to_string()),
+            };
+            let options = match options {
+                Ok(o) => kontor_exchange::Options {
+                    chunk: desk.config.import.chunk,
+                    ..o
+                },
+                Err(e) => return failure(&format!("the exchange settings cannot be used: {e}")),
+            };
             let setup = RunSetup {
                 kind,
                 kontor: state.kontor.clone(),
                 actor: s.actor.clone(),
-                options: desk.config.import.clone(),
+                options,
                 dir,
                 max_unpacked: desk.config.max_file_bytes,
                 last_seen: s.last_seen.clone(),
@@ -589,15 +601,13 @@ async fn query(state: &AppState, s: &mut ExchangeSession) -> Response {
     use kontor_exchange::sale;
     let kontor = state.kontor.as_ref();
     let outcome = async {
-        let user = kontor
-            .store
-            .get(kontor_domain::Entity::Users, &s.actor.user_id)
-            .await?
-            .ok_or_else(|| {
-                kontor_core::CoreError::Unauthorized("this account is deleted".into())
-            })?;
-        let database = sale::onec_database(kontor, &user).await?;
-        let out = sale::invoices_for_1c(kontor, &user.id, sale::sent_seq(&database)).await?;
+        let database = database_of(state, &s.actor).await?;
+        let prefix = kontor_exchange::settings::options_of(&database)
+            .map(|o| o.id_prefix)
+            .unwrap_or_default();
+        let out =
+            sale::invoices_for_1c(kontor, &s.actor.user_id, sale::sent_seq(&database), &prefix)
+                .await?;
         Ok::<_, kontor_core::CoreError>((database, out))
     }
     .await;
@@ -669,4 +679,18 @@ async fn confirm(state: &AppState, s: &mut ExchangeSession) -> Response {
             failure(&format!("the confirmation could not be recorded: {e}"))
         }
     }
+}
+
+/// The `onec_databases` record of the exchange user (made on first use).
+async fn database_of(
+    state: &AppState,
+    actor: &Actor,
+) -> Result<kontor_domain::Record, kontor_core::CoreError> {
+    let user = state
+        .kontor
+        .store
+        .get(kontor_domain::Entity::Users, &actor.user_id)
+        .await?
+        .ok_or_else(|| kontor_core::CoreError::Unauthorized("this account is deleted".into()))?;
+    kontor_exchange::sale::onec_database(&state.kontor, &user).await
 }

@@ -74,18 +74,20 @@ impl RunKind {
 
 /// The importer a run owns.
 enum Importer {
-    Catalog(CatalogImport),
-    Sale(SaleImport),
+    Catalog(Box<CatalogImport>),
+    Sale(Box<SaleImport>),
 }
 
 impl Importer {
     async fn new(setup: &RunSetup) -> Result<Importer, ImportError> {
         let (kontor, actor) = (setup.kontor.clone(), setup.actor.clone());
         Ok(match setup.kind {
-            RunKind::Catalog => {
-                Importer::Catalog(CatalogImport::new(kontor, actor, setup.options.clone()).await?)
-            }
-            RunKind::Sale => Importer::Sale(SaleImport::new(kontor, actor)),
+            RunKind::Catalog => Importer::Catalog(Box::new(
+                CatalogImport::new(kontor, actor, setup.options.clone()).await?,
+            )),
+            RunKind::Sale => Importer::Sale(Box::new(
+                SaleImport::new(kontor, actor).with_prefix(&setup.options.id_prefix),
+            )),
         })
     }
 
@@ -112,7 +114,7 @@ impl Importer {
         match self {
             Importer::Catalog(c) if deactivate => c.finish_deactivating().await,
             Importer::Catalog(c) => c.finish().await,
-            Importer::Sale(s) => Ok(s.finish()),
+            Importer::Sale(s) => Ok((*s).finish()),
         }
     }
 }
