@@ -126,14 +126,14 @@ fn big_contact(i: usize) -> Value {
 }
 
 /// What one run of a command took.
-struct Ran {
-    seconds: f64,
-    peak_mib: f64,
+pub(crate) struct Ran {
+    pub(crate) seconds: f64,
+    pub(crate) peak_mib: f64,
     stdout: String,
 }
 
 /// Runs a command to its end, sampling its peak memory; fails on a non-zero exit.
-fn run(cmd: &mut Command) -> BenchResult<Ran> {
+pub(crate) fn run(cmd: &mut Command) -> BenchResult<Ran> {
     let t = Instant::now();
     let mut child = cmd
         .env("KONTOR_LOG", "warn")
@@ -185,7 +185,7 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
-fn mib(bytes: u64) -> f64 {
+pub(crate) fn mib(bytes: u64) -> f64 {
     bytes as f64 / 1048576.0
 }
 
@@ -235,7 +235,7 @@ fn shipped(target: &Path) -> (i64, i64) {
         .unwrap_or((0, 0))
 }
 
-fn journal_head(db: &Path) -> BenchResult<i64> {
+pub(crate) fn journal_head(db: &Path) -> BenchResult<i64> {
     let out = Command::new("sqlite3")
         .args(["-cmd", ".timeout 10000"])
         .arg(db)

@@ -14,6 +14,7 @@
 //! Run: `cargo build --release && cargo run --release -p kontor-bench -- --contacts 1000000`.
 
 mod backups;
+mod exchange;
 mod logins;
 
 use clap::Parser;
@@ -61,10 +62,13 @@ struct Args {
     /// Concurrent logins in the login burst (0: skip the login figures).
     #[arg(long, default_value_t = 96)]
     logins: usize,
-    /// `core` (the API figures above) or `backups` (snapshots, restore, replay, shipping lag;
-    /// see `backups.rs`).
+    /// `core` (the API figures above), `backups` (snapshots, restore, replay, shipping lag;
+    /// see `backups.rs`) or `exchange` (a 1C catalog imported; see `exchange.rs`).
     #[arg(long, default_value = "core")]
     suite: String,
+    /// Exchange suite: offers in the generated catalog (four per product).
+    #[arg(long, default_value_t = 1_000_000)]
+    offers: usize,
     /// Backups suite: contacts generated (about 4 KB each on disk; the default makes > 1 GiB).
     #[arg(long, default_value_t = 280_000)]
     backup_contacts: usize,
@@ -129,6 +133,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let work = tempfile::tempdir()?;
     let mut report = Report { lines: Vec::new() };
+    if args.suite == "exchange" {
+        let dir = match &args.work {
+            Some(d) => {
+                std::fs::create_dir_all(d)?;
+                d.clone()
+            }
+            None => work.path().to_path_buf(),
+        };
+        exchange::measure(&args, &dir, &mut report).await?;
+        println!("\nMarkdown rows for BENCHMARKS.md:\n| measure | value |\n|---|---|");
+        for l in &report.lines {
+            println!("{l}");
+        }
+        return Ok(());
+    }
     if args.suite == "backups" {
         let dir = match &args.work {
             Some(d) => {

@@ -167,33 +167,45 @@ impl CatalogImport {
     ) -> Result<CatalogImport, ImportError> {
         let mut known: HashMap<Entity, HashMap<String, Known>> = HashMap::new();
         let mut property_values = HashMap::new();
+        // Only ids are loaded (a compact index), except the few properties, whose value
+        // lists products refer to.
         for entity in Entity::CATALOG {
             let map = known.entry(entity).or_default();
-            for rec in kontor
+            let rows = kontor
                 .store
-                .all_records(entity)
+                .external_ids(entity)
                 .await
-                .map_err(kontor_core::CoreError::from)?
-            {
-                let Some(ext) = rec.data.get("external_id").and_then(Value::as_str) else {
-                    continue;
-                };
-                let deleted = rec.is_deleted();
+                .map_err(kontor_core::CoreError::from)?;
+            for (id, ext, deleted) in rows {
                 // A live record wins over one in the bin with the same 1C id.
-                if map.get(ext).is_some_and(|k| !k.deleted) && deleted {
+                if map.get(&ext).is_some_and(|k| !k.deleted) && deleted {
                     continue;
-                }
-                if entity == Entity::Properties {
-                    property_values.insert(ext.to_string(), value_list(&rec.data));
                 }
                 map.insert(
-                    ext.to_string(),
+                    ext,
                     Known {
-                        id: rec.id.clone(),
+                        id,
                         deleted,
                         listed: false,
                     },
                 );
+            }
+        }
+        for rec in kontor
+            .store
+            .all_records(Entity::Properties)
+            .await
+            .map_err(kontor_core::CoreError::from)?
+        {
+            let Some(ext) = rec.data.get("external_id").and_then(Value::as_str) else {
+                continue;
+            };
+            if known
+                .get(&Entity::Properties)
+                .and_then(|m| m.get(ext))
+                .is_some_and(|k| k.id == rec.id)
+            {
+                property_values.insert(ext.to_string(), value_list(&rec.data));
             }
         }
         let batch = BatchId::new();

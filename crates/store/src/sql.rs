@@ -308,6 +308,23 @@ impl Dialect {
         )
     }
 
+    /// `(id, external_id, in the bin)` of an entity's records that have an `external_id`:
+    /// what an import needs to match records, without their data.
+    pub fn external_ids(self, entity: Entity) -> Stmt {
+        let ext = match self {
+            Dialect::Sqlite => "json_extract(data, '$.external_id')",
+            Dialect::Postgres => "(data ->> 'external_id')",
+        };
+        stmt(
+            &format!(
+                "SELECT id, {ext} AS external_id, \
+                 CAST(CASE WHEN deleted_batch IS NULL THEN 0 ELSE 1 END AS BIGINT) AS deleted \
+                 FROM records WHERE entity = $1 AND {ext} IS NOT NULL ORDER BY id"
+            ),
+            vec![Arg::Text(entity.as_str().into())],
+        )
+    }
+
     /// A page of an entity's records after id `after` (data migrations).
     pub fn records_page(self, entity: Entity, after: &str, limit: i64) -> Stmt {
         stmt(
