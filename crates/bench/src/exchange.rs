@@ -64,10 +64,11 @@ fn generate(dir: &Path, offers: usize) -> BenchResult<(PathBuf, PathBuf)> {
             "<Товар><Ид>{}</Ид><Артикул>ART-{p:07}</Артикул><Наименование>Коврик портативный модель {p}</Наименование>\
              <БазоваяЕдиница Код=\"796\" НаименованиеПолное=\"Штука\" МеждународноеСокращение=\"PCE\">шт</БазоваяЕдиница>\
              <Группы><Ид>group-{:04}</Ид></Группы><СтавкиНалогов><СтавкаНалога><Наименование>НДС</Наименование><Ставка>20</Ставка></СтавкаНалога></СтавкиНалогов>\
-             <ЗначенияРеквизитов><ЗначениеРеквизита><Наименование>ТипНоменклатуры</Наименование><Значение>Товар</Значение></ЗначениеРеквизита></ЗначенияРеквизитов></Товар>\n",
+             <ЗначенияРеквизитов><ЗначениеРеквизита><Наименование>ТипНоменклатуры</Наименование><Значение>Товар</Значение></ЗначениеРеквизита></ЗначенияРеквизитов></Товар>",
             product_id(p),
             p % 100
         )?;
+        s.push('\n');
         out.write_all(s.as_bytes())?;
     }
     out.write_all("</Товары></Каталог></КоммерческаяИнформация>\n".as_bytes())?;
@@ -375,7 +376,7 @@ pub async fn measure(args: &Args, work: &Path, report: &mut Report) -> BenchResu
     let ran = run(Command::new(&bin)
         .args(["exchange", "import", "--data"])
         .arg(&data)
-        .args(&files))?;
+        .args(files))?;
     report.row(
         "kontor exchange import",
         format!(
@@ -394,7 +395,7 @@ pub async fn measure(args: &Args, work: &Path, report: &mut Report) -> BenchResu
     let again = run(Command::new(&bin)
         .args(["exchange", "import", "--data"])
         .arg(&data)
-        .args(&files))?;
+        .args(files))?;
     let head_after = journal_head(&data.join("kontor.db"))?;
     report.row(
         "re-import of the unchanged files",
