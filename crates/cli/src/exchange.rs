@@ -49,13 +49,19 @@ pub(crate) enum ExchangeCommand {
     Export {
         #[command(flatten)]
         data: DataArg,
-        /// The exchange user (role `exchange`) of the 1C database.
-        #[arg(long)]
-        user: String,
+        #[command(flatten)]
+        user: UserArg,
         /// The folder to write to.
         #[arg(long)]
         to: PathBuf,
     },
+}
+
+/// The exchange user (role `exchange`) a 1C database logs in as: it stands for that database.
+#[derive(clap::Args)]
+pub(crate) struct UserArg {
+    #[arg(long = "user")]
+    email: String,
 }
 
 #[derive(Subcommand)]
@@ -64,9 +70,8 @@ pub(crate) enum SettingsCommand {
     Export {
         #[command(flatten)]
         data: DataArg,
-        /// The exchange user (role `exchange`).
-        #[arg(long)]
-        user: String,
+        #[command(flatten)]
+        user: UserArg,
         /// Write to this file instead of printing.
         #[arg(long)]
         to: Option<PathBuf>,
@@ -75,9 +80,8 @@ pub(crate) enum SettingsCommand {
     Import {
         #[command(flatten)]
         data: DataArg,
-        /// The exchange user (role `exchange`).
-        #[arg(long)]
-        user: String,
+        #[command(flatten)]
+        user: UserArg,
         /// A file written by `settings export`.
         file: PathBuf,
     },
@@ -345,7 +349,11 @@ pub(crate) async fn exchange(command: ExchangeCommand) -> Result<(), CliError> {
             }
         }
         ExchangeCommand::Settings { command } => settings_command(command).await,
-        ExchangeCommand::Export { data, user, to } => {
+        ExchangeCommand::Export {
+            data,
+            user: UserArg { email: user },
+            to,
+        } => {
             let target = Target::open(&data, false).await?;
             let result = async {
                 let record = crate::find_user(&target.kontor, &user).await?;
@@ -374,7 +382,11 @@ async fn database_of(kontor: &Kontor, email: &str) -> Result<kontor_domain::Reco
 
 async fn settings_command(command: SettingsCommand) -> Result<(), CliError> {
     match command {
-        SettingsCommand::Export { data, user, to } => {
+        SettingsCommand::Export {
+            data,
+            user: UserArg { email: user },
+            to,
+        } => {
             let target = Target::open(&data, false).await?;
             let database = database_of(&target.kontor, &user).await;
             target.close().await;
@@ -387,7 +399,11 @@ async fn settings_command(command: SettingsCommand) -> Result<(), CliError> {
             }
             Ok(())
         }
-        SettingsCommand::Import { data, user, file } => {
+        SettingsCommand::Import {
+            data,
+            user: UserArg { email: user },
+            file,
+        } => {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", file.display())))?;
             let value: serde_json::Value = serde_json::from_str(&text)

@@ -98,19 +98,8 @@ impl Kontor {
         origin: Origin,
         mutations: Vec<Mutation>,
     ) -> CoreResult<Applied> {
-        write::apply(
-            self.store.as_ref(),
-            WriteRequest {
-                actor,
-                origin,
-                trusted: true,
-                mutations,
-                cache: Some(&self.schema_cache),
-                numbered: false,
-                batch: None,
-            },
-        )
-        .await
+        self.apply_as(actor, origin, mutations, false, None, true)
+            .await
     }
 
     async fn apply(
@@ -121,12 +110,25 @@ impl Kontor {
         numbered: bool,
         batch: Option<kontor_domain::BatchId>,
     ) -> CoreResult<Applied> {
+        self.apply_as(actor, origin, mutations, numbered, batch, false)
+            .await
+    }
+
+    async fn apply_as(
+        &self,
+        actor: &Actor,
+        origin: Origin,
+        mutations: Vec<Mutation>,
+        numbered: bool,
+        batch: Option<kontor_domain::BatchId>,
+        trusted: bool,
+    ) -> CoreResult<Applied> {
         write::apply(
             self.store.as_ref(),
             WriteRequest {
                 actor,
                 origin,
-                trusted: false,
+                trusted,
                 mutations,
                 cache: Some(&self.schema_cache),
                 numbered,

@@ -21,6 +21,24 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::BufRead;
 use std::sync::Arc;
 
+/// Starts reading one file of a run: the report lists it, the run's failures will name it.
+/// Returns the reader and how its errors become the run's.
+pub(crate) fn begin_file<'n, R: BufRead>(
+    report: &mut RunReport,
+    current: &mut String,
+    name: &'n str,
+    input: R,
+) -> Result<(cml::Reader<R>, impl Fn(cml::ReadError) -> ImportError + 'n), ImportError> {
+    *current = name.to_string();
+    report.files.push(name.to_string());
+    let read_error = move |source| ImportError::Read {
+        file: name.to_string(),
+        source,
+    };
+    let reader = cml::Reader::new(input).map_err(&read_error)?;
+    Ok((reader, read_error))
+}
+
 /// What a full upload (`СодержитТолькоИзменения="false"`) does with records of this 1C database
 /// that it no longer lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -235,15 +253,9 @@ impl CatalogImport {
         input: impl BufRead,
         progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<(), ImportError> {
-        self.file = name.to_string();
-        self.report.files.push(name.to_string());
-        let read_error = |source| ImportError::Read {
-            file: name.to_string(),
-            source,
-        };
-        let mut reader = cml::Reader::new(input).map_err(read_error)?;
+        let (mut reader, read_error) = begin_file(&mut self.report, &mut self.file, name, input)?;
         loop {
-            let next = reader.next_item().map_err(read_error);
+            let next = reader.next_item().map_err(&read_error);
             let located = match next {
                 Ok(Some(l)) => l,
                 Ok(None) => break,

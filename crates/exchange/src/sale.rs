@@ -478,13 +478,8 @@ impl SaleImport {
         input: impl BufRead,
         progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<(), ImportError> {
-        self.file = name.to_string();
-        self.report.files.push(name.to_string());
-        let read_error = |source| ImportError::Read {
-            file: name.to_string(),
-            source,
-        };
-        let mut reader = cml::Reader::new(input).map_err(read_error)?;
+        let (mut reader, read_error) =
+            crate::catalog::begin_file(&mut self.report, &mut self.file, name, input)?;
         loop {
             let located = match reader.next_item() {
                 Ok(Some(l)) => l,

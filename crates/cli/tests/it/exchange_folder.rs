@@ -12,6 +12,20 @@ const ADMIN: &str = "admin@example.com";
 const PASSWORD: &str = "correct horse battery staple";
 const ONEC: &str = "1c@example.com";
 
+/// `kontor exchange export` of `user`'s invoices into `out`.
+fn export(data: &str, user: &str, out: &Path) -> std::process::Output {
+    run(&[
+        "exchange",
+        "export",
+        "--data",
+        data,
+        "--user",
+        user,
+        "--to",
+        out.to_str().expect("utf-8"),
+    ])
+}
+
 fn add_exchange_user(data: &Path) {
     let o = run(&[
         "user",
@@ -127,16 +141,7 @@ async fn export_and_import_through_the_cli_and_every_run_is_listed() {
     drop(server);
 
     let out = tmp.path().join("to1c");
-    let o = run(&[
-        "exchange",
-        "export",
-        "--data",
-        d,
-        "--user",
-        ONEC,
-        "--to",
-        out.to_str().expect("utf-8"),
-    ]);
+    let o = export(d, ONEC, &out);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         stdout(&o).contains("2 invoice(s) written"),
@@ -149,28 +154,10 @@ async fn export_and_import_through_the_cli_and_every_run_is_listed() {
     assert!(std::fs::read(&files[0])
         .expect("read")
         .starts_with(b"<?xml version=\"1.0\" encoding=\"windows-1251\"?>"));
-    let o = run(&[
-        "exchange",
-        "export",
-        "--data",
-        d,
-        "--user",
-        ONEC,
-        "--to",
-        out.to_str().expect("utf-8"),
-    ]);
+    let o = export(d, ONEC, &out);
     assert!(stdout(&o).contains("no invoices to send"), "{}", stdout(&o));
     // Only an exchange user stands for a 1C database.
-    let o = run(&[
-        "exchange",
-        "export",
-        "--data",
-        d,
-        "--user",
-        ADMIN,
-        "--to",
-        out.to_str().expect("utf-8"),
-    ]);
+    let o = export(d, ADMIN, &out);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("role exchange"), "{}", stderr(&o));
 
@@ -223,16 +210,7 @@ async fn export_and_import_through_the_cli_and_every_run_is_listed() {
     ]);
     assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("payments: 2 created"), "{}", stdout(&o));
-    let o = run(&[
-        "exchange",
-        "export",
-        "--data",
-        d,
-        "--user",
-        ONEC,
-        "--to",
-        out.to_str().expect("utf-8"),
-    ]);
+    let o = export(d, ONEC, &out);
     assert!(stdout(&o).contains("no invoices to send"), "{}", stdout(&o));
 
     let server = Server::start(&data);
