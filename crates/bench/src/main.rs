@@ -133,7 +133,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let work = tempfile::tempdir()?;
     let mut report = Report { lines: Vec::new() };
-    if args.suite == "exchange" {
+    if args.suite == "exchange" || args.suite == "backups" {
         let dir = match &args.work {
             Some(d) => {
                 std::fs::create_dir_all(d)?;
@@ -141,22 +141,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             None => work.path().to_path_buf(),
         };
-        exchange::measure(&args, &dir, &mut report).await?;
-        println!("\nMarkdown rows for BENCHMARKS.md:\n| measure | value |\n|---|---|");
-        for l in &report.lines {
-            println!("{l}");
+        if args.suite == "exchange" {
+            exchange::measure(&args, &dir, &mut report).await?;
+        } else {
+            backups::measure(&args, &dir, &mut report).await?;
         }
-        return Ok(());
-    }
-    if args.suite == "backups" {
-        let dir = match &args.work {
-            Some(d) => {
-                std::fs::create_dir_all(d)?;
-                d.clone()
-            }
-            None => work.path().to_path_buf(),
-        };
-        backups::measure(&args, &dir, &mut report).await?;
         println!("\nMarkdown rows for BENCHMARKS.md:\n| measure | value |\n|---|---|");
         for l in &report.lines {
             println!("{l}");
