@@ -17,7 +17,7 @@ use kontor_domain::validate::{parse_fields, stored_dec, OwnerChange};
 use kontor_domain::{BatchId, DomainError, Entity};
 use kontor_store::{Store, WriteTx};
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// One change asked of the write path.
 #[derive(Debug, Clone, PartialEq)]
@@ -171,6 +171,7 @@ pub async fn apply(store: &dyn Store, req: WriteRequest<'_>) -> CoreResult<Appli
         skipped: Vec::new(),
         invoices: BTreeSet::new(),
         written: BTreeMap::new(),
+        referenced: HashMap::new(),
     };
     let mut targets = Vec::with_capacity(req.mutations.len());
     for (i, m) in req.mutations.into_iter().enumerate() {
@@ -228,6 +229,9 @@ struct Batch<'a> {
     invoices: BTreeSet<String>,
     /// The latest state this batch wrote for each record (`None` once purged).
     written: BTreeMap<(Entity, String), Option<Record>>,
+    /// Records this batch read as references and did not write: read once per batch (a bulk
+    /// batch refers to the same price types and warehouses many times).
+    referenced: HashMap<(Entity, String), Option<Record>>,
 }
 
 fn conflict(
@@ -687,6 +691,21 @@ impl Batch<'_> {
 
     /// Every reference in `data` that changed from `before` must point at a live record (that
     /// the actor can read, when `readable` is set). Returns the problems as conflicts.
+    /// A record as this batch sees it: what the batch wrote, else what the database holds
+    /// (read once per batch).
+    async fn as_of_now(&mut self, entity: Entity, id: &str) -> CoreResult<Option<Record>> {
+        let key = (entity, id.to_string());
+        if let Some(w) = self.written.get(&key) {
+            return Ok(w.clone());
+        }
+        if let Some(r) = self.referenced.get(&key) {
+            return Ok(r.clone());
+        }
+        let r = self.tx.get(entity, id).await?;
+        self.referenced.insert(key, r.clone());
+        Ok(r)
+    }
+
     async fn check_refs(
         &mut self,
         schema: &Schema,
@@ -704,7 +723,7 @@ impl Batch<'_> {
         }
         let mut out = Vec::new();
         for (field, target, id) in wanted {
-            let problem = match self.tx.get(target, &id).await? {
+            let problem = match self.as_of_now(target, &id).await? {
                 None => Some((
                     "parent_missing",
                     format!("{} {id} does not exist", target.singular()),
