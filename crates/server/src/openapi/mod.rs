@@ -657,7 +657,11 @@ fn exchange_paths(paths: &mut Map<String, Value>) {
         )
         .params(vec![
             limit(),
-            query("cursor", "next_cursor of the previous page", json!({"type": "string"})),
+            query(
+                "cursor",
+                "next_cursor of the previous page",
+                json!({"type": "string", "format": "uuid", "pattern": UUID_PATTERN}),
+            ),
         ])
         .errors(&[403])
         .answer(200, page_of(reference("Job")), false)}),
