@@ -763,6 +763,17 @@ fn build(entity: Entity) -> Schema {
                 FieldDef::new("price_type", T::Text { max: 128 }),
                 FieldDef::new("stock_warehouses", T::List(Box::new(T::Text { max: 128 }))),
                 FieldDef::new("property_fields", T::Object),
+                // Which invoices go to 1C by status (unset: all but drafts).
+                FieldDef::new(
+                    "invoice_statuses",
+                    T::List(Box::new(T::Enum(
+                        INVOICE_STATUSES
+                            .iter()
+                            .filter(|s| **s != "draft")
+                            .map(|s| s.to_string())
+                            .collect(),
+                    ))),
+                ),
                 long_text("notes"),
             ],
             vec![unique("user_id", &["user_id"], false)],

@@ -164,8 +164,7 @@ pub async fn export_invoices(
     let database = sale::onec_database(kontor, user)
         .await
         .map_err(|e| e.to_string())?;
-    let prefix = crate::settings::options_of(&database)?.id_prefix;
-    let out = sale::invoices_for_1c(kontor, &user.id, sale::sent_seq(&database), &prefix)
+    let out = sale::invoices_for_1c(kontor, &database, sale::sent_seq(&database))
         .await
         .map_err(|e| e.to_string())?;
     if out.documents.is_empty() {

@@ -59,12 +59,16 @@ fn cml_id(r: &Record, prefix: &str) -> String {
 
 /// Invoices changed since journal position `since` by anyone but `onec_user` in an exchange,
 /// as documents for 1C.
+/// Invoices whose status `statuses` does not name (when given) are left out — and, as the
+/// position moves past them, are sent only when they change again.
 pub async fn invoices_for_1c(
     kontor: &Kontor,
-    onec_user: &str,
+    database: &Record,
     since: i64,
-    prefix: &str,
 ) -> CoreResult<Outgoing> {
+    let onec_user = text(database, "user_id").unwrap_or_default();
+    let prefix = text(database, "id_prefix").unwrap_or_default();
+    let statuses = crate::settings::invoice_statuses(database);
     let store = kontor.store.as_ref();
     let head = store.journal_head().await?;
     let mut changed = BTreeSet::new();
@@ -114,7 +118,13 @@ pub async fn invoices_for_1c(
             continue;
         };
         // Deleted invoices and drafts are not 1C's business (cancel an invoice to tell 1C).
-        if invoice.is_deleted() || text(&invoice, "status").unwrap_or("draft") == "draft" {
+        let status = text(&invoice, "status").unwrap_or("draft");
+        if invoice.is_deleted()
+            || status == "draft"
+            || statuses
+                .as_ref()
+                .is_some_and(|list| !list.iter().any(|s| s == status))
+        {
             continue;
         }
         documents.push(document_of(kontor, &invoice, prefix).await?);

@@ -3,7 +3,7 @@
 //! databases apart, what a full upload does with what it no longer lists, whether a failed
 //! record stops the run, whether the exchange may create records or only update them, which
 //! price type prices products, which warehouses count in stock, which properties fill which
-//! custom fields, and the encoding of invoices. They travel as a file (`kontor exchange
+//! custom fields, which invoices it gets (by status) and their encoding. They travel as a file (`kontor exchange
 //! settings export|import`) to set up the next 1C database the same way.
 
 use crate::catalog::{Missing, OnError, Options};
@@ -14,7 +14,7 @@ use kontor_domain::{Actor, DomainError, Entity};
 use serde_json::{json, Map, Value};
 
 /// The fields of an `onec_databases` record that are settings (what a settings file holds).
-pub const SETTINGS: [&str; 10] = [
+pub const SETTINGS: [&str; 11] = [
     "name",
     "invoice_encoding",
     "id_prefix",
@@ -24,6 +24,7 @@ pub const SETTINGS: [&str; 10] = [
     "price_type",
     "stock_warehouses",
     "property_fields",
+    "invoice_statuses",
     "notes",
 ];
 
@@ -85,6 +86,20 @@ pub fn options_of(database: &Record) -> Result<Options, String> {
         }
     }
     Ok(o)
+}
+
+/// The invoice statuses a 1C database gets (`None`: every status but draft).
+pub fn invoice_statuses(database: &Record) -> Option<Vec<String>> {
+    database
+        .data
+        .get("invoice_statuses")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
 }
 
 /// The settings of a 1C database as a file's contents.

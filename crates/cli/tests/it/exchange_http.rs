@@ -749,6 +749,42 @@ async fn sale_exchange_sends_invoices_until_confirmed_and_takes_back_payments_an
     assert_eq!(docs.len(), 1);
     assert_eq!(docs[0].id.as_deref(), Some(ids["479"].as_str()));
     assert_eq!(docs[0].container, Some(0), "wrapped in a Контейнер");
+    assert!(third.call("sale", "success").await.ok());
+
+    // The 1C database gets only paid invoices: a change to a sent one is not sent.
+    let databases = all_items(&base, &tok, "onec_databases").await;
+    assert_eq!(
+        databases.len(),
+        1,
+        "made at the first exchange: {databases:?}"
+    );
+    let resp = reqwest::Client::new()
+        .patch(format!(
+            "{base}/api/v1/onec_databases/{}",
+            databases[0]["id"].as_str().expect("id")
+        ))
+        .bearer_auth(&tok)
+        .json(&json!({"invoice_statuses": ["paid"]}))
+        .send()
+        .await
+        .expect("patch");
+    assert!(resp.status().is_success());
+    for n in ["142", "479"] {
+        let resp = reqwest::Client::new()
+            .patch(format!("{base}/api/v1/invoices/{}", ids[n]))
+            .bearer_auth(&tok)
+            .json(&json!({"notes": "checked"}))
+            .send()
+            .await
+            .expect("patch");
+        assert!(resp.status().is_success());
+    }
+    let (_, xml6) = third.query().await;
+    let numbers: Vec<String> = documents_of(&xml6)
+        .into_iter()
+        .filter_map(|d| d.number)
+        .collect();
+    assert_eq!(numbers, vec!["142"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -602,12 +602,7 @@ async fn query(state: &AppState, s: &mut ExchangeSession) -> Response {
     let kontor = state.kontor.as_ref();
     let outcome = async {
         let database = database_of(state, &s.actor).await?;
-        let prefix = kontor_exchange::settings::options_of(&database)
-            .map(|o| o.id_prefix)
-            .unwrap_or_default();
-        let out =
-            sale::invoices_for_1c(kontor, &s.actor.user_id, sale::sent_seq(&database), &prefix)
-                .await?;
+        let out = sale::invoices_for_1c(kontor, &database, sale::sent_seq(&database)).await?;
         Ok::<_, kontor_core::CoreError>((database, out))
     }
     .await;
