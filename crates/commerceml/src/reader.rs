@@ -58,18 +58,21 @@ enum Frame {
 /// A streaming CommerceML reader over any buffered input.
 ///
 /// ```
+/// # fn main() -> Result<(), kontor_commerceml::ReadError> {
 /// let xml = "<КоммерческаяИнформация ВерсияСхемы=\"2.05\"><Каталог><Ид>c</Ид><Товары>\
 ///            <Товар><Ид>p1</Ид><Наименование>Стол</Наименование></Товар></Товары></Каталог>\
 ///            </КоммерческаяИнформация>";
-/// let mut reader = kontor_commerceml::Reader::new(xml.as_bytes()).unwrap();
+/// let mut reader = kontor_commerceml::Reader::new(xml.as_bytes())?;
 /// let mut names = Vec::new();
-/// while let Some(located) = reader.next_item().unwrap() {
+/// while let Some(located) = reader.next_item()? {
 ///     if let kontor_commerceml::Item::Product(p) = located.item {
 ///         names.push(p.name.unwrap_or_default());
 ///     }
 /// }
 /// assert_eq!(names, ["Стол"]);
 /// assert_eq!(reader.schema_version(), Some("2.05"));
+/// # Ok(())
+/// # }
 /// ```
 pub struct Reader<R> {
     x: Xml<R>,

@@ -127,25 +127,13 @@ fn document<W: Write>(w: &mut Out<'_, W>, d: &Document) {
     w.opt("Валюта", &d.currency);
     w.opt("Курс", &d.rate);
     w.opt("Сумма", &d.sum);
-    if !d.counterparties.is_empty() {
-        w.open("Контрагенты");
-        for c in &d.counterparties {
-            counterparty(w, c);
-        }
-        w.close("Контрагенты");
-    }
+    w.list("Контрагенты", None, &d.counterparties, counterparty);
     w.opt("Время", &d.time);
     w.opt("СрокПлатежа", &d.payment_due);
     w.opt("Комментарий", &d.comment);
     taxes(w, &d.taxes);
     discounts(w, &d.discounts);
-    if !d.lines.is_empty() {
-        w.open("Товары");
-        for l in &d.lines {
-            line(w, l);
-        }
-        w.close("Товары");
-    }
+    w.list("Товары", None, &d.lines, line);
     name_values(w, "ЗначенияРеквизитов", "ЗначениеРеквизита", &d.requisites);
     w.close("Документ");
 }
@@ -238,10 +226,11 @@ fn counterparty<W: Write>(w: &mut Out<'_, W>, c: &Counterparty) {
             }
         }
     }
-    if !c.bank_accounts.is_empty() {
-        w.open("РасчетныеСчета");
-        for a in &c.bank_accounts {
-            w.open("РасчетныйСчет");
+    w.list(
+        "РасчетныеСчета",
+        Some("РасчетныйСчет"),
+        &c.bank_accounts,
+        |w, a| {
             w.opt("НомерСчета", &a.account);
             if a.bank_name.is_some() || a.bik.is_some() || a.corr_account.is_some() {
                 w.open("Банк");
@@ -250,10 +239,8 @@ fn counterparty<W: Write>(w: &mut Out<'_, W>, c: &Counterparty) {
                 w.opt("БИК", &a.bik);
                 w.close("Банк");
             }
-            w.close("РасчетныйСчет");
-        }
-        w.close("РасчетныеСчета");
-    }
+        },
+    );
     w.opt("Комментарий", &c.comment);
     // The reader falls back to the legal address when `Адрес` is absent: leave out a copy.
     if let Some(a) = c
@@ -263,27 +250,25 @@ fn counterparty<W: Write>(w: &mut Out<'_, W>, c: &Counterparty) {
     {
         address(w, "Адрес", a);
     }
-    if !c.contacts.is_empty() {
-        w.open("Контакты");
-        for contact in &c.contacts {
-            w.open("Контакт");
+    w.list(
+        "Контакты",
+        Some("Контакт"),
+        &c.contacts,
+        |w, contact| {
             w.opt("Тип", &contact.kind);
             w.opt("Значение", &contact.value);
-            w.close("Контакт");
-        }
-        w.close("Контакты");
-    }
-    if !c.representatives.is_empty() {
-        w.open("Представители");
-        for r in &c.representatives {
-            w.open("Представитель");
+        },
+    );
+    w.list(
+        "Представители",
+        Some("Представитель"),
+        &c.representatives,
+        |w, r| {
             w.opt("Отношение", &r.relation);
             w.opt("Ид", &r.id);
             w.opt("Наименование", &r.name);
-            w.close("Представитель");
-        }
-        w.close("Представители");
-    }
+        },
+    );
     w.close("Контрагент");
 }
 
@@ -300,67 +285,44 @@ fn address<W: Write>(w: &mut Out<'_, W>, name: &str, a: &Address) {
 }
 
 fn taxes<W: Write>(w: &mut Out<'_, W>, taxes: &[Tax]) {
-    if taxes.is_empty() {
-        return;
-    }
-    w.open("Налоги");
-    for t in taxes {
-        w.open("Налог");
+    w.list("Налоги", Some("Налог"), taxes, |w, t| {
         w.opt("Наименование", &t.name);
         if let Some(b) = t.included {
             w.leaf("УчтеноВСумме", bool_str(b));
         }
         w.opt("Сумма", &t.amount);
         w.opt("Ставка", &t.rate);
-        w.close("Налог");
-    }
-    w.close("Налоги");
+    });
 }
 
 fn tax_rates<W: Write>(w: &mut Out<'_, W>, rates: &[TaxRate]) {
-    if rates.is_empty() {
-        return;
-    }
-    w.open("СтавкиНалогов");
-    for r in rates {
-        w.open("СтавкаНалога");
-        w.opt("Наименование", &r.name);
-        w.leaf("Ставка", &r.rate);
-        w.close("СтавкаНалога");
-    }
-    w.close("СтавкиНалогов");
+    w.list(
+        "СтавкиНалогов",
+        Some("СтавкаНалога"),
+        rates,
+        |w, r| {
+            w.opt("Наименование", &r.name);
+            w.leaf("Ставка", &r.rate);
+        },
+    );
 }
 
 fn discounts<W: Write>(w: &mut Out<'_, W>, discounts: &[Discount]) {
-    if discounts.is_empty() {
-        return;
-    }
-    w.open("Скидки");
-    for d in discounts {
-        w.open("Скидка");
+    w.list("Скидки", Some("Скидка"), discounts, |w, d| {
         w.opt("Наименование", &d.name);
         w.opt("Сумма", &d.amount);
         w.opt("Процент", &d.percent);
         if let Some(b) = d.included {
             w.leaf("УчтеноВСумме", bool_str(b));
         }
-        w.close("Скидка");
-    }
-    w.close("Скидки");
+    });
 }
 
 fn name_values<W: Write>(w: &mut Out<'_, W>, list: &str, item: &str, pairs: &[(String, String)]) {
-    if pairs.is_empty() {
-        return;
-    }
-    w.open(list);
-    for (name, value) in pairs {
-        w.open(item);
+    w.list(list, Some(item), pairs, |w, (name, value)| {
         w.leaf("Наименование", name);
         w.leaf("Значение", value);
-        w.close(item);
-    }
-    w.close(list);
+    });
 }
 
 fn bool_str(b: bool) -> &'static str {
@@ -436,6 +398,31 @@ impl<'a, W: Write> Out<'a, W> {
         self.buf.push_str("</");
         self.buf.push_str(name);
         self.buf.push_str(">\n");
+    }
+
+    /// `<outer>` with one element per item (each in `<inner>` when given, else the item writes
+    /// its own); nothing at all for no items.
+    fn list<T>(
+        &mut self,
+        outer: &str,
+        inner: Option<&str>,
+        items: &[T],
+        mut each: impl FnMut(&mut Self, &T),
+    ) {
+        if items.is_empty() {
+            return;
+        }
+        self.open(outer);
+        for item in items {
+            if let Some(tag) = inner {
+                self.open(tag);
+            }
+            each(self, item);
+            if let Some(tag) = inner {
+                self.close(tag);
+            }
+        }
+        self.close(outer);
     }
 
     fn leaf(&mut self, name: &str, value: &str) {

@@ -140,7 +140,7 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
     }
 }
 
-fn serde_urlencoded_pairs(q: &str) -> Option<Vec<(String, String)>> {
+pub(crate) fn serde_urlencoded_pairs(q: &str) -> Option<Vec<(String, String)>> {
     axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&format!("/?{q}").parse().ok()?)
         .ok()
         .map(|axum::extract::Query(v)| v)

@@ -176,16 +176,8 @@ struct Params {
 }
 
 fn params(uri: &Uri) -> Params {
-    let pairs: Vec<(String, String)> = uri
-        .query()
-        .and_then(|q| {
-            axum::extract::Query::<Vec<(String, String)>>::try_from_uri(
-                &format!("/?{q}").parse().ok()?,
-            )
-            .ok()
-        })
-        .map(|axum::extract::Query(v)| v)
-        .unwrap_or_default();
+    let pairs =
+        crate::extract::serde_urlencoded_pairs(uri.query().unwrap_or("")).unwrap_or_default();
     let get = |name: &str| {
         pairs
             .iter()

@@ -16,17 +16,8 @@ use kontor_domain::{Actor, DomainError};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-fn admin_only(actor: &Actor) -> ApiResult<()> {
-    if actor.is_admin() {
-        Ok(())
-    } else {
-        Err(DomainError::Forbidden {
-            message: "backups are for administrators".into(),
-            field: None,
-        }
-        .into())
-    }
-}
+/// Who may use these routes.
+const ADMINS_ONLY: &str = "backups are for administrators";
 
 fn desk(state: &AppState) -> ApiResult<&Arc<crate::backups::BackupDesk>> {
     state.backups.as_ref().ok_or_else(|| {
@@ -57,7 +48,7 @@ pub async fn create(
     State(state): State<Arc<AppState>>,
     Auth(actor): Auth,
 ) -> ApiResult<(StatusCode, HeaderMap, Json<Value>)> {
-    admin_only(&actor)?;
+    super::admin_only(&actor, ADMINS_ONLY)?;
     let desk = desk(&state)?.clone();
     let store = state.kontor.store.clone();
     let job = {
@@ -118,7 +109,7 @@ async fn read_desk(
         + Send
         + 'static,
 ) -> ApiResult<Json<Value>> {
-    admin_only(actor)?;
+    super::admin_only(actor, ADMINS_ONLY)?;
     let desk = desk(state)?.clone();
     let out = tokio::task::spawn_blocking(move || read(&desk))
         .await
@@ -147,7 +138,7 @@ pub async fn verify(
     Auth(actor): Auth,
     PathParams(name): PathParams<String>,
 ) -> ApiResult<(StatusCode, HeaderMap, Json<Value>)> {
-    admin_only(&actor)?;
+    super::admin_only(&actor, ADMINS_ONLY)?;
     let desk = desk(&state)?.clone();
     let (d, n) = (desk.clone(), name.clone());
     // A bucket is asked over the network: off the request's thread.

@@ -11,31 +11,21 @@ use crate::AppState;
 use axum::extract::State;
 use axum::Json;
 use kontor_core::read::MAX_PAGE;
-use kontor_domain::{Actor, DomainError};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
 /// Jobs of these kinds are exchange runs.
 pub const RUN_KINDS: &str = "exchange.";
 
-fn admin_only(actor: &Actor) -> ApiResult<()> {
-    if actor.is_admin() {
-        Ok(())
-    } else {
-        Err(DomainError::Forbidden {
-            message: "exchange runs are for administrators".into(),
-            field: None,
-        }
-        .into())
-    }
-}
+/// Who may use these routes.
+const ADMINS_ONLY: &str = "exchange runs are for administrators";
 
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Auth(actor): Auth,
     mut q: QueryPairs,
 ) -> ApiResult<Json<Value>> {
-    admin_only(&actor)?;
+    super::admin_only(&actor, ADMINS_ONLY)?;
     let limit = q.take_u32("limit")?.unwrap_or(50);
     if limit == 0 || limit > MAX_PAGE {
         return Err(ApiError::BadRequest(format!(
@@ -73,7 +63,7 @@ pub async fn get(
     Auth(actor): Auth,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<Value>> {
-    admin_only(&actor)?;
+    super::admin_only(&actor, ADMINS_ONLY)?;
     let id = check_id(&id)?;
     match state.kontor.store.job(&id).await? {
         Some(row) if row.kind.starts_with(RUN_KINDS) => Ok(Json(job_json(&row))),

@@ -22,6 +22,15 @@ use kontor_domain::{Actor, Entity};
 use serde::Serialize;
 use serde_json::{json, Value};
 
+/// Admin-only routes: anyone else gets 403 with `message`.
+pub fn admin_only(actor: &Actor, message: &str) -> ApiResult<()> {
+    if actor.is_admin() {
+        Ok(())
+    } else {
+        Err(kontor_domain::DomainError::forbidden(message).into())
+    }
+}
+
 /// Parses the `{entity}` path segment of the generic record routes.
 pub fn entity_param(name: &str) -> ApiResult<Entity> {
     match name.parse::<Entity>() {

@@ -33,20 +33,15 @@ fn split_password(body: Value, required: bool) -> ApiResult<(Map<String, Value>,
     Ok((m, password))
 }
 
-fn admin_only(actor: &kontor_domain::Actor) -> ApiResult<()> {
-    if actor.is_admin() {
-        Ok(())
-    } else {
-        Err(DomainError::forbidden("only an admin manages users").into())
-    }
-}
+/// Who may use these routes.
+const ADMINS_ONLY: &str = "only an admin manages users";
 
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Auth(actor): Auth,
     q: QueryPairs,
 ) -> ApiResult<Json<Value>> {
-    admin_only(&actor)?;
+    super::admin_only(&actor, ADMINS_ONLY)?;
     let params = list_params(q)?;
     let page = state.kontor.list(&actor, Entity::Users, &params).await?;
     Ok(page_json(page))
@@ -57,7 +52,7 @@ pub async fn create(
     Auth(actor): Auth,
     JsonBody(body): JsonBody,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    admin_only(&actor)?;
+    super::admin_only(&actor, ADMINS_ONLY)?;
     let (fields, password) = split_password(body, true)?;
     let password = password.unwrap_or_default();
     let rec = state
@@ -72,7 +67,7 @@ pub async fn get(
     Auth(actor): Auth,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<Value>> {
-    admin_only(&actor)?;
+    super::admin_only(&actor, ADMINS_ONLY)?;
     let id = check_id(&id)?;
     let rec = state.kontor.get(&actor, Entity::Users, &id).await?;
     Ok(Json(present(&actor, &rec)))
@@ -84,7 +79,7 @@ pub async fn update(
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    admin_only(&actor)?;
+    super::admin_only(&actor, ADMINS_ONLY)?;
     let id = check_id(&id)?;
     let (fields, password) = split_password(body, false)?;
     let rec = state
@@ -99,7 +94,7 @@ pub async fn delete(
     Auth(actor): Auth,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
-    admin_only(&actor)?;
+    super::admin_only(&actor, ADMINS_ONLY)?;
     let id = check_id(&id)?;
     let delete = Mutation::Delete {
         entity: Entity::Users,
@@ -118,7 +113,7 @@ pub async fn restore_to_time(
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
-    admin_only(&actor)?;
+    super::admin_only(&actor, ADMINS_ONLY)?;
     let id = check_id(&id)?;
     super::records::restore_record_to(&state, &actor, Entity::Users, &id, &body).await
 }
@@ -130,7 +125,7 @@ pub async fn history(
     PathParams(id): PathParams<String>,
     q: QueryPairs,
 ) -> ApiResult<Json<Value>> {
-    admin_only(&actor)?;
+    super::admin_only(&actor, ADMINS_ONLY)?;
     let id = check_id(&id)?;
     super::records::history_of(&state, &actor, Entity::Users, id, q).await
 }
