@@ -64,7 +64,7 @@ impl Kontor {
         origin: Origin,
         mutations: Vec<Mutation>,
     ) -> CoreResult<Applied> {
-        self.apply(actor, origin, mutations, false, None).await
+        self.apply(actor, origin, &mutations, false, None).await
     }
 
     /// Applies a client's numbered list of mutations (`/batch`): a refusal names the operation.
@@ -74,7 +74,7 @@ impl Kontor {
         origin: Origin,
         mutations: Vec<Mutation>,
     ) -> CoreResult<Applied> {
-        self.apply(actor, origin, mutations, true, None).await
+        self.apply(actor, origin, &mutations, true, None).await
     }
 
     /// Applies mutations as one more transaction of a long batch (an import, an exchange run):
@@ -84,7 +84,7 @@ impl Kontor {
         actor: &Actor,
         origin: Origin,
         batch: kontor_domain::BatchId,
-        mutations: Vec<Mutation>,
+        mutations: &[Mutation],
     ) -> CoreResult<Applied> {
         self.apply(actor, origin, mutations, false, Some(batch))
             .await
@@ -98,7 +98,7 @@ impl Kontor {
         origin: Origin,
         mutations: Vec<Mutation>,
     ) -> CoreResult<Applied> {
-        self.apply_as(actor, origin, mutations, false, None, true)
+        self.apply_as(actor, origin, &mutations, false, None, true)
             .await
     }
 
@@ -106,7 +106,7 @@ impl Kontor {
         &self,
         actor: &Actor,
         origin: Origin,
-        mutations: Vec<Mutation>,
+        mutations: &[Mutation],
         numbered: bool,
         batch: Option<kontor_domain::BatchId>,
     ) -> CoreResult<Applied> {
@@ -118,7 +118,7 @@ impl Kontor {
         &self,
         actor: &Actor,
         origin: Origin,
-        mutations: Vec<Mutation>,
+        mutations: &[Mutation],
         numbered: bool,
         batch: Option<kontor_domain::BatchId>,
         trusted: bool,

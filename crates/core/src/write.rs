@@ -105,7 +105,7 @@ pub struct WriteRequest<'a> {
     pub origin: Origin,
     /// Kontor's own callers (user management) may write internal fields such as password hashes.
     pub trusted: bool,
-    pub mutations: Vec<Mutation>,
+    pub mutations: &'a [Mutation],
     /// Custom field definitions kept between batches, checked against the database's version.
     pub cache: Option<&'a SchemaCache>,
     /// The mutations are a client's numbered list (`/batch`): refusals say which one.
@@ -172,9 +172,11 @@ pub async fn apply(store: &dyn Store, req: WriteRequest<'_>) -> CoreResult<Appli
         invoices: BTreeSet::new(),
         written: BTreeMap::new(),
         referenced: HashMap::new(),
+        holders: HashMap::new(),
     };
+    b.prefetch(&req.mutations).await?;
     let mut targets = Vec::with_capacity(req.mutations.len());
-    for (i, m) in req.mutations.into_iter().enumerate() {
+    for (i, m) in req.mutations.iter().enumerate() {
         let (entity, id) = m.target();
         let id = id.map(str::to_string);
         let created = match b.mutate(m).await {
@@ -188,14 +190,29 @@ pub async fn apply(store: &dyn Store, req: WriteRequest<'_>) -> CoreResult<Appli
         return Err(DomainError::Conflicts(b.conflicts).into());
     }
     b.recompute_invoices().await?;
+    // Each target's record as the batch left it: moved out of `written` at its last mention
+    // (a bulk batch's records are not copied), copied before.
+    let mut last_mention = HashMap::new();
+    for (i, (entity, id)) in targets.iter().enumerate() {
+        if let Some(id) = id {
+            last_mention.insert((*entity, id.clone()), i);
+        }
+    }
     let mut records = Vec::with_capacity(targets.len());
-    for (entity, id) in &targets {
-        records.push(match id {
-            Some(id) => match b.written.get(&(*entity, id.clone())) {
-                Some(rec) => rec.clone(),
-                None => b.tx.get(*entity, id).await?,
-            },
-            None => None,
+    for (i, (entity, id)) in targets.into_iter().enumerate() {
+        let Some(id) = id else {
+            records.push(None);
+            continue;
+        };
+        let key = (entity, id);
+        let rec = if last_mention.get(&key) == Some(&i) {
+            b.written.remove(&key)
+        } else {
+            b.written.get(&key).cloned()
+        };
+        records.push(match rec {
+            Some(rec) => rec,
+            None => b.as_of_now(entity, &key.1).await?,
         });
     }
     if b.fields_changed {
@@ -229,9 +246,12 @@ struct Batch<'a> {
     invoices: BTreeSet<String>,
     /// The latest state this batch wrote for each record (`None` once purged).
     written: BTreeMap<(Entity, String), Option<Record>>,
-    /// Records this batch read as references and did not write: read once per batch (a bulk
-    /// batch refers to the same price types and warehouses many times).
+    /// Records this batch read (and has not written) as they are in the database: read once
+    /// per batch, most of them in bulk by [`Batch::prefetch`].
     referenced: HashMap<(Entity, String), Option<Record>>,
+    /// Which record holds a unique value `(entity, key, value)`, as this batch sees it: read
+    /// from the database once, then kept up to date by every write of the batch.
+    holders: HashMap<(Entity, String, String), Option<String>>,
 }
 
 fn conflict(
@@ -318,8 +338,7 @@ impl Batch<'_> {
     /// Loads a record the actor may act on. Records the actor may not even read look absent.
     async fn load(&mut self, entity: Entity, id: &str, action: Action) -> CoreResult<Record> {
         let rec = self
-            .tx
-            .get(entity, id)
+            .as_of_now(entity, id)
             .await?
             .ok_or_else(|| DomainError::not_found(entity.singular(), id))?;
         let owner = rec.owner_id.as_deref();
@@ -337,23 +356,25 @@ impl Batch<'_> {
         Ok(rec)
     }
 
-    async fn mutate(&mut self, m: Mutation) -> CoreResult<Option<String>> {
+    async fn mutate(&mut self, m: &Mutation) -> CoreResult<Option<String>> {
         match m {
-            Mutation::Create { entity, input } => {
-                self.create(entity, input, Map::new(), None).await.map(Some)
-            }
+            Mutation::Create { entity, input } => self
+                .create(*entity, input, Map::new(), None)
+                .await
+                .map(Some),
             Mutation::CreateAs { entity, id, input } => {
-                if kontor_domain::record::parse_id(&id).as_deref() != Some(id.as_str()) {
+                if kontor_domain::record::parse_id(id).as_deref() != Some(id.as_str()) {
                     return Err(DomainError::invalid("id", "not a canonical record id").into());
                 }
-                if self.tx.get(entity, &id).await?.is_some() {
+                self.read(*entity, id).await?;
+                if self.seen(*entity, id).is_some() {
                     return Err(DomainError::State {
                         field: Some("id".into()),
                         message: format!("{} {id} already exists", entity.singular()),
                     }
                     .into());
                 }
-                self.create(entity, input, Map::new(), Some(id))
+                self.create(*entity, input, Map::new(), Some(id.clone()))
                     .await
                     .map(Some)
             }
@@ -368,39 +389,39 @@ impl Batch<'_> {
                     Value::from(kontor_domain::time::format(self.now)),
                 );
                 let id = self.create(Entity::Users, input, computed, None).await?;
-                self.tx.set_password_hash(&id, &password_hash).await?;
+                self.tx.set_password_hash(&id, password_hash).await?;
                 Ok(Some(id))
             }
             Mutation::SetPassword { id, password_hash } => {
                 self.require_admin("set passwords")?;
-                self.set_password(&id, &password_hash).await?;
+                self.set_password(id, password_hash).await?;
                 Ok(None)
             }
             Mutation::Update { entity, id, input } => {
-                self.update(entity, &id, input).await?;
+                self.update(*entity, id, input).await?;
                 Ok(None)
             }
             Mutation::Delete { entity, id } => {
-                let rec = self.load(entity, &id, Action::Delete).await?;
+                let rec = self.load(*entity, id, Action::Delete).await?;
                 if rec.is_deleted() {
                     return Err(CoreError::InTrash {
                         entity: entity.singular().into(),
-                        id,
+                        id: id.clone(),
                     });
                 }
                 self.delete_tree(rec).await?;
                 Ok(None)
             }
             Mutation::RestoreDeleted { entity, id } => {
-                self.restore_deleted(entity, &id).await?;
+                self.restore_deleted(*entity, id).await?;
                 Ok(None)
             }
             Mutation::Purge { entity, id } => {
-                self.purge(entity, &id).await?;
+                self.purge(*entity, id).await?;
                 Ok(None)
             }
             Mutation::SetState { entity, id, target } => {
-                self.set_state(entity, &id, target).await?;
+                self.set_state(*entity, id, target.as_ref()).await?;
                 Ok(None)
             }
             Mutation::Revert {
@@ -408,7 +429,7 @@ impl Batch<'_> {
                 id,
                 entries,
             } => {
-                self.revert(entity, &id, &entries).await?;
+                self.revert(*entity, id, entries).await?;
                 Ok(None)
             }
         }
@@ -447,12 +468,12 @@ impl Batch<'_> {
     async fn create(
         &mut self,
         entity: Entity,
-        input: Value,
+        input: &Value,
         computed: Map<String, Value>,
         id: Option<String>,
     ) -> CoreResult<String> {
         let schema = self.schema(entity).await?;
-        let parsed = parse_fields(&schema, &input, None, self.trusted)?;
+        let parsed = parse_fields(&schema, input, None, self.trusted)?;
         self.actor.check_writable(entity, &parsed.touched)?;
         let owner = match parsed.owner {
             OwnerChange::Set(o) => o,
@@ -491,12 +512,12 @@ impl Batch<'_> {
             deleted: None,
             data,
         };
-        self.write(&schema, None, rec.clone(), Op::Create, false)
-            .await?;
-        Ok(rec.id)
+        let id = rec.id.clone();
+        self.write(&schema, None, rec, Op::Create, false).await?;
+        Ok(id)
     }
 
-    async fn update(&mut self, entity: Entity, id: &str, input: Value) -> CoreResult<()> {
+    async fn update(&mut self, entity: Entity, id: &str, input: &Value) -> CoreResult<()> {
         let current = self.load(entity, id, Action::Update).await?;
         if current.is_deleted() {
             return Err(DomainError::Deleted {
@@ -506,7 +527,7 @@ impl Batch<'_> {
             .into());
         }
         let schema = self.schema(entity).await?;
-        let parsed = parse_fields(&schema, &input, Some(&current.data), self.trusted)?;
+        let parsed = parse_fields(&schema, input, Some(&current.data), self.trusted)?;
         self.actor.check_writable(entity, &parsed.touched)?;
         let owner = match parsed.owner {
             OwnerChange::Keep => current.owner_id.clone(),
@@ -553,7 +574,8 @@ impl Batch<'_> {
             return Ok(());
         }
         if let Some(o) = owner {
-            match self.tx.get(Entity::Users, o).await? {
+            self.read(Entity::Users, o).await?;
+            match self.seen(Entity::Users, o) {
                 Some(u) if !u.is_deleted() => {}
                 _ => {
                     return Err(DomainError::Reference {
@@ -591,7 +613,7 @@ impl Batch<'_> {
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_string();
-                if let Some(inv) = self.tx.get(Entity::Invoices, &invoice_id).await? {
+                if let Some(inv) = self.as_of_now(Entity::Invoices, &invoice_id).await? {
                     if inv.data.get("status").and_then(Value::as_str) == Some("cancelled") {
                         return Err(DomainError::State {
                             field: Some("invoice_id".into()),
@@ -620,8 +642,7 @@ impl Batch<'_> {
                 let role = data.get("role").and_then(Value::as_str).unwrap_or_default();
                 if Role::builtin(role).is_none()
                     && self
-                        .tx
-                        .unique_holder(Entity::Roles, "name", &role.to_lowercase())
+                        .holder(Entity::Roles, "name", &role.to_lowercase())
                         .await?
                         .is_none()
                 {
@@ -689,23 +710,134 @@ impl Batch<'_> {
         Ok(())
     }
 
-    /// Every reference in `data` that changed from `before` must point at a live record (that
-    /// the actor can read, when `readable` is set). Returns the problems as conflicts.
+    /// Reads in bulk what the mutations will look at — the records they change, the records
+    /// their input refers to, the holders of the unique values their input sets — so that a
+    /// batch of a thousand records costs a few round trips to the database, not thousands.
+    /// Only a cache: whatever it misses is read one by one when needed.
+    async fn prefetch(&mut self, mutations: &[Mutation]) -> CoreResult<()> {
+        if mutations.len() < 2 {
+            return Ok(());
+        }
+        let mut ids: BTreeMap<Entity, BTreeSet<String>> = BTreeMap::new();
+        let mut values: BTreeMap<(Entity, String), BTreeSet<String>> = BTreeMap::new();
+        let mut schemas: HashMap<Entity, Schema> = HashMap::new();
+        for m in mutations {
+            let (entity, id) = m.target();
+            if let Some(id) = id {
+                ids.entry(entity).or_default().insert(id.to_string());
+            }
+            let input = match m {
+                Mutation::Create { input, .. }
+                | Mutation::CreateAs { input, .. }
+                | Mutation::Update { input, .. } => input.as_object(),
+                _ => None,
+            };
+            let Some(input) = input else { continue };
+            if !schemas.contains_key(&entity) {
+                let schema = self.schema(entity).await?;
+                schemas.insert(entity, schema);
+            }
+            let Some(schema) = schemas.get(&entity) else {
+                continue;
+            };
+            let mut refs = Vec::new();
+            for f in &schema.fields {
+                collect_refs(f, input.get(&f.name), input, &f.name, &mut refs);
+            }
+            for (_, target, id) in refs {
+                ids.entry(target).or_default().insert(id);
+            }
+            for key in &schema.unique {
+                if let Some(v) = unique_value(input, &key.fields, key.case_insensitive) {
+                    values
+                        .entry((entity, key.name.clone()))
+                        .or_default()
+                        .insert(v);
+                }
+            }
+        }
+        for (entity, ids) in ids {
+            let ids: Vec<String> = ids
+                .into_iter()
+                .filter(|id| {
+                    let key = (entity, id.clone());
+                    !self.written.contains_key(&key) && !self.referenced.contains_key(&key)
+                })
+                .collect();
+            let mut found: HashMap<String, Record> = self
+                .tx
+                .get_many(entity, &ids)
+                .await?
+                .into_iter()
+                .map(|r| (r.id.clone(), r))
+                .collect();
+            for id in ids {
+                let rec = found.remove(&id);
+                self.referenced.insert((entity, id), rec);
+            }
+        }
+        for ((entity, key), values) in values {
+            let values: Vec<String> = values.into_iter().collect();
+            let mut found: HashMap<String, String> = self
+                .tx
+                .unique_holders(entity, &key, &values)
+                .await?
+                .into_iter()
+                .collect();
+            for value in values {
+                let holder = found.remove(&value);
+                self.holders
+                    .entry((entity, key.clone(), value))
+                    .or_insert(holder);
+            }
+        }
+        Ok(())
+    }
+
+    /// The record holding a unique value, as this batch sees it.
+    async fn holder(
+        &mut self,
+        entity: Entity,
+        key: &str,
+        value: &str,
+    ) -> CoreResult<Option<String>> {
+        let k = (entity, key.to_string(), value.to_string());
+        if let Some(h) = self.holders.get(&k) {
+            return Ok(h.clone());
+        }
+        let h = self.tx.unique_holder(entity, key, value).await?;
+        self.holders.insert(k, h.clone());
+        Ok(h)
+    }
+
     /// A record as this batch sees it: what the batch wrote, else what the database holds
     /// (read once per batch).
     async fn as_of_now(&mut self, entity: Entity, id: &str) -> CoreResult<Option<Record>> {
-        let key = (entity, id.to_string());
-        if let Some(w) = self.written.get(&key) {
-            return Ok(w.clone());
-        }
-        if let Some(r) = self.referenced.get(&key) {
-            return Ok(r.clone());
-        }
-        let r = self.tx.get(entity, id).await?;
-        self.referenced.insert(key, r.clone());
-        Ok(r)
+        self.read(entity, id).await?;
+        Ok(self.seen(entity, id).cloned())
     }
 
+    /// Makes sure the batch knows a record as of now (see [`Batch::seen`]).
+    async fn read(&mut self, entity: Entity, id: &str) -> CoreResult<()> {
+        let key = (entity, id.to_string());
+        if !self.written.contains_key(&key) && !self.referenced.contains_key(&key) {
+            let r = self.tx.get(entity, id).await?;
+            self.referenced.insert(key, r);
+        }
+        Ok(())
+    }
+
+    /// A record [`Batch::read`] made known, without copying it.
+    fn seen(&self, entity: Entity, id: &str) -> Option<&Record> {
+        let key = (entity, id.to_string());
+        match self.written.get(&key) {
+            Some(w) => w.as_ref(),
+            None => self.referenced.get(&key).and_then(Option::as_ref),
+        }
+    }
+
+    /// Every reference in `data` that changed from `before` must point at a live record (that
+    /// the actor can read, when `readable` is set). Returns the problems as conflicts.
     async fn check_refs(
         &mut self,
         schema: &Schema,
@@ -723,7 +855,8 @@ impl Batch<'_> {
         }
         let mut out = Vec::new();
         for (field, target, id) in wanted {
-            let problem = match self.as_of_now(target, &id).await? {
+            self.read(target, &id).await?;
+            let problem = match self.seen(target, &id) {
                 None => Some((
                     "parent_missing",
                     format!("{} {id} does not exist", target.singular()),
@@ -756,10 +889,12 @@ impl Batch<'_> {
     }
 
     /// Unique values the record would hold, and conflicts with other live records.
+    /// `held` are the values the record holds now: they are its own, no need to look.
     async fn uniques(
         &mut self,
         schema: &Schema,
         rec: &Record,
+        held: &[(String, String)],
     ) -> CoreResult<(Vec<(String, String)>, Vec<Conflict>)> {
         let mut values = Vec::new();
         let mut conflicts = Vec::new();
@@ -770,15 +905,15 @@ impl Batch<'_> {
             let Some(value) = unique_value(&rec.data, &key.fields, key.case_insensitive) else {
                 continue;
             };
-            if let Some(holder) = self
-                .tx
-                .unique_holder(schema.entity, &key.name, &value)
-                .await?
-            {
+            if held.iter().any(|(k, v)| *k == key.name && *v == value) {
+                values.push((key.name.clone(), value));
+                continue;
+            }
+            if let Some(holder) = self.holder(schema.entity, &key.name, &value).await? {
                 if holder != rec.id {
                     // Name the holder only to an actor who may read it: an id is a fact about
                     // a record, and records the actor may not read must not leak through here.
-                    let readable = match self.tx.get(schema.entity, &holder).await? {
+                    let readable = match self.as_of_now(schema.entity, &holder).await? {
                         Some(h) => {
                             self.actor
                                 .can(schema.entity, Action::Read, h.owner_id.as_deref())
@@ -818,7 +953,12 @@ impl Batch<'_> {
         op: Op,
         collect_conflicts: bool,
     ) -> CoreResult<()> {
-        let (values, conflicts) = self.uniques(schema, &after).await?;
+        // A record in the bin holds no unique values.
+        let held = match &before {
+            Some(b) if !b.is_deleted() => unique_values(schema, &b.data),
+            _ => Vec::new(),
+        };
+        let (values, conflicts) = self.uniques(schema, &after, &held).await?;
         if !conflicts.is_empty() {
             if collect_conflicts {
                 self.conflicts.extend(conflicts);
@@ -832,15 +972,20 @@ impl Batch<'_> {
         self.tx
             .put(&after, parent.as_deref(), &after.search_text(schema))
             .await?;
-        // Only touch the unique values when they change (a record in the bin holds none).
-        let held = match &before {
-            Some(b) if !b.is_deleted() => unique_values(schema, &b.data),
-            _ => Vec::new(),
-        };
+        // Only touch the unique values when they change.
         if held != values {
             self.tx
                 .set_uniques(after.entity, &after.id, &values)
                 .await?;
+            for (key, value) in held {
+                self.holders.insert((after.entity, key, value), None);
+            }
+            for (key, value) in &values {
+                self.holders.insert(
+                    (after.entity, key.clone(), value.clone()),
+                    Some(after.id.clone()),
+                );
+            }
         }
         if after.entity == Entity::Payments {
             if let Some(inv) = after.data.get("invoice_id").and_then(Value::as_str) {
@@ -997,8 +1142,7 @@ impl Batch<'_> {
             return Err(DomainError::forbidden("only an admin may purge records for good").into());
         }
         let rec = self
-            .tx
-            .get(entity, id)
+            .as_of_now(entity, id)
             .await?
             .ok_or_else(|| DomainError::not_found(entity.singular(), id))?;
         if !rec.is_deleted() {
@@ -1057,16 +1201,14 @@ impl Batch<'_> {
         &mut self,
         entity: Entity,
         id: &str,
-        target: Option<Value>,
+        target: Option<&Value>,
     ) -> CoreResult<()> {
-        let Some(current) = self.tx.get(entity, id).await? else {
+        let Some(current) = self.as_of_now(entity, id).await? else {
             self.conflicts.push(purged(entity, id));
             return Ok(());
         };
         self.check_restorable(&current)?;
-        let wanted = target
-            .as_ref()
-            .and_then(|img| Record::from_image(entity, img));
+        let wanted = target.and_then(|img| Record::from_image(entity, img));
         let Some(mut wanted) = wanted.filter(|w| w.deleted.is_none()) else {
             // The record should not be live: move it to the bin (with what cascades from it),
             // unless it already is.
@@ -1123,7 +1265,7 @@ impl Batch<'_> {
             });
         }
         if let Some(o) = &wanted.owner_id {
-            if !matches!(self.tx.get(Entity::Users, o).await?, Some(u) if !u.is_deleted()) {
+            if !matches!(self.as_of_now(Entity::Users, o).await?, Some(u) if !u.is_deleted()) {
                 self.conflicts.push(conflict(
                     entity,
                     id,
@@ -1169,7 +1311,7 @@ impl Batch<'_> {
             self.conflicts.push(purged(entity, id));
             return Ok(());
         }
-        let Some(current) = self.tx.get(entity, id).await? else {
+        let Some(current) = self.as_of_now(entity, id).await? else {
             self.conflicts.push(purged(entity, id));
             return Ok(());
         };
@@ -1267,7 +1409,7 @@ impl Batch<'_> {
                 m.insert(k.into(), Value::Null);
             }
         }
-        self.set_state(entity, id, Some(image)).await
+        self.set_state(entity, id, Some(&image)).await
     }
 
     fn skip_credential(&mut self, entity: Entity, id: &str, field: &str) {
@@ -1286,7 +1428,7 @@ impl Batch<'_> {
     async fn recompute_invoices(&mut self) -> CoreResult<()> {
         let ids: Vec<String> = std::mem::take(&mut self.invoices).into_iter().collect();
         for id in ids {
-            let Some(inv) = self.tx.get(Entity::Invoices, &id).await? else {
+            let Some(inv) = self.as_of_now(Entity::Invoices, &id).await? else {
                 continue;
             };
             if inv.is_deleted() {

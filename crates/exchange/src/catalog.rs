@@ -962,12 +962,15 @@ impl CatalogImport {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let changes = std::mem::take(&mut self.pending);
-        let mutations: Vec<Mutation> = changes
-            .iter()
-            .flat_map(|c| c.mutations.iter().cloned())
-            .collect();
-        match self.write(mutations).await {
+        let mut changes = std::mem::take(&mut self.pending);
+        // The mutations move into one list; each change keeps where its own end.
+        let mut mutations = Vec::with_capacity(changes.len());
+        let mut ends = Vec::with_capacity(changes.len());
+        for c in &mut changes {
+            mutations.append(&mut c.mutations);
+            ends.push(mutations.len());
+        }
+        match self.write(&mutations).await {
             Ok(touched) => {
                 for c in &changes {
                     self.count(c, &touched);
@@ -975,8 +978,11 @@ impl CatalogImport {
                 Ok(())
             }
             Err(kontor_core::CoreError::Domain(_)) => {
-                for c in changes {
-                    match self.write(c.mutations.clone()).await {
+                let mut start = 0;
+                for (c, end) in changes.into_iter().zip(ends) {
+                    let own = &mutations[start..end];
+                    start = end;
+                    match self.write(own).await {
                         Ok(touched) => self.count(&c, &touched),
                         Err(kontor_core::CoreError::Domain(e)) => {
                             // What this record would have been is not in Kontor after all.
@@ -999,7 +1005,7 @@ impl CatalogImport {
     /// Writes mutations under the run's batch; returns the ids of the records journaled.
     async fn write(
         &self,
-        mutations: Vec<Mutation>,
+        mutations: &[Mutation],
     ) -> Result<HashSet<String>, kontor_core::CoreError> {
         let applied = self
             .kontor

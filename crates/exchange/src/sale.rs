@@ -564,7 +564,7 @@ impl SaleImport {
         }
         let applied = self
             .kontor
-            .write_in_batch(&self.actor, Origin::Exchange, self.batch, mutations)
+            .write_in_batch(&self.actor, Origin::Exchange, self.batch, &mutations)
             .await?;
         Ok(applied
             .entries

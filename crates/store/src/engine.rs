@@ -51,6 +51,90 @@ pub(crate) struct HeadMemo {
 
 pub(crate) type Memo = std::sync::Arc<tokio::sync::Mutex<HeadMemo>>;
 
+/// What a write transaction was given to write (record rows and unique values) and has not sent
+/// yet. A transaction sends it as a few multi-row statements before its next other statement
+/// and at commit, so a batch of a thousand records costs a handful of round trips to the
+/// database rather than thousands, and every read in the transaction still sees every write.
+#[derive(Default)]
+pub(crate) struct WriteBuffer {
+    puts: Vec<[crate::sql::Arg; 11]>,
+    /// Where each record's row is in `puts`: a record written twice is sent once, as last given.
+    put_at: std::collections::HashMap<(kontor_domain::Entity, String), usize>,
+    /// `(entity, record id, values)`: the unique values each record holds from now on.
+    uniques: Vec<(kontor_domain::Entity, String, Vec<(String, String)>)>,
+    uniques_at: std::collections::HashMap<String, usize>,
+}
+
+impl WriteBuffer {
+    pub(crate) fn put(
+        &mut self,
+        rec: &kontor_domain::record::Record,
+        parent_id: Option<&str>,
+        search: &str,
+    ) -> crate::StoreResult<()> {
+        let row = crate::sql::put_row(rec, parent_id, search)?;
+        match self.put_at.entry((rec.entity, rec.id.clone())) {
+            std::collections::hash_map::Entry::Occupied(at) => self.puts[*at.get()] = row,
+            std::collections::hash_map::Entry::Vacant(at) => {
+                at.insert(self.puts.len());
+                self.puts.push(row);
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn set_uniques(
+        &mut self,
+        entity: kontor_domain::Entity,
+        id: &str,
+        values: &[(String, String)],
+    ) {
+        let entry = (entity, id.to_string(), values.to_vec());
+        match self.uniques_at.entry(id.to_string()) {
+            std::collections::hash_map::Entry::Occupied(at) => self.uniques[*at.get()] = entry,
+            std::collections::hash_map::Entry::Vacant(at) => {
+                at.insert(self.uniques.len());
+                self.uniques.push(entry);
+            }
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.puts.is_empty() && self.uniques.is_empty()
+    }
+
+    /// The statements that send everything buffered, in the order to run them; empties the
+    /// buffer. Every record's old unique values go before any new one is inserted, so values
+    /// that moved between records in this transaction never collide.
+    pub(crate) fn drain(&mut self, dialect: crate::sql::Dialect) -> Vec<crate::sql::Stmt> {
+        use crate::sql::{insert_uniques, remove_uniques_of, ROWS_PER_STATEMENT};
+        let mut out = Vec::new();
+        self.put_at.clear();
+        self.uniques_at.clear();
+        let mut puts = std::mem::take(&mut self.puts).into_iter().peekable();
+        while puts.peek().is_some() {
+            out.push(dialect.put_rows(puts.by_ref().take(ROWS_PER_STATEMENT).collect()));
+        }
+        let uniques = std::mem::take(&mut self.uniques);
+        let ids: Vec<String> = uniques.iter().map(|(_, id, _)| id.clone()).collect();
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+            out.push(remove_uniques_of(dialect, chunk));
+        }
+        let rows: Vec<(kontor_domain::Entity, String, String, String)> = uniques
+            .into_iter()
+            .flat_map(|(entity, id, values)| {
+                values
+                    .into_iter()
+                    .map(move |(key, value)| (entity, key, value, id.clone()))
+            })
+            .collect();
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            out.push(insert_uniques(dialect, chunk));
+        }
+        out
+    }
+}
+
 /// Implements `RowAccess`, `Store` and `WriteTx` for one sqlx backend.
 ///
 /// `$store` must have fields `writer` and `readers` (pools of `$db`), a `dialect`, a
@@ -297,6 +381,7 @@ macro_rules! sql_engine {
                     memo,
                     last_seq: head_seq,
                     schema_bumped: false,
+                    buffer: $crate::engine::WriteBuffer::default(),
                 }))
             }
 
@@ -655,6 +740,21 @@ macro_rules! sql_engine {
             /// Last seq allocated (memo engines).
             last_seq: i64,
             schema_bumped: bool,
+            /// Rows given to `put` and `set_uniques`, not yet sent.
+            buffer: $crate::engine::WriteBuffer,
+        }
+
+        impl $tx {
+            /// Sends what was buffered; runs before every other statement of the transaction.
+            async fn flush(&mut self) -> $crate::StoreResult<()> {
+                if self.buffer.is_empty() {
+                    return Ok(());
+                }
+                for s in self.buffer.drain(self.dialect) {
+                    execute(&mut *self.tx, s).await?;
+                }
+                Ok(())
+            }
         }
 
         #[async_trait::async_trait]
@@ -664,6 +764,7 @@ macro_rules! sql_engine {
                 entity: kontor_domain::Entity,
                 id: &str,
             ) -> $crate::StoreResult<Option<kontor_domain::record::Record>> {
+                self.flush().await?;
                 fetch_optional(&mut *self.tx, self.dialect.get(entity, id))
                     .await?
                     .as_ref()
@@ -677,9 +778,7 @@ macro_rules! sql_engine {
                 parent_id: Option<&str>,
                 search: &str,
             ) -> $crate::StoreResult<()> {
-                execute(&mut *self.tx, self.dialect.put(rec, parent_id, search)?)
-                    .await
-                    .map(|_| ())
+                self.buffer.put(rec, parent_id, search)
             }
 
             async fn remove(
@@ -687,6 +786,7 @@ macro_rules! sql_engine {
                 entity: kontor_domain::Entity,
                 id: &str,
             ) -> $crate::StoreResult<()> {
+                self.flush().await?;
                 use $crate::sql::Arg;
                 execute(
                     &mut *self.tx,
@@ -708,6 +808,7 @@ macro_rules! sql_engine {
                 &mut self,
                 parent_id: &str,
             ) -> $crate::StoreResult<Vec<kontor_domain::record::Record>> {
+                self.flush().await?;
                 records(fetch_all(&mut *self.tx, self.dialect.children(parent_id)).await?)
             }
 
@@ -715,6 +816,7 @@ macro_rules! sql_engine {
                 &mut self,
                 batch: kontor_domain::BatchId,
             ) -> $crate::StoreResult<Vec<kontor_domain::record::Record>> {
+                self.flush().await?;
                 records(fetch_all(&mut *self.tx, self.dialect.deleted_in_batch(batch)).await?)
             }
 
@@ -722,6 +824,7 @@ macro_rules! sql_engine {
                 &mut self,
                 entity: kontor_domain::Entity,
             ) -> $crate::StoreResult<Vec<kontor_domain::record::Record>> {
+                self.flush().await?;
                 records(fetch_all(&mut *self.tx, self.dialect.live_records(entity)).await?)
             }
 
@@ -731,6 +834,7 @@ macro_rules! sql_engine {
                 key: &str,
                 value: &str,
             ) -> $crate::StoreResult<Option<String>> {
+                self.flush().await?;
                 use $crate::sql::{Arg, RowAccess};
                 let row = fetch_optional(
                     &mut *self.tx,
@@ -753,28 +857,45 @@ macro_rules! sql_engine {
                 id: &str,
                 values: &[(String, String)],
             ) -> $crate::StoreResult<()> {
-                use $crate::sql::Arg;
-                execute(
-                    &mut *self.tx,
-                    $crate::sql::stmt($crate::sql::REMOVE_UNIQUES, vec![Arg::Text(id.into())]),
-                )
-                .await?;
-                for (key, value) in values {
-                    execute(
-                        &mut *self.tx,
-                        $crate::sql::stmt(
-                            $crate::sql::INSERT_UNIQUE,
-                            vec![
-                                Arg::Text(entity.as_str().into()),
-                                Arg::Text(key.clone()),
-                                Arg::Text(value.clone()),
-                                Arg::Text(id.into()),
-                            ],
-                        ),
-                    )
-                    .await?;
-                }
+                self.buffer.set_uniques(entity, id, values);
                 Ok(())
+            }
+
+            async fn get_many(
+                &mut self,
+                entity: kontor_domain::Entity,
+                ids: &[String],
+            ) -> $crate::StoreResult<Vec<kontor_domain::record::Record>> {
+                self.flush().await?;
+                let mut out = Vec::with_capacity(ids.len());
+                for chunk in ids.chunks($crate::sql::ROWS_PER_STATEMENT) {
+                    out.extend(records(
+                        fetch_all(&mut *self.tx, self.dialect.get_many(entity, chunk)).await?,
+                    )?);
+                }
+                Ok(out)
+            }
+
+            async fn unique_holders(
+                &mut self,
+                entity: kontor_domain::Entity,
+                key: &str,
+                values: &[String],
+            ) -> $crate::StoreResult<Vec<(String, String)>> {
+                use $crate::sql::RowAccess;
+                self.flush().await?;
+                let mut out = Vec::new();
+                for chunk in values.chunks($crate::sql::ROWS_PER_STATEMENT) {
+                    for row in fetch_all(
+                        &mut *self.tx,
+                        $crate::sql::unique_holders(self.dialect, entity, key, chunk),
+                    )
+                    .await?
+                    {
+                        out.push((row.req_text("value")?, row.req_text("record_id")?));
+                    }
+                }
+                Ok(out)
             }
 
             fn now(&self) -> kontor_domain::time::Timestamp {
@@ -790,6 +911,7 @@ macro_rules! sql_engine {
                     self.schema_bumped = true;
                     return Ok(());
                 }
+                self.flush().await?;
                 execute(
                     &mut *self.tx,
                     $crate::sql::stmt($crate::sql::BUMP_SCHEMA_VERSION, vec![]),
@@ -802,6 +924,7 @@ macro_rules! sql_engine {
                 &mut self,
                 entries: Vec<kontor_domain::journal::NewJournalEntry>,
             ) -> $crate::StoreResult<Vec<kontor_domain::journal::JournalEntry>> {
+                self.flush().await?;
                 if entries.is_empty() {
                     return Ok(vec![]);
                 }
@@ -839,6 +962,7 @@ macro_rules! sql_engine {
                 &mut self,
                 q: &$crate::JournalQuery,
             ) -> $crate::StoreResult<Vec<kontor_domain::journal::JournalEntry>> {
+                self.flush().await?;
                 fetch_all(&mut *self.tx, self.dialect.journal(q))
                     .await?
                     .iter()
@@ -851,6 +975,7 @@ macro_rules! sql_engine {
                 entity: kontor_domain::Entity,
                 id: &str,
             ) -> $crate::StoreResult<()> {
+                self.flush().await?;
                 use $crate::sql::Arg;
                 execute(
                     &mut *self.tx,
@@ -868,6 +993,7 @@ macro_rules! sql_engine {
                 user_id: &str,
                 hash: &str,
             ) -> $crate::StoreResult<()> {
+                self.flush().await?;
                 use $crate::sql::Arg;
                 execute(
                     &mut *self.tx,
@@ -885,6 +1011,7 @@ macro_rules! sql_engine {
             }
 
             async fn remove_password_hash(&mut self, user_id: &str) -> $crate::StoreResult<()> {
+                self.flush().await?;
                 use $crate::sql::Arg;
                 execute(
                     &mut *self.tx,
@@ -898,6 +1025,7 @@ macro_rules! sql_engine {
             }
 
             async fn next_counter(&mut self, name: &str) -> $crate::StoreResult<i64> {
+                self.flush().await?;
                 use $crate::sql::Arg;
                 let row = fetch_optional(
                     &mut *self.tx,
@@ -909,7 +1037,8 @@ macro_rules! sql_engine {
             }
 
             async fn commit(self: Box<Self>) -> $crate::StoreResult<()> {
-                let this = *self;
+                let mut this = *self;
+                this.flush().await?;
                 this.tx.commit().await.map_err($crate::engine::db_err)?;
                 // Only a committed transaction moves the head; a rolled-back one leaves no hole.
                 if let Some(mut m) = this.memo {

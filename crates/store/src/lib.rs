@@ -252,8 +252,12 @@ pub type DynStore = Arc<dyn Store>;
 pub trait WriteTx: Send {
     /// A record, live or deleted, as of this transaction.
     async fn get(&mut self, entity: Entity, id: &str) -> StoreResult<Option<Record>>;
+    /// The records of one entity with any of these ids (live or deleted; absent ones left out),
+    /// in one round trip per few hundred ids.
+    async fn get_many(&mut self, entity: Entity, ids: &[String]) -> StoreResult<Vec<Record>>;
     /// Inserts or replaces the record row. `parent_id` is the value of its cascading reference,
-    /// `search` its lowercased search text.
+    /// `search` its lowercased search text. Rows may be buffered and sent together before the
+    /// transaction's next other statement; a constraint a buffered row breaks is reported there.
     async fn put(&mut self, rec: &Record, parent_id: Option<&str>, search: &str)
         -> StoreResult<()>;
     /// Removes the row for good (purge).
@@ -272,7 +276,14 @@ pub trait WriteTx: Send {
         key: &str,
         value: &str,
     ) -> StoreResult<Option<String>>;
-    /// Replaces the unique values a record holds.
+    /// `(value, record id)` of the records holding any of these values of one unique key.
+    async fn unique_holders(
+        &mut self,
+        entity: Entity,
+        key: &str,
+        values: &[String],
+    ) -> StoreResult<Vec<(String, String)>>;
+    /// Replaces the unique values a record holds (buffered like [`WriteTx::put`]).
     async fn set_uniques(
         &mut self,
         entity: Entity,

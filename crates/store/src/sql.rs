@@ -38,6 +38,8 @@ pub struct Stmt {
 struct Builder {
     sql: String,
     args: Vec<Arg>,
+    /// Placeholders are `?`, bound in the order they appear (see [`Builder::in_order`]).
+    anonymous: bool,
 }
 
 impl Builder {
@@ -45,12 +47,26 @@ impl Builder {
         Builder {
             sql: sql.into(),
             args: Vec::new(),
+            anonymous: false,
         }
     }
-    /// Appends a placeholder for `arg` and returns its text (`$3`).
+    /// A builder for statements with thousands of parameters, each placeholder used once and in
+    /// order. On SQLite they are anonymous `?`: binding a numbered placeholder makes SQLite
+    /// look its name up in a list, which costs time proportional to the count, per parameter.
+    fn in_order(dialect: Dialect, sql: impl Into<String>) -> Self {
+        Builder {
+            anonymous: dialect == Dialect::Sqlite,
+            ..Builder::new(sql)
+        }
+    }
+    /// Appends a placeholder for `arg` and returns its text (`$3`, or `?`).
     fn arg(&mut self, arg: Arg) -> String {
         self.args.push(arg);
-        format!("${}", self.args.len())
+        if self.anonymous {
+            "?".into()
+        } else {
+            format!("${}", self.args.len())
+        }
     }
     fn push(&mut self, s: &str) {
         self.sql.push_str(s);
@@ -421,39 +437,53 @@ impl Dialect {
     }
 
     pub fn put(self, rec: &Record, parent_id: Option<&str>, search: &str) -> StoreResult<Stmt> {
-        let data =
-            serde_json::to_string(&rec.data).map_err(|e| StoreError::Other(e.to_string()))?;
-        let data_ph = match self {
-            Dialect::Sqlite => "$11",
-            Dialect::Postgres => "$11::jsonb",
-        };
-        Ok(stmt(
-            &format!(
-                "INSERT INTO records (entity, id, owner_id, parent_id, created_at, updated_at, deleted_batch, deleted_at, deleted_by, search, data) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, {data_ph}) \
-                 ON CONFLICT (entity, id) DO UPDATE SET owner_id = excluded.owner_id, parent_id = excluded.parent_id, \
-                 created_at = excluded.created_at, updated_at = excluded.updated_at, deleted_batch = excluded.deleted_batch, \
-                 deleted_at = excluded.deleted_at, deleted_by = excluded.deleted_by, search = excluded.search, data = excluded.data"
+        Ok(self.put_rows(vec![put_row(rec, parent_id, search)?]))
+    }
+
+    /// One multi-row upsert of record rows made by [`put_row`]. No two rows may name the same
+    /// record (PostgreSQL refuses to update one row twice in a statement).
+    pub fn put_rows(self, rows: Vec<[Arg; 11]>) -> Stmt {
+        let mut b = Builder::in_order(
+            self,
+            "INSERT INTO records (entity, id, owner_id, parent_id, created_at, updated_at, deleted_batch, deleted_at, deleted_by, search, data) VALUES ",
+        );
+        for (i, row) in rows.into_iter().enumerate() {
+            let mut ph = row.map(|a| b.arg(a));
+            if self == Dialect::Postgres {
+                ph[10].push_str("::jsonb");
+            }
+            if i > 0 {
+                b.push(", ");
+            }
+            b.push(&format!("({})", ph.join(", ")));
+        }
+        b.push(
+            " ON CONFLICT (entity, id) DO UPDATE SET owner_id = excluded.owner_id, parent_id = excluded.parent_id, \
+             created_at = excluded.created_at, updated_at = excluded.updated_at, deleted_batch = excluded.deleted_batch, \
+             deleted_at = excluded.deleted_at, deleted_by = excluded.deleted_by, search = excluded.search, data = excluded.data",
+        );
+        b.done()
+    }
+
+    /// Records of one entity (live or deleted) with any of these ids.
+    pub fn get_many(self, entity: Entity, ids: &[String]) -> Stmt {
+        let mut b = Builder::in_order(
+            self,
+            format!(
+                "SELECT {} FROM records WHERE entity = ",
+                self.record_columns()
             ),
-            vec![
-                Arg::Text(rec.entity.as_str().into()),
-                Arg::Text(rec.id.clone()),
-                Arg::OptText(rec.owner_id.clone()),
-                Arg::OptText(parent_id.map(str::to_string)),
-                Arg::Int(time::to_micros(rec.created_at)),
-                Arg::Int(time::to_micros(rec.updated_at)),
-                Arg::OptText(rec.deleted.as_ref().map(|d| d.batch.to_string())),
-                Arg::OptInt(rec.deleted.as_ref().map(|d| time::to_micros(d.at))),
-                Arg::OptText(rec.deleted.as_ref().map(|d| d.by.clone())),
-                Arg::Text(search.into()),
-                Arg::Text(data),
-            ],
-        ))
+        );
+        let e = b.text(entity.as_str());
+        b.push(&e);
+        b.in_list("id", ids);
+        b.done()
     }
 
     /// One multi-row INSERT for consecutive journal entries starting at `first_seq`.
     pub fn insert_journal(self, first_seq: i64, at: i64, entries: &[NewJournalEntry]) -> Stmt {
-        let mut b = Builder::new(
+        let mut b = Builder::in_order(
+            self,
             "INSERT INTO journal (seq, at, actor, origin, batch, entity, record_id, op, owner_id, before, after) VALUES ",
         );
         for (i, e) in entries.iter().enumerate() {
@@ -482,6 +512,70 @@ impl Dialect {
 
 /// Journal rows per INSERT statement (11 parameters each, well under both engines' limits).
 pub const JOURNAL_ROWS_PER_INSERT: usize = 200;
+
+/// Rows per statement when a write transaction sends what it buffered (records: 11 parameters
+/// each; uniques: 4), and ids per `IN` list: well under both engines' parameter limits.
+pub const ROWS_PER_STATEMENT: usize = 250;
+
+/// The parameters of one `records` row, in [`Dialect::put_rows`] order.
+pub fn put_row(rec: &Record, parent_id: Option<&str>, search: &str) -> StoreResult<[Arg; 11]> {
+    let data = serde_json::to_string(&rec.data).map_err(|e| StoreError::Other(e.to_string()))?;
+    Ok([
+        Arg::Text(rec.entity.as_str().into()),
+        Arg::Text(rec.id.clone()),
+        Arg::OptText(rec.owner_id.clone()),
+        Arg::OptText(parent_id.map(str::to_string)),
+        Arg::Int(time::to_micros(rec.created_at)),
+        Arg::Int(time::to_micros(rec.updated_at)),
+        Arg::OptText(rec.deleted.as_ref().map(|d| d.batch.to_string())),
+        Arg::OptInt(rec.deleted.as_ref().map(|d| time::to_micros(d.at))),
+        Arg::OptText(rec.deleted.as_ref().map(|d| d.by.clone())),
+        Arg::Text(search.into()),
+        Arg::Text(data),
+    ])
+}
+
+/// The holders of any of these values of one unique key: rows `value`, `record_id`.
+pub fn unique_holders(dialect: Dialect, entity: Entity, key: &str, values: &[String]) -> Stmt {
+    let mut b = Builder::in_order(
+        dialect,
+        "SELECT value, record_id FROM uniques WHERE entity = ",
+    );
+    let e = b.text(entity.as_str());
+    let k = b.text(key);
+    b.push(&format!("{e} AND key = {k}"));
+    b.in_list("value", values);
+    b.done()
+}
+
+/// Forgets the unique values of these records.
+pub fn remove_uniques_of(dialect: Dialect, ids: &[String]) -> Stmt {
+    let mut b = Builder::in_order(dialect, "DELETE FROM uniques WHERE 1 = 1");
+    b.in_list("record_id", ids);
+    b.done()
+}
+
+/// One multi-row insert of unique values: `(entity, key, value, record_id)`.
+pub fn insert_uniques(dialect: Dialect, rows: &[(Entity, String, String, String)]) -> Stmt {
+    let mut b = Builder::in_order(
+        dialect,
+        "INSERT INTO uniques (entity, key, value, record_id) VALUES ",
+    );
+    for (i, (entity, key, value, id)) in rows.iter().enumerate() {
+        let ph = [
+            Arg::Text(entity.as_str().into()),
+            Arg::Text(key.clone()),
+            Arg::Text(value.clone()),
+            Arg::Text(id.clone()),
+        ]
+        .map(|a| b.arg(a));
+        if i > 0 {
+            b.push(", ");
+        }
+        b.push(&format!("({})", ph.join(", ")));
+    }
+    b.done()
+}
 
 /// Reads and locks the journal head at the start of a write transaction on an engine shared by
 /// several nodes (PostgreSQL): the row stays locked until commit, so writers on every node
