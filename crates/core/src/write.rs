@@ -174,7 +174,7 @@ pub async fn apply(store: &dyn Store, req: WriteRequest<'_>) -> CoreResult<Appli
         referenced: HashMap::new(),
         holders: HashMap::new(),
     };
-    b.prefetch(&req.mutations).await?;
+    b.prefetch(req.mutations).await?;
     let mut targets = Vec::with_capacity(req.mutations.len());
     for (i, m) in req.mutations.iter().enumerate() {
         let (entity, id) = m.target();
@@ -733,9 +733,8 @@ impl Batch<'_> {
                 _ => None,
             };
             let Some(input) = input else { continue };
-            if !schemas.contains_key(&entity) {
-                let schema = self.schema(entity).await?;
-                schemas.insert(entity, schema);
+            if let std::collections::hash_map::Entry::Vacant(v) = schemas.entry(entity) {
+                v.insert(self.schema(entity).await?);
             }
             let Some(schema) = schemas.get(&entity) else {
                 continue;

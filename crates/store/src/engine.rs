@@ -55,13 +55,16 @@ pub(crate) type Memo = std::sync::Arc<tokio::sync::Mutex<HeadMemo>>;
 /// yet. A transaction sends it as a few multi-row statements before its next other statement
 /// and at commit, so a batch of a thousand records costs a handful of round trips to the
 /// database rather than thousands, and every read in the transaction still sees every write.
+/// `(entity, record id, [(key, value)])`.
+type HeldValues = (kontor_domain::Entity, String, Vec<(String, String)>);
+
 #[derive(Default)]
 pub(crate) struct WriteBuffer {
     puts: Vec<[crate::sql::Arg; 11]>,
     /// Where each record's row is in `puts`: a record written twice is sent once, as last given.
     put_at: std::collections::HashMap<(kontor_domain::Entity, String), usize>,
-    /// `(entity, record id, values)`: the unique values each record holds from now on.
-    uniques: Vec<(kontor_domain::Entity, String, Vec<(String, String)>)>,
+    /// The unique values each record holds from now on.
+    uniques: Vec<HeldValues>,
     uniques_at: std::collections::HashMap<String, usize>,
 }
 
