@@ -528,7 +528,7 @@ fn filter_value(schema: &Schema, actor: &Actor, name: &str, raw: &str) -> CoreRe
         parse_value(
             ty,
             &Value::from(raw),
-            name,
+            &kontor_domain::validate::FieldPath::Field(name),
             &MoneyContext::unknown(),
             None,
             false,

@@ -741,10 +741,16 @@ impl Batch<'_> {
             };
             let mut refs = Vec::new();
             for f in &schema.fields {
-                collect_refs(f, input.get(&f.name), input, &f.name, &mut refs);
+                collect_refs(
+                    f,
+                    input.get(&f.name),
+                    input,
+                    RefAt::field(&f.name),
+                    &mut refs,
+                );
             }
             for (_, target, id) in refs {
-                ids.entry(target).or_default().insert(id);
+                ids.entry(target).or_default().insert(id.to_string());
             }
             for key in &schema.unique {
                 if let Some(v) = unique_value(input, &key.fields, key.case_insensitive) {
@@ -844,18 +850,18 @@ impl Batch<'_> {
         before: Option<&Map<String, Value>>,
         readable: bool,
     ) -> CoreResult<Vec<Conflict>> {
-        let mut wanted: Vec<(String, Entity, String)> = Vec::new();
+        let mut wanted = Vec::new();
         for f in &schema.fields {
             let value = data.get(&f.name);
             if before.is_some_and(|b| b.get(&f.name) == value) {
                 continue;
             }
-            collect_refs(f, value, data, &f.name, &mut wanted);
+            collect_refs(f, value, data, RefAt::field(&f.name), &mut wanted);
         }
         let mut out = Vec::new();
-        for (field, target, id) in wanted {
-            self.read(target, &id).await?;
-            let problem = match self.seen(target, &id) {
+        for (at, target, id) in wanted {
+            self.read(target, id).await?;
+            let problem = match self.seen(target, id) {
                 None => Some((
                     "parent_missing",
                     format!("{} {id} does not exist", target.singular()),
@@ -875,6 +881,7 @@ impl Batch<'_> {
                 Some(_) => None,
             };
             if let Some((kind, msg)) = problem {
+                let field = at.to_string();
                 out.push(conflict(
                     schema.entity,
                     "",
@@ -1493,18 +1500,43 @@ pub fn sort_for_restore(items: &mut [Mutation]) {
     items.sort_by_key(|m| dependency_rank(m.target().0));
 }
 
-fn collect_refs(
-    f: &FieldDef,
-    value: Option<&Value>,
-    data: &Map<String, Value>,
-    path: &str,
-    out: &mut Vec<(String, Entity, String)>,
+/// Where a reference sits in a record: a field, or a field of one row of a rows field
+/// (`lines[2].product_id`). Written out only when a reference is refused.
+#[derive(Debug, Clone, Copy)]
+struct RefAt<'s> {
+    field: &'s str,
+    row: Option<(usize, &'s str)>,
+}
+
+impl<'s> RefAt<'s> {
+    fn field(field: &'s str) -> Self {
+        RefAt { field, row: None }
+    }
+}
+
+impl std::fmt::Display for RefAt<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.row {
+            None => f.write_str(self.field),
+            Some((i, sub)) => write!(f, "{}[{i}].{sub}", self.field),
+        }
+    }
+}
+
+/// The references a field's value makes: `(where, target entity, target id)`. Rows are not
+/// nested in Kontor's schemas; a reference in a row is named by its row and field.
+fn collect_refs<'s>(
+    f: &'s FieldDef,
+    value: Option<&'s Value>,
+    data: &'s Map<String, Value>,
+    at: RefAt<'s>,
+    out: &mut Vec<(RefAt<'s>, Entity, &'s str)>,
 ) {
     let Some(value) = value else { return };
     match &f.ty {
         FieldType::Ref(target) => {
             if let Some(id) = value.as_str() {
-                out.push((path.to_string(), *target, id.to_string()));
+                out.push((at, *target, id));
             }
         }
         FieldType::LinkedRef { entity_field } => {
@@ -1514,20 +1546,18 @@ fn collect_refs(
                 .filter(|s| LINKABLE.contains(s))
                 .and_then(|s| s.parse::<Entity>().ok());
             if let (Some(t), Some(id)) = (target, value.as_str()) {
-                out.push((path.to_string(), t, id.to_string()));
+                out.push((at, t, id));
             }
         }
         FieldType::Rows(defs) => {
             for (i, row) in value.as_array().into_iter().flatten().enumerate() {
                 let Some(row) = row.as_object() else { continue };
                 for d in defs {
-                    collect_refs(
-                        d,
-                        row.get(&d.name),
-                        row,
-                        &format!("{path}[{i}].{}", d.name),
-                        out,
-                    );
+                    let at = RefAt {
+                        field: at.field,
+                        row: Some((i, &d.name)),
+                    };
+                    collect_refs(d, row.get(&d.name), row, at, out);
                 }
             }
         }

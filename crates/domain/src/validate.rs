@@ -136,7 +136,14 @@ pub fn parse_fields(
             ));
         }
         let stored = current.and_then(|c| c.get(key));
-        let parsed = parse_value(&def.ty, value, key, &ctx, stored, trusted)?;
+        let parsed = parse_value(
+            &def.ty,
+            value,
+            &FieldPath::Field(key),
+            &ctx,
+            stored,
+            trusted,
+        )?;
         if def.immutable {
             if let Some(cur) = current {
                 if cur.get(key) != parsed.as_ref() {
@@ -221,7 +228,7 @@ fn money_context(
                 match parse_value(
                     &def.ty,
                     v,
-                    "currency",
+                    &FieldPath::Field("currency"),
                     &MoneyContext::unknown(),
                     None,
                     false,
@@ -311,12 +318,31 @@ fn restate_money(value: &mut Value, minor: u32, path: &str) -> Result<(), Domain
     }
 }
 
+/// Where a value sits in a record's input — a field, an item of a list, a cell of a row —
+/// written out (`lines[2].price`) only when an error message needs it.
+#[derive(Debug, Clone, Copy)]
+pub enum FieldPath<'a> {
+    Field(&'a str),
+    Item(&'a FieldPath<'a>, usize),
+    Cell(&'a FieldPath<'a>, &'a str),
+}
+
+impl std::fmt::Display for FieldPath<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FieldPath::Field(name) => f.write_str(name),
+            FieldPath::Item(list, i) => write!(f, "{list}[{i}]"),
+            FieldPath::Cell(row, name) => write!(f, "{row}.{name}"),
+        }
+    }
+}
+
 /// Parses one value; `Ok(None)` means "no value". `stored` is the field's current value (rows
 /// compare computed cells with it).
 pub fn parse_value(
     ty: &FieldType,
     value: &Value,
-    path: &str,
+    path: &FieldPath<'_>,
     ctx: &MoneyContext,
     stored: Option<&Value>,
     trusted: bool,
@@ -324,7 +350,9 @@ pub fn parse_value(
     if value.is_null() {
         return Ok(None);
     }
-    let bad = |what: &str| DomainError::invalid(path, format!("field '{path}' must be {what}"));
+    let bad = |what: &str| {
+        DomainError::invalid(path.to_string(), format!("field '{path}' must be {what}"))
+    };
     let string = || value.as_str().ok_or_else(|| bad("a string"));
     let v = match ty {
         FieldType::Text { max } => {
@@ -382,7 +410,9 @@ pub fn parse_value(
         FieldType::TaxId(kind) => {
             let s = string()?;
             kind.check(s)
-                .map_err(|why| DomainError::invalid(path, format!("field '{path}': {why}")))?;
+                .map_err(|why| {
+                    DomainError::invalid(path.to_string(), format!("field '{path}': {why}"))
+                })?;
             Value::from(s)
         }
         FieldType::Decimal {
@@ -435,7 +465,7 @@ pub fn parse_value(
                             "field '{path}' must be an amount with at most {minor} decimal places ({currency})"
                         );
                         if ctx.from_input {
-                            DomainError::invalid(path, message)
+                            DomainError::invalid(path.to_string(), message)
                         } else {
                             DomainError::State {
                                 field: Some(path.to_string()),
@@ -507,12 +537,12 @@ pub fn parse_value(
             }
             let mut out = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
-                let item_path = format!("{path}[{i}]");
+                let item_path = FieldPath::Item(path, i);
                 match parse_value(inner, item, &item_path, ctx, None, trusted)? {
                     Some(v) => out.push(v),
                     None => {
                         return Err(DomainError::invalid(
-                            &item_path,
+                            item_path.to_string(),
                             format!("field '{item_path}' must not be empty"),
                         ))
                     }
@@ -534,7 +564,7 @@ pub fn parse_value(
                 out.push(Value::Object(parse_row(
                     defs,
                     row,
-                    &format!("{path}[{i}]"),
+                    &FieldPath::Item(path, i),
                     ctx,
                     stored_row,
                     trusted,
@@ -552,20 +582,20 @@ pub fn parse_value(
     Ok(Some(v))
 }
 
-fn parse_dec(value: &Value, path: &str) -> Result<Dec, DomainError> {
+fn parse_dec(value: &Value, path: &FieldPath<'_>) -> Result<Dec, DomainError> {
     match value {
         Value::String(s) => Dec::parse(s).ok_or_else(|| {
             DomainError::invalid(
-                path,
+                path.to_string(),
                 format!("field '{path}' must be a decimal string like \"1500.50\" (digits, an optional '-' and one '.')"),
             )
         }),
         Value::Number(_) => Err(DomainError::invalid(
-            path,
+            path.to_string(),
             format!("field '{path}' must be a decimal string like \"1500.50\", not a JSON number: numbers pass through binary floating point, strings stay exact"),
         )),
         _ => Err(DomainError::invalid(
-            path,
+            path.to_string(),
             format!("field '{path}' must be a decimal string like \"1500.50\""),
         )),
     }
@@ -626,28 +656,30 @@ pub fn parse_datetime(s: &str) -> Option<crate::time::Timestamp> {
 fn parse_row(
     defs: &[FieldDef],
     row: &Value,
-    path: &str,
+    path: &FieldPath<'_>,
     ctx: &MoneyContext,
     stored: Option<&Map<String, Value>>,
     trusted: bool,
 ) -> Result<Map<String, Value>, DomainError> {
-    let obj = row
-        .as_object()
-        .ok_or_else(|| DomainError::invalid(path, format!("field '{path}' must be an object")))?;
+    let obj = row.as_object().ok_or_else(|| {
+        DomainError::invalid(
+            path.to_string(),
+            format!("field '{path}' must be an object"),
+        )
+    })?;
     let mut out = Map::new();
     for (key, value) in obj {
-        let sub = format!("{path}.{key}");
-        let def = defs
-            .iter()
-            .find(|d| &d.name == key)
-            .ok_or_else(|| DomainError::invalid(&sub, format!("unknown field '{sub}'")))?;
+        let sub = FieldPath::Cell(path, key);
+        let def = defs.iter().find(|d| &d.name == key).ok_or_else(|| {
+            DomainError::invalid(sub.to_string(), format!("unknown field '{sub}'"))
+        })?;
         if def.writer == Writer::Computed && !trusted {
             // Sent back as read: fine. Anything else is an attempt to write a computed cell.
             if stored.and_then(|s| s.get(key)) == Some(value) {
                 continue;
             }
             return Err(DomainError::invalid(
-                &sub,
+                sub.to_string(),
                 format!("field '{sub}' is computed by Kontor and cannot be written"),
             ));
         }
@@ -655,7 +687,7 @@ fn parse_row(
             out.insert(key.clone(), v);
         } else if def.required {
             return Err(DomainError::invalid(
-                &sub,
+                sub.to_string(),
                 format!("field '{sub}' is required"),
             ));
         }
@@ -665,9 +697,9 @@ fn parse_row(
             if let Some(d) = &def.default {
                 out.insert(def.name.clone(), d.clone());
             } else if def.required && def.writer == Writer::Input {
-                let sub = format!("{path}.{}", def.name);
+                let sub = FieldPath::Cell(path, &def.name);
                 return Err(DomainError::invalid(
-                    &sub,
+                    sub.to_string(),
                     format!("field '{sub}' is required"),
                 ));
             }

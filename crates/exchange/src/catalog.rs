@@ -113,6 +113,9 @@ pub enum ImportError {
     File { file: String, message: String },
     #[error("{0}")]
     Store(#[from] kontor_core::CoreError),
+    /// The task writing a chunk ended without an answer (it panicked or was cancelled).
+    #[error("writing to the database stopped: {0}")]
+    Writer(String),
     #[error("stopped at the first failed record ({file}, line {line}, {record}): {message}")]
     Stopped {
         file: String,
@@ -156,6 +159,28 @@ struct Change {
     mutations: Vec<Mutation>,
 }
 
+/// A chunk of changes a task is writing.
+struct InFlight {
+    changes: Vec<Change>,
+    /// The changes' mutations in order; change `i` owns `mutations[ends[i-1]..ends[i]]`.
+    mutations: Arc<Vec<Mutation>>,
+    ends: Vec<usize>,
+    task: tokio::task::JoinHandle<Result<HashSet<String>, kontor_core::CoreError>>,
+}
+
+/// Writes mutations under the run's batch; returns the ids of the records journaled.
+async fn write_chunk(
+    kontor: &Kontor,
+    actor: &Actor,
+    batch: BatchId,
+    mutations: &[Mutation],
+) -> Result<HashSet<String>, kontor_core::CoreError> {
+    let applied = kontor
+        .write_in_batch(actor, Origin::Exchange, batch, mutations)
+        .await?;
+    Ok(applied.entries.into_iter().map(|e| e.record_id).collect())
+}
+
 /// One catalog import run over any number of files.
 pub struct CatalogImport {
     kontor: Arc<Kontor>,
@@ -166,6 +191,8 @@ pub struct CatalogImport {
     /// The value lists of list properties: property 1C id → value 1C id → value.
     property_values: HashMap<String, HashMap<String, String>>,
     pending: Vec<Change>,
+    /// The chunk sent before `pending`, while it is written.
+    in_flight: Option<InFlight>,
     /// Records this run's files marked deleted.
     marked_deleted: HashSet<(Entity, String)>,
     /// Entities a file of this run sent in full: what the run does not list is missing.
@@ -235,6 +262,7 @@ impl CatalogImport {
             known,
             property_values,
             pending: Vec::new(),
+            in_flight: None,
             marked_deleted: HashSet::new(),
             full: HashSet::new(),
             priced: HashSet::new(),
@@ -267,9 +295,13 @@ impl CatalogImport {
                     return Err(e);
                 }
             };
-            self.item(located.line, located.item).await?;
+            if let Err(e) = self.item(located.line, located.item).await {
+                // A failure in the chunk being written came first.
+                self.settle().await?;
+                return Err(e);
+            }
             if self.pending.len() >= self.options.chunk {
-                self.flush().await?;
+                self.send().await?;
                 progress(reader.bytes_read());
             }
         }
@@ -680,7 +712,9 @@ impl CatalogImport {
         Some((price, currency))
     }
 
-    async fn product_name(&self, id: &str) -> Result<String, ImportError> {
+    /// A product's name as the database has it (once what this run sent is written).
+    async fn product_name(&mut self, id: &str) -> Result<String, ImportError> {
+        self.flush().await?;
         Ok(self
             .kontor
             .store
@@ -957,8 +991,18 @@ impl CatalogImport {
         }
     }
 
-    /// Applies the pending changes in one transaction; if that fails, one by one.
+    /// Applies the pending changes and waits until they are written.
     async fn flush(&mut self) -> Result<(), ImportError> {
+        self.send().await?;
+        self.settle().await
+    }
+
+    /// Hands the pending changes to a task that writes them in one transaction, after the
+    /// chunk sent before is settled: the next chunk is read and planned while this one is
+    /// written. Planning looks only at the run's own index of 1C ids, never at the database,
+    /// so it does not need the chunk before to have landed.
+    async fn send(&mut self) -> Result<(), ImportError> {
+        self.settle().await?;
         if self.pending.is_empty() {
             return Ok(());
         }
@@ -970,19 +1014,46 @@ impl CatalogImport {
             mutations.append(&mut c.mutations);
             ends.push(mutations.len());
         }
-        match self.write(&mutations).await {
+        let mutations = Arc::new(mutations);
+        let (kontor, actor, batch, list) = (
+            self.kontor.clone(),
+            self.actor.clone(),
+            self.batch,
+            mutations.clone(),
+        );
+        let task = tokio::spawn(async move { write_chunk(&kontor, &actor, batch, &list).await });
+        self.in_flight = Some(InFlight {
+            changes,
+            mutations,
+            ends,
+            task,
+        });
+        Ok(())
+    }
+
+    /// Waits for the chunk being written and counts it. A chunk that a record's rules refused
+    /// is written again one record at a time, so only the records at fault fail.
+    async fn settle(&mut self) -> Result<(), ImportError> {
+        let Some(chunk) = self.in_flight.take() else {
+            return Ok(());
+        };
+        let written = chunk
+            .task
+            .await
+            .map_err(|e| ImportError::Writer(e.to_string()))?;
+        match written {
             Ok(touched) => {
-                for c in &changes {
+                for c in &chunk.changes {
                     self.count(c, &touched);
                 }
                 Ok(())
             }
             Err(kontor_core::CoreError::Domain(_)) => {
                 let mut start = 0;
-                for (c, end) in changes.into_iter().zip(ends) {
-                    let own = &mutations[start..end];
+                for (c, end) in chunk.changes.into_iter().zip(chunk.ends) {
+                    let own = &chunk.mutations[start..end];
                     start = end;
-                    match self.write(own).await {
+                    match write_chunk(&self.kontor, &self.actor, self.batch, own).await {
                         Ok(touched) => self.count(&c, &touched),
                         Err(kontor_core::CoreError::Domain(e)) => {
                             // What this record would have been is not in Kontor after all.
@@ -1000,18 +1071,6 @@ impl CatalogImport {
             }
             Err(e) => Err(e.into()),
         }
-    }
-
-    /// Writes mutations under the run's batch; returns the ids of the records journaled.
-    async fn write(
-        &self,
-        mutations: &[Mutation],
-    ) -> Result<HashSet<String>, kontor_core::CoreError> {
-        let applied = self
-            .kontor
-            .write_in_batch(&self.actor, Origin::Exchange, self.batch, mutations)
-            .await?;
-        Ok(applied.entries.into_iter().map(|e| e.record_id).collect())
     }
 
     fn count(&mut self, c: &Change, touched: &HashSet<String>) {
