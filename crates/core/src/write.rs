@@ -7,7 +7,7 @@ use crate::derived::{parent_of, unique_value, unique_values};
 use crate::error::{CoreError, CoreResult};
 use kontor_domain::error::Conflict;
 use kontor_domain::invoice;
-use kontor_domain::journal::{diff, JournalEntry, NewJournalEntry, Op, Origin};
+use kontor_domain::journal::{diff, Appended, JournalEntry, NewJournalEntry, Op, Origin};
 use kontor_domain::permission::{Action, Actor, Role, BUILTIN_ROLES};
 use kontor_domain::record::{new_id, Deletion, Record};
 use kontor_domain::schema::{
@@ -137,7 +137,8 @@ impl SchemaCache {
 #[derive(Debug, Clone)]
 pub struct Applied {
     pub batch: BatchId,
-    pub entries: Vec<JournalEntry>,
+    /// Where each journal entry of the batch went, in order.
+    pub entries: Vec<Appended>,
     /// Each mutation's target after the batch, in mutation order (`None` once purged).
     pub records: Vec<Option<Record>>,
     /// What a restore or undo deliberately left as it is (credentials).
@@ -170,7 +171,7 @@ pub async fn apply(store: &dyn Store, req: WriteRequest<'_>) -> CoreResult<Appli
         conflicts: Vec::new(),
         skipped: Vec::new(),
         invoices: BTreeSet::new(),
-        written: BTreeMap::new(),
+        written: HashMap::new(),
         referenced: HashMap::new(),
         holders: HashMap::new(),
     };
@@ -245,13 +246,20 @@ struct Batch<'a> {
     /// Invoices whose payments changed in this batch; their paid state is recomputed at the end.
     invoices: BTreeSet<String>,
     /// The latest state this batch wrote for each record (`None` once purged).
-    written: BTreeMap<(Entity, String), Option<Record>>,
+    written: HashMap<(Entity, String), Option<Record>>,
     /// Records this batch read (and has not written) as they are in the database: read once
     /// per batch, most of them in bulk by [`Batch::prefetch`].
     referenced: HashMap<(Entity, String), Option<Record>>,
     /// Which record holds a unique value `(entity, key, value)`, as this batch sees it: read
     /// from the database once, then kept up to date by every write of the batch.
     holders: HashMap<(Entity, String, String), Option<String>>,
+}
+
+/// A record that cannot be written out as JSON text (never expected: its fields are JSON).
+fn image_error(e: serde_json::Error) -> CoreError {
+    CoreError::Store(kontor_store::StoreError::Other(format!(
+        "cannot write a journal image: {e}"
+    )))
 }
 
 fn conflict(
@@ -1006,8 +1014,11 @@ impl Batch<'_> {
             record_id: after.id.clone(),
             op,
             owner_id: after.owner_id.clone(),
-            before: before.map(|r| r.to_image()),
-            after: Some(after.to_image()),
+            before: before
+                .map(|r| r.image_json())
+                .transpose()
+                .map_err(image_error)?,
+            after: Some(after.image_json().map_err(image_error)?),
         });
         if after.entity == Entity::Fields {
             self.fields_changed = true;

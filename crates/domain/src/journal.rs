@@ -112,8 +112,19 @@ pub struct NewJournalEntry {
     pub op: Op,
     /// Owner after the change (before it, for purges), for permission-scoped history reads.
     pub owner_id: Option<String>,
-    pub before: Option<Value>,
-    pub after: Option<Value>,
+    /// The record's image before and after the change as JSON text
+    /// ([`crate::record::Record::image_json`]), written once and stored as it is.
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// Where the store put an entry: what a write's caller learns of it (not the images).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Appended {
+    pub seq: i64,
+    pub entity: Entity,
+    pub record_id: String,
+    pub op: Op,
 }
 
 #[derive(Debug, Clone, PartialEq)]

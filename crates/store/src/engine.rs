@@ -926,7 +926,7 @@ macro_rules! sql_engine {
             async fn append(
                 &mut self,
                 entries: Vec<kontor_domain::journal::NewJournalEntry>,
-            ) -> $crate::StoreResult<Vec<kontor_domain::journal::JournalEntry>> {
+            ) -> $crate::StoreResult<Vec<kontor_domain::journal::Appended>> {
                 self.flush().await?;
                 if entries.is_empty() {
                     return Ok(vec![]);
@@ -949,16 +949,28 @@ macro_rules! sql_engine {
                     int_of(&head, "seq")? - n + 1
                 };
                 self.last_seq = first + n - 1;
-                let mut seq = first;
-                for chunk in entries.chunks($crate::sql::JOURNAL_ROWS_PER_INSERT) {
-                    execute(&mut *self.tx, self.dialect.insert_journal(seq, at, chunk)).await?;
-                    seq += chunk.len() as i64;
-                }
-                Ok(entries
-                    .into_iter()
+                let appended = entries
+                    .iter()
                     .enumerate()
-                    .map(|(i, e)| $crate::sql::stored_entry(first + i as i64, self.now, e))
-                    .collect())
+                    .map(|(i, e)| kontor_domain::journal::Appended {
+                        seq: first + i as i64,
+                        entity: e.entity,
+                        record_id: e.record_id.clone(),
+                        op: e.op,
+                    })
+                    .collect();
+                let mut seq = first;
+                let mut rest = entries.into_iter().peekable();
+                while rest.peek().is_some() {
+                    let chunk: Vec<_> = rest
+                        .by_ref()
+                        .take($crate::sql::JOURNAL_ROWS_PER_INSERT)
+                        .collect();
+                    let len = chunk.len() as i64;
+                    execute(&mut *self.tx, self.dialect.insert_journal(seq, at, chunk)).await?;
+                    seq += len;
+                }
+                Ok(appended)
             }
 
             async fn journal(

@@ -15,7 +15,7 @@ pub mod sql;
 pub mod sqlite;
 
 use async_trait::async_trait;
-use kontor_domain::journal::{JournalEntry, NewJournalEntry, Op, Origin};
+use kontor_domain::journal::{Appended, JournalEntry, NewJournalEntry, Op, Origin};
 use kontor_domain::permission::OwnerFilter;
 use kontor_domain::record::Record;
 use kontor_domain::time::Timestamp;
@@ -299,7 +299,7 @@ pub trait WriteTx: Send {
     /// Marks the custom field definitions as changed (every node's cache goes stale).
     async fn bump_schema_version(&mut self) -> StoreResult<()>;
     /// Appends entries at [`WriteTx::now`], allocating gap-free seqs.
-    async fn append(&mut self, entries: Vec<NewJournalEntry>) -> StoreResult<Vec<JournalEntry>>;
+    async fn append(&mut self, entries: Vec<NewJournalEntry>) -> StoreResult<Vec<Appended>>;
     /// Journal entries matching a query, as seen by this transaction.
     async fn journal(&mut self, q: &JournalQuery) -> StoreResult<Vec<JournalEntry>>;
     /// Clears the before/after images of a record's entries, leaving tombstones.

@@ -7,7 +7,7 @@ use crate::{FilterValue, JournalQuery, ListQuery, StoreError, StoreResult, Trash
 use kontor_domain::journal::{JournalEntry, NewJournalEntry};
 use kontor_domain::permission::OwnerFilter;
 use kontor_domain::record::{Deletion, Record};
-use kontor_domain::time::{self, Timestamp};
+use kontor_domain::time;
 use kontor_domain::{BatchId, Entity};
 use serde_json::Value;
 use std::str::FromStr;
@@ -481,24 +481,24 @@ impl Dialect {
     }
 
     /// One multi-row INSERT for consecutive journal entries starting at `first_seq`.
-    pub fn insert_journal(self, first_seq: i64, at: i64, entries: &[NewJournalEntry]) -> Stmt {
+    pub fn insert_journal(self, first_seq: i64, at: i64, entries: Vec<NewJournalEntry>) -> Stmt {
         let mut b = Builder::in_order(
             self,
             "INSERT INTO journal (seq, at, actor, origin, batch, entity, record_id, op, owner_id, before, after) VALUES ",
         );
-        for (i, e) in entries.iter().enumerate() {
+        for (i, e) in entries.into_iter().enumerate() {
             let row = [
                 Arg::Int(first_seq + i as i64),
                 Arg::Int(at),
-                Arg::Text(e.actor.clone()),
+                Arg::Text(e.actor),
                 Arg::Text(e.origin.as_str().into()),
                 Arg::Text(e.batch.to_string()),
                 Arg::Text(e.entity.as_str().into()),
-                Arg::Text(e.record_id.clone()),
+                Arg::Text(e.record_id),
                 Arg::Text(e.op.as_str().into()),
-                Arg::OptText(e.owner_id.clone()),
-                Arg::OptText(e.before.as_ref().map(Value::to_string)),
-                Arg::OptText(e.after.as_ref().map(Value::to_string)),
+                Arg::OptText(e.owner_id),
+                Arg::OptText(e.before),
+                Arg::OptText(e.after),
             ]
             .map(|a| b.arg(a));
             if i > 0 {
@@ -765,22 +765,6 @@ pub fn journal_from_row(row: &impl RowAccess) -> StoreResult<JournalEntry> {
 }
 
 /// A new journal entry as stored, once its seq and time are known.
-pub fn stored_entry(seq: i64, at: Timestamp, e: NewJournalEntry) -> JournalEntry {
-    JournalEntry {
-        seq,
-        at,
-        actor: e.actor,
-        origin: e.origin,
-        batch: e.batch,
-        entity: e.entity,
-        record_id: e.record_id,
-        op: e.op,
-        owner_id: e.owner_id,
-        before: e.before,
-        after: e.after,
-        scrubbed: false,
-    }
-}
 
 pub const PUT_JOB: &str = "INSERT INTO jobs (id, kind, subject, state, created_by, node, \
      created_at, updated_at, phase, done, total, result, error) \
