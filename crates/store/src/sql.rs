@@ -764,8 +764,6 @@ pub fn journal_from_row(row: &impl RowAccess) -> StoreResult<JournalEntry> {
     })
 }
 
-/// A new journal entry as stored, once its seq and time are known.
-
 pub const PUT_JOB: &str = "INSERT INTO jobs (id, kind, subject, state, created_by, node, \
      created_at, updated_at, phase, done, total, result, error) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
