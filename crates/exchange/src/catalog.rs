@@ -9,6 +9,7 @@
 //! chunk that fails is retried record by record, so one bad record fails alone and is reported
 //! with its file, line and 1C id.
 
+use crate::known::{self, Known, KnownIndex};
 use crate::report::{Failure, RunReport};
 use crate::values;
 use kontor_commerceml as cml;
@@ -113,9 +114,9 @@ pub enum ImportError {
     File { file: String, message: String },
     #[error("{0}")]
     Store(#[from] kontor_core::CoreError),
-    /// The task writing a chunk ended without an answer (it panicked or was cancelled).
-    #[error("writing to the database stopped: {0}")]
-    Writer(String),
+    /// Something that should not happen did (a task writing a chunk panicked).
+    #[error("the import stopped on an internal error: {0}")]
+    Internal(String),
     #[error("stopped at the first failed record ({file}, line {line}, {record}): {message}")]
     Stopped {
         file: String,
@@ -123,15 +124,6 @@ pub enum ImportError {
         record: String,
         message: String,
     },
-}
-
-/// A record of this 1C database that Kontor holds.
-#[derive(Debug, Clone)]
-struct Known {
-    id: String,
-    deleted: bool,
-    /// A file of this run listed it (or, for a product, one of its offers).
-    listed: bool,
 }
 
 /// How a planned change is counted once applied.
@@ -187,7 +179,7 @@ pub struct CatalogImport {
     actor: Actor,
     options: Options,
     batch: BatchId,
-    known: HashMap<Entity, HashMap<String, Known>>,
+    known: KnownIndex,
     /// The value lists of list properties: property 1C id → value 1C id → value.
     property_values: HashMap<String, HashMap<String, String>>,
     pending: Vec<Change>,
@@ -198,7 +190,7 @@ pub struct CatalogImport {
     /// Entities a file of this run sent in full: what the run does not list is missing.
     full: HashSet<Entity>,
     /// Products whose price an offer of this run set.
-    priced: HashSet<String>,
+    priced: HashSet<u128>,
     file: String,
     report: RunReport,
 }
@@ -210,32 +202,12 @@ impl CatalogImport {
         actor: Actor,
         options: Options,
     ) -> Result<CatalogImport, ImportError> {
-        let mut known: HashMap<Entity, HashMap<String, Known>> = HashMap::new();
-        let mut property_values = HashMap::new();
         // Only ids are loaded (a compact index), except the few properties, whose value
         // lists products refer to.
-        for entity in Entity::CATALOG {
-            let map = known.entry(entity).or_default();
-            let rows = kontor
-                .store
-                .external_ids(entity)
-                .await
-                .map_err(kontor_core::CoreError::from)?;
-            for (id, ext, deleted) in rows {
-                // A live record wins over one in the bin with the same 1C id.
-                if map.get(&ext).is_some_and(|k| !k.deleted) && deleted {
-                    continue;
-                }
-                map.insert(
-                    ext,
-                    Known {
-                        id,
-                        deleted,
-                        listed: false,
-                    },
-                );
-            }
-        }
+        let known = KnownIndex::load(kontor.store.as_ref(), &Entity::CATALOG)
+            .await
+            .map_err(kontor_core::CoreError::from)?;
+        let mut property_values = HashMap::new();
         for rec in kontor
             .store
             .all_records(Entity::Properties)
@@ -246,9 +218,8 @@ impl CatalogImport {
                 continue;
             };
             if known
-                .get(&Entity::Properties)
-                .and_then(|m| m.get(ext))
-                .is_some_and(|k| k.id == rec.id)
+                .get(Entity::Properties, ext)
+                .is_some_and(|k| k.id() == rec.id)
             {
                 property_values.insert(ext.to_string(), value_list(&rec.data));
             }
@@ -489,11 +460,7 @@ impl CatalogImport {
     async fn offer(&mut self, line: u64, mut o: cml::Offer) -> Result<(), ImportError> {
         // Some catalogs list each variant as a product of its own (`Товар` with the id
         // `product#characteristic`); the offer belongs to that one when it exists.
-        let product_ext = if self
-            .known
-            .get(&Entity::Products)
-            .is_some_and(|m| m.contains_key(&o.id))
-        {
+        let product_ext = if self.known.contains(Entity::Products, &o.id) {
             o.id.clone()
         } else {
             values::product_of_offer(&o.id).to_string()
@@ -669,8 +636,7 @@ impl CatalogImport {
         // The product's own offer, or else its first offer of the run, prices the product.
         if let Some((price, currency)) = product_price {
             let own = o.id == product_ext;
-            if own || !self.priced.contains(product_ext) {
-                self.priced.insert(product_ext.to_string());
+            if self.priced.insert(known::ext_key(product_ext)) || own {
                 let mut fields = Map::new();
                 fields.insert("price".into(), json!(price));
                 if let Some(c) = currency {
@@ -745,6 +711,41 @@ impl CatalogImport {
         self.drop_unlisted(full).await
     }
 
+    /// Plans what the options say for a record no file of this run listed.
+    fn missing(&mut self, entity: Entity, ext: String, id: String) {
+        let (planned, mutation) = match self.options.missing {
+            Missing::Keep => return,
+            Missing::Deactivate => (
+                Planned::Deactivate,
+                Mutation::Update {
+                    entity,
+                    id: id.clone(),
+                    input: json!({"active": false}),
+                },
+            ),
+            Missing::Delete => {
+                if let Some(k) = self.known.get_mut(entity, &ext) {
+                    k.deleted = true;
+                }
+                (
+                    Planned::Delete,
+                    Mutation::Delete {
+                        entity,
+                        id: id.clone(),
+                    },
+                )
+            }
+        };
+        self.pending.push(Change {
+            entity,
+            ext,
+            id,
+            line: 0,
+            planned,
+            mutations: vec![mutation],
+        });
+    }
+
     /// Deactivates or deletes (as the options say) the live records of these entities that no
     /// file of this run listed.
     async fn drop_unlisted(&mut self, entities: HashSet<Entity>) -> Result<(), ImportError> {
@@ -752,48 +753,38 @@ impl CatalogImport {
             return Ok(());
         }
         for entity in entities {
-            let missing: Vec<(String, String)> = self
-                .known
-                .get(&entity)
-                .into_iter()
-                .flatten()
-                .filter(|(ext, k)| {
-                    !k.deleted && !k.listed && ext.starts_with(&self.options.id_prefix)
-                })
-                .map(|(ext, k)| (ext.clone(), k.id.clone()))
-                .collect();
-            for (ext, id) in missing {
-                let (planned, mutation) = match self.options.missing {
-                    Missing::Keep => continue,
-                    Missing::Deactivate => (
-                        Planned::Deactivate,
-                        Mutation::Update {
-                            entity,
-                            id: id.clone(),
-                            input: json!({"active": false}),
-                        },
-                    ),
-                    Missing::Delete => {
-                        if let Some(k) = self.known.get_mut(&entity).and_then(|m| m.get_mut(&ext)) {
-                            k.deleted = true;
-                        }
-                        (
-                            Planned::Delete,
-                            Mutation::Delete {
-                                entity,
-                                id: id.clone(),
-                            },
-                        )
+            // The 1C ids are read back from the store, a page at a time: the index keeps
+            // only their hashes.
+            let mut after = String::new();
+            loop {
+                let page = self
+                    .kontor
+                    .store
+                    .external_ids(entity, &after, known::PAGE)
+                    .await
+                    .map_err(kontor_core::CoreError::from)?;
+                let full = page.len() == known::PAGE as usize;
+                if let Some((last, _, _)) = page.last() {
+                    after = last.clone();
+                }
+                for (id, ext, _) in page {
+                    if !ext.starts_with(&self.options.id_prefix) {
+                        continue;
                     }
-                };
-                self.pending.push(Change {
-                    entity,
-                    ext,
-                    id,
-                    line: 0,
-                    planned,
-                    mutations: vec![mutation],
-                });
+                    let missing = self
+                        .known
+                        .get(entity, &ext)
+                        .is_some_and(|k| !k.deleted && !k.listed && k.id() == id);
+                    if missing {
+                        self.missing(entity, ext, id);
+                    }
+                    if self.pending.len() >= self.options.chunk {
+                        self.send().await?;
+                    }
+                }
+                if !full {
+                    break;
+                }
             }
         }
         self.flush().await
@@ -822,7 +813,7 @@ impl CatalogImport {
                 *v = Value::Null;
             }
         }
-        let mut known = self.known.get(&entity).and_then(|m| m.get(ext)).cloned();
+        let mut known = self.known.get(entity, ext);
         if let Some(k) = known.as_mut().filter(|k| k.deleted && !deleted) {
             // Bringing back a parent from the bin brings back what was deleted with it, so
             // look at the record as it is now (rare: worth a flush and a read).
@@ -830,7 +821,7 @@ impl CatalogImport {
             let now = self
                 .kontor
                 .store
-                .get(entity, &k.id)
+                .get(entity, &k.id())
                 .await
                 .map_err(kontor_core::CoreError::from)?;
             match now {
@@ -849,40 +840,45 @@ impl CatalogImport {
                 return Ok(());
             }
             (Some(k), true) => {
-                self.set_known(entity, ext, &k.id, true);
+                self.set_known(entity, ext, k.listed_as(true));
+                let id = k.id();
                 (
                     Planned::Delete,
-                    k.id.clone(),
-                    vec![Mutation::Delete { entity, id: k.id }],
+                    id.clone(),
+                    vec![Mutation::Delete { entity, id }],
                 )
             }
             (Some(k), false) if k.deleted => {
-                self.set_known(entity, ext, &k.id, false);
+                self.set_known(entity, ext, k.listed_as(false));
+                let id = k.id();
                 (
                     Planned::Revive,
-                    k.id.clone(),
+                    id.clone(),
                     vec![
                         Mutation::RestoreDeleted {
                             entity,
-                            id: k.id.clone(),
+                            id: id.clone(),
                         },
                         Mutation::Update {
                             entity,
-                            id: k.id,
+                            id,
                             input: Value::Object(fields),
                         },
                     ],
                 )
             }
-            (Some(k), false) => (
-                Planned::Update,
-                k.id.clone(),
-                vec![Mutation::Update {
-                    entity,
-                    id: k.id,
-                    input: Value::Object(fields),
-                }],
-            ),
+            (Some(k), false) => {
+                let id = k.id();
+                (
+                    Planned::Update,
+                    id.clone(),
+                    vec![Mutation::Update {
+                        entity,
+                        id,
+                        input: Value::Object(fields),
+                    }],
+                )
+            }
             (None, false) if !self.options.create => {
                 return self.fail(
                     entity,
@@ -896,10 +892,13 @@ impl CatalogImport {
             }
             (None, false) => {
                 let id = new_id();
+                let Some(k) = Known::new(&id, false, true) else {
+                    return Err(ImportError::Internal(format!("new id {id} is not a UUID")));
+                };
                 fields.insert("external_id".into(), json!(ext));
                 // Empty values need not be written on a new record.
                 fields.retain(|_, v| !v.is_null());
-                self.set_known(entity, ext, &id, false);
+                self.set_known(entity, ext, k);
                 (
                     Planned::Create,
                     id.clone(),
@@ -924,19 +923,12 @@ impl CatalogImport {
 
     /// Remembers what Kontor holds for `ext` once the planned change is applied; the run
     /// listed it.
-    fn set_known(&mut self, entity: Entity, ext: &str, id: &str, deleted: bool) {
-        self.known.entry(entity).or_default().insert(
-            ext.to_string(),
-            Known {
-                id: id.to_string(),
-                deleted,
-                listed: true,
-            },
-        );
+    fn set_known(&mut self, entity: Entity, ext: &str, known: Known) {
+        self.known.set(entity, ext, known);
     }
 
     fn mark_listed(&mut self, entity: Entity, ext: &str) {
-        if let Some(k) = self.known.get_mut(&entity).and_then(|m| m.get_mut(ext)) {
+        if let Some(k) = self.known.get_mut(entity, ext) {
             k.listed = true;
         }
     }
@@ -944,20 +936,15 @@ impl CatalogImport {
     /// 1C marked this record deleted: in this run, or it is in Kontor's bin.
     fn deleted_by_1c(&self, entity: Entity, ext: &str) -> bool {
         self.marked_deleted.contains(&(entity, ext.to_string()))
-            || self
-                .known
-                .get(&entity)
-                .and_then(|m| m.get(ext))
-                .is_some_and(|k| k.deleted)
+            || self.known.get(entity, ext).is_some_and(|k| k.deleted)
     }
 
     /// The Kontor id of a live record with this 1C id.
     fn live_id(&self, entity: Entity, ext: &str) -> Option<String> {
         self.known
-            .get(&entity)
-            .and_then(|m| m.get(ext))
+            .get(entity, ext)
             .filter(|k| !k.deleted)
-            .map(|k| k.id.clone())
+            .map(|k| k.id())
     }
 
     fn is_known_live(&self, entity: Entity, ext: &str) -> bool {
@@ -1040,7 +1027,7 @@ impl CatalogImport {
         let written = chunk
             .task
             .await
-            .map_err(|e| ImportError::Writer(e.to_string()))?;
+            .map_err(|e| ImportError::Internal(e.to_string()))?;
         match written {
             Ok(touched) => {
                 for c in &chunk.changes {
@@ -1058,9 +1045,7 @@ impl CatalogImport {
                         Err(kontor_core::CoreError::Domain(e)) => {
                             // What this record would have been is not in Kontor after all.
                             if matches!(c.planned, Planned::Create) {
-                                if let Some(m) = self.known.get_mut(&c.entity) {
-                                    m.remove(&c.ext);
-                                }
+                                self.known.remove(c.entity, &c.ext);
                             }
                             self.fail(c.entity, &c.ext, c.line, e.to_string())?;
                         }

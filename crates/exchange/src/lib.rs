@@ -8,9 +8,11 @@
 //! - [`settings`]: the settings of one 1C database (its `onec_databases` record).
 //! - [`values`]: 1C's spellings of currencies, VAT rates, units and decimals.
 //! - [`report`]: counts and failures of a run.
+//! - `known`: a run's compact index of the records Kontor holds from its 1C database.
 
 pub mod catalog;
 pub mod folder;
+mod known;
 pub mod report;
 pub mod sale;
 pub mod settings;

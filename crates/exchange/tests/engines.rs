@@ -35,6 +35,24 @@ async fn import(kontor: &Arc<Kontor>, xml: &str) -> RunReport {
     run.finish().await.expect("finish")
 }
 
+/// Every product's `(id, 1C id, deleted)`, read a row per page so that paging is tested.
+async fn external_ids(kontor: &Kontor) -> Vec<(String, String, bool)> {
+    let mut out: Vec<(String, String, bool)> = Vec::new();
+    loop {
+        let after = out.last().map(|(id, _, _)| id.clone()).unwrap_or_default();
+        let page = kontor
+            .store
+            .external_ids(Entity::Products, &after, 1)
+            .await
+            .expect("index");
+        if page.is_empty() {
+            return out;
+        }
+        assert_eq!(page.len(), 1);
+        out.extend(page);
+    }
+}
+
 async fn check(store: DynStore) {
     let kontor = Arc::new(Kontor::new(store, Settings::default()));
     let first = import(&kontor, &catalog(false)).await;
@@ -43,30 +61,18 @@ async fn check(store: DynStore) {
     let again = import(&kontor, &catalog(false)).await;
     assert_eq!(again.counts["products"].unchanged, 2, "{again:?}");
     assert_eq!(kontor.store.journal_head().await.expect("head"), head);
-    let ids = kontor
-        .store
-        .external_ids(Entity::Products)
-        .await
-        .expect("index");
+    let ids = external_ids(&kontor).await;
     assert_eq!(ids.len(), 2);
     assert!(ids.iter().all(|(_, _, deleted)| !deleted));
 
     let deleted = import(&kontor, &catalog(true)).await;
     assert_eq!(deleted.counts["products"].deleted, 1, "{deleted:?}");
-    let ids = kontor
-        .store
-        .external_ids(Entity::Products)
-        .await
-        .expect("index");
+    let ids = external_ids(&kontor).await;
     assert!(ids.iter().any(|(_, ext, d)| ext == "p-2" && *d), "{ids:?}");
 
     let back = import(&kontor, &catalog(false)).await;
     assert_eq!(back.counts["products"].updated, 1, "{back:?}");
-    let ids = kontor
-        .store
-        .external_ids(Entity::Products)
-        .await
-        .expect("index");
+    let ids = external_ids(&kontor).await;
     assert!(ids.iter().all(|(_, _, deleted)| !deleted), "{ids:?}");
     kontor.store.close().await;
 }

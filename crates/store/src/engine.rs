@@ -435,19 +435,24 @@ macro_rules! sql_engine {
             async fn external_ids(
                 &self,
                 entity: kontor_domain::Entity,
+                after: &str,
+                limit: u32,
             ) -> $crate::StoreResult<Vec<(String, String, bool)>> {
-                fetch_all(&self.readers, self.dialect.external_ids(entity))
-                    .await?
-                    .iter()
-                    .map(|r| {
-                        use $crate::sql::RowAccess;
-                        Ok((
-                            r.req_text("id")?,
-                            r.req_text("external_id")?,
-                            r.req_int("deleted")? != 0,
-                        ))
-                    })
-                    .collect()
+                fetch_all(
+                    &self.readers,
+                    self.dialect.external_ids(entity, after, limit),
+                )
+                .await?
+                .iter()
+                .map(|r| {
+                    use $crate::sql::RowAccess;
+                    Ok((
+                        r.req_text("id")?,
+                        r.req_text("external_id")?,
+                        r.req_int("deleted")? != 0,
+                    ))
+                })
+                .collect()
             }
 
             async fn find_unique(

@@ -176,9 +176,15 @@ pub trait Store: Send + Sync + 'static {
     async fn journal(&self, q: &JournalQuery) -> StoreResult<Vec<JournalEntry>>;
     /// Every record of an entity (live and deleted), in id order, for replay checks and exports.
     async fn all_records(&self, entity: Entity) -> StoreResult<Vec<Record>>;
-    /// `(id, external_id, deleted)` of every record of an entity that has an `external_id`
-    /// (live and in the bin), in id order: the compact index imports match 1C ids with.
-    async fn external_ids(&self, entity: Entity) -> StoreResult<Vec<(String, String, bool)>>;
+    /// `(id, external_id, deleted)` of the records of an entity that have an `external_id`
+    /// (live and in the bin), in id order, a page of at most `limit` after id `after` (`""`
+    /// for the first): what imports match 1C ids with, read a page at a time.
+    async fn external_ids(
+        &self,
+        entity: Entity,
+        after: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<(String, String, bool)>>;
     /// The live record holding a unique value, e.g. the user with an e-mail address.
     async fn find_unique(
         &self,

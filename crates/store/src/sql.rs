@@ -326,7 +326,7 @@ impl Dialect {
 
     /// `(id, external_id, in the bin)` of an entity's records that have an `external_id`:
     /// what an import needs to match records, without their data.
-    pub fn external_ids(self, entity: Entity) -> Stmt {
+    pub fn external_ids(self, entity: Entity, after: &str, limit: u32) -> Stmt {
         let ext = match self {
             Dialect::Sqlite => "json_extract(data, '$.external_id')",
             Dialect::Postgres => "(data ->> 'external_id')",
@@ -335,9 +335,13 @@ impl Dialect {
             &format!(
                 "SELECT id, {ext} AS external_id, \
                  CAST(CASE WHEN deleted_batch IS NULL THEN 0 ELSE 1 END AS BIGINT) AS deleted \
-                 FROM records WHERE entity = $1 AND {ext} IS NOT NULL ORDER BY id"
+                 FROM records WHERE entity = $1 AND id > $2 AND {ext} IS NOT NULL ORDER BY id LIMIT $3"
             ),
-            vec![Arg::Text(entity.as_str().into())],
+            vec![
+                Arg::Text(entity.as_str().into()),
+                Arg::Text(after.into()),
+                Arg::Int(i64::from(limit)),
+            ],
         )
     }
 

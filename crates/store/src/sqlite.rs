@@ -84,13 +84,15 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(30))
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_with(base.clone().read_only(true))
+            // Readers keep a smaller page cache each: there are several of them, and the
+            // operating system caches the file for all.
+            .connect_with(base.clone().read_only(true).pragma("cache_size", "-16384"))
             .await
             .map_err(cannot_open)?;
         let maintenance = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(base)
+            .connect_with(base.pragma("cache_size", "-2048"))
             .await
             .map_err(cannot_open)?;
         let head = sqlx::query(HEAD_FROM_JOURNAL)
