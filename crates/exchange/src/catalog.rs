@@ -91,7 +91,7 @@ impl Default for Options {
         Options {
             missing: Missing::default(),
             on_error: OnError::default(),
-            chunk: 500,
+            chunk: 1000,
             id_prefix: String::new(),
             price_type: None,
             warehouses: None,
@@ -190,7 +190,7 @@ pub struct CatalogImport {
     /// Entities a file of this run sent in full: what the run does not list is missing.
     full: HashSet<Entity>,
     /// Products whose price an offer of this run set.
-    priced: HashSet<u128>,
+    priced: HashSet<[u8; 16]>,
     file: String,
     report: RunReport,
 }

@@ -13,7 +13,8 @@ pub(crate) const PAGE: u32 = 10_000;
 /// A record of the 1C database that Kontor holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Known {
-    id: u128,
+    /// The UUID's bytes (a byte array rather than `u128`: no 16-byte alignment to pad to).
+    id: [u8; 16],
     pub deleted: bool,
     /// A file of this run listed it (or, for a product, one of its offers).
     pub listed: bool,
@@ -22,7 +23,7 @@ pub(crate) struct Known {
 impl Known {
     /// `None` for an id that is not a UUID (Kontor makes no other kind).
     pub fn new(id: &str, deleted: bool, listed: bool) -> Option<Known> {
-        let id = uuid::Uuid::parse_str(id).ok()?.as_u128();
+        let id = *uuid::Uuid::parse_str(id).ok()?.as_bytes();
         Some(Known {
             id,
             deleted,
@@ -41,20 +42,20 @@ impl Known {
 
     /// The Kontor id, in its canonical text form.
     pub fn id(&self) -> String {
-        uuid::Uuid::from_u128(self.id).to_string()
+        uuid::Uuid::from_bytes(self.id).to_string()
     }
 }
 
-/// The key a 1C id is kept under.
-pub(crate) fn ext_key(ext: &str) -> u128 {
+/// The key a 1C id is kept under: the first 128 bits of its BLAKE3 hash.
+pub(crate) fn ext_key(ext: &str) -> [u8; 16] {
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&blake3::hash(ext.as_bytes()).as_bytes()[..16]);
-    u128::from_le_bytes(bytes)
+    bytes
 }
 
 #[derive(Debug, Default)]
 pub(crate) struct KnownIndex {
-    by_entity: HashMap<Entity, HashMap<u128, Known>>,
+    by_entity: HashMap<Entity, HashMap<[u8; 16], Known>>,
 }
 
 impl KnownIndex {

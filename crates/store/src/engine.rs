@@ -110,17 +110,18 @@ impl WriteBuffer {
     /// buffer. Every record's old unique values go before any new one is inserted, so values
     /// that moved between records in this transaction never collide.
     pub(crate) fn drain(&mut self, dialect: crate::sql::Dialect) -> Vec<crate::sql::Stmt> {
-        use crate::sql::{insert_uniques, remove_uniques_of, ROWS_PER_STATEMENT};
+        use crate::sql::{insert_uniques, remove_uniques_of, statement_chunks, statement_sizes};
         let mut out = Vec::new();
         self.put_at.clear();
         self.uniques_at.clear();
-        let mut puts = std::mem::take(&mut self.puts).into_iter().peekable();
-        while puts.peek().is_some() {
-            out.push(dialect.put_rows(puts.by_ref().take(ROWS_PER_STATEMENT).collect()));
+        let puts = std::mem::take(&mut self.puts);
+        let mut rows = puts.into_iter();
+        for size in statement_sizes(rows.len()) {
+            out.push(dialect.put_rows(rows.by_ref().take(size).collect()));
         }
         let uniques = std::mem::take(&mut self.uniques);
         let ids: Vec<String> = uniques.iter().map(|(_, id, _)| id.clone()).collect();
-        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        for chunk in statement_chunks(&ids) {
             out.push(remove_uniques_of(dialect, chunk));
         }
         let rows: Vec<(kontor_domain::Entity, String, String, String)> = uniques
@@ -131,7 +132,7 @@ impl WriteBuffer {
                     .map(move |(key, value)| (entity, key, value, id.clone()))
             })
             .collect();
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        for chunk in statement_chunks(&rows) {
             out.push(insert_uniques(dialect, chunk));
         }
         out
@@ -876,7 +877,7 @@ macro_rules! sql_engine {
             ) -> $crate::StoreResult<Vec<kontor_domain::record::Record>> {
                 self.flush().await?;
                 let mut out = Vec::with_capacity(ids.len());
-                for chunk in ids.chunks($crate::sql::ROWS_PER_STATEMENT) {
+                for chunk in $crate::sql::statement_chunks(ids) {
                     out.extend(records(
                         fetch_all(&mut *self.tx, self.dialect.get_many(entity, chunk)).await?,
                     )?);
@@ -893,7 +894,7 @@ macro_rules! sql_engine {
                 use $crate::sql::RowAccess;
                 self.flush().await?;
                 let mut out = Vec::new();
-                for chunk in values.chunks($crate::sql::ROWS_PER_STATEMENT) {
+                for chunk in $crate::sql::statement_chunks(values) {
                     for row in fetch_all(
                         &mut *self.tx,
                         $crate::sql::unique_holders(self.dialect, entity, key, chunk),
@@ -965,12 +966,9 @@ macro_rules! sql_engine {
                     })
                     .collect();
                 let mut seq = first;
-                let mut rest = entries.into_iter().peekable();
-                while rest.peek().is_some() {
-                    let chunk: Vec<_> = rest
-                        .by_ref()
-                        .take($crate::sql::JOURNAL_ROWS_PER_INSERT)
-                        .collect();
+                let mut rest = entries.into_iter();
+                for size in $crate::sql::statement_sizes(rest.len()) {
+                    let chunk: Vec<_> = rest.by_ref().take(size).collect();
                     let len = chunk.len() as i64;
                     execute(&mut *self.tx, self.dialect.insert_journal(seq, at, chunk)).await?;
                     seq += len;

@@ -514,12 +514,31 @@ impl Dialect {
     }
 }
 
-/// Journal rows per INSERT statement (11 parameters each, well under both engines' limits).
-pub const JOURNAL_ROWS_PER_INSERT: usize = 200;
+/// Rows per multi-row statement (records: 11 parameters each; journal: 11; uniques: 4) and ids
+/// per `IN` list: the largest is well under both engines' parameter limits. Any count is sent
+/// as statements of these sizes only, so a connection prepares a handful of shapes per table
+/// and keeps them cached, instead of a new statement for every count.
+pub const STATEMENT_ROWS: [usize; 5] = [256, 64, 16, 4, 1];
 
-/// Rows per statement when a write transaction sends what it buffered (records: 11 parameters
-/// each; uniques: 4), and ids per `IN` list: well under both engines' parameter limits.
-pub const ROWS_PER_STATEMENT: usize = 250;
+/// How `n` rows are split into statements: as many of the largest size as fit, then the next.
+pub fn statement_sizes(n: usize) -> impl Iterator<Item = usize> {
+    let mut left = n;
+    STATEMENT_ROWS.into_iter().flat_map(move |size| {
+        let count = left / size;
+        left %= size;
+        std::iter::repeat_n(size, count)
+    })
+}
+
+/// Splits items into runs of [`statement_sizes`].
+pub fn statement_chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    statement_sizes(items.len()).map(move |size| {
+        let (head, tail) = rest.split_at(size);
+        rest = tail;
+        head
+    })
+}
 
 /// The parameters of one `records` row, in [`Dialect::put_rows`] order.
 pub fn put_row(rec: &Record, parent_id: Option<&str>, search: &str) -> StoreResult<[Arg; 11]> {
@@ -845,4 +864,30 @@ pub fn session_from_row(row: &impl RowAccess) -> StoreResult<crate::Session> {
         created_at: time::from_micros(row.req_int("created_at")?),
         expires_at: time::from_micros(row.req_int("expires_at")?),
     })
+}
+
+#[cfg(test)]
+mod statement_size_tests {
+    use super::*;
+
+    #[test]
+    fn counts_split_into_the_few_statement_sizes() {
+        for n in [0, 1, 3, 4, 5, 63, 64, 65, 255, 256, 257, 1000, 2000, 2345] {
+            let sizes: Vec<usize> = statement_sizes(n).collect();
+            assert_eq!(sizes.iter().sum::<usize>(), n, "{n}");
+            assert!(sizes.iter().all(|s| STATEMENT_ROWS.contains(s)), "{n}");
+            assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "{n}: {sizes:?}");
+            // Never more than three statements of any size below the largest.
+            for size in &STATEMENT_ROWS[1..] {
+                assert!(sizes.iter().filter(|s| *s == size).count() <= 3, "{n}");
+            }
+        }
+        let items: Vec<usize> = (0..70).collect();
+        let chunks: Vec<&[usize]> = statement_chunks(&items).collect();
+        assert_eq!(
+            chunks.iter().map(|c| c.len()).collect::<Vec<_>>(),
+            [64, 4, 1, 1]
+        );
+        assert_eq!(chunks.concat(), items);
+    }
 }

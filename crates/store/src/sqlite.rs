@@ -55,7 +55,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
-            .pragma("cache_size", "-65536")
+            .pragma("cache_size", "-32768")
             .pragma("temp_store", "memory")
             // Checkpoints run in the background (see `checkpoint_loop`), not inside a commit,
             // so no write waits for the database file's fsync.
@@ -86,7 +86,7 @@ impl SqliteStore {
             .max_lifetime(None)
             // Readers keep a smaller page cache each: there are several of them, and the
             // operating system caches the file for all.
-            .connect_with(base.clone().read_only(true).pragma("cache_size", "-16384"))
+            .connect_with(base.clone().read_only(true).pragma("cache_size", "-8192"))
             .await
             .map_err(cannot_open)?;
         let maintenance = SqlitePoolOptions::new()
