@@ -53,9 +53,19 @@ pub(crate) fn ext_key(ext: &str) -> [u8; 16] {
     bytes
 }
 
+/// Each entity's map is split in shards by the key's first byte: a map that grows doubles its
+/// table, and for a moment holds the old one too; a shard doing so holds a 64th of the index.
+const SHARDS: usize = 64;
+
+type Shards = Vec<HashMap<[u8; 16], Known>>;
+
+fn shard(key: &[u8; 16]) -> usize {
+    usize::from(key[0]) % SHARDS
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct KnownIndex {
-    by_entity: HashMap<Entity, HashMap<[u8; 16], Known>>,
+    by_entity: HashMap<Entity, Shards>,
 }
 
 impl KnownIndex {
@@ -64,20 +74,16 @@ impl KnownIndex {
     pub async fn load(store: &dyn Store, entities: &[Entity]) -> StoreResult<KnownIndex> {
         let mut index = KnownIndex::default();
         for &entity in entities {
-            let map = index.by_entity.entry(entity).or_default();
             let mut after = String::new();
             loop {
                 let page = store.external_ids(entity, &after, PAGE).await?;
                 let full = page.len() == PAGE as usize;
                 for (id, ext, deleted) in &page {
-                    let key = ext_key(ext);
-                    if *deleted && map.get(&key).is_some_and(|k| !k.deleted) {
+                    if *deleted && index.get(entity, ext).is_some_and(|k| !k.deleted) {
                         continue;
                     }
                     match Known::new(id, *deleted, false) {
-                        Some(k) => {
-                            map.insert(key, k);
-                        }
+                        Some(k) => index.set(entity, ext, k),
                         None => tracing::warn!(
                             entity = entity.as_str(),
                             id,
@@ -95,11 +101,20 @@ impl KnownIndex {
     }
 
     pub fn get(&self, entity: Entity, ext: &str) -> Option<Known> {
-        self.by_entity.get(&entity)?.get(&ext_key(ext)).copied()
+        let key = ext_key(ext);
+        self.by_entity
+            .get(&entity)?
+            .get(shard(&key))?
+            .get(&key)
+            .copied()
     }
 
     pub fn get_mut(&mut self, entity: Entity, ext: &str) -> Option<&mut Known> {
-        self.by_entity.get_mut(&entity)?.get_mut(&ext_key(ext))
+        let key = ext_key(ext);
+        self.by_entity
+            .get_mut(&entity)?
+            .get_mut(shard(&key))?
+            .get_mut(&key)
     }
 
     pub fn contains(&self, entity: Entity, ext: &str) -> bool {
@@ -107,15 +122,24 @@ impl KnownIndex {
     }
 
     pub fn set(&mut self, entity: Entity, ext: &str, known: Known) {
-        self.by_entity
+        let key = ext_key(ext);
+        let shards = self
+            .by_entity
             .entry(entity)
-            .or_default()
-            .insert(ext_key(ext), known);
+            .or_insert_with(|| vec![HashMap::new(); SHARDS]);
+        if let Some(m) = shards.get_mut(shard(&key)) {
+            m.insert(key, known);
+        }
     }
 
     pub fn remove(&mut self, entity: Entity, ext: &str) {
-        if let Some(m) = self.by_entity.get_mut(&entity) {
-            m.remove(&ext_key(ext));
+        let key = ext_key(ext);
+        if let Some(m) = self
+            .by_entity
+            .get_mut(&entity)
+            .and_then(|s| s.get_mut(shard(&key)))
+        {
+            m.remove(&key);
         }
     }
 }
