@@ -678,9 +678,9 @@ impl CatalogImport {
         Some((price, currency))
     }
 
-    /// A product's name as the database has it (once what this run sent is written).
+    /// A product's name as the database has it, once the chunk being written has landed.
     async fn product_name(&mut self, id: &str) -> Result<String, ImportError> {
-        self.flush().await?;
+        self.settle().await?;
         Ok(self
             .kontor
             .store
