@@ -19,6 +19,8 @@ const FLUSH_EVERY: Duration = Duration::from_millis(500);
 pub struct TrackedJob {
     row: Mutex<JobRow>,
     store: DynStore,
+    /// Set once the job's end is in its row (or recording it was given up).
+    recorded: tokio::sync::watch::Sender<bool>,
 }
 
 impl TrackedJob {
@@ -50,7 +52,20 @@ impl TrackedJob {
         Ok(Arc::new(TrackedJob {
             row: Mutex::new(row),
             store,
+            recorded: tokio::sync::watch::Sender::new(false),
         }))
+    }
+
+    /// Whether the job's end is in its row, so `GET /api/v1/jobs/{id}` shows it.
+    pub fn is_recorded(&self) -> bool {
+        *self.recorded.borrow()
+    }
+
+    /// Waits until the job's end is in its row.
+    pub async fn recorded(&self) {
+        let mut rx = self.recorded.subscribe();
+        // The sender lives as long as `self`, so this ends only when the end is recorded.
+        let _ = rx.wait_for(|done| *done).await;
     }
 
     pub fn row(&self) -> JobRow {
@@ -111,6 +126,7 @@ impl TrackedJob {
                     }
                 }
             }
+            self.recorded.send_replace(true);
         });
     }
 }

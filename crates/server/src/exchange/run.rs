@@ -124,6 +124,7 @@ impl Importer {
 pub struct ImportRun {
     commands: mpsc::UnboundedSender<Command>,
     status: Arc<watch::Sender<RunStatus>>,
+    job: Arc<TrackedJob>,
     pub job_id: String,
 }
 
@@ -157,10 +158,12 @@ impl ImportRun {
         let (commands, inbox) = mpsc::unbounded_channel();
         let status = Arc::new(watch::Sender::new(RunStatus::default()));
         let job_id = job.row().id;
-        job.clone().run(work(setup, inbox, status.clone(), job));
+        job.clone()
+            .run(work(setup, inbox, status.clone(), job.clone()));
         Ok(ImportRun {
             commands,
             status,
+            job,
             job_id,
         })
     }
@@ -234,20 +237,25 @@ impl ImportRun {
         s.files.get(name).cloned()
     }
 
-    /// Waits at most `step` for the run to end; how it ended, if it has.
+    /// Waits at most `step` for the run to end and its job to record the end (so the report
+    /// 1C is told about is the one the jobs API shows); how it ended, once both happened.
     pub async fn wait_end(&self, step: Duration) -> Option<Result<RunReport, String>> {
         let mut rx = self.status.subscribe();
         let _ = tokio::time::timeout(step, async {
             loop {
                 if rx.borrow_and_update().ended.is_some() {
-                    return;
+                    break;
                 }
                 if rx.changed().await.is_err() {
                     return;
                 }
             }
+            self.job.recorded().await;
         })
         .await;
+        if !self.job.is_recorded() {
+            return None;
+        }
         let s = rx.borrow();
         s.ended.clone()
     }
