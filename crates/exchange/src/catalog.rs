@@ -840,7 +840,7 @@ impl CatalogImport {
                 return Ok(());
             }
             (Some(k), true) => {
-                self.set_known(entity, ext, k.listed_as(true));
+                self.known.set(entity, ext, k.listed_as(true));
                 let id = k.id();
                 (
                     Planned::Delete,
@@ -849,7 +849,7 @@ impl CatalogImport {
                 )
             }
             (Some(k), false) if k.deleted => {
-                self.set_known(entity, ext, k.listed_as(false));
+                self.known.set(entity, ext, k.listed_as(false));
                 let id = k.id();
                 (
                     Planned::Revive,
@@ -898,7 +898,7 @@ impl CatalogImport {
                 fields.insert("external_id".into(), json!(ext));
                 // Empty values need not be written on a new record.
                 fields.retain(|_, v| !v.is_null());
-                self.set_known(entity, ext, k);
+                self.known.set(entity, ext, k);
                 (
                     Planned::Create,
                     id.clone(),
@@ -921,12 +921,7 @@ impl CatalogImport {
         Ok(())
     }
 
-    /// Remembers what Kontor holds for `ext` once the planned change is applied; the run
-    /// listed it.
-    fn set_known(&mut self, entity: Entity, ext: &str, known: Known) {
-        self.known.set(entity, ext, known);
-    }
-
+    /// A file of this run listed the record of `ext`.
     fn mark_listed(&mut self, entity: Entity, ext: &str) {
         if let Some(k) = self.known.get_mut(entity, ext) {
             k.listed = true;
@@ -948,7 +943,7 @@ impl CatalogImport {
     }
 
     fn is_known_live(&self, entity: Entity, ext: &str) -> bool {
-        self.live_id(entity, ext).is_some()
+        self.known.get(entity, ext).is_some_and(|k| !k.deleted)
     }
 
     fn fail(

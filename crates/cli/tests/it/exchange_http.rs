@@ -457,9 +457,10 @@ fn documents_of(xml: &[u8]) -> Vec<kontor_commerceml::Document> {
     docs
 }
 
-async fn post(base: &str, tok: &str, path: &str, body: Value) -> Value {
+/// Sends a JSON body to the API and checks the answer is a success.
+async fn send(method: reqwest::Method, base: &str, tok: &str, path: &str, body: Value) -> Value {
     let resp = reqwest::Client::new()
-        .post(format!("{base}/api/v1/{path}"))
+        .request(method, format!("{base}/api/v1/{path}"))
         .bearer_auth(tok)
         .json(&body)
         .send()
@@ -469,6 +470,14 @@ async fn post(base: &str, tok: &str, path: &str, body: Value) -> Value {
     let v: Value = resp.json().await.expect("json");
     assert!(status.is_success(), "{path}: {status} {v}");
     v
+}
+
+async fn post(base: &str, tok: &str, path: &str, body: Value) -> Value {
+    send(reqwest::Method::POST, base, tok, path, body).await
+}
+
+async fn patch(base: &str, tok: &str, path: &str, body: Value) -> Value {
+    send(reqwest::Method::PATCH, base, tok, path, body).await
 }
 
 async fn get(base: &str, tok: &str, path: &str) -> Value {
@@ -733,14 +742,13 @@ async fn sale_exchange_sends_invoices_until_confirmed_and_takes_back_payments_an
     }
 
     // A change in Kontor goes out again, as the same document.
-    let resp = reqwest::Client::new()
-        .patch(format!("{base}/api/v1/invoices/{}", ids["479"]))
-        .bearer_auth(&tok)
-        .json(&json!({"notes": "deliver before noon"}))
-        .send()
-        .await
-        .expect("patch");
-    assert!(resp.status().is_success());
+    patch(
+        &base,
+        &tok,
+        &format!("invoices/{}", ids["479"]),
+        json!({"notes": "deliver before noon"}),
+    )
+    .await;
     third.init("sale", Some("3.1")).await;
     let (ctype, xml5) = third.query().await;
     assert!(ctype.contains("utf-8"), "CML 3.1 goes as UTF-8: {ctype}");
@@ -758,26 +766,24 @@ async fn sale_exchange_sends_invoices_until_confirmed_and_takes_back_payments_an
         1,
         "made at the first exchange: {databases:?}"
     );
-    let resp = reqwest::Client::new()
-        .patch(format!(
-            "{base}/api/v1/onec_databases/{}",
+    patch(
+        &base,
+        &tok,
+        &format!(
+            "onec_databases/{}",
             databases[0]["id"].as_str().expect("id")
-        ))
-        .bearer_auth(&tok)
-        .json(&json!({"invoice_statuses": ["paid"]}))
-        .send()
-        .await
-        .expect("patch");
-    assert!(resp.status().is_success());
+        ),
+        json!({"invoice_statuses": ["paid"]}),
+    )
+    .await;
     for n in ["142", "479"] {
-        let resp = reqwest::Client::new()
-            .patch(format!("{base}/api/v1/invoices/{}", ids[n]))
-            .bearer_auth(&tok)
-            .json(&json!({"notes": "checked"}))
-            .send()
-            .await
-            .expect("patch");
-        assert!(resp.status().is_success());
+        patch(
+            &base,
+            &tok,
+            &format!("invoices/{}", ids[n]),
+            json!({"notes": "checked"}),
+        )
+        .await;
     }
     let (_, xml6) = third.query().await;
     let numbers: Vec<String> = documents_of(&xml6)
@@ -872,14 +878,13 @@ async fn the_settings_of_a_1c_database_shape_what_its_exchange_does() {
 
     // The same 1C database may now only update, and its ids are another prefix: nothing it
     // sends is in Kontor, so nothing is created and every record is reported.
-    let resp = reqwest::Client::new()
-        .patch(format!("{base}/api/v1/onec_databases/{database}"))
-        .bearer_auth(&tok)
-        .json(&json!({"create_records": false, "id_prefix": "other:"}))
-        .send()
-        .await
-        .expect("patch");
-    assert!(resp.status().is_success());
+    patch(
+        &base,
+        &tok,
+        &format!("onec_databases/{database}"),
+        json!({"create_records": false, "id_prefix": "other:"}),
+    )
+    .await;
     let answers = onec.catalog_exchange(&files).await;
     assert!(answers[0].ok(), "{:?}", answers[0]);
     assert!(
@@ -890,14 +895,13 @@ async fn the_settings_of_a_1c_database_shape_what_its_exchange_does() {
     assert!(onec.call("catalog", "complete").await.ok());
     assert_eq!(all_items(&base, &tok, "products?limit=500").await.len(), 43);
     // A settings value the exchange cannot use is refused at the start, not half-way.
-    let resp = reqwest::Client::new()
-        .patch(format!("{base}/api/v1/onec_databases/{database}"))
-        .bearer_auth(&tok)
-        .json(&json!({"property_fields": {"a3e9701f-2483-11e9-80c9-0cc47ab29cd1": 5}}))
-        .send()
-        .await
-        .expect("patch");
-    assert!(resp.status().is_success());
+    patch(
+        &base,
+        &tok,
+        &format!("onec_databases/{database}"),
+        json!({"property_fields": {"a3e9701f-2483-11e9-80c9-0cc47ab29cd1": 5}}),
+    )
+    .await;
     assert!(onec.checkauth("catalog").await.ok());
     onec.init("catalog", None).await;
     assert!(onec
