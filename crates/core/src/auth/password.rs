@@ -101,10 +101,12 @@ impl PasswordHashing {
         work: impl FnOnce(&mut Vec<Block>) -> Result<T, String> + Send + 'static,
     ) -> CoreResult<T> {
         self.active.fetch_add(1, Ordering::SeqCst);
-        let started = self.started.fetch_add(1, Ordering::SeqCst) + 1;
+        self.started.fetch_add(1, Ordering::SeqCst);
         let result = self.run_bounded(work).await;
         if self.active.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.release_when_idle(started);
+            // The last hash to end need not be the last to start: idle means no hash started
+            // after this moment, whichever ended last.
+            self.release_when_idle(self.started.load(Ordering::SeqCst));
         }
         result
     }
