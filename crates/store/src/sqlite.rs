@@ -45,6 +45,14 @@ pub struct SqliteStore {
 
 /// How often the background checkpointer folds the WAL into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+/// How long a connection waits for a lock another holds before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// WAL frames (pages) above which the checkpointer truncates the WAL: 16,384 pages of 4 KiB.
+const WAL_RESTART_FRAMES: i64 = 16_384;
+/// How long a truncating checkpoint may hold writers back waiting for readers to finish.
+const TRUNCATE_WAIT: Duration = Duration::from_millis(100);
+/// After a truncation a long read prevented, how long the checkpointer only checkpoints passively.
+const TRUNCATE_BACKOFF: Duration = Duration::from_secs(10);
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file and brings its schema up to date.
@@ -54,7 +62,7 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(BUSY_TIMEOUT)
             .pragma("cache_size", "-32768")
             .pragma("temp_store", "memory")
             // Checkpoints run in the background (see `checkpoint_loop`), not inside a commit,
@@ -104,12 +112,17 @@ impl SqliteStore {
             at: head.try_get("at").map_err(db_err)?,
             schema_version: 0,
         };
+        let checkpointer = tokio::spawn(checkpoint_loop(
+            maintenance,
+            writer.clone(),
+            WAL_RESTART_FRAMES,
+        ));
         Ok(SqliteStore {
             writer,
             readers,
             dialect: Dialect::Sqlite,
             memo: Some(std::sync::Arc::new(tokio::sync::Mutex::new(memo))),
-            checkpointer: tokio::spawn(checkpoint_loop(maintenance)),
+            checkpointer,
         })
     }
 
@@ -136,18 +149,58 @@ sql_engine!(
     SqliteArguments<'static>
 );
 
-/// Copies committed WAL pages into the database file without blocking writers (PASSIVE), and
-/// restarts the WAL once it is fully copied, so the WAL stays small.
-async fn checkpoint_loop(pool: SqlitePool) {
+/// Copies committed WAL pages into the database file without blocking writers (PASSIVE). Under a
+/// steady stream of writes a passive checkpoint never catches up with the last frame, so SQLite
+/// never starts the WAL over and the file grows without end (a 1M-record seed left a WAL as big
+/// as the database). Once the WAL holds more than `restart_frames` frames, the loop takes the
+/// writer connection between two transactions and truncates the WAL there: the passive pass has
+/// already copied nearly everything, so writers wait only for the rest. If a long read (a
+/// snapshot) keeps the truncation from finishing within [`TRUNCATE_WAIT`], the loop checkpoints
+/// only passively for [`TRUNCATE_BACKOFF`] before trying again.
+async fn checkpoint_loop(maintenance: SqlitePool, writer: SqlitePool, restart_frames: i64) {
+    let mut next_truncate = tokio::time::Instant::now();
     loop {
         tokio::time::sleep(CHECKPOINT_EVERY).await;
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
+        let frames = match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&maintenance)
             .await
         {
-            tracing::warn!(error = %e, "background WAL checkpoint failed");
+            Ok(row) => row.try_get::<i64, _>(1).unwrap_or(0),
+            Err(e) => {
+                tracing::warn!(error = %e, "background WAL checkpoint failed");
+                continue;
+            }
+        };
+        if frames < restart_frames || tokio::time::Instant::now() < next_truncate {
+            continue;
+        }
+        match truncate_wal(&writer).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::debug!(frames, "WAL not truncated: a long read is running");
+                next_truncate = tokio::time::Instant::now() + TRUNCATE_BACKOFF;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "WAL truncation failed");
+                next_truncate = tokio::time::Instant::now() + TRUNCATE_BACKOFF;
+            }
         }
     }
+}
+
+/// Truncates the WAL on the writer connection, waiting at most [`TRUNCATE_WAIT`] for readers;
+/// false when a reader kept it from finishing.
+async fn truncate_wal(writer: &SqlitePool) -> Result<bool, sqlx::Error> {
+    let mut conn = writer.acquire().await?;
+    let short = format!("PRAGMA busy_timeout = {}", TRUNCATE_WAIT.as_millis());
+    sqlx::query(&short).execute(&mut *conn).await?;
+    let done = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .fetch_one(&mut *conn)
+        .await
+        .map(|row| row.try_get::<i64, _>(0).unwrap_or(1) == 0);
+    let usual = format!("PRAGMA busy_timeout = {}", BUSY_TIMEOUT.as_millis());
+    sqlx::query(&usual).execute(&mut *conn).await?;
+    done
 }
 
 /// Runs this engine's migrations up to `upto` (all when `None`) on one connection; a step
@@ -162,4 +215,63 @@ pub(crate) async fn migrate_conn(
         data_step(c, Dialect::Sqlite, step)
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A steady stream of writes with no pause between them: the passive checkpoint alone never
+    /// lets SQLite start the WAL over; the loop's truncation keeps the file bounded.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_wal_stays_bounded_under_a_steady_stream_of_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wal.db");
+        let base = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .pragma("wal_autocheckpoint", "0");
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(base.clone())
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE t (v BLOB)")
+            .execute(&writer)
+            .await
+            .unwrap();
+        let maintenance = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(base)
+            .await
+            .unwrap();
+        let limit_frames = 256;
+        let loop_task = tokio::spawn(checkpoint_loop(maintenance, writer.clone(), limit_frames));
+        let wal = dir.path().join("wal.db-wal");
+        let blob = vec![7u8; 16 * 1024];
+        let (mut written, mut largest) = (0u64, 0u64);
+        let started = std::time::Instant::now();
+        while started.elapsed() < Duration::from_secs(8) {
+            sqlx::query("INSERT INTO t (v) VALUES (?)")
+                .bind(&blob)
+                .execute(&writer)
+                .await
+                .unwrap();
+            written += blob.len() as u64;
+            largest = largest.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
+        }
+        loop_task.abort();
+        let limit_bytes = limit_frames as u64 * 4096;
+        assert!(
+            written > 8 * limit_bytes,
+            "the test wrote too little to tell: {written} bytes"
+        );
+        // The WAL may pass the limit by what is written between checkpoints (half a second
+        // each), never by the whole stream: over eight seconds it stays under a third of it.
+        assert!(
+            largest < written / 3,
+            "WAL grew to {largest} bytes of {written} written"
+        );
+    }
 }
