@@ -4,6 +4,7 @@
 mod backup;
 mod config;
 mod exchange;
+mod search;
 
 use clap::{Args, Parser, Subcommand};
 use config::FileConfig;
@@ -96,6 +97,9 @@ enum Command {
         #[command(subcommand)]
         command: exchange::ExchangeCommand,
     },
+    /// Search companies, contacts, leads, deals, products and invoices; `search rebuild`
+    /// builds the index again.
+    Search(search::SearchArgs),
 }
 
 #[derive(Subcommand)]
@@ -292,6 +296,7 @@ async fn run(cmd: Command) -> Result<(), CliError> {
         Command::Backup { command } => backup::backup(command).await,
         Command::Restore { args } => backup::restore(args).await,
         Command::Exchange { command } => exchange::exchange(command).await,
+        Command::Search(args) => search::run(args).await,
     }
 }
 
@@ -305,7 +310,7 @@ pub(crate) struct Target {
 
 impl Target {
     /// Opens the store; `create` makes a missing SQLite data directory (serve, init).
-    async fn open(args: &DataArg, create: bool) -> Result<Target, CliError> {
+    pub(crate) async fn open(args: &DataArg, create: bool) -> Result<Target, CliError> {
         let file = FileConfig::load(&args.data.join(kontor_core::datadir::CONFIG_FILE))
             .map_err(CliError::Usage)?;
         Self::open_with(args, &file, create, Settings::default()).await
@@ -360,7 +365,7 @@ impl Target {
             .is_empty())
     }
 
-    async fn close(self) {
+    pub(crate) async fn close(self) {
         self.kontor.store.close().await;
     }
 }
@@ -409,6 +414,7 @@ async fn serve(
         .map_err(CliError::Usage)?,
         backups: None,
         exchange: Some(exchange.desk(&args.data)?),
+        search: None,
     };
     let settings = Settings {
         trash_retention_days: retention.or(file.trash_retention_days).unwrap_or(30),
@@ -439,6 +445,13 @@ async fn serve(
         }
     };
     http.backups = Some(desk);
+    match search::open_index(&args.data) {
+        Ok(index) => http.search = Some(Arc::new(index)),
+        Err(e) => {
+            target.close().await;
+            return Err(e);
+        }
+    }
     let listen = listen
         .or(file.listen)
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
@@ -524,7 +537,10 @@ async fn open_existing(args: &DataArg) -> Result<Target, CliError> {
     Ok(target)
 }
 
-async fn find_user(kontor: &Kontor, email: &str) -> Result<kontor_domain::Record, CliError> {
+pub(crate) async fn find_user(
+    kontor: &Kontor,
+    email: &str,
+) -> Result<kontor_domain::Record, CliError> {
     kontor
         .user_by_email(email)
         .await?

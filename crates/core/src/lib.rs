@@ -44,6 +44,8 @@ pub struct Kontor {
     pub hashing: auth::password::PasswordHashing,
     /// Custom field definitions between writes (see [`SchemaCache`]).
     pub schema_cache: SchemaCache,
+    /// The last journal seq this process wrote; derived data (the search index) follows it.
+    written: tokio::sync::watch::Sender<i64>,
 }
 
 impl Kontor {
@@ -54,7 +56,14 @@ impl Kontor {
             hashing: auth::password::PasswordHashing::for_this_machine(),
             settings,
             schema_cache: SchemaCache::default(),
+            written: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    /// Changes whenever this process commits journal entries (to the last seq written). Other
+    /// nodes' writes are not seen here: followers also read the journal's head.
+    pub fn journal_written(&self) -> tokio::sync::watch::Receiver<i64> {
+        self.written.subscribe()
     }
 
     /// Applies mutations for an actor through the one write path.
@@ -123,7 +132,7 @@ impl Kontor {
         batch: Option<kontor_domain::BatchId>,
         trusted: bool,
     ) -> CoreResult<Applied> {
-        write::apply(
+        let applied = write::apply(
             self.store.as_ref(),
             WriteRequest {
                 actor,
@@ -135,6 +144,16 @@ impl Kontor {
                 batch,
             },
         )
-        .await
+        .await?;
+        if let Some(last) = applied.entries.last() {
+            self.written.send_if_modified(|seq| {
+                let newer = last.seq > *seq;
+                if newer {
+                    *seq = last.seq;
+                }
+                newer
+            });
+        }
+        Ok(applied)
     }
 }

@@ -34,6 +34,9 @@ pub struct HttpConfig {
     pub backups: Option<Arc<backups::BackupDesk>>,
     /// The 1C exchange (`None`: `/1c_exchange` answers that it is not set up).
     pub exchange: Option<Arc<exchange::ExchangeDesk>>,
+    /// This node's search index (`None`: the search routes answer 404). `serve` keeps it
+    /// current from the journal.
+    pub search: Option<Arc<kontor_search::Search>>,
 }
 
 pub struct AppState {
@@ -80,6 +83,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/admin/backups/status", get(backups::status))
         .route("/admin/backups/{id}/verify", post(backups::verify))
         .route("/jobs/{id}", get(backups::job))
+        .route("/search", get(search::search))
+        .route("/admin/search", get(search::state))
+        .route("/admin/search/rebuild", post(search::rebuild))
         .route("/exchange/runs", get(exchange_runs::list))
         .route("/exchange/runs/{id}", get(exchange_runs::get))
         .route("/users", get(users::list).post(users::create))
@@ -122,7 +128,12 @@ pub async fn serve(
     let status = jobs::JobStatus::new(jobs.node_id.clone());
     let state = AppState::new(kontor.clone(), status.clone(), http);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let job_handle = tokio::spawn(jobs::run(kontor.clone(), jobs, status, stop_rx));
+    let job_handle = tokio::spawn(jobs::run(kontor.clone(), jobs, status, stop_rx.clone()));
+    let follower = state
+        .http
+        .search
+        .clone()
+        .map(|s| tokio::spawn(s.follow(kontor.clone(), stop_rx)));
     let app = router(state.clone());
     let st = state.clone();
     let result = axum::serve(
@@ -137,6 +148,9 @@ pub async fn serve(
     .await;
     let _ = stop_tx.send(true);
     let _ = job_handle.await;
+    if let Some(f) = follower {
+        let _ = f.await;
+    }
     kontor.store.close().await;
     tracing::info!("database closed");
     result

@@ -401,6 +401,20 @@ macro_rules! sql_engine {
                     .transpose()
             }
 
+            async fn get_many(
+                &self,
+                entity: kontor_domain::Entity,
+                ids: &[String],
+            ) -> $crate::StoreResult<Vec<kontor_domain::record::Record>> {
+                let mut out = Vec::with_capacity(ids.len());
+                for chunk in $crate::sql::statement_chunks(ids) {
+                    out.extend(records(
+                        fetch_all(&self.readers, self.dialect.get_many(entity, chunk)).await?,
+                    )?);
+                }
+                Ok(out)
+            }
+
             async fn list(
                 &self,
                 q: &$crate::ListQuery,

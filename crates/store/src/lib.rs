@@ -171,6 +171,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// A record, live or in the recycle bin.
     async fn get(&self, entity: Entity, id: &str) -> StoreResult<Option<Record>>;
+    /// The records of one entity with any of these ids (live or deleted; absent ones left out,
+    /// in no particular order).
+    async fn get_many(&self, entity: Entity, ids: &[String]) -> StoreResult<Vec<Record>>;
     async fn list(&self, q: &ListQuery) -> StoreResult<Vec<Record>>;
     async fn trash(&self, q: &TrashQuery) -> StoreResult<Vec<Record>>;
     async fn journal(&self, q: &JournalQuery) -> StoreResult<Vec<JournalEntry>>;

@@ -1,5 +1,7 @@
 use crate::support::*;
 use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::process::Output;
 
 #[tokio::test]
 async fn serve_on_a_fresh_directory_initialises_it_and_prints_the_admin_password() {
@@ -231,4 +233,95 @@ fn commands_on_a_missing_directory_and_bad_arguments_fail_clearly() {
     let o = run(&["serve", "--data", data.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("kontor.toml"), "{}", stderr(&o));
+}
+
+/// `kontor search` on a stopped server's data, as an admin and as a manager, and `kontor search
+/// rebuild` with its count; while the server runs, both say the data is in use.
+#[tokio::test]
+async fn search_and_rebuild_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    init_data(&data, "admin@search.test", "search-password-1");
+    let ok = |o: &Output| assert!(o.status.success(), "{}{}", stdout(o), stderr(o));
+    ok(&run(&[
+        "user",
+        "add",
+        "--data",
+        d,
+        "--email",
+        "m@search.test",
+        "--role",
+        "manager",
+        "--password",
+        "manager-password-1",
+    ]));
+    let srv = Server::start(&data);
+    let tok = token(&srv.base, "admin@search.test", "search-password-1").await;
+    let c = reqwest::Client::new();
+    for body in [
+        json!({"first_name": "Иван", "last_name": "Петров", "phone": "+7 (900) 123-45-67"}),
+        json!({"first_name": "Анна", "last_name": "Петрова"}),
+    ] {
+        let r = c
+            .post(format!("{}/api/v1/contacts", srv.base))
+            .bearer_auth(&tok)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+    }
+    let busy = run(&["search", "петров", "--data", d]);
+    assert_eq!(busy.status.code(), Some(3), "{}", stderr(&busy));
+    assert_eq!(srv.terminate().code(), Some(0));
+
+    let o = run(&["search", "Петорв", "--data", d]);
+    ok(&o);
+    let out = stdout(&o);
+    assert!(
+        out.contains("contacts (") && out.contains("Иван Петров"),
+        "{out}"
+    );
+    let o = run(&["search", "8 900 123 45 67", "--data", d, "--json"]);
+    ok(&o);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["groups"][0]["items"][0]["title"], "Иван Петров", "{v}");
+    assert_eq!(
+        v["groups"][0]["items"][0]["highlight"]["field"], "phone",
+        "{v}"
+    );
+    // A manager sees nothing the admin owns.
+    let o = run(&["search", "петров", "--data", d, "--as", "m@search.test"]);
+    ok(&o);
+    assert!(stdout(&o).contains("nothing found"), "{}", stdout(&o));
+
+    let o = run(&["search", "rebuild", "--data", d]);
+    ok(&o);
+    assert!(
+        stdout(&o).contains("search index rebuilt: 2 records"),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(&[
+        "search",
+        "петрова",
+        "--data",
+        d,
+        "--entity",
+        "contacts",
+        "--limit",
+        "1",
+    ]);
+    ok(&o);
+    assert!(stdout(&o).contains("Анна Петрова"), "{}", stdout(&o));
+    let o = run(&["search", "x", "--data", d, "--entity", "users"]);
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("entity 'users' is not searched"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["search", "--data", d]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }

@@ -83,6 +83,22 @@ async fn two_nodes_share_one_database_with_one_journal_and_one_job_runner() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+    // Each node keeps its own search index from the one journal: a search on one node finds
+    // what was just written through the other.
+    for (base, tok, want) in [(&b.base, &tb, &via_a), (&a.base, &ta, &via_b)] {
+        let name = if want == &via_a { "via a" } else { "via b" };
+        let r: Value = c
+            .get(format!("{base}/api/v1/search"))
+            .query(&[("q", name), ("entity", "contacts")])
+            .bearer_auth(tok)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(r["groups"][0]["items"][0]["id"], json!(want), "{r}");
+    }
 
     // Failed logins count across the cluster: five spread over both nodes use up the allowance.
     for i in 0..5 {

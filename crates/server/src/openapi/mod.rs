@@ -31,6 +31,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/admin/backups/status"),
     ("post", "/admin/backups/{id}/verify"),
     ("get", "/jobs/{id}"),
+    ("get", "/search"),
+    ("get", "/admin/search"),
+    ("post", "/admin/search/rebuild"),
     ("get", "/exchange/runs"),
     ("get", "/exchange/runs/{id}"),
     ("get", "/users"),
@@ -675,6 +678,93 @@ fn exchange_paths(paths: &mut Map<String, Value>) {
     );
 }
 
+fn search_paths(paths: &mut Map<String, Value>) {
+    let searched: Vec<&str> = kontor_search::document::SEARCHED
+        .iter()
+        .map(|e| e.as_str())
+        .collect();
+    let mut q = query(
+        "q",
+        "what to look for: words match whole, as the beginning of a word, or with a typo (one from five letters, two from nine); phones, tax ids and e-mails match in any format",
+        json!({"type": "string", "maxLength": kontor_search::service::MAX_QUERY}),
+    );
+    q["required"] = json!(true);
+    let entity = json!({"name": "entity", "in": "query", "required": false, "style": "form", "explode": true,
+        "description": "only these entities (repeat the parameter, or separate by commas); all searched ones by default",
+        "schema": {"type": "array", "items": {"type": "string", "enum": searched}}});
+    let limit = query(
+        "limit",
+        "results per entity (default 10)",
+        json!({"type": "integer", "minimum": 1, "maximum": kontor_search::service::MAX_LIMIT}),
+    );
+    paths.insert(
+        "/api/v1/search".into(),
+        json!({"get": Operation::new(
+            "Search companies, contacts, leads, deals, products and invoices the caller may read; results grouped by entity, best first, with where they matched",
+            "search",
+            "search",
+        )
+        .params(vec![q, entity, limit])
+        .errors(&[422])
+        .answer(200, reference("SearchResults"), false)}),
+    );
+    paths.insert(
+        "/api/v1/admin/search".into(),
+        json!({"get": Operation::new("The search index: up to which journal entry it is current, and what it holds (admin)", "search_index_state", "search")
+            .errors(&[403, 404])
+            .answer(200, json!({"type": "object", "required": ["seq", "journal_head", "behind", "documents"], "properties": {
+                "seq": {"type": "integer", "minimum": 0}, "journal_head": {"type": "integer", "minimum": 0},
+                "behind": {"type": "integer", "minimum": 0}, "documents": {"type": "integer", "minimum": 0}}}), false)}),
+    );
+    let mut rebuild = Operation::new(
+        "Build the search index again from the records, as a job (admin)",
+        "rebuild_search_index",
+        "search",
+    )
+    .errors(&[403, 404])
+    .answer(202, reference("Job"), false);
+    rebuild["responses"]["202"]["description"] =
+        json!("Accepted: the job runs; follow it at Location");
+    rebuild["responses"]["202"]["headers"] = json!({"Location": {"required": true,
+        "description": "/api/v1/jobs/{id} of the job", "schema": {"type": "string"}}});
+    rebuild["responses"]["202"]["links"] = json!({"job": {"operationId": "get_job",
+        "parameters": {"id": "$response.body#/id"}}});
+    paths.insert(
+        "/api/v1/admin/search/rebuild".into(),
+        json!({"post": rebuild}),
+    );
+}
+
+fn search_schemas(schemas: &mut Map<String, Value>) {
+    let searched: Vec<&str> = kontor_search::document::SEARCHED
+        .iter()
+        .map(|e| e.as_str())
+        .collect();
+    let highlight = json!({"oneOf": [{"type": "null"}, {"type": "object",
+        "required": ["field", "text", "ranges"], "properties": {
+            "field": {"type": "string"}, "text": {"type": "string"},
+            "ranges": {"type": "array", "description": "character ranges [from, to) of the text that matched",
+                "items": {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 2, "maxItems": 2}}}}]});
+    let item = json!({"type": "object",
+        "required": ["id", "title", "score", "highlight", "record"],
+        "properties": {
+            "id": uuid(), "title": {"type": "string"}, "score": {"type": "number"},
+            "highlight": highlight, "record": {"type": "object"}}});
+    let group = json!({"type": "object",
+        "required": ["entity", "total", "total_is_estimate", "items"],
+        "properties": {
+            "entity": {"type": "string", "enum": searched},
+            "total": {"type": "integer", "minimum": 0},
+            "total_is_estimate": {"type": "boolean", "description": "the total counts records the caller's role could not confirm (a hidden field matched)"},
+            "items": {"type": "array", "items": item}}});
+    schemas.insert(
+        "SearchResults".into(),
+        json!({"type": "object", "required": ["query", "groups"], "properties": {
+            "query": {"type": "string"},
+            "groups": {"type": "array", "items": group}}}),
+    );
+}
+
 fn backup_schemas(schemas: &mut Map<String, Value>) {
     let text_or_null = json!({"type": ["string", "null"]});
     let int_or_null = json!({"type": ["integer", "null"]});
@@ -839,6 +929,7 @@ pub fn document(custom: &[CustomFieldDef]) -> Value {
     system_paths(&mut paths);
     backup_paths(&mut paths);
     exchange_paths(&mut paths);
+    search_paths(&mut paths);
     for e in Entity::ALL {
         let schema = Schema::with_custom(e, custom);
         schemas.insert(e.as_str().into(), schemas::record(&schema));
@@ -878,6 +969,7 @@ pub fn document(custom: &[CustomFieldDef]) -> Value {
     }
     shared_schemas(&mut schemas);
     backup_schemas(&mut schemas);
+    search_schemas(&mut schemas);
     json!({
         "openapi": "3.1.0",
         "info": {"title": "Kontor API", "version": env!("CARGO_PKG_VERSION"),

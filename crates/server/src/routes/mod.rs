@@ -6,6 +6,7 @@ pub mod backups;
 pub mod exchange_runs;
 pub mod history;
 pub mod records;
+pub mod search;
 pub mod system;
 pub mod trash;
 pub mod users;

@@ -41,5 +41,6 @@ mod money;
 mod openapi;
 mod permissions;
 mod restore;
+mod search;
 mod smoke;
 mod trash;

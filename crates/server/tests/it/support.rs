@@ -38,9 +38,14 @@ impl TestServer {
     pub async fn start_full(
         engine: Engine,
         settings: Settings,
-        http: kontor_server::HttpConfig,
+        mut http: kontor_server::HttpConfig,
     ) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
+        if http.search.is_none() {
+            http.search = Some(Arc::new(
+                kontor_search::Search::open(&dir.path().join("search")).expect("search index"),
+            ));
+        }
         let store: DynStore = match engine {
             Engine::Sqlite => Arc::new(
                 SqliteStore::open(&dir.path().join("kontor.db"))

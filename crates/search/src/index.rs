@@ -1,0 +1,435 @@
+//! The index on disk (tantivy, in `<data dir>/search`): one document per live record of the
+//! searched entities, kept current from the journal. Its commit payload says up to which journal
+//! entry it is current and which batch that entry belonged to, so an index that no longer fits
+//! its database (a restore, another database) is noticed and rebuilt.
+
+use crate::document::{self, SEARCHED};
+use crate::matcher::{self, Query as Words, ANALYZER};
+use crate::{SearchError, SearchResult};
+use kontor_domain::permission::OwnerFilter;
+use kontor_domain::schema::Schema;
+use kontor_domain::Entity;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::path::Path;
+use tantivy::collector::{Collector, SegmentCollector};
+use tantivy::columnar::Column;
+use tantivy::directory::MmapDirectory;
+use tantivy::query::{
+    BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery, TermSetQuery,
+};
+use tantivy::schema::{
+    Field, IndexRecordOption, Schema as IndexSchema, TextFieldIndexing, TextOptions, FAST, INDEXED,
+    STORED, STRING,
+};
+use tantivy::{
+    DocAddress, DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentReader,
+    TantivyDocument, Term,
+};
+
+/// Memory the index writer buffers documents in before writing a segment.
+const WRITER_MEMORY: usize = 32 * 1024 * 1024;
+/// Format of the payload and the documents; a different one is rebuilt.
+const FORMAT: u32 = 1;
+
+#[derive(Clone, Copy)]
+struct Fields {
+    key: Field,
+    entity: Field,
+    entity_code: Field,
+    id: Field,
+    owner: Field,
+    text: Field,
+    exact: Field,
+}
+
+fn index_schema() -> (IndexSchema, Fields) {
+    let mut b = IndexSchema::builder();
+    let text = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(ANALYZER)
+            .set_index_option(IndexRecordOption::WithFreqs),
+    );
+    let fields = Fields {
+        key: b.add_text_field("key", STRING),
+        entity: b.add_text_field("entity", STRING | STORED),
+        entity_code: b.add_u64_field("entity_code", INDEXED | FAST),
+        id: b.add_text_field("id", STRING | STORED),
+        owner: b.add_text_field("owner", STRING),
+        text: b.add_text_field("text", text),
+        exact: b.add_text_field("exact", STRING),
+    };
+    (b.build(), fields)
+}
+
+fn entity_code(e: Entity) -> u64 {
+    Entity::ALL.iter().position(|x| *x == e).unwrap_or(0) as u64
+}
+
+/// How far the index is current: the journal entry it last took in.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Position {
+    pub format: u32,
+    pub seq: i64,
+    /// The batch of the entry at `seq` ("" at seq 0): tells this database's journal from another's.
+    pub batch: String,
+}
+
+/// A record's hit: its id and score.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub id: String,
+    pub score: f32,
+}
+
+/// The best hits of one entity and how many matched in all.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub entity: Entity,
+    pub total: usize,
+    pub hits: Vec<Hit>,
+}
+
+pub struct SearchIndex {
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+    /// The writer, when this process holds it (another process may: then it only reads).
+    writer: Option<IndexWriter>,
+}
+
+impl SearchIndex {
+    /// Opens the index in `dir`, creating it (empty, at seq 0) when missing or of another
+    /// format. Takes the writer unless another process holds it.
+    pub fn open(dir: &Path) -> SearchResult<SearchIndex> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| SearchError::Index(format!("cannot create {}: {e}", dir.display())))?;
+        let (schema, fields) = index_schema();
+        let opened = MmapDirectory::open(dir)
+            .map_err(|e| SearchError::Index(e.to_string()))
+            .and_then(|d| Index::open_or_create(d, schema.clone()).map_err(SearchError::from));
+        let index = match opened {
+            Ok(i) => i,
+            Err(e) => {
+                // An index of an older layout: it is derived data, start again.
+                tracing::warn!(error = %e, dir = %dir.display(), "search index unreadable; recreating it");
+                clear_dir(dir)?;
+                Index::create_in_dir(dir, schema)?
+            }
+        };
+        index.tokenizers().register(ANALYZER, matcher::analyzer());
+        let writer = match index.writer_with_num_threads(1, WRITER_MEMORY) {
+            Ok(w) => Some(w),
+            Err(tantivy::TantivyError::LockFailure(..)) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        Ok(SearchIndex {
+            index,
+            reader,
+            fields,
+            writer,
+        })
+    }
+
+    /// Whether this process keeps the index (else another process does and this one reads).
+    pub fn is_writer(&self) -> bool {
+        self.writer.is_some()
+    }
+
+    /// Where the last commit left the index (seq 0 and no batch when new or of another format).
+    pub fn position(&self) -> SearchResult<Position> {
+        let metas = self.index.load_metas()?;
+        Ok(metas
+            .payload
+            .as_deref()
+            .and_then(|p| serde_json::from_str::<Position>(p).ok())
+            .filter(|p| p.format == FORMAT)
+            .unwrap_or_default())
+    }
+
+    fn writer(&mut self) -> SearchResult<&mut IndexWriter> {
+        self.writer
+            .as_mut()
+            .ok_or_else(|| SearchError::Busy("another process keeps this search index".into()))
+    }
+
+    /// Forgets every document (the next commit makes it so).
+    pub fn clear(&mut self) -> SearchResult<()> {
+        self.writer()?.delete_all_documents()?;
+        Ok(())
+    }
+
+    /// Puts a record's current state in the index: replaced, or removed when it is not live.
+    pub fn put(
+        &mut self,
+        schema: &Schema,
+        entity: Entity,
+        id: &str,
+        owner: Option<&str>,
+        data: Option<&Map<String, Value>>,
+    ) -> SearchResult<()> {
+        let f = self.fields;
+        let key = format!("{entity}/{id}");
+        let w = self.writer()?;
+        w.delete_term(Term::from_field_text(f.key, &key));
+        let Some(data) = data else { return Ok(()) };
+        let mut doc = TantivyDocument::default();
+        doc.add_text(f.key, &key);
+        doc.add_text(f.entity, entity.as_str());
+        doc.add_u64(f.entity_code, entity_code(entity));
+        doc.add_text(f.id, id);
+        if let Some(o) = owner {
+            doc.add_text(f.owner, o);
+        }
+        for (_, text) in document::field_texts(schema, data) {
+            doc.add_text(f.text, matcher::fold(&text));
+        }
+        for k in document::exact_keys(schema, data) {
+            doc.add_text(f.exact, &k);
+        }
+        w.add_document(doc)?;
+        Ok(())
+    }
+
+    /// Makes what was put so far durable and visible, current up to `at`.
+    pub fn commit(&mut self, at: &Position) -> SearchResult<()> {
+        let payload = serde_json::to_string(&Position {
+            format: FORMAT,
+            ..at.clone()
+        })
+        .map_err(|e| SearchError::Index(e.to_string()))?;
+        let w = self.writer()?;
+        let mut prepared = w.prepare_commit()?;
+        prepared.set_payload(&payload);
+        prepared.commit()?;
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    /// Sees what the writing process committed last (for a process that only reads).
+    pub fn refresh(&self) -> SearchResult<()> {
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    /// The best `per_group` hits of each entity in `scope` (with who of it the reader may
+    /// see) and how many matched per entity.
+    pub fn search(
+        &self,
+        q: &Words,
+        scope: &[(Entity, OwnerFilter)],
+        per_group: usize,
+    ) -> SearchResult<Vec<Group>> {
+        let f = self.fields;
+        let Some(text) = self.text_query(q) else {
+            return Ok(Vec::new());
+        };
+        let mut allowed: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for (entity, owners) in scope {
+            let only = Box::new(TermQuery::new(
+                Term::from_field_text(f.entity, entity.as_str()),
+                IndexRecordOption::Basic,
+            )) as Box<dyn Query>;
+            let clause: Box<dyn Query> = match owners {
+                OwnerFilter::Nothing => continue,
+                OwnerFilter::Any => only,
+                OwnerFilter::OneOf(ids) => Box::new(BooleanQuery::new(vec![
+                    (Occur::Must, only),
+                    (
+                        Occur::Must,
+                        Box::new(TermSetQuery::new(
+                            ids.iter().map(|o| Term::from_field_text(f.owner, o)),
+                        )),
+                    ),
+                ])),
+            };
+            allowed.push((Occur::Should, clause));
+        }
+        if allowed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let query = BooleanQuery::new(vec![
+            (Occur::Must, text),
+            (Occur::Must, Box::new(BooleanQuery::new(allowed))),
+        ]);
+        let searcher = self.reader.searcher();
+        let grouped = searcher.search(&query, &Grouped { per_group })?;
+        let mut out = Vec::new();
+        for (code, total, mut top) in grouped {
+            let Some(entity) = Entity::ALL.get(code as usize).copied() else {
+                continue;
+            };
+            top.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let mut hits = Vec::with_capacity(top.len());
+            for (score, addr) in top {
+                let doc: TantivyDocument = searcher.doc(addr)?;
+                use tantivy::schema::Value as _;
+                if let Some(id) = doc.get_first(f.id).and_then(|v| v.as_str()) {
+                    hits.push(Hit {
+                        id: id.to_string(),
+                        score,
+                    });
+                }
+            }
+            out.push(Group {
+                entity,
+                total,
+                hits,
+            });
+        }
+        out.sort_by_key(|g| SEARCHED.iter().position(|e| *e == g.entity));
+        Ok(out)
+    }
+
+    /// Every word must match (as a word, the beginning of one, or with a typo; exact words
+    /// score highest), or the query must be one of a record's identifiers.
+    fn text_query(&self, q: &Words) -> Option<Box<dyn Query>> {
+        let f = self.fields;
+        let mut top: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        if !q.words.is_empty() {
+            let mut all: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+            for w in &q.words {
+                let term = Term::from_field_text(f.text, w);
+                let len = w.chars().count();
+                let mut alts: Vec<(Occur, Box<dyn Query>)> = vec![(
+                    Occur::Should,
+                    Box::new(BoostQuery::new(
+                        Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs)),
+                        4.0,
+                    )),
+                )];
+                if len >= matcher::MIN_PREFIX {
+                    alts.push((
+                        Occur::Should,
+                        Box::new(BoostQuery::new(
+                            Box::new(FuzzyTermQuery::new_prefix(term.clone(), 0, false)),
+                            2.0,
+                        )),
+                    ));
+                }
+                let d = matcher::typo_distance(len);
+                if d > 0 {
+                    alts.push((Occur::Should, Box::new(FuzzyTermQuery::new(term, d, true))));
+                }
+                all.push((Occur::Must, Box::new(BooleanQuery::new(alts))));
+            }
+            top.push((Occur::Should, Box::new(BooleanQuery::new(all))));
+        }
+        for k in &q.exact {
+            top.push((
+                Occur::Should,
+                Box::new(BoostQuery::new(
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(f.exact, k),
+                        IndexRecordOption::Basic,
+                    )),
+                    8.0,
+                )),
+            ));
+        }
+        (!top.is_empty()).then(|| Box::new(BooleanQuery::new(top)) as Box<dyn Query>)
+    }
+
+    /// Documents in the index (live records of the searched entities).
+    pub fn documents(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+}
+
+fn clear_dir(dir: &Path) -> SearchResult<()> {
+    let cannot =
+        |e: std::io::Error| SearchError::Index(format!("cannot clear {}: {e}", dir.display()));
+    for entry in std::fs::read_dir(dir).map_err(cannot)? {
+        let path = entry.map_err(cannot)?.path();
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path).map_err(cannot)?;
+        } else {
+            std::fs::remove_file(&path).map_err(cannot)?;
+        }
+    }
+    Ok(())
+}
+
+/// Collects, per entity, how many documents matched and the best `per_group` of them.
+struct Grouped {
+    per_group: usize,
+}
+
+type GroupFruit = Vec<(u64, usize, Vec<(Score, DocAddress)>)>;
+
+struct GroupedSegment {
+    per_group: usize,
+    segment: u32,
+    codes: Column<u64>,
+    groups: HashMap<u64, (usize, Vec<(Score, DocAddress)>)>,
+}
+
+impl Collector for Grouped {
+    type Fruit = GroupFruit;
+    type Child = GroupedSegment;
+
+    fn for_segment(&self, segment: u32, reader: &SegmentReader) -> tantivy::Result<GroupedSegment> {
+        Ok(GroupedSegment {
+            per_group: self.per_group,
+            segment,
+            codes: reader.fast_fields().u64("entity_code")?,
+            groups: HashMap::new(),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        true
+    }
+
+    fn merge_fruits(&self, fruits: Vec<GroupFruit>) -> tantivy::Result<GroupFruit> {
+        let mut merged: HashMap<u64, (usize, Vec<(Score, DocAddress)>)> = HashMap::new();
+        for (code, total, top) in fruits.into_iter().flatten() {
+            let g = merged.entry(code).or_default();
+            g.0 += total;
+            g.1.extend(top);
+        }
+        Ok(merged
+            .into_iter()
+            .map(|(code, (total, mut top))| {
+                top.sort_by(|a, b| b.0.total_cmp(&a.0));
+                top.truncate(self.per_group);
+                (code, total, top)
+            })
+            .collect())
+    }
+}
+
+impl SegmentCollector for GroupedSegment {
+    type Fruit = GroupFruit;
+
+    fn collect(&mut self, doc: DocId, score: Score) {
+        let Some(code) = self.codes.first(doc) else {
+            return;
+        };
+        let g = self.groups.entry(code).or_default();
+        g.0 += 1;
+        let top = &mut g.1;
+        if top.len() < self.per_group {
+            top.push((score, DocAddress::new(self.segment, doc)));
+        } else if let Some((i, worst)) = top
+            .iter()
+            .enumerate()
+            .min_by(|a, b| a.1 .0.total_cmp(&b.1 .0))
+        {
+            if score > worst.0 {
+                top[i] = (score, DocAddress::new(self.segment, doc));
+            }
+        }
+    }
+
+    fn harvest(self) -> GroupFruit {
+        self.groups
+            .into_iter()
+            .map(|(code, (total, top))| (code, total, top))
+            .collect()
+    }
+}

@@ -1,0 +1,481 @@
+//! The search as a reader sees it ([`Search::search`]) and keeping the index current from the
+//! journal ([`Search::catch_up`], [`Search::follow`], [`Search::rebuild`]).
+//!
+//! What a reader gets is decided twice: the index filters by entity and owner as the reader's
+//! role allows, then every hit is read from the database, checked again (still live, still
+//! readable) and, when the role hides some indexed fields, matched again on the visible ones
+//! only, so a hidden value never finds a record. Highlights come from the visible fields.
+
+use crate::document::{self, is_searched, SEARCHED};
+use crate::index::{Position, SearchIndex};
+use crate::matcher::{Highlight, Query};
+use crate::{SearchError, SearchResult};
+use kontor_core::read::present;
+use kontor_core::Kontor;
+use kontor_domain::permission::{Action, Actor, OwnerFilter};
+use kontor_domain::schema::Schema;
+use kontor_domain::{DomainError, Entity};
+use kontor_store::JournalQuery;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, RwLock};
+
+/// A query longer than this is refused.
+pub const MAX_QUERY: usize = 200;
+/// Results per entity when the request does not say.
+pub const DEFAULT_LIMIT: u32 = 10;
+pub const MAX_LIMIT: u32 = 50;
+/// Journal entries read per page while catching up.
+const PAGE: u32 = 1000;
+/// Documents put between two commits while catching up or rebuilding.
+const COMMIT_EVERY: u64 = 50_000;
+/// How often a follower looks at the journal's head for other nodes' writes.
+const POLL: Duration = Duration::from_secs(2);
+/// How long a follower lets writes gather before taking them in.
+const GATHER: Duration = Duration::from_millis(200);
+
+#[derive(Debug, Clone, Default)]
+pub struct SearchParams {
+    pub q: String,
+    /// Only these entities (by name); all searched ones when empty.
+    pub entities: Vec<String>,
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SearchResults {
+    pub query: String,
+    pub groups: Vec<ResultGroup>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ResultGroup {
+    #[serde(serialize_with = "entity_name")]
+    pub entity: Entity,
+    /// How many records matched.
+    pub total: usize,
+    /// `total` counts records whose match the reader's role could not confirm (it hides a
+    /// field they matched in): the reader may see fewer.
+    pub total_is_estimate: bool,
+    pub items: Vec<ResultItem>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ResultItem {
+    pub id: String,
+    pub title: String,
+    pub score: f32,
+    pub highlight: Option<Highlight>,
+    /// The record as the reader may see it.
+    pub record: Value,
+}
+
+/// The index of this node and what keeps it current.
+pub struct Search {
+    index: RwLock<SearchIndex>,
+    /// The journal seq the index is current up to (read without the lock).
+    seq: AtomicI64,
+    /// The index was found to fit this database (or rebuilt for it).
+    checked: AtomicBool,
+    rebuilding: AtomicBool,
+    /// Records put by the rebuild under way.
+    rebuilt: AtomicU64,
+}
+
+impl Search {
+    pub fn open(dir: &Path) -> SearchResult<Search> {
+        let index = SearchIndex::open(dir)?;
+        let seq = index.position()?.seq;
+        Ok(Search {
+            index: RwLock::new(index),
+            seq: AtomicI64::new(seq),
+            checked: AtomicBool::new(false),
+            rebuilding: AtomicBool::new(false),
+            rebuilt: AtomicU64::new(0),
+        })
+    }
+
+    /// The journal seq the index is current up to, and the documents it holds.
+    pub async fn state(&self) -> (i64, u64) {
+        let idx = self.index.read().await;
+        (self.seq.load(Ordering::Acquire), idx.documents())
+    }
+
+    /// Searches as `actor`: the best `limit` records of each entity the actor may read.
+    pub async fn search(
+        &self,
+        kontor: &Kontor,
+        actor: &Actor,
+        p: &SearchParams,
+    ) -> SearchResult<SearchResults> {
+        let text = p.q.trim();
+        if text.is_empty() {
+            return Err(DomainError::invalid("q", "q must not be empty").into());
+        }
+        if text.chars().count() > MAX_QUERY {
+            return Err(DomainError::invalid(
+                "q",
+                format!("q must have at most {MAX_QUERY} characters"),
+            )
+            .into());
+        }
+        let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(
+                DomainError::invalid("limit", format!("limit must be 1 to {MAX_LIMIT}")).into(),
+            );
+        }
+        let mut entities = Vec::new();
+        for name in &p.entities {
+            let e = name
+                .parse::<Entity>()
+                .ok()
+                .filter(|e| is_searched(*e))
+                .ok_or_else(|| {
+                    let names: Vec<&str> = SEARCHED.iter().map(|e| e.as_str()).collect();
+                    DomainError::invalid(
+                        "entity",
+                        format!(
+                            "entity '{name}' is not searched; one of {}",
+                            names.join(", ")
+                        ),
+                    )
+                })?;
+            entities.push(e);
+        }
+        if entities.is_empty() {
+            entities = SEARCHED.to_vec();
+        }
+        let scope: Vec<(Entity, OwnerFilter)> = entities
+            .iter()
+            .map(|e| (*e, actor.owner_filter(*e, Action::Read)))
+            .filter(|(_, o)| *o != OwnerFilter::Nothing)
+            .collect();
+        let query = Query::parse(text);
+        if scope.is_empty() || query.is_empty() {
+            return Ok(SearchResults {
+                query: text.to_string(),
+                groups: Vec::new(),
+            });
+        }
+        self.catch_up(kontor).await?;
+        // A few more than asked, for hits the re-check drops.
+        let per_group = limit as usize + limit as usize / 2 + 2;
+        let groups = {
+            let idx = self.index.read().await;
+            tokio::task::block_in_place(|| idx.search(&query, &scope, per_group))?
+        };
+        let mut out = Vec::new();
+        for g in groups {
+            let schema = kontor.schema(g.entity).await?;
+            let visible = visible_schema(actor, &schema);
+            let ids: Vec<String> = g.hits.iter().map(|h| h.id.clone()).collect();
+            let mut records: HashMap<String, kontor_domain::Record> = kontor
+                .store
+                .get_many(g.entity, &ids)
+                .await?
+                .into_iter()
+                .map(|r| (r.id.clone(), r))
+                .collect();
+            let mut items = Vec::new();
+            let mut unconfirmed = false;
+            for hit in &g.hits {
+                let Some(rec) = records.remove(&hit.id) else {
+                    continue;
+                };
+                if rec.is_deleted() || !actor.can(g.entity, Action::Read, rec.owner_id.as_deref()) {
+                    continue;
+                }
+                let texts = document::field_texts(&visible, &rec.data);
+                let keys = document::exact_keys(&visible, &rec.data);
+                if !query.matches(&texts, &keys) {
+                    unconfirmed = true;
+                    continue;
+                }
+                if items.len() == limit as usize {
+                    break;
+                }
+                let keys_by_field: Vec<(&str, Vec<String>)> = texts
+                    .iter()
+                    .map(|(f, _)| (*f, field_keys(&visible, f, &rec.data)))
+                    .collect();
+                items.push(ResultItem {
+                    id: rec.id.clone(),
+                    title: document::title(g.entity, &rec.data),
+                    score: hit.score,
+                    highlight: query.highlight(&texts, &keys_by_field),
+                    record: present(actor, &rec),
+                });
+            }
+            if items.is_empty() && unconfirmed && g.total <= g.hits.len() {
+                continue;
+            }
+            out.push(ResultGroup {
+                entity: g.entity,
+                total: g.total,
+                total_is_estimate: unconfirmed,
+                items,
+            });
+        }
+        Ok(SearchResults {
+            query: text.to_string(),
+            groups: out,
+        })
+    }
+
+    /// Brings the index up to the journal's head (rebuilding it first when it does not fit
+    /// this database). A process that does not keep the index only reloads what the keeping
+    /// process committed.
+    pub async fn catch_up(&self, kontor: &Kontor) -> SearchResult<()> {
+        if self.rebuilding.load(Ordering::Acquire) {
+            return Err(SearchError::Busy(format!(
+                "the search index is being rebuilt ({} records so far); try again shortly",
+                self.rebuilt.load(Ordering::Relaxed)
+            )));
+        }
+        let head = kontor.store.journal_head().await?;
+        if self.checked.load(Ordering::Acquire) && self.seq.load(Ordering::Acquire) >= head {
+            return Ok(());
+        }
+        let mut idx = self.index.write().await;
+        if !idx.is_writer() {
+            idx.refresh()?;
+            self.seq.store(idx.position()?.seq, Ordering::Release);
+            return Ok(());
+        }
+        if !self.checked.load(Ordering::Acquire) {
+            let pos = idx.position()?;
+            if !fits(kontor, &pos, idx.documents()).await? {
+                tracing::info!(
+                    seq = pos.seq,
+                    "the search index does not fit this database; rebuilding it"
+                );
+                self.rebuild_locked(&mut idx, kontor, &|_| {}).await?;
+            }
+            self.checked.store(true, Ordering::Release);
+        }
+        self.follow_journal(&mut idx, kontor).await
+    }
+
+    async fn follow_journal(&self, idx: &mut SearchIndex, kontor: &Kontor) -> SearchResult<()> {
+        let mut pos = idx.position()?;
+        let mut schemas: HashMap<Entity, Schema> = HashMap::new();
+        let mut pending = 0u64;
+        loop {
+            let entries = kontor
+                .store
+                .journal(&JournalQuery {
+                    cursor: Some(pos.seq),
+                    limit: PAGE,
+                    ..JournalQuery::default()
+                })
+                .await?;
+            let Some(last) = entries.last() else { break };
+            if entries.iter().any(|e| e.entity == Entity::Fields) {
+                // Custom fields changed: which fields are indexed may have too.
+                self.rebuild_locked(idx, kontor, &|_| {}).await?;
+                pos = idx.position()?;
+                schemas.clear();
+                continue;
+            }
+            let next = Position {
+                format: 0,
+                seq: last.seq,
+                batch: last.batch.to_string(),
+            };
+            for e in entries.iter().filter(|e| is_searched(e.entity)) {
+                let schema = match schemas.entry(e.entity) {
+                    std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(kontor.schema(e.entity).await?)
+                    }
+                };
+                let live = e
+                    .after
+                    .as_ref()
+                    .filter(|img| img.get("deleted_batch").is_none_or(Value::is_null))
+                    .and_then(Value::as_object);
+                let owner = live
+                    .and_then(|img| img.get("owner_id"))
+                    .and_then(Value::as_str)
+                    .or(e.owner_id.as_deref());
+                idx.put(schema, e.entity, &e.record_id, owner, live)?;
+                pending += 1;
+            }
+            pos = next;
+            if pending >= COMMIT_EVERY {
+                tokio::task::block_in_place(|| idx.commit(&pos))?;
+                self.seq.store(pos.seq, Ordering::Release);
+                pending = 0;
+            }
+        }
+        if pos.seq != self.seq.load(Ordering::Acquire) || pending > 0 {
+            tokio::task::block_in_place(|| idx.commit(&pos))?;
+            self.seq.store(pos.seq, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Builds the index again from the records (`progress` is told the records put so far),
+    /// then follows the journal from where the build began.
+    pub async fn rebuild(
+        &self,
+        kontor: &Kontor,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> SearchResult<u64> {
+        let mut idx = self.index.write().await;
+        if !idx.is_writer() {
+            return Err(SearchError::Busy("another process keeps this search index (a running server rebuilds it through POST /api/v1/admin/search/rebuild)".into()));
+        }
+        let n = self.rebuild_locked(&mut idx, kontor, progress).await?;
+        self.checked.store(true, Ordering::Release);
+        self.follow_journal(&mut idx, kontor).await?;
+        Ok(n)
+    }
+
+    async fn rebuild_locked(
+        &self,
+        idx: &mut SearchIndex,
+        kontor: &Kontor,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> SearchResult<u64> {
+        self.rebuilding.store(true, Ordering::Release);
+        self.rebuilt.store(0, Ordering::Relaxed);
+        let result = self.rebuild_records(idx, kontor, progress).await;
+        self.rebuilding.store(false, Ordering::Release);
+        result
+    }
+
+    async fn rebuild_records(
+        &self,
+        idx: &mut SearchIndex,
+        kontor: &Kontor,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> SearchResult<u64> {
+        // Entries after the head read here are taken in afterwards; putting a record twice
+        // leaves its latest state.
+        let seq = kontor.store.journal_head().await?;
+        let at = Position {
+            format: 0,
+            seq,
+            batch: batch_at(kontor, seq).await?,
+        };
+        idx.clear()?;
+        let mut done = 0u64;
+        for entity in SEARCHED {
+            let schema = kontor.schema(entity).await?;
+            let mut after_id = None;
+            loop {
+                let page = kontor
+                    .store
+                    .list(&kontor_store::ListQuery {
+                        entity,
+                        owners: OwnerFilter::Any,
+                        filters: Vec::new(),
+                        text: None,
+                        after_id: after_id.take(),
+                        descending: false,
+                        limit: PAGE,
+                    })
+                    .await?;
+                for r in &page {
+                    idx.put(&schema, entity, &r.id, r.owner_id.as_deref(), Some(&r.data))?;
+                }
+                done += page.len() as u64;
+                self.rebuilt.store(done, Ordering::Relaxed);
+                progress(done);
+                if done % COMMIT_EVERY < page.len() as u64 {
+                    // Bounds what the writer holds in memory; not yet at a journal position.
+                    let keep = idx.position()?;
+                    tokio::task::block_in_place(|| idx.commit(&keep))?;
+                }
+                match page.last() {
+                    Some(r) if page.len() == PAGE as usize => after_id = Some(r.id.clone()),
+                    _ => break,
+                }
+            }
+        }
+        tokio::task::block_in_place(|| idx.commit(&at))?;
+        self.seq.store(at.seq, Ordering::Release);
+        Ok(done)
+    }
+
+    /// Keeps the index current until `stop` turns true: after each write of this process, and
+    /// every few seconds for other nodes' writes.
+    pub async fn follow(self: Arc<Self>, kontor: Arc<Kontor>, mut stop: watch::Receiver<bool>) {
+        let mut written = kontor.journal_written();
+        let mut warned = false;
+        loop {
+            match self.catch_up(&kontor).await {
+                Ok(()) => warned = false,
+                Err(SearchError::Busy(_)) => {}
+                Err(e) => {
+                    if !warned {
+                        tracing::warn!(error = %e, "the search index could not follow the journal; retrying");
+                        warned = true;
+                    }
+                }
+            }
+            tokio::select! {
+                // Writes come in bursts: gather a moment's worth into one commit. A search
+                // does not wait for this; it catches up itself.
+                _ = written.changed() => tokio::time::sleep(GATHER).await,
+                _ = tokio::time::sleep(POLL) => {}
+                _ = stop.changed() => break,
+            }
+        }
+    }
+}
+
+/// Whether an index at `pos` holding `documents` belongs to this database: the entry it last
+/// took in is still there, from the same batch.
+async fn fits(kontor: &Kontor, pos: &Position, documents: u64) -> SearchResult<bool> {
+    if pos.seq == 0 {
+        return Ok(documents == 0 && pos.batch.is_empty());
+    }
+    Ok(batch_at(kontor, pos.seq).await? == pos.batch && !pos.batch.is_empty())
+}
+
+/// The batch of the journal entry at `seq` ("" when there is none).
+async fn batch_at(kontor: &Kontor, seq: i64) -> SearchResult<String> {
+    if seq <= 0 {
+        return Ok(String::new());
+    }
+    let entries = kontor
+        .store
+        .journal(&JournalQuery {
+            cursor: Some(seq - 1),
+            limit: 1,
+            ..JournalQuery::default()
+        })
+        .await?;
+    Ok(entries
+        .first()
+        .filter(|e| e.seq == seq)
+        .map(|e| e.batch.to_string())
+        .unwrap_or_default())
+}
+
+fn entity_name<S: serde::Serializer>(e: &Entity, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(e.as_str())
+}
+
+/// The schema without the fields the actor's role hides.
+fn visible_schema(actor: &Actor, schema: &Schema) -> Schema {
+    let mut visible = schema.clone();
+    if let Some(hidden) = actor.hidden_fields(schema.entity) {
+        visible.fields.retain(|f| !hidden.contains(&f.name));
+    }
+    visible
+}
+
+/// The identifier keys of one field.
+fn field_keys(schema: &Schema, field: &str, data: &serde_json::Map<String, Value>) -> Vec<String> {
+    let mut one = schema.clone();
+    one.fields.retain(|f| f.name == field);
+    document::exact_keys(&one, data)
+}
