@@ -16,6 +16,7 @@
 mod backups;
 mod exchange;
 mod logins;
+mod search;
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -63,7 +64,8 @@ struct Args {
     #[arg(long, default_value_t = 96)]
     logins: usize,
     /// `core` (the API figures above), `backups` (snapshots, restore, replay, shipping lag;
-    /// see `backups.rs`) or `exchange` (a 1C catalog imported; see `exchange.rs`).
+    /// see `backups.rs`), `exchange` (a 1C catalog imported; see `exchange.rs`) or `search`
+    /// (global search at `--contacts`, per engine in `--engines`; see `search.rs`).
     #[arg(long, default_value = "core")]
     suite: String,
     /// Exchange suite: offers in the generated catalog (four per product).
@@ -133,7 +135,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let work = tempfile::tempdir()?;
     let mut report = Report { lines: Vec::new() };
-    if args.suite == "exchange" || args.suite == "backups" {
+    if args.suite == "exchange" || args.suite == "backups" || args.suite == "search" {
         let dir = match &args.work {
             Some(d) => {
                 std::fs::create_dir_all(d)?;
@@ -143,6 +145,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         if args.suite == "exchange" {
             exchange::measure(&args, &dir, &mut report).await?;
+        } else if args.suite == "search" {
+            search::measure(&args, &dir, &mut report).await?;
         } else {
             backups::measure(&args, &dir, &mut report).await?;
         }

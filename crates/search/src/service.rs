@@ -249,7 +249,7 @@ impl Search {
         }
         if !self.checked.load(Ordering::Acquire) {
             let pos = idx.position()?;
-            if !fits(kontor, &pos, idx.documents()).await? {
+            if !fits(kontor, &pos, idx.documents(), head).await? {
                 tracing::info!(
                     seq = pos.seq,
                     "the search index does not fit this database; rebuilding it"
@@ -431,11 +431,13 @@ impl Search {
     }
 }
 
-/// Whether an index at `pos` holding `documents` belongs to this database: the entry it last
-/// took in is still there, from the same batch.
-async fn fits(kontor: &Kontor, pos: &Position, documents: u64) -> SearchResult<bool> {
+/// Whether an index at `pos` holding `documents` belongs to this database (whose journal ends
+/// at `head`): the entry it last took in is still there, from the same batch. A new, empty
+/// index fits only an empty journal: a database with history is indexed from its records,
+/// which is quicker than replaying every entry it ever had.
+async fn fits(kontor: &Kontor, pos: &Position, documents: u64, head: i64) -> SearchResult<bool> {
     if pos.seq == 0 {
-        return Ok(documents == 0 && pos.batch.is_empty());
+        return Ok(documents == 0 && pos.batch.is_empty() && head == 0);
     }
     Ok(batch_at(kontor, pos.seq).await? == pos.batch && !pos.batch.is_empty())
 }

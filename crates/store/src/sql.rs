@@ -610,9 +610,12 @@ pub const ADVANCE_HEAD: &str =
     "UPDATE journal_head SET seq = seq + $1, at = GREATEST(at, $2) WHERE id = 1 RETURNING seq";
 pub const BUMP_SCHEMA_VERSION: &str =
     "UPDATE journal_head SET schema_version = schema_version + 1 WHERE id = 1";
-/// The head as the journal itself records it, for engines that keep the head in memory.
-pub const HEAD_FROM_JOURNAL: &str =
-    "SELECT COALESCE(MAX(seq), 0) AS seq, COALESCE(MAX(at), 0) AS at FROM journal";
+/// The head as the journal itself records it, for engines that keep the head in memory: the
+/// journal's last seq and time. Each `MAX` is its own subquery: SQLite answers a lone
+/// `MAX` of an indexed column from the index, but two in one query scan the whole journal
+/// (40 ms at a million entries, paid by every search before it was split).
+pub const HEAD_FROM_JOURNAL: &str = "SELECT COALESCE((SELECT MAX(seq) FROM journal), 0) AS seq, \
+     COALESCE((SELECT MAX(at) FROM journal), 0) AS at";
 pub const HEAD_SEQ: &str = "SELECT seq FROM journal_head WHERE id = 1";
 pub const REMOVE_RECORD: &str = "DELETE FROM records WHERE entity = $1 AND id = $2";
 pub const REMOVE_UNIQUES: &str = "DELETE FROM uniques WHERE record_id = $1";

@@ -601,20 +601,25 @@ fn system_paths(paths: &mut Map<String, Value>) {
 /// A snapshot archive's name, which is its id in the API.
 const ARCHIVE_PATTERN: &str = r"^kontor-[0-9]{8}T[0-9]{6}\.[0-9]{3}Z-seq[0-9]{12}\.kontor\.tar$";
 
+/// An operation that starts a job: 202 with the job, where to follow it, and a link to it.
+fn job_accepted(op: Operation) -> Value {
+    let mut op = op.answer(202, reference("Job"), false);
+    op["responses"]["202"]["description"] = json!("Accepted: the job runs; follow it at Location");
+    op["responses"]["202"]["headers"] = json!({"Location": {"required": true,
+        "description": "/api/v1/jobs/{id} of the job", "schema": {"type": "string"}}});
+    op["responses"]["202"]["links"] = json!({"job": {"operationId": "get_job",
+        "parameters": {"id": "$response.body#/id"}}});
+    op
+}
+
 fn backup_paths(paths: &mut Map<String, Value>) {
     let job_started = |summary: &str, id: &str, errors: &[u16], params: Vec<Value>| {
-        let mut op = Operation::new(summary, id, "backups")
-            .params(params)
-            .errors(&[403, 404])
-            .errors(errors)
-            .answer(202, reference("Job"), false);
-        op["responses"]["202"]["description"] =
-            json!("Accepted: the job runs; follow it at Location");
-        op["responses"]["202"]["headers"] = json!({"Location": {"required": true,
-            "description": "/api/v1/jobs/{id} of the job", "schema": {"type": "string"}}});
-        op["responses"]["202"]["links"] = json!({"job": {"operationId": "get_job",
-            "parameters": {"id": "$response.body#/id"}}});
-        op
+        job_accepted(
+            Operation::new(summary, id, "backups")
+                .params(params)
+                .errors(&[403, 404])
+                .errors(errors),
+        )
     };
     paths.insert(
         "/api/v1/admin/backups".into(),
@@ -716,19 +721,14 @@ fn search_paths(paths: &mut Map<String, Value>) {
                 "seq": {"type": "integer", "minimum": 0}, "journal_head": {"type": "integer", "minimum": 0},
                 "behind": {"type": "integer", "minimum": 0}, "documents": {"type": "integer", "minimum": 0}}}), false)}),
     );
-    let mut rebuild = Operation::new(
-        "Build the search index again from the records, as a job (admin)",
-        "rebuild_search_index",
-        "search",
-    )
-    .errors(&[403, 404])
-    .answer(202, reference("Job"), false);
-    rebuild["responses"]["202"]["description"] =
-        json!("Accepted: the job runs; follow it at Location");
-    rebuild["responses"]["202"]["headers"] = json!({"Location": {"required": true,
-        "description": "/api/v1/jobs/{id} of the job", "schema": {"type": "string"}}});
-    rebuild["responses"]["202"]["links"] = json!({"job": {"operationId": "get_job",
-        "parameters": {"id": "$response.body#/id"}}});
+    let rebuild = job_accepted(
+        Operation::new(
+            "Build the search index again from the records, as a job (admin)",
+            "rebuild_search_index",
+            "search",
+        )
+        .errors(&[403, 404]),
+    );
     paths.insert(
         "/api/v1/admin/search/rebuild".into(),
         json!({"post": rebuild}),

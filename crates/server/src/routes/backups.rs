@@ -34,7 +34,7 @@ fn internal(e: kontor_backup::BackupError) -> ApiError {
 }
 
 /// 202 with the job and where to follow it.
-fn accepted(job: &TrackedJob) -> (StatusCode, HeaderMap, Json<Value>) {
+pub(crate) fn accepted(job: &TrackedJob) -> (StatusCode, HeaderMap, Json<Value>) {
     let row = job.row();
     let mut headers = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/jobs/{}", row.id)) {

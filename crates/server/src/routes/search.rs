@@ -4,10 +4,10 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, QueryPairs};
-use crate::tracked_jobs::{job_json, TrackedJob};
+use crate::tracked_jobs::TrackedJob;
 use crate::AppState;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use kontor_backup::progress::Progress;
 use kontor_core::CoreError;
@@ -125,10 +125,5 @@ pub async fn rebuild(
             .map_err(|e| e.to_string())?;
         Ok(json!({ "records": n }))
     });
-    let row = job.row();
-    let mut headers = HeaderMap::new();
-    if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/jobs/{}", row.id)) {
-        headers.insert(header::LOCATION, v);
-    }
-    Ok((StatusCode::ACCEPTED, headers, Json(job_json(&row))))
+    Ok(super::backups::accepted(&job))
 }

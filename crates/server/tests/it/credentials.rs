@@ -163,15 +163,6 @@ async fn a_deleted_user_comes_back_from_the_bin_with_their_password(engine: Engi
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 crate::engine_tests!(
     undoing_a_password_change_keeps_the_new_password,
     restoring_a_user_to_the_past_never_touches_the_password,

@@ -16,15 +16,6 @@ async fn search(api: &Api, q: &str) -> Value {
     body
 }
 
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// `(entity, id)` of every item found, in the order given.
 fn found(body: &Value) -> Vec<(String, String)> {
     body["groups"]

@@ -225,6 +225,16 @@ impl Api {
     }
 }
 
+/// A query-string value, percent-encoded.
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// The id of a record returned by the API.
 pub fn id(v: &Value) -> String {
     v["id"].as_str().expect("record has an id").to_string()
