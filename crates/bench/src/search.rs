@@ -318,6 +318,7 @@ async fn measure_engine(
     for (what, q) in [
         ("a common last name", "петров"),
         ("a rare word", "архивариус"),
+        ("no match", "zzyzx"),
     ] {
         let mut lat = Vec::new();
         for _ in 0..samples.min(50) {
