@@ -129,7 +129,7 @@ async fn search(args: &SearchArgs, query: String) -> Result<(), CliError> {
             println!("nothing found for \"{}\"", results.query);
         }
         for g in &results.groups {
-            let more = if g.total_is_estimate { "about " } else { "" };
+            let more = if g.total_is_estimate { "at least " } else { "" };
             println!("{} ({more}{} found)", g.entity, g.total);
             for item in &g.items {
                 let at = item

@@ -56,10 +56,11 @@ pub struct SearchResults {
 pub struct ResultGroup {
     #[serde(serialize_with = "entity_name")]
     pub entity: Entity,
-    /// How many records matched.
+    /// How many records matched (for a role that hides some of the entity's fields: how many
+    /// are shown, see `total_is_estimate`).
     pub total: usize,
-    /// `total` counts records whose match the reader's role could not confirm (it hides a
-    /// field they matched in): the reader may see fewer.
+    /// The reader's role hides some of this entity's fields, so `total` counts only the records
+    /// shown here: more may match on the fields it sees.
     pub total_is_estimate: bool,
     pub items: Vec<ResultItem>,
 }
@@ -181,8 +182,11 @@ impl Search {
                 .into_iter()
                 .map(|r| (r.id.clone(), r))
                 .collect();
+            // A role that hides some of this entity's fields gets only what it can confirm on
+            // the fields it sees, and a count of that alone: the index's count would tell how
+            // many records match through a hidden value.
+            let hides = visible.fields.len() < schema.fields.len();
             let mut items = Vec::new();
-            let mut unconfirmed = false;
             for hit in &g.hits {
                 let Some(rec) = records.remove(&hit.id) else {
                     continue;
@@ -193,7 +197,6 @@ impl Search {
                 let texts = document::field_texts(&visible, &rec.data);
                 let keys = document::exact_keys(&visible, &rec.data);
                 if !query.matches(&texts, &keys) {
-                    unconfirmed = true;
                     continue;
                 }
                 if items.len() == limit as usize {
@@ -203,21 +206,26 @@ impl Search {
                     .iter()
                     .map(|(f, _)| (*f, field_keys(&visible, f, &rec.data)))
                     .collect();
+                let shown = present(actor, &rec);
+                let title = shown
+                    .as_object()
+                    .map(|m| document::title(g.entity, m))
+                    .unwrap_or_default();
                 items.push(ResultItem {
                     id: rec.id.clone(),
-                    title: document::title(g.entity, &rec.data),
+                    title,
                     score: hit.score,
                     highlight: query.highlight(&texts, &keys_by_field),
-                    record: present(actor, &rec),
+                    record: shown,
                 });
             }
-            if items.is_empty() && unconfirmed && g.total <= g.hits.len() {
+            if items.is_empty() && (hides || g.total == 0) {
                 continue;
             }
             out.push(ResultGroup {
                 entity: g.entity,
-                total: g.total,
-                total_is_estimate: unconfirmed,
+                total: if hides { items.len() } else { g.total },
+                total_is_estimate: hides,
                 items,
             });
         }

@@ -755,7 +755,7 @@ fn search_schemas(schemas: &mut Map<String, Value>) {
         "properties": {
             "entity": {"type": "string", "enum": searched},
             "total": {"type": "integer", "minimum": 0},
-            "total_is_estimate": {"type": "boolean", "description": "the total counts records the caller's role could not confirm (a hidden field matched)"},
+            "total_is_estimate": {"type": "boolean", "description": "the caller's role hides some of this entity's fields, so the total counts only the records shown; more may match"},
             "items": {"type": "array", "items": item}}});
     schemas.insert(
         "SearchResults".into(),

@@ -192,6 +192,10 @@ async fn a_reader_finds_only_what_they_may_read_and_never_by_a_hidden_field(engi
     assert_eq!(found(&r), vec![("contacts".into(), mine.clone())], "{r}");
     assert!(first_item(&r)["record"].get("phone").is_none(), "{r}");
     assert_eq!(first_item(&r)["highlight"]["field"], "last_name");
+    // Its count is of what it is shown, and says so (the index's count would tell how many
+    // match through the hidden phone).
+    assert_eq!(r["groups"][0]["total"], 1, "{r}");
+    assert_eq!(r["groups"][0]["total_is_estimate"], true, "{r}");
     // By the hidden phone: never.
     for q in ["+7 812 555-01-02", "88125550102", "812"] {
         let r = search(&reader, q).await;
@@ -201,6 +205,15 @@ async fn a_reader_finds_only_what_they_may_read_and_never_by_a_hidden_field(engi
         );
         assert!(!r["groups"].to_string().contains("555"), "{r}");
     }
+    // A hidden name is not in the title either.
+    let (s, r) = admin.post("/api/v1/roles", json!({"name": "nameless", "permissions": {"contacts": "all"}, "hidden_fields": {"contacts": ["last_name"]}})).await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let nameless = srv.user("n@x.ru", "nameless", None).await;
+    let r = search(&nameless, "Фёдор").await;
+    assert_eq!(found(&r), vec![("contacts".into(), mine.clone())], "{r}");
+    assert_eq!(first_item(&r)["title"], "Фёдор", "{r}");
+    assert!(!r["groups"].to_string().contains("Достоевский"), "{r}");
+    assert!(found(&search(&nameless, "Достоевский").await).is_empty());
     srv.stop().await;
 }
 
