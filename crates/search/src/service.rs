@@ -113,10 +113,8 @@ impl Search {
         actor: &Actor,
         p: &SearchParams,
     ) -> SearchResult<SearchResults> {
+        // An empty query (or one of spaces) finds nothing; it is not an error.
         let text = p.q.trim();
-        if text.is_empty() {
-            return Err(DomainError::invalid("q", "q must not be empty").into());
-        }
         if text.chars().count() > MAX_QUERY {
             return Err(DomainError::invalid(
                 "q",
