@@ -395,9 +395,10 @@ impl Search {
                 self.rebuilt.store(done, Ordering::Relaxed);
                 progress(done);
                 if done % COMMIT_EVERY < page.len() as u64 {
-                    // Bounds what the writer holds in memory; not yet at a journal position.
-                    let keep = idx.position()?;
-                    tokio::task::block_in_place(|| idx.commit(&keep))?;
+                    // Bounds what the writer holds in memory. A half-built index is at no
+                    // journal position: should the process stop here, the next start finds
+                    // documents at seq 0, which fits nothing, and builds it again.
+                    tokio::task::block_in_place(|| idx.commit(&Position::default()))?;
                 }
                 match page.last() {
                     Some(r) if page.len() == PAGE as usize => after_id = Some(r.id.clone()),

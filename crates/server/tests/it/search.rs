@@ -321,6 +321,38 @@ async fn an_index_follows_the_journal_of_any_writer_and_is_rebuilt_when_it_does_
         .groups
         .is_empty());
 
+    // A half-built index (a rebuild stopped midway commits at no journal position) is built
+    // again rather than trusted.
+    let half = tempfile::tempdir().unwrap();
+    {
+        let mut idx = kontor_search::index::SearchIndex::open(&half.path().join("search")).unwrap();
+        let schema = kontor_domain::schema::builtin(kontor_domain::Entity::Companies);
+        let ghost = json!({"name": "Ghost Alpha"});
+        idx.put(
+            schema,
+            kontor_domain::Entity::Companies,
+            &gamma,
+            None,
+            ghost.as_object(),
+        )
+        .unwrap();
+        idx.commit(&kontor_search::index::Position::default())
+            .unwrap();
+    }
+    let resumed = Search::open(&half.path().join("search")).unwrap();
+    assert!(resumed
+        .search(&srv2.kontor, &Actor::system(), &params("ghost"))
+        .await
+        .unwrap()
+        .groups
+        .is_empty());
+    let r = resumed
+        .search(&srv2.kontor, &Actor::system(), &params("gamma"))
+        .await
+        .unwrap();
+    assert_eq!(r.groups[0].items[0].id, gamma);
+    drop(resumed);
+
     // Rebuilt through the API as a job.
     let (s, job) = admin2.post("/api/v1/admin/search/rebuild", json!({})).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{job}");
