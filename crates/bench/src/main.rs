@@ -200,12 +200,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     // 3. The real binary over HTTP, per engine.
-    for engine in args
-        .engines
-        .split(',')
-        .map(str::trim)
-        .filter(|e| !e.is_empty() && *e != "none")
-    {
+    for engine in engines(&args) {
         match engine {
             "sqlite" => http_sqlite(&args, work.path(), &mut report).await?,
             "postgres" => http_postgres(&args, work.path(), &mut report).await?,
@@ -357,6 +352,14 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The engines `--engines` names (`none` for none).
+fn engines(args: &Args) -> impl Iterator<Item = &str> {
+    args.engines
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty() && *e != "none")
 }
 
 fn kontor_binary(args: &Args) -> PathBuf {

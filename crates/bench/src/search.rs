@@ -430,12 +430,7 @@ pub async fn measure(args: &Args, work: &Path, report: &mut Report) -> BenchResu
         "kontor-bench --suite search: {} contacts per engine",
         args.contacts
     );
-    for engine in args
-        .engines
-        .split(',')
-        .map(str::trim)
-        .filter(|e| !e.is_empty() && *e != "none")
-    {
+    for engine in crate::engines(args) {
         match engine {
             "sqlite" => {
                 measure_engine(args, "SQLite", &[], &work.join("search-sqlite"), report).await?;

@@ -236,9 +236,8 @@ impl Kontor {
             h.iter()
                 .any(|f| schema.field(f).is_some_and(|d| d.ty.searchable()))
         });
-        if let (Some(hidden), Some(text)) = (hidden, q.text.clone()) {
-            let mut visible = schema.clone();
-            visible.fields.retain(|f| !hidden.contains(&f.name));
+        if let (Some(_), Some(text)) = (hidden, q.text.clone()) {
+            let visible = actor.visible_schema(&schema);
             let mut matched = Vec::new();
             loop {
                 let exhausted = rows.len() < q.limit as usize;

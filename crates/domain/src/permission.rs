@@ -345,6 +345,15 @@ impl Actor {
         self.role.hidden.get(&entity)
     }
 
+    /// The schema without the fields the actor's role hides.
+    pub fn visible_schema(&self, schema: &crate::schema::Schema) -> crate::schema::Schema {
+        let mut visible = schema.clone();
+        if let Some(hidden) = self.hidden_fields(schema.entity) {
+            visible.fields.retain(|f| !hidden.contains(&f.name));
+        }
+        visible
+    }
+
     pub fn is_hidden(&self, entity: Entity, field: &str) -> bool {
         self.hidden_fields(entity)
             .is_some_and(|s| s.contains(field))

@@ -77,28 +77,36 @@ fn push(out: &mut String, s: &str) {
 /// phones as digits (and their last ten, the number without a country prefix), tax ids and
 /// account numbers as digits, e-mail addresses whole and lowercased.
 pub fn exact_keys(schema: &Schema, data: &Map<String, Value>) -> Vec<String> {
-    let mut out = Vec::new();
-    for f in &schema.fields {
-        let values: Vec<&str> = match data.get(&f.name) {
-            Some(Value::String(s)) => vec![s.as_str()],
-            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
-            _ => continue,
-        };
-        let ty = match &f.ty {
-            FieldType::List(inner) => inner.as_ref(),
-            ty => ty,
-        };
-        for v in values {
-            match ty {
-                FieldType::Phone => out.extend(phone_keys(v)),
-                FieldType::TaxId(_) | FieldType::Digits { .. } => out.push(format!("d:{v}")),
-                FieldType::Email => out.push(format!("e:{}", v.to_lowercase())),
-                _ => {}
-            }
-        }
-    }
+    let mut out: Vec<String> = schema
+        .fields
+        .iter()
+        .flat_map(|f| field_exact_keys(f, data))
+        .collect();
     out.sort();
     out.dedup();
+    out
+}
+
+/// The identifier keys of one field's value (see [`exact_keys`]).
+pub fn field_exact_keys(f: &FieldDef, data: &Map<String, Value>) -> Vec<String> {
+    let values: Vec<&str> = match data.get(&f.name) {
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+        _ => return Vec::new(),
+    };
+    let ty = match &f.ty {
+        FieldType::List(inner) => inner.as_ref(),
+        ty => ty,
+    };
+    let mut out = Vec::new();
+    for v in values {
+        match ty {
+            FieldType::Phone => out.extend(phone_keys(v)),
+            FieldType::TaxId(_) | FieldType::Digits { .. } => out.push(format!("d:{v}")),
+            FieldType::Email => out.push(format!("e:{}", v.to_lowercase())),
+            _ => {}
+        }
+    }
     out
 }
 

@@ -171,7 +171,7 @@ impl Search {
         let mut out = Vec::new();
         for g in groups {
             let schema = kontor.schema(g.entity).await?;
-            let visible = visible_schema(actor, &schema);
+            let visible = actor.visible_schema(&schema);
             let ids: Vec<String> = g.hits.iter().map(|h| h.id.clone()).collect();
             let mut records: HashMap<String, kontor_domain::Record> = kontor
                 .store
@@ -202,7 +202,13 @@ impl Search {
                 }
                 let keys_by_field: Vec<(&str, Vec<String>)> = texts
                     .iter()
-                    .map(|(f, _)| (*f, field_keys(&visible, f, &rec.data)))
+                    .map(|(f, _)| {
+                        let keys = visible
+                            .field(f)
+                            .map(|d| document::field_exact_keys(d, &rec.data))
+                            .unwrap_or_default();
+                        (*f, keys)
+                    })
                     .collect();
                 let shown = present(actor, &rec);
                 let title = shown
@@ -471,20 +477,4 @@ async fn batch_at(kontor: &Kontor, seq: i64) -> SearchResult<String> {
 
 fn entity_name<S: serde::Serializer>(e: &Entity, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(e.as_str())
-}
-
-/// The schema without the fields the actor's role hides.
-fn visible_schema(actor: &Actor, schema: &Schema) -> Schema {
-    let mut visible = schema.clone();
-    if let Some(hidden) = actor.hidden_fields(schema.entity) {
-        visible.fields.retain(|f| !hidden.contains(&f.name));
-    }
-    visible
-}
-
-/// The identifier keys of one field.
-fn field_keys(schema: &Schema, field: &str, data: &serde_json::Map<String, Value>) -> Vec<String> {
-    let mut one = schema.clone();
-    one.fields.retain(|f| f.name == field);
-    document::exact_keys(&one, data)
 }
