@@ -6,6 +6,7 @@ pub mod auth;
 pub mod datadir;
 pub mod derived;
 pub mod error;
+pub mod list;
 pub mod read;
 pub mod restore;
 pub mod retention;
@@ -46,6 +47,8 @@ pub struct Kontor {
     pub schema_cache: SchemaCache,
     /// The last journal seq this process wrote; derived data (the search index) follows it.
     written: tokio::sync::watch::Sender<i64>,
+    /// What serves `q` in lists (the search index), when attached.
+    text_index: std::sync::OnceLock<std::sync::Arc<dyn list::TextIndex>>,
 }
 
 impl Kontor {
@@ -57,6 +60,7 @@ impl Kontor {
             settings,
             schema_cache: SchemaCache::default(),
             written: tokio::sync::watch::Sender::new(0),
+            text_index: std::sync::OnceLock::new(),
         }
     }
 

@@ -5,14 +5,13 @@
 use crate::error::{CoreError, CoreResult};
 use crate::Kontor;
 use kontor_domain::journal::{diff, FieldChange, JournalEntry, Op, Origin};
-use kontor_domain::money::Dec;
 use kontor_domain::permission::{Action, Actor, OwnerFilter};
 use kontor_domain::record::{parse_id, Record};
-use kontor_domain::schema::{CustomFieldDef, FieldType, Schema};
+use kontor_domain::schema::{CustomFieldDef, Schema};
 use kontor_domain::time::{self, Timestamp};
-use kontor_domain::validate::{parse_datetime, parse_value, MoneyContext};
+use kontor_domain::validate::parse_datetime;
 use kontor_domain::{BatchId, DomainError, Entity};
-use kontor_store::{FilterValue, JournalQuery, ListQuery, ScopeGroup, TrashQuery};
+use kontor_store::{JournalQuery, ListQuery, ScopeGroup, TrashQuery};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -28,17 +27,6 @@ pub const MAX_FILTER_TEXT: usize = 1000;
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct ListParams {
-    pub limit: Option<u32>,
-    pub cursor: Option<String>,
-    pub q: Option<String>,
-    /// `asc` or `desc` (default: newest first).
-    pub order: Option<String>,
-    /// Every other query parameter: `field=value`.
-    pub filters: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -125,15 +113,7 @@ impl Kontor {
     pub async fn custom_fields(&self) -> CoreResult<Vec<CustomFieldDef>> {
         let recs = self
             .store
-            .list(&ListQuery {
-                entity: Entity::Fields,
-                owners: OwnerFilter::Any,
-                filters: vec![],
-                text: None,
-                after_id: None,
-                descending: false,
-                limit: 10_000,
-            })
+            .list(&ListQuery::all(Entity::Fields, None, 10_000))
             .await?;
         Ok(recs
             .iter()
@@ -163,106 +143,6 @@ impl Kontor {
             }
             _ => Err(DomainError::not_found(entity.singular(), id).into()),
         }
-    }
-
-    pub async fn list(
-        &self,
-        actor: &Actor,
-        entity: Entity,
-        p: &ListParams,
-    ) -> CoreResult<Page<Value>> {
-        let limit = page_limit(p.limit)?;
-        let schema = self.schema(entity).await?;
-        let mut owners = actor.owner_filter(entity, Action::Read);
-        if owners == OwnerFilter::Nothing {
-            return Err(DomainError::forbidden(format!(
-                "role {} may not read {entity}",
-                actor.role.name
-            ))
-            .into());
-        }
-        let mut filters = Vec::new();
-        for (name, raw) in &p.filters {
-            if name == "owner_id" {
-                owners = narrow_owner(owners, raw)?;
-                continue;
-            }
-            filters.push((name.clone(), filter_value(&schema, actor, name, raw)?));
-        }
-        let cursor = id_param(
-            p.cursor.as_deref(),
-            "cursor",
-            "the cursor is not one this server gave out",
-        )?;
-        if p.q
-            .as_ref()
-            .is_some_and(|q| q.chars().count() > MAX_QUERY_TEXT)
-        {
-            return Err(DomainError::invalid(
-                "q",
-                format!("q must have at most {MAX_QUERY_TEXT} characters"),
-            )
-            .into());
-        }
-        let text =
-            p.q.as_ref()
-                .map(|s| s.trim().to_lowercase())
-                .filter(|s| !s.is_empty());
-        let descending = descending(p.order.as_deref(), "order")?;
-        // Search text holds no control characters, so such a `q` matches nothing (and never
-        // reaches a database that would refuse a NUL). Every parameter is checked before this.
-        if text
-            .as_ref()
-            .is_some_and(|t| t.chars().any(char::is_control))
-        {
-            return Ok(Page {
-                items: vec![],
-                next_cursor: None,
-            });
-        }
-        let mut q = ListQuery {
-            entity,
-            owners,
-            filters,
-            text,
-            after_id: cursor,
-            descending,
-            limit: limit + 1,
-        };
-        let mut rows = self.store.list(&q).await?;
-        // The stored search text covers every searchable field. When the role hides some of
-        // them, a match must also hold on the visible ones, or `q` would reveal hidden values.
-        let hidden = actor.hidden_fields(entity).filter(|h| {
-            h.iter()
-                .any(|f| schema.field(f).is_some_and(|d| d.ty.searchable()))
-        });
-        if let (Some(_), Some(text)) = (hidden, q.text.clone()) {
-            let visible = actor.visible_schema(&schema);
-            let mut matched = Vec::new();
-            loop {
-                let exhausted = rows.len() < q.limit as usize;
-                q.after_id = rows.last().map(|r| r.id.clone());
-                matched.extend(
-                    rows.drain(..)
-                        .filter(|r| r.search_text(&visible).contains(&text)),
-                );
-                if exhausted || matched.len() > limit as usize {
-                    break;
-                }
-                rows = self.store.list(&q).await?;
-            }
-            rows = matched;
-        }
-        let next_cursor = if rows.len() > limit as usize {
-            rows.truncate(limit as usize);
-            rows.last().map(|r| r.id.clone())
-        } else {
-            None
-        };
-        Ok(Page {
-            items: rows.iter().map(|r| present(actor, r)).collect(),
-            next_cursor,
-        })
     }
 
     /// The recycle bin as the actor may see it, newest deletion first.
@@ -479,100 +359,6 @@ pub fn actor_param(s: &str) -> CoreResult<String> {
     }
     parse_id(s).ok_or_else(|| {
         DomainError::invalid("actor", "actor must be a user id (UUID) or 'system'").into()
-    })
-}
-
-fn narrow_owner(owners: OwnerFilter, raw: &str) -> CoreResult<OwnerFilter> {
-    let Some(raw) = parse_id(raw) else {
-        return Err(DomainError::invalid("owner_id", "owner_id must be a user id").into());
-    };
-    let raw = raw.as_str();
-    Ok(match owners {
-        OwnerFilter::Any => OwnerFilter::OneOf(vec![raw.to_string()]),
-        OwnerFilter::OneOf(ids) if ids.iter().any(|i| i == raw) => {
-            OwnerFilter::OneOf(vec![raw.to_string()])
-        }
-        _ => OwnerFilter::Nothing,
-    })
-}
-
-/// Parses `?field=value` into a typed filter, refusing fields that do not exist or are hidden.
-fn filter_value(schema: &Schema, actor: &Actor, name: &str, raw: &str) -> CoreResult<FilterValue> {
-    let def = schema
-        .field(name)
-        .filter(|_| !actor.is_hidden(schema.entity, name))
-        .ok_or_else(|| {
-            DomainError::invalid(
-                name,
-                format!(
-                    "unknown query parameter or field '{name}' for {}",
-                    schema.entity
-                ),
-            )
-        })?;
-    if raw.chars().count() > MAX_FILTER_TEXT {
-        return Err(DomainError::invalid(
-            name,
-            format!("filter '{name}' must have at most {MAX_FILTER_TEXT} characters"),
-        )
-        .into());
-    }
-    if raw == "null" {
-        return Ok(FilterValue::Null);
-    }
-    let bad = |what: &str| -> CoreError {
-        DomainError::invalid(name, format!("filter '{name}' must be {what}")).into()
-    };
-    let parse = |ty: &FieldType| {
-        parse_value(
-            ty,
-            &Value::from(raw),
-            &kontor_domain::validate::FieldPath::Field(name),
-            &MoneyContext::unknown(),
-            None,
-            false,
-        )
-    };
-    Ok(match &def.ty {
-        FieldType::Integer { min, max } => {
-            let n = raw
-                .parse::<i64>()
-                .ok()
-                .filter(|n| n >= min && n <= max)
-                .ok_or_else(|| bad(&format!("a whole number between {min} and {max}")))?;
-            FilterValue::Integer(n)
-        }
-        FieldType::Money { .. } => {
-            // Stored amounts carry their currency's minor units: match every way this value
-            // can be written at the minor units some currency has.
-            let d = parse(&def.ty)?
-                .as_ref()
-                .and_then(Value::as_str)
-                .and_then(Dec::parse)
-                .ok_or_else(|| bad("an amount like 1500.50"))?;
-            FilterValue::OneOf(
-                kontor_domain::money::MINOR_UNIT_CHOICES
-                    .iter()
-                    .filter_map(|s| d.with_scale(*s))
-                    .map(|d| d.to_string())
-                    .collect(),
-            )
-        }
-        FieldType::Bool => match raw {
-            "true" => FilterValue::Bool(true),
-            "false" => FilterValue::Bool(false),
-            _ => return Err(bad("true or false")),
-        },
-        FieldType::List(_) | FieldType::Rows(_) | FieldType::Object => {
-            return Err(bad("a plain field; lists cannot be filtered on"))
-        }
-        ty => {
-            let v = parse(ty)?;
-            match v {
-                Some(Value::String(s)) => FilterValue::Text(s),
-                _ => FilterValue::Null,
-            }
-        }
     })
 }
 

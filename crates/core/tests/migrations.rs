@@ -205,13 +205,8 @@ async fn check_migrated(store: DynStore) {
     );
     let found = store
         .list(&kontor_store::ListQuery {
-            entity: Entity::Users,
-            owners: kontor_domain::permission::OwnerFilter::Any,
-            filters: vec![],
             text: Some("argon2".into()),
-            after_id: None,
-            descending: false,
-            limit: 10,
+            ..kontor_store::ListQuery::all(Entity::Users, None, 10)
         })
         .await
         .unwrap();

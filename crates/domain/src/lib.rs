@@ -6,6 +6,7 @@ pub mod entity;
 pub mod error;
 pub mod invoice;
 pub mod journal;
+pub mod listing;
 pub mod money;
 pub mod permission;
 pub mod record;

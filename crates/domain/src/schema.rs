@@ -144,6 +144,8 @@ pub struct FieldDef {
     pub custom: bool,
     /// Cannot change after the record is created.
     pub immutable: bool,
+    /// Lists filter and sort by it through an index (see [`crate::listing`]).
+    pub filterable: bool,
 }
 
 impl FieldDef {
@@ -157,6 +159,7 @@ impl FieldDef {
             cascade: false,
             custom: false,
             immutable: false,
+            filterable: false,
         }
     }
     pub fn required(mut self) -> Self {
@@ -210,6 +213,7 @@ impl Schema {
             let mut def = FieldDef::new(&c.name, c.ty.clone());
             def.required = c.required;
             def.custom = true;
+            def.filterable = c.filterable;
             schema.fields.push(def);
             if c.unique {
                 schema.unique.push(UniqueKey {
@@ -236,6 +240,8 @@ pub struct CustomFieldDef {
     pub ty: FieldType,
     pub required: bool,
     pub unique: bool,
+    /// Lists filter and sort by it through an index.
+    pub filterable: bool,
 }
 
 /// The types an admin may give a custom field.
@@ -274,6 +280,10 @@ impl CustomFieldDef {
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
             unique: data.get("unique").and_then(Value::as_bool).unwrap_or(false),
+            filterable: data
+                .get("filterable")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
         })
     }
 }
@@ -733,6 +743,8 @@ fn build(entity: Entity) -> Schema {
                 FieldDef::new("options", T::List(Box::new(T::Text { max: 255 }))),
                 FieldDef::new("required", T::Bool).default(Value::Bool(false)),
                 FieldDef::new("unique", T::Bool).default(Value::Bool(false)),
+                // Lists filter and sort by it through a database index.
+                FieldDef::new("filterable", T::Bool).default(Value::Bool(false)),
             ],
             vec![unique("entity+name", &["entity", "name"], false)],
         ),
@@ -779,6 +791,11 @@ fn build(entity: Entity) -> Schema {
             vec![unique("user_id", &["user_id"], false)],
         ),
     };
+    let mut fields = fields;
+    let filterable = crate::listing::builtin_filterable(entity);
+    for f in &mut fields {
+        f.filterable = filterable.contains(&f.name.as_str());
+    }
     Schema {
         entity,
         fields,

@@ -30,7 +30,7 @@ use tantivy::{
 /// Memory the index writer buffers documents in before writing a segment.
 const WRITER_MEMORY: usize = 32 * 1024 * 1024;
 /// Format of the payload and the documents; a different one is rebuilt.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 #[derive(Clone, Copy)]
 struct Fields {
@@ -54,7 +54,7 @@ fn index_schema() -> (IndexSchema, Fields) {
         key: b.add_text_field("key", STRING),
         entity: b.add_text_field("entity", STRING | STORED),
         entity_code: b.add_u64_field("entity_code", INDEXED | FAST),
-        id: b.add_text_field("id", STRING | STORED),
+        id: b.add_text_field("id", STRING | STORED | FAST),
         owner: b.add_text_field("owner", STRING),
         text: b.add_text_field("text", text),
         exact: b.add_text_field("exact", STRING),
@@ -375,6 +375,73 @@ impl SearchIndex {
         (!top.is_empty()).then(|| Box::new(BooleanQuery::new(top)) as Box<dyn Query>)
     }
 
+    /// The ids of the records of one entity (within `owners`) that match, the best `cap` of
+    /// them, and how many matched in all: what a list's `q` is restricted to.
+    pub fn matching_ids(
+        &self,
+        q: &Words,
+        entity: Entity,
+        owners: &OwnerFilter,
+        cap: usize,
+    ) -> SearchResult<(Vec<String>, usize)> {
+        let f = self.fields;
+        let code = entity_code(entity);
+        let Some(text) = self.text_query(q) else {
+            return Ok((Vec::new(), 0));
+        };
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![
+            (Occur::Must, text),
+            (
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_u64(f.entity_code, code),
+                    IndexRecordOption::Basic,
+                )),
+            ),
+        ];
+        match owners {
+            OwnerFilter::Any => {}
+            OwnerFilter::Nothing => return Ok((Vec::new(), 0)),
+            OwnerFilter::OneOf(ids) => clauses.push((
+                Occur::Must,
+                Box::new(TermSetQuery::new(
+                    ids.iter().map(|o| Term::from_field_text(f.owner, o)),
+                )),
+            )),
+        }
+        let searcher = self.reader.searcher();
+        let mut all = searcher.search(&BooleanQuery::new(clauses), &Everything)?;
+        let total = all.len();
+        if all.len() > cap {
+            all.select_nth_unstable_by(cap, |a, b| b.0.total_cmp(&a.0));
+            all.truncate(cap);
+        }
+        all.sort_by_key(|(_, addr)| (addr.segment_ord, addr.doc_id));
+        let mut ids = Vec::with_capacity(all.len());
+        let mut current: Option<(u32, tantivy::columnar::StrColumn)> = None;
+        let mut buf = String::new();
+        for (_, addr) in all {
+            if current.as_ref().is_none_or(|(s, _)| *s != addr.segment_ord) {
+                let column = searcher
+                    .segment_reader(addr.segment_ord)
+                    .fast_fields()
+                    .str("id")?
+                    .ok_or_else(|| SearchError::Index("the index has no id column".into()))?;
+                current = Some((addr.segment_ord, column));
+            }
+            if let Some((_, column)) = &current {
+                if let Some(ord) = column.term_ords(addr.doc_id).next() {
+                    buf.clear();
+                    column
+                        .ord_to_str(ord, &mut buf)
+                        .map_err(|e| SearchError::Index(e.to_string()))?;
+                    ids.push(buf.clone());
+                }
+            }
+        }
+        Ok((ids, total))
+    }
+
     /// Documents in the index (live records of the searched entities).
     pub fn documents(&self) -> u64 {
         self.reader.searcher().num_docs()
@@ -393,6 +460,49 @@ fn clear_dir(dir: &Path) -> SearchResult<()> {
         }
     }
     Ok(())
+}
+
+/// Collects every matching document with its score.
+struct Everything;
+
+struct EverythingSegment {
+    segment: u32,
+    hits: Vec<(Score, DocAddress)>,
+}
+
+impl Collector for Everything {
+    type Fruit = Vec<(Score, DocAddress)>;
+    type Child = EverythingSegment;
+
+    fn for_segment(&self, segment: u32, _: &SegmentReader) -> tantivy::Result<EverythingSegment> {
+        Ok(EverythingSegment {
+            segment,
+            hits: Vec::new(),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        true
+    }
+
+    fn merge_fruits(
+        &self,
+        fruits: Vec<Vec<(Score, DocAddress)>>,
+    ) -> tantivy::Result<Vec<(Score, DocAddress)>> {
+        Ok(fruits.into_iter().flatten().collect())
+    }
+}
+
+impl SegmentCollector for EverythingSegment {
+    type Fruit = Vec<(Score, DocAddress)>;
+
+    fn collect(&mut self, doc: DocId, score: Score) {
+        self.hits.push((score, DocAddress::new(self.segment, doc)));
+    }
+
+    fn harvest(self) -> Vec<(Score, DocAddress)> {
+        self.hits
+    }
 }
 
 /// Collects, per entity, how many documents matched and the best `per_group` of them; only

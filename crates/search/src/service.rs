@@ -384,15 +384,7 @@ impl Search {
             loop {
                 let page = kontor
                     .store
-                    .list(&kontor_store::ListQuery {
-                        entity,
-                        owners: OwnerFilter::Any,
-                        filters: Vec::new(),
-                        text: None,
-                        after_id: after_id.take(),
-                        descending: false,
-                        limit: PAGE,
-                    })
+                    .list(&kontor_store::ListQuery::all(entity, after_id.take(), PAGE))
                     .await?;
                 for r in &page {
                     idx.put(&schema, entity, &r.id, r.owner_id.as_deref(), Some(&r.data))?;
@@ -477,4 +469,46 @@ async fn batch_at(kontor: &Kontor, seq: i64) -> SearchResult<String> {
 
 fn entity_name<S: serde::Serializer>(e: &Entity, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(e.as_str())
+}
+
+/// The search index serving `q` in lists.
+#[async_trait::async_trait]
+impl kontor_core::list::TextIndex for Search {
+    async fn matching_ids(
+        &self,
+        kontor: &Kontor,
+        entity: Entity,
+        owners: &OwnerFilter,
+        q: &str,
+        cap: usize,
+    ) -> kontor_core::CoreResult<(Vec<String>, usize)> {
+        let as_core = |e: SearchError| -> kontor_core::CoreError {
+            match e {
+                SearchError::Core(c) => c,
+                SearchError::Busy(m) => kontor_store::StoreError::Unavailable(m).into(),
+                SearchError::Index(m) => {
+                    kontor_store::StoreError::Other(format!("search index: {m}")).into()
+                }
+            }
+        };
+        let query = Query::parse(q);
+        if query.is_empty() {
+            return Ok((Vec::new(), 0));
+        }
+        self.catch_up(kontor).await.map_err(as_core)?;
+        let idx = self.index.read().await;
+        tokio::task::block_in_place(|| idx.matching_ids(&query, entity, owners, cap))
+            .map_err(as_core)
+    }
+
+    fn covers(&self, entity: Entity) -> bool {
+        is_searched(entity)
+    }
+
+    fn matches(&self, visible: &Schema, rec: &kontor_domain::Record, q: &str) -> bool {
+        Query::parse(q).matches(
+            &document::field_texts(visible, &rec.data),
+            &document::exact_keys(visible, &rec.data),
+        )
+    }
 }

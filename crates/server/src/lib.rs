@@ -129,6 +129,9 @@ pub async fn serve(
     let state = AppState::new(kontor.clone(), status.clone(), http);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let job_handle = tokio::spawn(jobs::run(kontor.clone(), jobs, status, stop_rx.clone()));
+    if let Some(s) = &state.http.search {
+        kontor.attach_text_index(s.clone());
+    }
     let follower = state
         .http
         .search

@@ -342,6 +342,64 @@ macro_rules! sql_engine {
             })
         }
 
+        impl $store {
+            /// How the database would run the first statement of a list: its plan as text,
+            /// then the statement.
+            /// With `force_indexes`, PostgreSQL is told not to scan tables, so a test on a small
+            /// table shows whether an index *can* serve the query.
+            pub async fn explain_list(
+                &self,
+                q: &$crate::ListQuery,
+                force_indexes: bool,
+            ) -> $crate::StoreResult<String> {
+                use $crate::sql::Dialect;
+                let segment = $crate::list::segments(q)
+                    .first()
+                    .copied()
+                    .unwrap_or($crate::list::Segment::Whole);
+                let mut stmt = self.dialect.list_segment(q, segment, q.limit);
+                let mut conn = self.readers.acquire().await.map_err($crate::engine::db_err)?;
+                let column = match self.dialect {
+                    Dialect::Sqlite => {
+                        // EXPLAIN compiles without starting a transaction, so it would not
+                        // notice a schema changed by another connection: read once first.
+                        sqlx::raw_sql("SELECT 1 FROM records LIMIT 1")
+                            .execute(&mut *conn)
+                            .await
+                            .map_err($crate::engine::db_err)?;
+                        stmt.sql = format!("EXPLAIN QUERY PLAN {}", stmt.sql);
+                        3
+                    }
+                    Dialect::Postgres => {
+                        let set = if force_indexes { "off" } else { "on" };
+                        sqlx::raw_sql(&format!("SET enable_seqscan = {set}"))
+                            .execute(&mut *conn)
+                            .await
+                            .map_err($crate::engine::db_err)?;
+                        stmt.sql = format!("EXPLAIN {}", stmt.sql);
+                        0
+                    }
+                };
+                let sql_text = stmt.sql.clone();
+                let rows = sqlx::query_with(&stmt.sql, bind_args(stmt.args)?)
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err($crate::engine::db_err);
+                if self.dialect == Dialect::Postgres {
+                    let _ = sqlx::raw_sql("RESET enable_seqscan").execute(&mut *conn).await;
+                }
+                let mut plan = Vec::new();
+                for r in rows? {
+                    plan.push(
+                        sqlx::Row::try_get::<String, _>(&r, column)
+                            .map_err(|e| $crate::StoreError::Corrupt(e.to_string()))?,
+                    );
+                }
+                Ok(format!("{}\n{}", plan.join("\n"), sql_text))
+            }
+
+        }
+
         #[async_trait::async_trait]
         impl $crate::Store for $store {
             fn engine(&self) -> &'static str {
@@ -419,7 +477,129 @@ macro_rules! sql_engine {
                 &self,
                 q: &$crate::ListQuery,
             ) -> $crate::StoreResult<Vec<kontor_domain::record::Record>> {
-                records(fetch_all(&self.readers, self.dialect.list(q)).await?)
+                let mut out = Vec::new();
+                for segment in &$crate::list::segments(q) {
+                    let left = q.limit.saturating_sub(out.len() as u32);
+                    if left == 0 {
+                        break;
+                    }
+                    let stmt = self.dialect.list_segment(q, *segment, left);
+                    out.extend(records(fetch_all(&self.readers, stmt).await?)?);
+                }
+                Ok(out)
+            }
+
+            async fn count(
+                &self,
+                q: &$crate::ListQuery,
+                bound: u64,
+            ) -> $crate::StoreResult<$crate::Count> {
+                use $crate::sql::{Dialect, RowAccess};
+                let count = |stmt| async {
+                    let rows = fetch_all(&self.readers, stmt).await?;
+                    let n = rows.first().map(|r| r.req_int("n")).transpose()?.unwrap_or(0);
+                    Ok::<u64, $crate::StoreError>(u64::try_from(n).unwrap_or(0))
+                };
+                let n = count(self.dialect.list_count(q, bound)).await?;
+                if n <= bound {
+                    return Ok($crate::Count { n, exact: true });
+                }
+                match self.dialect {
+                    Dialect::Postgres => {
+                        // The planner's estimate: the first line of EXPLAIN ends with
+                        // `(cost=… rows=N width=…)`.
+                        let rows = fetch_all(&self.readers, self.dialect.list_estimate(q)).await?;
+                        let plan = rows
+                            .first()
+                            .map(|r| sqlx::Row::try_get::<String, _>(r, 0))
+                            .transpose()
+                            .map_err(|e| $crate::StoreError::Other(e.to_string()))?
+                            .unwrap_or_default();
+                        let estimate = $crate::list::plan_rows(&plan).unwrap_or(n);
+                        Ok($crate::Count {
+                            n: estimate.max(n),
+                            exact: false,
+                        })
+                    }
+                    Dialect::Sqlite => {
+                        // SQLite keeps no estimate; it counts an index range quickly.
+                        let n = count(self.dialect.list_count(q, u64::MAX - 1)).await?;
+                        Ok($crate::Count { n, exact: true })
+                    }
+                }
+            }
+
+            async fn ensure_list_indexes(
+                &self,
+                wanted: &[(kontor_domain::Entity, String, kontor_domain::listing::KeyKind)],
+            ) -> $crate::StoreResult<(Vec<String>, Vec<String>)> {
+                let present: Vec<(String, bool)> =
+                    fetch_all(&self.readers, self.dialect.list_indexes_present())
+                        .await?
+                        .iter()
+                        .map(|r| {
+                            let name = sqlx::Row::try_get::<String, _>(r, 0)
+                                .map_err(|e| $crate::StoreError::Corrupt(e.to_string()))?;
+                            let usable = sqlx::Row::try_get::<i64, _>(r, 1)
+                                .map_err(|e| $crate::StoreError::Corrupt(e.to_string()))?;
+                            Ok((name, usable == 1))
+                        })
+                        .collect::<$crate::StoreResult<_>>()?;
+                let wanted: Vec<(String, String)> = wanted
+                    .iter()
+                    .map(|(e, f, k)| {
+                        (
+                            $crate::list::list_index_name(*e, f),
+                            self.dialect.list_index_sql(*e, f, *k),
+                        )
+                    })
+                    .collect();
+                let mut dropped = Vec::new();
+                let mut statements = Vec::new();
+                for (name, usable) in &present {
+                    if !(*usable && wanted.iter().any(|(w, _)| w == name)) {
+                        statements.push(self.dialect.drop_list_index(name));
+                        dropped.push(name.clone());
+                    }
+                }
+                let mut built = Vec::new();
+                for (name, sql) in wanted {
+                    if !present.iter().any(|(p, usable)| *p == name && *usable) {
+                        statements.push(sql);
+                        built.push(name);
+                    }
+                }
+                if statements.is_empty() {
+                    return Ok((built, dropped));
+                }
+                match self.dialect {
+                    $crate::sql::Dialect::Sqlite => {
+                        // One transaction with the statistics, so that readers load the new
+                        // schema and what the planner should know of it together.
+                        let script = format!(
+                            "BEGIN IMMEDIATE; {}; PRAGMA analysis_limit = 1000; ANALYZE; COMMIT;",
+                            statements.join("; ")
+                        );
+                        if let Err(e) = sqlx::raw_sql(&script).execute(&self.writer).await {
+                            let _ = sqlx::raw_sql("ROLLBACK").execute(&self.writer).await;
+                            return Err($crate::engine::db_err(e));
+                        }
+                    }
+                    $crate::sql::Dialect::Postgres => {
+                        // Each concurrently (writes go on), outside any transaction.
+                        for sql in statements {
+                            sqlx::raw_sql(&sql)
+                                .execute(&self.writer)
+                                .await
+                                .map_err($crate::engine::db_err)?;
+                        }
+                        sqlx::raw_sql("ANALYZE records")
+                            .execute(&self.writer)
+                            .await
+                            .map_err($crate::engine::db_err)?;
+                    }
+                }
+                Ok((built, dropped))
             }
 
             async fn trash(

@@ -9,6 +9,7 @@
 pub mod bulk;
 pub mod data_migrations;
 mod engine;
+pub mod list;
 mod migrate;
 pub mod postgres;
 pub mod sql;
@@ -21,6 +22,8 @@ use kontor_domain::record::Record;
 use kontor_domain::time::Timestamp;
 use kontor_domain::{BatchId, Entity};
 use std::sync::Arc;
+
+pub use list::{After, Condition, Count, ListColumn, ListQuery, ListValue};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -44,7 +47,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The schema version this Kontor creates and understands: the number of the last migration,
 /// the same on both engines. Archives record it; a newer archive is refused.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 #[cfg(test)]
 mod schema_version_tests {
@@ -55,31 +58,6 @@ mod schema_version_tests {
             assert_eq!(versions, (1..=super::SCHEMA_VERSION).collect::<Vec<_>>());
         }
     }
-}
-
-/// A typed value to compare a JSON field with in list filters.
-#[derive(Debug, Clone, PartialEq)]
-pub enum FilterValue {
-    Text(String),
-    /// Any of these texts (an amount written at several scales).
-    OneOf(Vec<String>),
-    Integer(i64),
-    Bool(bool),
-    Null,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct ListQuery {
-    pub entity: Entity,
-    pub owners: OwnerFilter,
-    /// `field = value` conditions on entity fields, all of which must hold.
-    pub filters: Vec<(String, FilterValue)>,
-    /// Lowercased text that must occur in one of the searchable fields.
-    pub text: Option<String>,
-    /// Keyset cursor: the last id of the previous page.
-    pub after_id: Option<String>,
-    pub descending: bool,
-    pub limit: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -174,7 +152,18 @@ pub trait Store: Send + Sync + 'static {
     /// The records of one entity with any of these ids (live or deleted; absent ones left out,
     /// in no particular order).
     async fn get_many(&self, entity: Entity, ids: &[String]) -> StoreResult<Vec<Record>>;
+    /// A page of live records: at most `q.limit`, in the query's order after its cursor.
     async fn list(&self, q: &ListQuery) -> StoreResult<Vec<Record>>;
+    /// How many live records the query selects (cursor and limit aside): exact when at most
+    /// `bound`, otherwise the database's estimate (or, where it has none, an exact count).
+    async fn count(&self, q: &ListQuery, bound: u64) -> StoreResult<Count>;
+    /// Makes the list indexes exactly these `(entity, field, kind)`: builds the missing ones
+    /// (without blocking writes on PostgreSQL) and drops those no longer wanted. Returns the
+    /// names built and dropped.
+    async fn ensure_list_indexes(
+        &self,
+        wanted: &[(Entity, String, kontor_domain::listing::KeyKind)],
+    ) -> StoreResult<(Vec<String>, Vec<String>)>;
     async fn trash(&self, q: &TrashQuery) -> StoreResult<Vec<Record>>;
     async fn journal(&self, q: &JournalQuery) -> StoreResult<Vec<JournalEntry>>;
     /// Every record of an entity (live and deleted), in id order, for replay checks and exports.

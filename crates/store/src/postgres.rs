@@ -28,6 +28,10 @@ pub(crate) const MIGRATIONS: &[(i64, Step)] = &[
         5,
         Step::Sql(include_str!("../migrations/postgres/0005_jobs.sql")),
     ),
+    (
+        6,
+        Step::Sql(include_str!("../migrations/postgres/0006_list_times.sql")),
+    ),
 ];
 
 /// Advisory-lock key that serialises migrations when several nodes start at once.

@@ -3,7 +3,7 @@
 //! locks) are spelled out by [`Dialect`]. Engines only bind [`Arg`]s, execute, and decode rows
 //! through [`RowAccess`].
 
-use crate::{FilterValue, JournalQuery, ListQuery, StoreError, StoreResult, TrashQuery};
+use crate::{JournalQuery, StoreError, StoreResult, TrashQuery};
 use kontor_domain::journal::{JournalEntry, NewJournalEntry};
 use kontor_domain::permission::OwnerFilter;
 use kontor_domain::record::{Deletion, Record};
@@ -35,7 +35,7 @@ pub struct Stmt {
 }
 
 /// Builds SQL with numbered placeholders.
-struct Builder {
+pub(crate) struct Builder {
     sql: String,
     args: Vec<Arg>,
     /// Placeholders are `?`, bound in the order they appear (see [`Builder::in_order`]).
@@ -43,7 +43,7 @@ struct Builder {
 }
 
 impl Builder {
-    fn new(sql: impl Into<String>) -> Self {
+    pub(crate) fn new(sql: impl Into<String>) -> Self {
         Builder {
             sql: sql.into(),
             args: Vec::new(),
@@ -68,13 +68,13 @@ impl Builder {
             format!("${}", self.args.len())
         }
     }
-    fn push(&mut self, s: &str) {
+    pub(crate) fn push(&mut self, s: &str) {
         self.sql.push_str(s);
     }
-    fn text(&mut self, s: impl Into<String>) -> String {
+    pub(crate) fn text(&mut self, s: impl Into<String>) -> String {
         self.arg(Arg::Text(s.into()))
     }
-    fn int(&mut self, i: i64) -> String {
+    pub(crate) fn int(&mut self, i: i64) -> String {
         self.arg(Arg::Int(i))
     }
     /// ` AND col IN ($a, $b)`, or a false condition for an empty list; binds, does not push.
@@ -89,14 +89,14 @@ impl Builder {
         let s = self.in_list_sql(col, values);
         self.push(&s);
     }
-    fn owners(&mut self, col: &str, f: &OwnerFilter) {
+    pub(crate) fn owners(&mut self, col: &str, f: &OwnerFilter) {
         match f {
             OwnerFilter::Any => {}
             OwnerFilter::Nothing => self.push(" AND 1 = 0"),
             OwnerFilter::OneOf(ids) => self.in_list(col, ids),
         }
     }
-    fn done(self) -> Stmt {
+    pub(crate) fn done(self) -> Stmt {
         Stmt {
             sql: self.sql,
             args: self.args,
@@ -120,89 +120,11 @@ impl Dialect {
         }
     }
 
-    fn record_columns(self) -> String {
+    pub(crate) fn record_columns(self) -> String {
         format!(
             "entity, id, owner_id, created_at, updated_at, deleted_batch, deleted_at, deleted_by, {}",
             self.data_col()
         )
-    }
-
-    /// A JSON field of `data` as text (strings), or as the engine's native scalar.
-    fn json_field(self, b: &mut Builder, field: &str) -> String {
-        // Field names come from the schema, checked by the core; quote them anyway.
-        let clean = field.replace(['"', '\''], "");
-        match self {
-            Dialect::Sqlite => {
-                let p = b.text(format!("$.\"{clean}\""));
-                format!("json_extract(data, {p})")
-            }
-            Dialect::Postgres => {
-                let p = b.text(clean);
-                format!("(data ->> {p})")
-            }
-        }
-    }
-
-    pub fn list(self, q: &ListQuery) -> Stmt {
-        let mut b = Builder::new(format!(
-            "SELECT {} FROM records WHERE entity = ",
-            self.record_columns()
-        ));
-        let e = b.text(q.entity.as_str());
-        b.push(&e);
-        b.push(" AND deleted_batch IS NULL");
-        b.owners("owner_id", &q.owners);
-        for (field, value) in &q.filters {
-            let f = self.json_field(&mut b, field);
-            match (value, self) {
-                (FilterValue::Null, _) => b.push(&format!(" AND {f} IS NULL")),
-                (FilterValue::Text(t), _) => {
-                    let p = b.text(t.clone());
-                    b.push(&format!(" AND {f} = {p}"));
-                }
-                (FilterValue::OneOf(values), _) => {
-                    let cond = b.in_list_sql(&f, values);
-                    b.push(&cond);
-                }
-                (FilterValue::Integer(n), Dialect::Sqlite) => {
-                    let p = b.int(*n);
-                    b.push(&format!(" AND {f} = {p}"));
-                }
-                (FilterValue::Integer(n), Dialect::Postgres) => {
-                    let p = b.int(*n);
-                    b.push(&format!(" AND ({f})::bigint = {p}"));
-                }
-                (FilterValue::Bool(v), Dialect::Sqlite) => {
-                    let p = b.int(i64::from(*v));
-                    b.push(&format!(" AND {f} = {p}"));
-                }
-                (FilterValue::Bool(v), Dialect::Postgres) => {
-                    let p = b.text(v.to_string());
-                    b.push(&format!(" AND {f} = {p}"));
-                }
-            }
-        }
-        if let Some(t) = &q.text {
-            // A plain substring test: no pattern language, so no text can make it fail.
-            let p = b.text(t.clone());
-            b.push(&match self {
-                Dialect::Sqlite => format!(" AND instr(search, {p}) > 0"),
-                Dialect::Postgres => format!(" AND strpos(search, {p}) > 0"),
-            });
-        }
-        if let Some(c) = &q.after_id {
-            let p = b.text(c.clone());
-            b.push(&format!(
-                " AND id {} {p}",
-                if q.descending { "<" } else { ">" }
-            ));
-        }
-        let l = b.int(i64::from(q.limit));
-        b.push(&format!(
-            " ORDER BY id {} LIMIT {l}",
-            if q.descending { "DESC" } else { "ASC" }
-        ));
-        b.done()
     }
 
     pub fn journal(self, q: &JournalQuery) -> Stmt {

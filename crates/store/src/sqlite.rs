@@ -31,6 +31,10 @@ pub(crate) const MIGRATIONS: &[(i64, Step)] = &[
         5,
         Step::Sql(include_str!("../migrations/sqlite/0005_jobs.sql")),
     ),
+    (
+        6,
+        Step::Sql(include_str!("../migrations/sqlite/0006_list_times.sql")),
+    ),
 ];
 
 pub struct SqliteStore {
@@ -45,6 +49,13 @@ pub struct SqliteStore {
 
 /// How often the background checkpointer folds the WAL into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+/// Refreshes the planner's statistics of tables that changed a lot since they were gathered,
+/// reading at most about a thousand rows of each index (so it takes milliseconds at any size).
+pub(crate) const OPTIMIZE: &str = "PRAGMA analysis_limit = 1000; PRAGMA optimize;";
+/// The same at open, also gathering statistics that were never gathered.
+const OPTIMIZE_AT_OPEN: &str = "PRAGMA analysis_limit = 1000; PRAGMA optimize = 0x10002;";
+/// How often the checkpointer refreshes the planner's statistics.
+const OPTIMIZE_EVERY: Duration = Duration::from_secs(600);
 /// How long a connection waits for a lock another holds before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// WAL frames (pages) above which the checkpointer truncates the WAL: 16,384 pages of 4 KiB.
@@ -87,11 +98,19 @@ impl SqliteStore {
             })
             .await?;
         }
+        // Statistics for the query planner (which index serves a list best): gathered now
+        // where missing, and kept current by the checkpointer.
+        sqlx::raw_sql(OPTIMIZE_AT_OPEN)
+            .execute(&writer)
+            .await
+            .map_err(db_err)?;
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(30))
             .idle_timeout(None)
-            .max_lifetime(None)
+            // A connection loads the planner's statistics when it opens (or the schema
+            // changes): renewed now and then, readers plan with what the checkpointer refreshed.
+            .max_lifetime(Some(OPTIMIZE_EVERY))
             // Readers keep a smaller page cache each: there are several of them, and the
             // operating system caches the file for all.
             .connect_with(base.clone().read_only(true).pragma("cache_size", "-8192"))
@@ -159,8 +178,15 @@ sql_engine!(
 /// only passively for [`TRUNCATE_BACKOFF`] before trying again.
 async fn checkpoint_loop(maintenance: SqlitePool, writer: SqlitePool, restart_frames: i64) {
     let mut next_truncate = tokio::time::Instant::now();
+    let mut next_optimize = tokio::time::Instant::now() + OPTIMIZE_EVERY;
     loop {
         tokio::time::sleep(CHECKPOINT_EVERY).await;
+        if tokio::time::Instant::now() >= next_optimize {
+            next_optimize = tokio::time::Instant::now() + OPTIMIZE_EVERY;
+            if let Err(e) = sqlx::raw_sql(OPTIMIZE).execute(&writer).await {
+                tracing::warn!(error = %e, "planner statistics not refreshed");
+            }
+        }
         let frames = match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
             .fetch_one(&maintenance)
             .await

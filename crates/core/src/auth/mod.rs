@@ -9,11 +9,11 @@ pub mod password;
 
 use crate::error::{CoreError, CoreResult};
 use crate::Kontor;
-use kontor_domain::permission::{Actor, OwnerFilter, Role};
+use kontor_domain::permission::{Actor, Role};
 use kontor_domain::record::Record;
 use kontor_domain::time::{self, Timestamp};
 use kontor_domain::{DomainError, Entity};
-use kontor_store::{FilterValue, ListQuery, Session, Store};
+use kontor_store::{Condition, ListColumn, ListQuery, ListValue, Session, Store};
 use rand::RngCore;
 use serde_json::Value;
 use std::time::Duration;
@@ -262,13 +262,15 @@ pub async fn actor_for_user(store: &dyn Store, user: &Record) -> CoreResult<Acto
     if let Some(team) = &team_id {
         let members = store
             .list(&ListQuery {
-                entity: Entity::Users,
-                owners: OwnerFilter::Any,
-                filters: vec![("team_id".into(), FilterValue::Text(team.clone()))],
-                text: None,
-                after_id: None,
-                descending: false,
-                limit: 10_000,
+                conditions: vec![Condition {
+                    column: ListColumn::Field {
+                        name: "team_id".into(),
+                        kind: kontor_domain::listing::KeyKind::Text,
+                    },
+                    op: kontor_domain::listing::FilterOp::Eq,
+                    value: Some(ListValue::Text(team.clone())),
+                }],
+                ..ListQuery::all(Entity::Users, None, 10_000)
             })
             .await?;
         team_members.extend(

@@ -208,32 +208,82 @@ fn order() -> Value {
 }
 
 fn list_params(schema: &Schema) -> Vec<Value> {
+    let indexed = kontor_domain::listing::indexed_fields(schema);
+    let mut sorts: Vec<&str> = kontor_domain::listing::SYSTEM_SORTS.to_vec();
+    sorts.push("owner_id");
+    sorts.extend(indexed.iter().map(|(f, _)| f.name.as_str()));
     let mut ps = vec![
         limit(),
         query(
             "cursor",
-            "next_cursor of the previous page",
-            json!({"type": "string", "format": "uuid", "pattern": UUID_PATTERN}),
+            "next_cursor of the previous page (of the same sort and order)",
+            json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,4000}$"}),
         ),
         query(
             "q",
-            "text that must occur in one of the text fields (case-insensitive)",
+            "words the records must contain (served by the search index: a word matches whole, \
+             as a prefix or with a typo; phones, e-mails and tax ids in any format)",
             json!({"type": "string", "maxLength": kontor_core::read::MAX_QUERY_TEXT}),
         ),
-        order(),
+        query(
+            "sort",
+            "what to sort by (default id, the order of creation); fields sort as their values \
+             compare in filters, NULLs first ascending",
+            json!({"type": "string", "enum": sorts}),
+        ),
+        query(
+            "order",
+            "desc or asc; by default desc for id, created_at and updated_at (newest first), \
+             asc for fields",
+            json!({"type": "string", "enum": ["asc", "desc"]}),
+        ),
+        query(
+            "count",
+            "also answer total (exact up to 10,000, else the database's estimate, marked by \
+             total_is_estimate)",
+            json!({"type": "string", "enum": ["true", "false"]}),
+        ),
         query(
             "owner_id",
             "only records of this owner",
             json!({"type": "string", "format": "uuid", "pattern": UUID_PATTERN}),
         ),
     ];
-    for f in &schema.fields {
-        if let Some(s) = schemas::filter(f) {
+    let ops = ["gt", "gte", "lt", "lte"];
+    for time in ["created_at", "updated_at"] {
+        for op in ops {
             ps.push(query(
-                &f.name,
-                "only records whose field equals this value ('null': without a value)",
-                s,
+                &format!("{time}[{op}]"),
+                "only records created (changed) after, at or after, before, at or before",
+                json!({"type": "string", "format": "date-time"}),
             ));
+        }
+    }
+    for f in &schema.fields {
+        let Some(s) = schemas::filter(f) else {
+            continue;
+        };
+        let is_indexed = indexed.iter().any(|(i, _)| i.name == f.name);
+        ps.push(query(
+            &f.name,
+            if is_indexed {
+                "only records whose field equals this value ('null': without a value); indexed"
+            } else {
+                "only records whose field equals this value ('null': without a value)"
+            },
+            s.clone(),
+        ));
+        let ordered = kontor_domain::listing::KeyKind::of(&f.ty).is_some_and(|k| k.ordered());
+        if is_indexed && ordered {
+            let value = s["anyOf"][0].clone();
+            for op in ops {
+                ps.push(query(
+                    &format!("{}[{op}]", f.name),
+                    "only records whose field is greater than, at least, less than, at most \
+                     this value (numbers as numbers, text by character code)",
+                    value.clone(),
+                ));
+            }
         }
     }
     ps
@@ -288,6 +338,15 @@ fn history_params(global: bool) -> Vec<Value> {
         order(),
     ]);
     ps
+}
+
+/// A list page: `total` and `total_is_estimate` come with `count=true`.
+fn list_page_of(item: Value) -> Value {
+    json!({"type": "object", "required": ["items", "next_cursor"], "properties": {
+        "items": {"type": "array", "items": item},
+        "next_cursor": {"type": ["string", "null"]},
+        "total": {"type": ["integer", "null"], "minimum": 0},
+        "total_is_estimate": {"type": "boolean"}}})
 }
 
 fn page_of(item: Value) -> Value {
@@ -361,7 +420,7 @@ fn entity_paths(e: Entity, schema: &Schema, paths: &mut Map<String, Value>) {
     let list = Operation::new(&format!("List {name}"), &format!("list_{name}"), name)
         .params(list_params(schema))
         .errors(statuses::QUERY)
-        .answer(200, page_of(rec.clone()), false);
+        .answer(200, list_page_of(rec.clone()), false);
     let mut created = Operation::new(&format!("Create a {one}"), &format!("create_{name}"), name)
         .body(create)
         .errors(&[403])
@@ -440,7 +499,7 @@ fn user_paths(paths: &mut Map<String, Value>) {
             "get": Operation::new("List users (admin)", "list_users", tag)
                 .params(list_params(schema))
                 .errors(statuses::QUERY)
-                .answer(200, page_of(rec.clone()), false),
+                .answer(200, list_page_of(rec.clone()), false),
             "post": created,
         }),
     );

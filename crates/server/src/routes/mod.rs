@@ -16,7 +16,8 @@ use crate::extract::QueryPairs;
 use crate::AppState;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::Json;
-use kontor_core::read::{ListParams, Page};
+use kontor_core::list::{ListPage, ListParams};
+use kontor_core::read::Page;
 use kontor_core::{Applied, Mutation};
 use kontor_domain::journal::Origin;
 use kontor_domain::{Actor, Entity};
@@ -133,15 +134,38 @@ pub fn object_with<'a>(
     Ok(obj)
 }
 
-/// `limit`, `cursor`, `q`, `order`; every other query parameter is a field filter.
+/// `limit`, `cursor`, `q`, `sort`, `order`, `count`; every other query parameter is a field
+/// filter (`field=value`, `field[gte]=value`).
 pub fn list_params(mut q: QueryPairs) -> ApiResult<ListParams> {
+    let count = match q.take("count")?.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(
+                kontor_domain::DomainError::invalid("count", "count must be true or false").into(),
+            )
+        }
+    };
     Ok(ListParams {
         limit: q.take_u32("limit")?,
         cursor: q.take("cursor")?,
         q: q.take("q")?,
+        sort: q.take("sort")?,
         order: q.take("order")?,
+        count,
         filters: q.0,
     })
+}
+
+/// A list page as `{"items", "next_cursor"}`, with `total` and `total_is_estimate` when the
+/// count was asked for (`total` is `null` when it cannot be told to this role).
+pub fn list_json(page: ListPage) -> Json<Value> {
+    let mut body = json!({"items": page.items, "next_cursor": page.next_cursor});
+    if let Some(total) = page.total {
+        body["total"] = json!(total.map(|t| t.total));
+        body["total_is_estimate"] = json!(total.is_none_or(|t| t.total_is_estimate));
+    }
+    Json(body)
 }
 
 /// A page as `{"items": [...], "next_cursor": ...}`.

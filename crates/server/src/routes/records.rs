@@ -2,7 +2,8 @@
 //! and `/api/v1/batch` for several changes in one atomic batch.
 
 use super::{
-    batch_header, batch_summary, entity_param, list_params, page_json, record_path, write_one,
+    batch_header, batch_summary, entity_param, list_json, list_params, page_json, record_path,
+    write_one,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, JsonBody, PathParams, QueryPairs};
@@ -29,7 +30,7 @@ pub async fn list(
     let entity = entity_param(&entity)?;
     let params = list_params(q)?;
     let page = state.kontor.list(&actor, entity, &params).await?;
-    Ok(page_json(page))
+    Ok(list_json(page))
 }
 
 pub async fn create(

@@ -1,7 +1,7 @@
 //! `/api/v1/users`: admins create users (with a password, hashed by the core), change them, reset
 //! passwords, disable and delete them. Nobody ever reads a password hash through the API.
 
-use super::{check_id, list_params, page_json, write_one};
+use super::{check_id, list_json, list_params, write_one};
 use crate::error::ApiResult;
 use crate::extract::{Auth, JsonBody, PathParams, QueryPairs};
 use crate::AppState;
@@ -44,7 +44,7 @@ pub async fn list(
     super::admin_only(&actor, ADMINS_ONLY)?;
     let params = list_params(q)?;
     let page = state.kontor.list(&actor, Entity::Users, &params).await?;
-    Ok(page_json(page))
+    Ok(list_json(page))
 }
 
 pub async fn create(

@@ -1,0 +1,229 @@
+//! The list indexes on both engines: built for every filterable field (custom ones included)
+//! and dropped when a field stops being filterable, and used by the database for the lists
+//! that filter and sort by those fields.
+
+use kontor_core::list::ListParams;
+use kontor_core::{Kontor, Mutation, Settings};
+use kontor_domain::journal::Origin;
+use kontor_domain::listing::{FilterOp, KeyKind};
+use kontor_domain::permission::Actor;
+use kontor_domain::Entity;
+use kontor_store::postgres::PgStore;
+use kontor_store::sqlite::SqliteStore;
+use kontor_store::{After, Condition, DynStore, ListColumn, ListQuery, ListValue};
+use kontor_testkit::Engine;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+enum Opened {
+    Sqlite(Arc<SqliteStore>),
+    Postgres(Arc<PgStore>),
+}
+
+impl Opened {
+    async fn explain(&self, q: &ListQuery) -> String {
+        match self {
+            Opened::Sqlite(s) => s.explain_list(q, true).await.unwrap(),
+            Opened::Postgres(s) => s.explain_list(q, true).await.unwrap(),
+        }
+    }
+}
+
+async fn open(engine: Engine, dir: &std::path::Path) -> (Opened, Kontor) {
+    let (opened, store): (Opened, DynStore) = match engine {
+        Engine::Sqlite => {
+            let s = Arc::new(SqliteStore::open(&dir.join("kontor.db")).await.unwrap());
+            (Opened::Sqlite(s.clone()), s)
+        }
+        Engine::Postgres => {
+            let url = kontor_testkit::postgres().unwrap().fresh_database().await;
+            let s = Arc::new(PgStore::connect(&url).await.unwrap());
+            (Opened::Postgres(s.clone()), s)
+        }
+    };
+    (opened, Kontor::new(store, Settings::default()))
+}
+
+fn field(name: &str, kind: KeyKind) -> ListColumn {
+    ListColumn::Field {
+        name: name.into(),
+        kind,
+    }
+}
+
+async fn create(k: &Kontor, entity: Entity, input: Value) -> String {
+    let applied = k
+        .write(
+            &Actor::system(),
+            Origin::System,
+            vec![Mutation::Create { entity, input }],
+        )
+        .await
+        .unwrap();
+    applied.records[0].as_ref().unwrap().id.clone()
+}
+
+async fn indexes_are_built_used_and_dropped(engine: Engine) {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, k) = open(engine, dir.path()).await;
+    // Enough rows that the planners' statistics tell an index from a scan.
+    for entity in [Entity::Companies, Entity::Contacts, Entity::Deals] {
+        let mutations = (0..1000)
+            .map(|i| Mutation::Create {
+                entity,
+                input: match entity {
+                    Entity::Companies => {
+                        json!({"name": format!("Co {i}"), "phone": format!("+7 495 {i:07}")})
+                    }
+                    Entity::Contacts => {
+                        json!({"last_name": format!("N{i}"), "email": format!("c{i}@x.ru")})
+                    }
+                    _ => {
+                        json!({"title": format!("D{i}"), "amount": format!("{}.00", i * 7 % 5000)})
+                    }
+                },
+            })
+            .collect();
+        k.write(&Actor::system(), Origin::System, mutations)
+            .await
+            .unwrap();
+    }
+    let wanted = k.list_indexes_wanted().await.unwrap();
+    let (built, dropped) = k.ensure_list_indexes(&wanted).await.unwrap();
+    assert!(dropped.is_empty(), "{dropped:?}");
+    for name in [
+        "lf1_contacts_email",
+        "lf1_contacts_phone",
+        "lf1_deals_amount",
+        "lf1_invoices_issue_date",
+    ] {
+        assert!(built.iter().any(|b| b == name), "{name} not in {built:?}");
+    }
+    let again = k.ensure_list_indexes(&wanted).await.unwrap();
+    assert_eq!(again, (vec![], vec![]), "a second pass changes nothing");
+
+    // The database uses them: equality in id order, a range, a sort with a cursor, a phone.
+    let mut by_email = ListQuery::all(Entity::Contacts, None, 51);
+    by_email.conditions.push(Condition {
+        column: field("email", KeyKind::Text),
+        op: FilterOp::Eq,
+        value: Some(ListValue::Text("a@b.ru".into())),
+    });
+    by_email.descending = true;
+    let mut by_range = ListQuery::all(Entity::Deals, None, 51);
+    by_range.conditions.push(Condition {
+        column: field("amount", KeyKind::Number),
+        op: FilterOp::Gte,
+        value: Some(ListValue::Number("1000".into())),
+    });
+    by_range.sort = field("amount", KeyKind::Number);
+    let mut sorted = ListQuery::all(Entity::Contacts, None, 51);
+    sorted.sort = field("last_name", KeyKind::Text);
+    sorted.after = Some(After {
+        value: Some(ListValue::Text("Ivanov".into())),
+        id: "0192a0b0-0000-7000-8000-000000000000".into(),
+    });
+    let mut by_phone = ListQuery::all(Entity::Companies, None, 51);
+    by_phone.conditions.push(Condition {
+        column: field("phone", KeyKind::Phone),
+        op: FilterOp::Eq,
+        value: Some(ListValue::Text("8 900 123-45-67".into())),
+    });
+    for (q, index) in [
+        (&by_email, "lf1_contacts_email"),
+        (&by_range, "lf1_deals_amount"),
+        (&sorted, "lf1_contacts_last_name"),
+        (&by_phone, "lf1_companies_phone"),
+    ] {
+        let plan = db.explain(q).await;
+        assert!(plan.contains(index), "{index} not used:\n{plan}");
+    }
+
+    // A custom field marked filterable gets an index; unmarked, it loses it.
+    let def = create(
+        &k,
+        Entity::Fields,
+        json!({"entity": "deals", "name": "region", "type": "string", "filterable": true}),
+    )
+    .await;
+    let wanted = k.list_indexes_wanted().await.unwrap();
+    let (built, _) = k.ensure_list_indexes(&wanted).await.unwrap();
+    assert_eq!(built, vec!["lf1_deals_region".to_string()]);
+    k.write(
+        &Actor::system(),
+        Origin::System,
+        vec![Mutation::Update {
+            entity: Entity::Fields,
+            id: def,
+            input: json!({"filterable": false}),
+        }],
+    )
+    .await
+    .unwrap();
+    let wanted = k.list_indexes_wanted().await.unwrap();
+    let (built, dropped) = k.ensure_list_indexes(&wanted).await.unwrap();
+    assert!(built.is_empty());
+    assert_eq!(dropped, vec!["lf1_deals_region".to_string()]);
+
+    // Lists give the same answers with the indexes as the rules say.
+    for (title, amount) in [
+        ("a", Some("5")),
+        ("b", None),
+        ("c", Some("1500.50")),
+        ("d", Some("20")),
+    ] {
+        let mut input = json!({"title": title});
+        if let Some(a) = amount {
+            input["amount"] = json!(a);
+        }
+        create(&k, Entity::Deals, input).await;
+    }
+    // Only the four above (the seeded titles start with a capital, before "a" in byte order).
+    let titles = |mut p: ListParams| {
+        let k = &k;
+        p.filters.push(("title[gte]".into(), "a".into()));
+        async move {
+            let page = k.list(&Actor::system(), Entity::Deals, &p).await.unwrap();
+            page.items
+                .iter()
+                .map(|i| i["title"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    let sorted = ListParams {
+        sort: Some("amount".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        titles(sorted.clone()).await,
+        ["b", "a", "d", "c"],
+        "NULLs first, then numbers"
+    );
+    let desc = ListParams {
+        order: Some("desc".into()),
+        ..sorted
+    };
+    assert_eq!(titles(desc).await, ["c", "d", "a", "b"]);
+    let range = ListParams {
+        filters: vec![
+            ("amount[gt]".into(), "5".into()),
+            ("amount[lte]".into(), "1500.5".into()),
+        ],
+        sort: Some("amount".into()),
+        ..Default::default()
+    };
+    assert_eq!(titles(range).await, ["d", "c"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_indexes_are_built_used_and_dropped() {
+    indexes_are_built_used_and_dropped(Engine::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_indexes_are_built_used_and_dropped() {
+    if kontor_testkit::skip_postgres("postgres_indexes_are_built_used_and_dropped") {
+        return;
+    }
+    indexes_are_built_used_and_dropped(Engine::Postgres).await;
+}
