@@ -15,6 +15,7 @@
 
 mod backups;
 mod exchange;
+mod lists;
 mod logins;
 mod search;
 

@@ -106,14 +106,14 @@ const LAST: &[&str] = &[
     "Wang",
     "Zhang",
 ];
-const DOMAINS: &[&str] = &[
+pub(crate) const DOMAINS: &[&str] = &[
     "example.ru",
     "mail.example.de",
     "firma.example.cz",
     "corp.example.com",
 ];
 
-fn contact(i: usize) -> Value {
+pub(crate) fn contact(i: usize) -> Value {
     let f = FIRST[i % FIRST.len()];
     let l = LAST[(i / FIRST.len()) % LAST.len()];
     json!({
@@ -173,7 +173,7 @@ fn queries(n: usize) -> Vec<(&'static str, Vec<String>)> {
     ]
 }
 
-struct Api {
+pub(crate) struct Api {
     client: reqwest::Client,
     base: String,
     token: String,
@@ -190,7 +190,11 @@ impl Api {
         })
     }
 
-    async fn get(&self, path: &str, query: &[(&str, &str)]) -> BenchResult<(Duration, Value)> {
+    pub(crate) async fn get(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> BenchResult<(Duration, Value)> {
         let t = Instant::now();
         let r = self
             .client
@@ -209,30 +213,68 @@ impl Api {
     }
 }
 
-async fn seed(api: &Api, n: usize) -> BenchResult<f64> {
+/// Contacts per company in the seed (so a company's list is a page or two).
+pub(crate) const CONTACTS_PER_COMPANY: usize = 100;
+
+/// Creates one batch of records; returns their ids in order.
+async fn create_batch(api: &Api, entity: &str, data: Vec<Value>) -> BenchResult<Vec<String>> {
+    let ops: Vec<Value> = data
+        .into_iter()
+        .map(|d| json!({"op": "create", "entity": entity, "data": d}))
+        .collect();
+    let r = api
+        .client
+        .post(format!("{}/api/v1/batch", api.base))
+        .bearer_auth(&api.token)
+        .json(&json!({"operations": ops}))
+        .send()
+        .await?;
+    if !r.status().is_success() {
+        return Err(format!("seed: HTTP {}: {}", r.status(), r.text().await?).into());
+    }
+    let body: Value = r.json().await?;
+    Ok(body["changes"]
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .filter_map(|e| e["id"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// Seeds `n / CONTACTS_PER_COMPANY` companies, then `n` contacts spread over them; returns the
+/// seconds the contacts took and the companies' ids.
+async fn seed(api: &Api, n: usize) -> BenchResult<(f64, Vec<String>)> {
+    let companies = (n / CONTACTS_PER_COMPANY).max(1);
+    let mut company_ids = Vec::with_capacity(companies);
+    let mut i = 0;
+    while i < companies {
+        let end = (i + crate::BATCH).min(companies);
+        let data = (i..end)
+            .map(|k| json!({"name": format!("Компания {k}"), "phone": format!("+7 495 {k:07}")}))
+            .collect();
+        company_ids.extend(create_batch(api, "companies", data).await?);
+        i = end;
+    }
     let pb = crate::bar(n, "seed via /api/v1/batch");
     let t = Instant::now();
     let mut i = 0;
     while i < n {
         let end = (i + crate::BATCH).min(n);
-        let ops: Vec<Value> = (i..end)
-            .map(|k| json!({"op": "create", "entity": "contacts", "data": contact(k)}))
+        let data = (i..end)
+            .map(|k| {
+                let mut c = contact(k);
+                c["company_id"] = json!(company_ids[k % company_ids.len()]);
+                c
+            })
             .collect();
-        let r = api
-            .client
-            .post(format!("{}/api/v1/batch", api.base))
-            .bearer_auth(&api.token)
-            .json(&json!({"operations": ops}))
-            .send()
-            .await?;
-        if !r.status().is_success() {
-            return Err(format!("seed: HTTP {}: {}", r.status(), r.text().await?).into());
-        }
+        create_batch(api, "contacts", data).await?;
         pb.inc((end - i) as u64);
         i = end;
     }
     pb.finish_and_clear();
-    Ok(t.elapsed().as_secs_f64())
+    Ok((t.elapsed().as_secs_f64(), company_ids))
 }
 
 /// Waits until the server's index has taken in the whole journal; returns how long that took.
@@ -250,7 +292,7 @@ async fn caught_up(api: &Api) -> BenchResult<f64> {
     }
 }
 
-fn fmt_ms((p50, p99): (f64, f64)) -> String {
+pub(crate) fn fmt_ms((p50, p99): (f64, f64)) -> String {
     format!("{p50:.2} / {p99:.2} ms")
 }
 
@@ -271,7 +313,7 @@ async fn measure_engine(
     let srv = start_server(&bin, &serve_args)?;
     let api = Api::login(&srv).await?;
     let n = args.contacts;
-    let seconds = seed(&api, n).await?;
+    let (seconds, companies) = seed(&api, n).await?;
     let lag = caught_up(&api).await?;
     report.row(
         &format!("{label}: seed {n} contacts via /api/v1/batch, index kept current meanwhile"),
@@ -334,6 +376,7 @@ async fn measure_engine(
         );
     }
     drop(bare);
+    crate::lists::measure(&api, label, store, data, n, &companies, samples, report).await?;
     crate::memory_row(report, label, &[&srv]);
     drop(srv);
     let mut rebuild = Command::new(&bin);

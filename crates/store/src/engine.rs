@@ -357,7 +357,8 @@ macro_rules! sql_engine {
                     .first()
                     .copied()
                     .unwrap_or($crate::list::Segment::Whole);
-                let mut stmt = self.dialect.list_segment(q, segment, q.limit);
+                let hint = self.list_hints.choose(q);
+                let mut stmt = self.dialect.list_segment(q, segment, q.limit, hint.as_deref());
                 let mut conn = self.readers.acquire().await.map_err($crate::engine::db_err)?;
                 let column = match self.dialect {
                     Dialect::Sqlite => {
@@ -478,13 +479,22 @@ macro_rules! sql_engine {
                 q: &$crate::ListQuery,
             ) -> $crate::StoreResult<Vec<kontor_domain::record::Record>> {
                 let mut out = Vec::new();
+                let hint = self.list_hints.choose(q);
                 for segment in &$crate::list::segments(q) {
                     let left = q.limit.saturating_sub(out.len() as u32);
                     if left == 0 {
                         break;
                     }
-                    let stmt = self.dialect.list_segment(q, *segment, left);
-                    out.extend(records(fetch_all(&self.readers, stmt).await?)?);
+                    let stmt = self.dialect.list_segment(q, *segment, left, hint.as_deref());
+                    let rows = match fetch_all(&self.readers, stmt).await {
+                        // The index named may just have been dropped: the planner chooses.
+                        Err(_) if hint.is_some() => {
+                            let plain = self.dialect.list_segment(q, *segment, left, None);
+                            fetch_all(&self.readers, plain).await?
+                        }
+                        other => other?,
+                    };
+                    out.extend(records(rows)?);
                 }
                 Ok(out)
             }
@@ -500,7 +510,8 @@ macro_rules! sql_engine {
                     let n = rows.first().map(|r| r.req_int("n")).transpose()?.unwrap_or(0);
                     Ok::<u64, $crate::StoreError>(u64::try_from(n).unwrap_or(0))
                 };
-                let n = count(self.dialect.list_count(q, bound)).await?;
+                let hint = self.list_hints.choose(q);
+                let n = count(self.dialect.list_count(q, bound, hint.as_deref())).await?;
                 if n <= bound {
                     return Ok($crate::Count { n, exact: true });
                 }
@@ -523,7 +534,8 @@ macro_rules! sql_engine {
                     }
                     Dialect::Sqlite => {
                         // SQLite keeps no estimate; it counts an index range quickly.
-                        let n = count(self.dialect.list_count(q, u64::MAX - 1)).await?;
+                        let n = count(self.dialect.list_count(q, u64::MAX - 1, hint.as_deref()))
+                            .await?;
                         Ok($crate::Count { n, exact: true })
                     }
                 }
@@ -570,6 +582,7 @@ macro_rules! sql_engine {
                     }
                 }
                 if statements.is_empty() {
+                    self.reload_list_hints().await?;
                     return Ok((built, dropped));
                 }
                 match self.dialect {
@@ -599,6 +612,7 @@ macro_rules! sql_engine {
                             .map_err($crate::engine::db_err)?;
                     }
                 }
+                self.reload_list_hints().await?;
                 Ok((built, dropped))
             }
 

@@ -43,6 +43,15 @@ pub struct PgStore {
     dialect: Dialect,
     /// Always `None`: nodes share the database, so writers lock the head row instead.
     memo: Option<crate::engine::Memo>,
+    /// Always empty: PostgreSQL plans lists from its own statistics.
+    list_hints: crate::list::IndexHints,
+}
+
+impl PgStore {
+    /// Nothing to do: PostgreSQL needs no index named (see [`crate::list::IndexHints`]).
+    async fn reload_list_hints(&self) -> crate::StoreResult<()> {
+        Ok(())
+    }
 }
 
 /// A database URL with the password masked, for messages.
@@ -102,6 +111,7 @@ impl PgStore {
             writer: pool,
             dialect: Dialect::Postgres,
             memo: None,
+            list_hints: crate::list::IndexHints::default(),
         })
     }
 

@@ -11,6 +11,7 @@ use sqlx::sqlite::{
     SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite};
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -45,17 +46,53 @@ pub struct SqliteStore {
     /// lives in memory.
     memo: Option<Memo>,
     checkpointer: tokio::task::JoinHandle<()>,
+    /// The list indexes and the planner's counts of them (see [`crate::list::IndexHints`]).
+    list_hints: crate::list::IndexHints,
+}
+
+impl SqliteStore {
+    /// Reads again which list indexes exist and what the planner counts of them.
+    async fn reload_list_hints(&self) -> StoreResult<()> {
+        let hints = read_list_hints(&self.writer).await.map_err(db_err)?;
+        self.list_hints.set(hints);
+        Ok(())
+    }
+}
+
+/// The list indexes present, each with the planner's rows per key (unknown: a large number).
+async fn read_list_hints(pool: &SqlitePool) -> Result<HashMap<String, u64>, sqlx::Error> {
+    let has_stat: i64 = sqlx::query(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_stat1'",
+    )
+    .fetch_one(pool)
+    .await?
+    .try_get(0)?;
+    let sql = if has_stat > 0 {
+        "SELECT m.name, s.stat FROM sqlite_master m LEFT JOIN sqlite_stat1 s ON s.idx = m.name \
+         WHERE m.type = 'index' AND m.name LIKE 'lf1%'"
+    } else {
+        "SELECT name, NULL FROM sqlite_master WHERE type = 'index' AND name LIKE 'lf1%'"
+    };
+    let mut out = HashMap::new();
+    for row in sqlx::query(sql).fetch_all(pool).await? {
+        let name: String = row.try_get(0)?;
+        let stat: Option<String> = row.try_get(1)?;
+        let per_key = stat
+            .as_deref()
+            .and_then(|s| s.split(' ').nth(1))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(u64::MAX / 2);
+        out.insert(name, per_key);
+    }
+    Ok(out)
 }
 
 /// How often the background checkpointer folds the WAL into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
-/// Refreshes the planner's statistics of tables that changed a lot since they were gathered,
-/// reading at most about a thousand rows of each index (so it takes milliseconds at any size).
-pub(crate) const OPTIMIZE: &str = "PRAGMA analysis_limit = 1000; PRAGMA optimize;";
-/// The same at open, also gathering statistics that were never gathered.
-const OPTIMIZE_AT_OPEN: &str = "PRAGMA analysis_limit = 1000; PRAGMA optimize = 0x10002;";
-/// How often the checkpointer refreshes the planner's statistics.
-const OPTIMIZE_EVERY: Duration = Duration::from_secs(600);
+/// How often the checkpointer looks whether the planner's statistics are out of date.
+const STATISTICS_CHECK_EVERY: Duration = Duration::from_secs(5);
+/// Writes after which statistics gathered on a small table are gathered again.
+const STATISTICS_MIN_GROWTH: i64 = 1000;
 /// How long a connection waits for a lock another holds before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// WAL frames (pages) above which the checkpointer truncates the WAL: 16,384 pages of 4 KiB.
@@ -98,19 +135,14 @@ impl SqliteStore {
             })
             .await?;
         }
-        // Statistics for the query planner (which index serves a list best): gathered now
-        // where missing, and kept current by the checkpointer.
-        sqlx::raw_sql(OPTIMIZE_AT_OPEN)
-            .execute(&writer)
-            .await
-            .map_err(db_err)?;
+        // Statistics for the query planner (which index serves a list best): gathered now if
+        // they are missing or describe a table of another size, then kept current.
+        let statistics = Statistics::at_open(&writer).await.map_err(db_err)?;
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(30))
             .idle_timeout(None)
-            // A connection loads the planner's statistics when it opens (or the schema
-            // changes): renewed now and then, readers plan with what the checkpointer refreshed.
-            .max_lifetime(Some(OPTIMIZE_EVERY))
+            .max_lifetime(None)
             // Readers keep a smaller page cache each: there are several of them, and the
             // operating system caches the file for all.
             .connect_with(base.clone().read_only(true).pragma("cache_size", "-8192"))
@@ -131,10 +163,14 @@ impl SqliteStore {
             at: head.try_get("at").map_err(db_err)?,
             schema_version: 0,
         };
+        let list_hints = crate::list::IndexHints::default();
+        list_hints.set(read_list_hints(&writer).await.map_err(db_err)?);
         let checkpointer = tokio::spawn(checkpoint_loop(
             maintenance,
             writer.clone(),
             WAL_RESTART_FRAMES,
+            statistics,
+            list_hints.clone(),
         ));
         Ok(SqliteStore {
             writer,
@@ -142,6 +178,7 @@ impl SqliteStore {
             dialect: Dialect::Sqlite,
             memo: Some(std::sync::Arc::new(tokio::sync::Mutex::new(memo))),
             checkpointer,
+            list_hints,
         })
     }
 
@@ -176,15 +213,26 @@ sql_engine!(
 /// already copied nearly everything, so writers wait only for the rest. If a long read (a
 /// snapshot) keeps the truncation from finishing within [`TRUNCATE_WAIT`], the loop checkpoints
 /// only passively for [`TRUNCATE_BACKOFF`] before trying again.
-async fn checkpoint_loop(maintenance: SqlitePool, writer: SqlitePool, restart_frames: i64) {
+async fn checkpoint_loop(
+    maintenance: SqlitePool,
+    writer: SqlitePool,
+    restart_frames: i64,
+    mut statistics: Statistics,
+    list_hints: crate::list::IndexHints,
+) {
     let mut next_truncate = tokio::time::Instant::now();
-    let mut next_optimize = tokio::time::Instant::now() + OPTIMIZE_EVERY;
+    let mut next_statistics = tokio::time::Instant::now() + STATISTICS_CHECK_EVERY;
     loop {
         tokio::time::sleep(CHECKPOINT_EVERY).await;
-        if tokio::time::Instant::now() >= next_optimize {
-            next_optimize = tokio::time::Instant::now() + OPTIMIZE_EVERY;
-            if let Err(e) = sqlx::raw_sql(OPTIMIZE).execute(&writer).await {
-                tracing::warn!(error = %e, "planner statistics not refreshed");
+        if tokio::time::Instant::now() >= next_statistics {
+            next_statistics = tokio::time::Instant::now() + STATISTICS_CHECK_EVERY;
+            match statistics.keep_current(&writer).await {
+                Ok(false) => {}
+                Ok(true) => match read_list_hints(&writer).await {
+                    Ok(h) => list_hints.set(h),
+                    Err(e) => tracing::warn!(error = %e, "list index counts not read"),
+                },
+                Err(e) => tracing::warn!(error = %e, "planner statistics not refreshed"),
             }
         }
         let frames = match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
@@ -212,6 +260,112 @@ async fn checkpoint_loop(maintenance: SqlitePool, writer: SqlitePool, restart_fr
             }
         }
     }
+}
+
+/// Where the query planner's statistics of `records` stand. SQLite plans with what `ANALYZE`
+/// last counted, and statistics gathered on a small table mislead it on a big one: told the
+/// table has a few rows, it reads a whole list in id order rather than through a field's
+/// index. So they are gathered again whenever the journal has grown by as many entries as the
+/// table had rows (at most a doubling between two counts; each count reads about a thousand
+/// rows per index, milliseconds at any size). Statistics are loaded when a connection reads
+/// the schema, so a refresh also changes the schema (a view made and dropped) and every
+/// connection plans with the new counts from its next statement.
+struct Statistics {
+    /// The journal's head when they were last gathered.
+    seq: i64,
+    /// The rows they counted.
+    rows: i64,
+}
+
+impl Statistics {
+    async fn at_open(writer: &SqlitePool) -> Result<Statistics, sqlx::Error> {
+        let mut s = Statistics::read(writer).await?;
+        let rows: i64 = sqlx::query("SELECT count(*) FROM records")
+            .fetch_one(writer)
+            .await?
+            .try_get(0)?;
+        let off =
+            rows > 2 * s.rows + STATISTICS_MIN_GROWTH || 2 * rows + STATISTICS_MIN_GROWTH < s.rows;
+        if s.rows == 0 || off {
+            refresh_statistics(writer).await?;
+            s = Statistics::read(writer).await?;
+        }
+        Ok(s)
+    }
+
+    async fn read(writer: &SqlitePool) -> Result<Statistics, sqlx::Error> {
+        let seq: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM journal")
+            .fetch_one(writer)
+            .await?
+            .try_get(0)?;
+        let has_table: i64 = sqlx::query(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_stat1'",
+        )
+        .fetch_one(writer)
+        .await?
+        .try_get(0)?;
+        let mut rows = 0;
+        if has_table > 0 {
+            let stat: Option<String> = sqlx::query(
+                "SELECT stat FROM sqlite_stat1 WHERE tbl = 'records' ORDER BY idx LIMIT 1",
+            )
+            .fetch_optional(writer)
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?;
+            rows = stat
+                .as_deref()
+                .and_then(|s| s.split(' ').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+        }
+        Ok(Statistics { seq, rows })
+    }
+
+    /// Gathers the statistics again if the journal grew past the bound since the last time;
+    /// true when it did.
+    async fn keep_current(&mut self, writer: &SqlitePool) -> Result<bool, sqlx::Error> {
+        let seq: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM journal")
+            .fetch_one(writer)
+            .await?
+            .try_get(0)?;
+        if seq - self.seq <= self.rows.max(STATISTICS_MIN_GROWTH) {
+            return Ok(false);
+        }
+        refresh_statistics(writer).await?;
+        *self = Statistics::read(writer).await?;
+        Ok(true)
+    }
+}
+
+/// Counts `records` for the planner (about a thousand rows per index) and makes every
+/// connection load the new counts, in one transaction on the writer connection.
+async fn refresh_statistics(writer: &SqlitePool) -> Result<(), sqlx::Error> {
+    let mut conn = writer.acquire().await?;
+    sqlx::query("PRAGMA analysis_limit = 1000")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+    let mut done = Ok(());
+    for step in [
+        "ANALYZE records",
+        "CREATE VIEW kontor_statistics_epoch AS SELECT 1",
+        "DROP VIEW kontor_statistics_epoch",
+        "COMMIT",
+    ] {
+        if let Err(e) = sqlx::query(step)
+            .persistent(false)
+            .execute(&mut *conn)
+            .await
+        {
+            done = Err(e);
+            break;
+        }
+    }
+    if done.is_err() {
+        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+    }
+    done
 }
 
 /// Truncates the WAL on the writer connection, waiting at most [`TRUNCATE_WAIT`] for readers;
@@ -273,7 +427,15 @@ mod tests {
             .await
             .unwrap();
         let limit_frames = 256;
-        let loop_task = tokio::spawn(checkpoint_loop(maintenance, writer.clone(), limit_frames));
+        // (No journal here: the statistics checks only log that they cannot read it.)
+        let statistics = Statistics { seq: 0, rows: 0 };
+        let loop_task = tokio::spawn(checkpoint_loop(
+            maintenance,
+            writer.clone(),
+            limit_frames,
+            statistics,
+            crate::list::IndexHints::default(),
+        ));
         let wal = dir.path().join("wal.db-wal");
         let blob = vec![7u8; 16 * 1024];
         let (mut written, mut largest) = (0u64, 0u64);

@@ -54,7 +54,11 @@ async fn filters_compare_keys_by_type(engine: Engine) {
         "9001234567",
     ] {
         let path = format!("/api/v1/companies?phone={}", urlencode(phone));
-        assert_eq!(ids(&items(&admin, &path).await), vec![acme.clone()], "{phone}");
+        assert_eq!(
+            ids(&items(&admin, &path).await),
+            vec![acme.clone()],
+            "{phone}"
+        );
     }
     assert_eq!(
         ids(&items(&admin, &format!("/api/v1/contacts?company_id={acme}")).await),
@@ -314,7 +318,11 @@ async fn managers_and_hidden_fields_limit_filters_sorts_and_q(engine: Engine) {
         "/api/v1/contacts?phone=89005555555",
         "/api/v1/contacts?q=kuznets",
     ] {
-        assert_eq!(ids(&walk(&anna, path, 1).await), vec![mine.clone()], "{path}");
+        assert_eq!(
+            ids(&walk(&anna, path, 1).await),
+            vec![mine.clone()],
+            "{path}"
+        );
     }
     let (_, page) = anna.get("/api/v1/contacts?count=true&q=kuznets").await;
     assert_eq!(page["total"], json!(1));
