@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 pub const DB_FILE: &str = "kontor.db";
 pub const LOCK_FILE: &str = "kontor.lock";
 pub const CONFIG_FILE: &str = "kontor.toml";
+/// The socket a running server answers the local administrator's commands on.
+pub const SOCKET_FILE: &str = "kontor.sock";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DataDirError {

@@ -66,7 +66,7 @@ pub(crate) fn parent_of(schema: &Schema, data: &Map<String, Value>) -> Option<St
 }
 
 /// The unique values a live record with these fields holds, as `(key name, value)`.
-pub(crate) fn unique_values(schema: &Schema, data: &Map<String, Value>) -> Vec<(String, String)> {
+pub fn unique_values(schema: &Schema, data: &Map<String, Value>) -> Vec<(String, String)> {
     schema
         .unique
         .iter()
@@ -76,11 +76,7 @@ pub(crate) fn unique_values(schema: &Schema, data: &Map<String, Value>) -> Vec<(
         .collect()
 }
 
-pub(crate) fn unique_value(
-    data: &Map<String, Value>,
-    fields: &[String],
-    ci: bool,
-) -> Option<String> {
+pub fn unique_value(data: &Map<String, Value>, fields: &[String], ci: bool) -> Option<String> {
     let first = data.get(fields.first()?)?;
     if first.is_null() {
         return None;

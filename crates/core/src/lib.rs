@@ -7,6 +7,7 @@ pub mod datadir;
 pub mod derived;
 pub mod error;
 pub mod list;
+pub mod progress;
 pub mod read;
 pub mod restore;
 pub mod retention;
@@ -103,6 +104,38 @@ impl Kontor {
             .await
     }
 
+    /// Applies one chunk of long work (an import) under its batch, with the work's
+    /// bookkeeping in the same transaction; a dry run rolls the chunk back and answers what it
+    /// would have done.
+    pub async fn write_chunk(
+        &self,
+        actor: &Actor,
+        origin: Origin,
+        batch: kontor_domain::BatchId,
+        mutations: &[Mutation],
+        chunk: Chunk<'_>,
+    ) -> CoreResult<Applied> {
+        let applied = write::apply(
+            self.store.as_ref(),
+            WriteRequest {
+                actor,
+                origin,
+                trusted: false,
+                mutations,
+                cache: Some(&self.schema_cache),
+                numbered: false,
+                batch: Some(batch),
+                dry_run: chunk.dry_run,
+                progress: chunk.progress,
+            },
+        )
+        .await?;
+        if !chunk.dry_run {
+            self.tell_written(&applied);
+        }
+        Ok(applied)
+    }
+
     /// Applies mutations that may set fields Kontor computes itself (bookkeeping such as how
     /// far invoices were sent to 1C). For Kontor's own callers, never for client input.
     pub async fn write_trusted(
@@ -146,9 +179,17 @@ impl Kontor {
                 cache: Some(&self.schema_cache),
                 numbered,
                 batch,
+                dry_run: false,
+                progress: None,
             },
         )
         .await?;
+        self.tell_written(&applied);
+        Ok(applied)
+    }
+
+    /// Tells the followers of the journal (the search index) how far this process wrote.
+    fn tell_written(&self, applied: &Applied) {
         if let Some(last) = applied.entries.last() {
             self.written.send_if_modified(|seq| {
                 let newer = last.seq > *seq;
@@ -158,6 +199,14 @@ impl Kontor {
                 newer
             });
         }
-        Ok(applied)
     }
+}
+
+/// How [`Kontor::write_chunk`] applies a chunk.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Chunk<'a> {
+    /// Roll back instead of committing.
+    pub dry_run: bool,
+    /// Written in the chunk's transaction.
+    pub progress: Option<&'a kontor_store::JobProgress>,
 }

@@ -113,6 +113,12 @@ pub struct WriteRequest<'a> {
     /// The batch id to journal under; a new one when `None`. Long work (an import, an exchange
     /// run) commits in several transactions under one batch, so it is undone as one.
     pub batch: Option<BatchId>,
+    /// Roll everything back at the end instead of committing: the answer tells what the batch
+    /// would do (an import's dry run), and nothing is done.
+    pub dry_run: bool,
+    /// Long work's bookkeeping, written in the same transaction (an import's checkpoint and
+    /// refused rows), so it lands exactly when the batch does.
+    pub progress: Option<&'a kontor_store::JobProgress>,
 }
 
 /// Custom field definitions as of a schema version; valid while the database's version matches.
@@ -220,7 +226,15 @@ pub async fn apply(store: &dyn Store, req: WriteRequest<'_>) -> CoreResult<Appli
         b.tx.bump_schema_version().await?;
     }
     let entries = b.tx.append(b.entries).await?;
-    b.tx.commit().await?;
+    if let Some(p) = req.progress {
+        b.tx.save_progress(p).await?;
+    }
+    if req.dry_run {
+        // Dropped without a commit: rolled back, the journal's head untouched.
+        drop(b.tx);
+    } else {
+        b.tx.commit().await?;
+    }
     Ok(Applied {
         batch: b.batch,
         entries,
@@ -1503,6 +1517,7 @@ fn dependency_rank(e: Entity) -> u8 {
         Entity::Payments => 15,
         Entity::Activities => 16,
         Entity::OnecDatabases => 17,
+        Entity::ImportTemplates => 18,
     }
 }
 

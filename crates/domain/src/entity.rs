@@ -25,10 +25,11 @@ pub enum Entity {
     Teams,
     Fields,
     OnecDatabases,
+    ImportTemplates,
 }
 
 impl Entity {
-    pub const ALL: [Entity; 18] = [
+    pub const ALL: [Entity; 19] = [
         Entity::Companies,
         Entity::Contacts,
         Entity::Leads,
@@ -47,6 +48,7 @@ impl Entity {
         Entity::Teams,
         Entity::Fields,
         Entity::OnecDatabases,
+        Entity::ImportTemplates,
     ];
 
     /// The entities sales people work with, the catalog included; permissions of the built-in
@@ -98,6 +100,7 @@ impl Entity {
             Entity::Teams => "teams",
             Entity::Fields => "fields",
             Entity::OnecDatabases => "onec_databases",
+            Entity::ImportTemplates => "import_templates",
         }
     }
 
@@ -122,6 +125,7 @@ impl Entity {
             Entity::Teams => "team",
             Entity::Fields => "custom field",
             Entity::OnecDatabases => "1C database",
+            Entity::ImportTemplates => "import template",
         }
     }
 

@@ -109,6 +109,22 @@ impl DomainError {
         }
     }
 
+    /// The field the refusal is about, when it names one (`phone`, `addresses[0].text`).
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            DomainError::Invalid(f) => Some(f.field.as_str()).filter(|f| !f.is_empty()),
+            DomainError::Duplicate { field, .. } | DomainError::Reference { field, .. } => {
+                Some(field.as_str())
+            }
+            DomainError::Forbidden { field, .. } | DomainError::State { field, .. } => {
+                field.as_deref()
+            }
+            DomainError::NotFound { .. }
+            | DomainError::Deleted { .. }
+            | DomainError::Conflicts(_) => None,
+        }
+    }
+
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         DomainError::Invalid(FieldError::new(field, message))
     }

@@ -59,6 +59,9 @@ pub enum FilterOp {
     Gte,
     Lt,
     Lte,
+    /// Equal to one of several values (Kontor's own lookups, such as an import's matching; the
+    /// API has no spelling for it).
+    In,
 }
 
 impl FilterOp {
@@ -82,6 +85,7 @@ impl FilterOp {
             FilterOp::Gte => ">=",
             FilterOp::Lt => "<",
             FilterOp::Lte => "<=",
+            FilterOp::In => "IN",
         }
     }
 }

@@ -354,6 +354,25 @@ pub const INVOICE_STATUSES: [&str; 5] = ["draft", "sent", "partly_paid", "paid",
 pub const INVOICE_ENCODINGS: [&str; 2] = ["windows-1251", "utf-8"];
 pub const PRODUCT_KINDS: [&str; 2] = ["goods", "service"];
 pub const PROPERTY_TYPES: [&str; 4] = ["string", "number", "date", "list"];
+/// What an import does with a row: always create, only update what it matches, update or
+/// create, or create only what it does not match.
+pub const IMPORT_MODES: [&str; 4] = ["create", "update", "upsert", "skip"];
+/// The entities a spreadsheet can be imported into.
+pub const IMPORTABLE: [&str; 13] = [
+    "companies",
+    "contacts",
+    "leads",
+    "deals",
+    "activities",
+    "products",
+    "invoices",
+    "payments",
+    "product_groups",
+    "properties",
+    "offers",
+    "price_types",
+    "warehouses",
+];
 pub const ACTIVITY_KINDS: [&str; 4] = ["task", "call", "meeting", "note"];
 /// Entities an activity may be linked to.
 pub const LINKABLE: [&str; 5] = ["companies", "contacts", "leads", "deals", "invoices"];
@@ -747,6 +766,24 @@ fn build(entity: Entity) -> Schema {
                 FieldDef::new("filterable", T::Bool).default(Value::Bool(false)),
             ],
             vec![unique("entity+name", &["entity", "name"], false)],
+        ),
+        // A saved way to import a kind of spreadsheet: which column goes to which field (or to
+        // a related record by its natural key, e.g. `company_id.inn`), how rows match the
+        // records they update, and how the file is read. Admins keep them; imports use them.
+        Entity::ImportTemplates => (
+            vec![
+                FieldDef::new("name", T::Text { max: 128 }).required(),
+                enumeration("entity", &IMPORTABLE).required(),
+                // {"<column header>": "<field>" | "<field>.<key of the related record>" | ""}
+                FieldDef::new("columns", T::Object),
+                FieldDef::new("match", T::Text { max: 128 }),
+                enumeration("mode", &IMPORT_MODES).default(Value::from("create")),
+                FieldDef::new("delimiter", T::Text { max: 4 }),
+                FieldDef::new("encoding", T::Text { max: 32 }),
+                FieldDef::new("sheet", T::Text { max: 255 }),
+                long_text("notes"),
+            ],
+            vec![unique("name", &["name"], true)],
         ),
         // A 1C database Kontor exchanges with, through the exchange user it logs in as; one is
         // made on its first sale exchange. Kontor keeps how far invoices were sent to it.

@@ -745,6 +745,28 @@ fn check_entity_rules(entity: Entity, data: &Map<String, Value>) -> Result<(), D
                 "a KPP belongs to an organisation with a 10-digit INN",
             ));
         }
+        Entity::ImportTemplates => {
+            if let Some(columns) = data.get("columns").and_then(Value::as_object) {
+                if columns.len() > 4096 {
+                    return Err(DomainError::invalid(
+                        "columns",
+                        "a template maps at most 4096 columns",
+                    ));
+                }
+                for (header, target) in columns {
+                    let ok = header.chars().count() <= 200
+                        && target.as_str().is_some_and(|t| t.chars().count() <= 200);
+                    if !ok {
+                        return Err(DomainError::invalid(
+                            format!("columns.{header}"),
+                            "columns maps a column header (at most 200 characters) to a field \
+                             name, a field and the key of its record (company_id.inn), or \
+                             \"\" to leave the column out",
+                        ));
+                    }
+                }
+            }
+        }
         Entity::Fields => {
             let name = data.get("name").and_then(Value::as_str).unwrap_or("");
             if !is_custom_field_name(name) {

@@ -936,6 +936,65 @@ macro_rules! sql_engine {
                 .collect()
             }
 
+            async fn unique_holders(
+                &self,
+                entity: kontor_domain::Entity,
+                key: &str,
+                values: &[String],
+            ) -> $crate::StoreResult<Vec<(String, String)>> {
+                use $crate::sql::RowAccess;
+                let mut out = Vec::new();
+                for chunk in $crate::sql::statement_chunks(values) {
+                    for row in fetch_all(
+                        &self.readers,
+                        $crate::sql::unique_holders(self.dialect, entity, key, chunk),
+                    )
+                    .await?
+                    {
+                        out.push((row.req_text("value")?, row.req_text("record_id")?));
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn save_progress(&self, p: &$crate::JobProgress) -> $crate::StoreResult<()> {
+                let mut tx = self.writer.begin().await.map_err($crate::engine::db_err)?;
+                for stmt in $crate::sql::save_progress(p, kontor_domain::time::now()) {
+                    execute(&mut *tx, stmt).await?;
+                }
+                tx.commit().await.map_err($crate::engine::db_err)
+            }
+
+            async fn job_checkpoint(&self, job_id: &str) -> $crate::StoreResult<Option<String>> {
+                use $crate::sql::{Arg, RowAccess};
+                fetch_optional(
+                    &self.readers,
+                    $crate::sql::stmt(
+                        $crate::sql::GET_CHECKPOINT,
+                        vec![Arg::Text(job_id.into())],
+                    ),
+                )
+                .await?
+                .map(|r| r.req_text("checkpoint"))
+                .transpose()
+            }
+
+            async fn import_errors(
+                &self,
+                job_id: &str,
+                after: Option<(u64, String)>,
+                limit: u32,
+            ) -> $crate::StoreResult<Vec<$crate::ImportErrorRow>> {
+                fetch_all(
+                    &self.readers,
+                    $crate::sql::import_errors(job_id, after, limit),
+                )
+                .await?
+                .iter()
+                .map($crate::sql::import_error_from_row)
+                .collect()
+            }
+
             async fn ping(&self) -> $crate::StoreResult<()> {
                 execute(&self.readers, $crate::sql::stmt("SELECT 1", vec![]))
                     .await
@@ -1260,6 +1319,17 @@ macro_rules! sql_engine {
                 .await?
                 .ok_or_else(|| $crate::StoreError::Other("counter returned no row".into()))?;
                 int_of(&row, "value")
+            }
+
+            async fn save_progress(
+                &mut self,
+                p: &$crate::JobProgress,
+            ) -> $crate::StoreResult<()> {
+                self.flush().await?;
+                for stmt in $crate::sql::save_progress(p, self.now) {
+                    execute(&mut *self.tx, stmt).await?;
+                }
+                Ok(())
             }
 
             async fn commit(self: Box<Self>) -> $crate::StoreResult<()> {

@@ -47,7 +47,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The schema version this Kontor creates and understands: the number of the last migration,
 /// the same on both engines. Archives record it; a newer archive is refused.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 #[cfg(test)]
 mod schema_version_tests {
@@ -138,6 +138,26 @@ pub struct JobRow {
     pub error: Option<String>,
 }
 
+/// A row an import refused: its number in the file, the column (its header), the cell's text
+/// and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportErrorRow {
+    pub row: u64,
+    pub column: String,
+    pub value: String,
+    pub reason: String,
+}
+
+/// Bookkeeping of long work written in the same transaction as one of its chunks, so it lands
+/// exactly when the chunk does: where to resume, and the rows the chunk refused.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct JobProgress {
+    pub job_id: String,
+    /// Where the work would resume after this chunk (JSON text); `None` leaves it as it is.
+    pub checkpoint: Option<String>,
+    pub errors: Vec<ImportErrorRow>,
+}
+
 /// Reads, sessions, leases and the door to write transactions.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -184,6 +204,14 @@ pub trait Store: Send + Sync + 'static {
         key: &str,
         value: &str,
     ) -> StoreResult<Option<Record>>;
+    /// `(value, record id)` of the live records holding any of these values of one unique key
+    /// (what an import matches rows with, a chunk at a time).
+    async fn unique_holders(
+        &self,
+        entity: Entity,
+        key: &str,
+        values: &[String],
+    ) -> StoreResult<Vec<(String, String)>>;
     /// Highest journal seq written so far (0 when empty).
     async fn journal_head(&self) -> StoreResult<i64>;
 
@@ -236,6 +264,19 @@ pub trait Store: Send + Sync + 'static {
         before: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<JobRow>>;
+
+    /// Writes long work's bookkeeping in a transaction of its own (work whose chunk wrote
+    /// nothing, such as a dry run).
+    async fn save_progress(&self, progress: &JobProgress) -> StoreResult<()>;
+    /// Where a job would resume (see [`JobProgress::checkpoint`]).
+    async fn job_checkpoint(&self, job_id: &str) -> StoreResult<Option<String>>;
+    /// The rows an import refused, in row and column order, after `after` (row, column).
+    async fn import_errors(
+        &self,
+        job_id: &str,
+        after: Option<(u64, String)>,
+        limit: u32,
+    ) -> StoreResult<Vec<ImportErrorRow>>;
 
     /// Cheap round trip for readiness checks.
     async fn ping(&self) -> StoreResult<()>;
@@ -309,6 +350,8 @@ pub trait WriteTx: Send {
     async fn remove_password_hash(&mut self, user_id: &str) -> StoreResult<()>;
     /// Next value of a named counter (invoice numbers), starting at 1.
     async fn next_counter(&mut self, name: &str) -> StoreResult<i64>;
+    /// Writes long work's bookkeeping in this transaction (see [`JobProgress`]).
+    async fn save_progress(&mut self, progress: &JobProgress) -> StoreResult<()>;
 
     async fn commit(self: Box<Self>) -> StoreResult<()>;
 }

@@ -45,6 +45,8 @@ pub enum ListValue {
     Number(String),
     Integer(i64),
     Bool(bool),
+    /// Any of these (with [`FilterOp::In`]).
+    AnyOf(Vec<ListValue>),
 }
 
 /// `column op value`; a `None` value means `IS NULL` (with `Eq`).
@@ -213,6 +215,16 @@ impl Dialect {
                 Dialect::Sqlite => b.int(i64::from(*v)),
                 Dialect::Postgres => b.text(v.to_string()),
             },
+            ListValue::AnyOf(values) => {
+                let parts: Vec<String> =
+                    values.iter().map(|v| self.key_arg(b, column, v)).collect();
+                if parts.is_empty() {
+                    // Nothing is equal to no value.
+                    "(NULL)".into()
+                } else {
+                    format!("({})", parts.join(", "))
+                }
+            }
         }
     }
 
@@ -435,7 +447,7 @@ impl IndexHints {
         let equal = q
             .conditions
             .iter()
-            .filter(|c| c.op == FilterOp::Eq && c.value.is_some())
+            .filter(|c| matches!(c.op, FilterOp::Eq | FilterOp::In) && c.value.is_some())
             .filter_map(|c| index_of(&c.column))
             .min_by_key(|(_, rows)| *rows);
         equal.or_else(|| index_of(&q.sort)).map(|(n, _)| n)

@@ -32,6 +32,12 @@ pub(crate) const MIGRATIONS: &[(i64, Step)] = &[
         6,
         Step::Sql(include_str!("../migrations/postgres/0006_list_times.sql")),
     ),
+    (
+        7,
+        Step::Sql(include_str!(
+            "../migrations/postgres/0007_import_progress.sql"
+        )),
+    ),
 ];
 
 /// Advisory-lock key that serialises migrations when several nodes start at once.

@@ -718,6 +718,68 @@ pub const PUT_JOB: &str = "INSERT INTO jobs (id, kind, subject, state, created_b
      ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at, \
      phase = excluded.phase, done = excluded.done, total = excluded.total, \
      result = excluded.result, error = excluded.error, subject = excluded.subject";
+/// A job's checkpoint, replaced whole.
+pub const PUT_CHECKPOINT: &str = "INSERT INTO job_checkpoints (job_id, checkpoint, updated_at) \
+     VALUES ($1, $2, $3) ON CONFLICT (job_id) DO UPDATE SET checkpoint = excluded.checkpoint, \
+     updated_at = excluded.updated_at";
+pub const GET_CHECKPOINT: &str = "SELECT checkpoint FROM job_checkpoints WHERE job_id = $1";
+/// A refused row; written again (a resumed chunk) it stays as first written.
+pub const PUT_IMPORT_ERROR: &str =
+    "INSERT INTO import_errors (job_id, row_no, col, value, reason) \
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (job_id, row_no, col) DO NOTHING";
+
+/// The statements that write long work's bookkeeping, in order.
+pub fn save_progress(p: &crate::JobProgress, now: time::Timestamp) -> Vec<Stmt> {
+    let mut out = Vec::with_capacity(p.errors.len() + 1);
+    for e in &p.errors {
+        out.push(stmt(
+            PUT_IMPORT_ERROR,
+            vec![
+                Arg::Text(p.job_id.clone()),
+                Arg::Int(i64::try_from(e.row).unwrap_or(i64::MAX)),
+                Arg::Text(e.column.clone()),
+                Arg::Text(e.value.clone()),
+                Arg::Text(e.reason.clone()),
+            ],
+        ));
+    }
+    if let Some(c) = &p.checkpoint {
+        out.push(stmt(
+            PUT_CHECKPOINT,
+            vec![
+                Arg::Text(p.job_id.clone()),
+                Arg::Text(c.clone()),
+                Arg::Int(time::to_micros(now)),
+            ],
+        ));
+    }
+    out
+}
+
+/// A page of an import's refused rows in (row, column) order.
+pub fn import_errors(job_id: &str, after: Option<(u64, String)>, limit: u32) -> Stmt {
+    let mut args = vec![Arg::Text(job_id.into())];
+    let mut sql =
+        String::from("SELECT row_no, col, value, reason FROM import_errors WHERE job_id = $1");
+    if let Some((row, col)) = after {
+        args.push(Arg::Int(i64::try_from(row).unwrap_or(i64::MAX)));
+        args.push(Arg::Text(col));
+        sql.push_str(" AND (row_no > $2 OR (row_no = $2 AND col > $3))");
+    }
+    args.push(Arg::Int(i64::from(limit)));
+    sql.push_str(&format!(" ORDER BY row_no, col LIMIT ${}", args.len()));
+    stmt(&sql, args)
+}
+
+pub fn import_error_from_row(row: &impl RowAccess) -> StoreResult<crate::ImportErrorRow> {
+    Ok(crate::ImportErrorRow {
+        row: u64::try_from(row.req_int("row_no")?).unwrap_or(0),
+        column: row.req_text("col")?,
+        value: row.req_text("value")?,
+        reason: row.req_text("reason")?,
+    })
+}
+
 pub const GET_JOB: &str = "SELECT id, kind, subject, state, created_by, node, created_at, \
      updated_at, phase, done, total, result, error FROM jobs WHERE id = $1";
 

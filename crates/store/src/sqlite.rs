@@ -36,6 +36,12 @@ pub(crate) const MIGRATIONS: &[(i64, Step)] = &[
         6,
         Step::Sql(include_str!("../migrations/sqlite/0006_list_times.sql")),
     ),
+    (
+        7,
+        Step::Sql(include_str!(
+            "../migrations/sqlite/0007_import_progress.sql"
+        )),
+    ),
 ];
 
 pub struct SqliteStore {
