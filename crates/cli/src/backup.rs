@@ -301,22 +301,46 @@ pub fn exit_code(e: &BackupError) -> u8 {
     }
 }
 
-/// A progress bar on stderr; indicatif draws nothing when stderr is not a terminal.
-struct Bar(ProgressBar);
+/// A progress bar on stderr; indicatif draws nothing when stderr is not a terminal. It counts
+/// rows, or bytes of a file.
+pub(crate) struct Bar(ProgressBar, Unit);
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unit {
+    Rows,
+    Bytes,
+}
 
 impl Bar {
-    fn new() -> Arc<Bar> {
-        Arc::new(Bar(ProgressBar::new_spinner()))
+    pub(crate) fn new() -> Arc<Bar> {
+        Bar::counting(Unit::Rows)
+    }
+
+    pub(crate) fn counting(unit: Unit) -> Arc<Bar> {
+        Arc::new(Bar(ProgressBar::new_spinner(), unit))
+    }
+
+    /// Sets the total once it is known (a job reported by a server).
+    pub(crate) fn set_total(&self, total: u64) {
+        self.0.set_length(total);
     }
 }
 
 impl Progress for Bar {
     fn phase(&self, name: &str, total: Option<u64>) {
-        let style = match total {
-            Some(_) => ProgressStyle::with_template(
+        let style = match (total, self.1) {
+            (Some(_), Unit::Rows) => ProgressStyle::with_template(
                 "{msg:>12} [{bar:40}] {pos}/{len} rows {per_sec} eta {eta}",
             ),
-            None => ProgressStyle::with_template("{msg:>12} {spinner} {pos} rows {per_sec}"),
+            (None, Unit::Rows) => {
+                ProgressStyle::with_template("{msg:>12} {spinner} {pos} rows {per_sec}")
+            }
+            (Some(_), Unit::Bytes) => ProgressStyle::with_template(
+                "{msg:>12} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            ),
+            (None, Unit::Bytes) => {
+                ProgressStyle::with_template("{msg:>12} {spinner} {bytes} {bytes_per_sec}")
+            }
         };
         if let Ok(style) = style {
             self.0.set_style(style.progress_chars("=> "));

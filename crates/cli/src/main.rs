@@ -5,6 +5,7 @@ mod backup;
 mod config;
 mod exchange;
 mod search;
+mod transfer;
 
 use clap::{Args, Parser, Subcommand};
 use config::FileConfig;
@@ -100,6 +101,11 @@ enum Command {
     /// Search companies, contacts, leads, deals, products and invoices; `search rebuild`
     /// builds the index again.
     Search(search::SearchArgs),
+    /// Import a CSV or XLSX file into an entity (one journal batch, undone as one); with
+    /// --dry-run, report what it would do. Works while the server runs.
+    Import(transfer::ImportArgs),
+    /// Export a list (filters, q, sort) as CSV, XLSX or JSON Lines. Works while the server runs.
+    Export(transfer::ExportArgs),
 }
 
 #[derive(Subcommand)]
@@ -297,6 +303,8 @@ async fn run(cmd: Command) -> Result<(), CliError> {
         Command::Restore { args } => backup::restore(args).await,
         Command::Exchange { command } => exchange::exchange(command).await,
         Command::Search(args) => search::run(args).await,
+        Command::Import(args) => transfer::import(args).await,
+        Command::Export(args) => transfer::export(args).await,
     }
 }
 
@@ -347,7 +355,7 @@ impl Target {
         })
     }
 
-    fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match (&self.url, &self.dir) {
             (Some(url), _) => format!("PostgreSQL database {}", redact_url(url)),
             (None, Some(dir)) => format!("data directory {}", dir.path().display()),
@@ -415,6 +423,10 @@ async fn serve(
         backups: None,
         exchange: Some(exchange.desk(&args.data)?),
         search: None,
+        transfer: Some(Arc::new(kontor_server::transfer::TransferDesk::new(
+            &args.data,
+        ))),
+        local_socket: Some(args.data.join(kontor_core::datadir::SOCKET_FILE)),
     };
     let settings = Settings {
         trash_retention_days: retention.or(file.trash_retention_days).unwrap_or(30),
@@ -527,7 +539,7 @@ async fn shutdown_signal() {
 }
 
 /// Opens initialised data for a CLI command.
-async fn open_existing(args: &DataArg) -> Result<Target, CliError> {
+pub(crate) async fn open_existing(args: &DataArg) -> Result<Target, CliError> {
     let target = Target::open(args, false).await?;
     if !target.is_initialised().await? {
         let desc = target.describe();

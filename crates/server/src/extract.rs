@@ -12,8 +12,17 @@ use kontor_domain::Actor;
 use serde_json::Value;
 use std::sync::Arc;
 
-/// The caller, from `Authorization: Bearer <token>`.
+/// The caller, from `Authorization: Bearer <token>`; on the local socket, the administrator
+/// of this machine (or the user `X-Kontor-As` names).
 pub struct Auth(pub Actor);
+
+/// Marks requests that came through the server's local socket (`<data dir>/kontor.sock`),
+/// which only the data directory's owner can reach: the same trust as reading its files.
+#[derive(Debug, Clone, Copy)]
+pub struct LocalPeer;
+
+/// The header naming the user a local request acts as (by e-mail).
+pub const ACT_AS: &str = "x-kontor-as";
 
 impl FromRequestParts<Arc<AppState>> for Auth {
     type Rejection = ApiError;
@@ -22,6 +31,20 @@ impl FromRequestParts<Arc<AppState>> for Auth {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
+        if parts.extensions.get::<LocalPeer>().is_some() {
+            let Some(email) = parts.headers.get(ACT_AS).and_then(|v| v.to_str().ok()) else {
+                return Ok(Auth(Actor::system()));
+            };
+            let user = state
+                .kontor
+                .user_by_email(email)
+                .await?
+                .filter(|u| !u.is_deleted())
+                .ok_or_else(|| ApiError::NotFound(format!("no user with e-mail {email}")))?;
+            let actor =
+                kontor_core::auth::actor_for_user(state.kontor.store.as_ref(), &user).await?;
+            return Ok(Auth(actor));
+        }
         let token = bearer(&parts.headers).ok_or_else(|| {
             ApiError::Core(CoreError::Unauthorized(
                 "missing bearer token; log in at POST /api/v1/auth/login".into(),

@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod openapi;
 pub mod routes;
 pub mod tracked_jobs;
+pub mod transfer;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, get, post};
@@ -37,6 +38,11 @@ pub struct HttpConfig {
     /// This node's search index (`None`: the search routes answer 404). `serve` keeps it
     /// current from the journal.
     pub search: Option<Arc<kontor_search::Search>>,
+    /// Where imports' uploads and exports' files wait (`None`: those routes answer 404).
+    pub transfer: Option<Arc<transfer::TransferDesk>>,
+    /// A Unix socket for the administrator's commands on this machine (`kontor import` while
+    /// the server holds the data directory): no token needed, only access to the socket file.
+    pub local_socket: Option<std::path::PathBuf>,
 }
 
 pub struct AppState {
@@ -86,6 +92,19 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/search", get(search::search))
         .route("/admin/search", get(search::state))
         .route("/admin/search/rebuild", post(search::rebuild))
+        .route(
+            "/imports",
+            get(transfer::list)
+                .post(transfer::create)
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route("/imports/local", post(transfer::create_local))
+        .route("/imports/{id}", get(transfer::get))
+        .route("/imports/{id}/errors.csv", get(transfer::errors_csv))
+        .route("/imports/{id}/apply", post(transfer::apply))
+        .route("/export/{entity}", get(transfer::export_now))
+        .route("/exports", post(transfer::create_export))
+        .route("/exports/{id}/file", get(transfer::export_file))
         .route("/exchange/runs", get(exchange_runs::list))
         .route("/exchange/runs/{id}", get(exchange_runs::get))
         .route("/users", get(users::list).post(users::create))
@@ -136,7 +155,24 @@ pub async fn serve(
         .http
         .search
         .clone()
-        .map(|s| tokio::spawn(s.follow(kontor.clone(), stop_rx)));
+        .map(|s| tokio::spawn(s.follow(kontor.clone(), stop_rx.clone())));
+    if let Some(desk) = state.http.transfer.clone() {
+        let (kontor, node) = (kontor.clone(), state.jobs.node_id.clone());
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            loop {
+                desk.resume_interrupted(kontor.clone(), &node).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(transfer::RESUME_EVERY) => {}
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+            }
+        });
+    }
+    let local = match &state.http.local_socket {
+        Some(path) => Some(serve_local(path, router(state.clone()), stop_rx.clone())?),
+        None => None,
+    };
     let app = router(state.clone());
     let st = state.clone();
     let result = axum::serve(
@@ -150,6 +186,10 @@ pub async fn serve(
     })
     .await;
     let _ = stop_tx.send(true);
+    if let Some((task, path)) = local {
+        let _ = task.await;
+        let _ = std::fs::remove_file(path);
+    }
     let _ = job_handle.await;
     if let Some(f) = follower {
         let _ = f.await;
@@ -157,4 +197,43 @@ pub async fn serve(
     kontor.store.close().await;
     tracing::info!("database closed");
     result
+}
+
+/// Serves the API on a Unix socket only this machine's owner of the data directory can open
+/// (mode 0600): requests there act as the local administrator (see [`extract::LocalPeer`]).
+#[cfg(unix)]
+fn serve_local(
+    path: &std::path::Path,
+    app: Router,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<(tokio::task::JoinHandle<()>, std::path::PathBuf)> {
+    use std::os::unix::fs::PermissionsExt;
+    // A socket left by a server that did not stop cleanly: nobody listens on it any more
+    // (the data directory's lock says this server owns it now).
+    if path.exists() {
+        std::fs::remove_file(path)?;
+    }
+    let listener = tokio::net::UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    let app = app.layer(axum::Extension(extract::LocalPeer));
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, app.into_make_service())
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await;
+        if let Err(e) = served {
+            tracing::warn!(error = %e, "the local socket stopped");
+        }
+    });
+    Ok((task, path.to_path_buf()))
+}
+
+#[cfg(not(unix))]
+fn serve_local(
+    _: &std::path::Path,
+    _: Router,
+    _: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<(tokio::task::JoinHandle<()>, std::path::PathBuf)> {
+    Err(std::io::Error::other("a local socket needs a Unix system"))
 }

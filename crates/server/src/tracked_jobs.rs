@@ -56,6 +56,25 @@ impl TrackedJob {
         }))
     }
 
+    /// Takes up a job an earlier process left running (it was interrupted): the same row,
+    /// running again on `node`.
+    pub async fn adopt(
+        store: DynStore,
+        mut row: JobRow,
+        node: &str,
+    ) -> StoreResult<Arc<TrackedJob>> {
+        row.state = "running".into();
+        row.node = node.into();
+        row.updated_at = time::now();
+        row.error = None;
+        store.put_job(&row).await?;
+        Ok(Arc::new(TrackedJob {
+            row: Mutex::new(row),
+            store,
+            recorded: tokio::sync::watch::Sender::new(false),
+        }))
+    }
+
     /// Whether the job's end is in its row, so `GET /api/v1/jobs/{id}` shows it.
     pub fn is_recorded(&self) -> bool {
         *self.recorded.borrow()

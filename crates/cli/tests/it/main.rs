@@ -11,6 +11,7 @@ mod crash;
 mod exchange;
 mod exchange_folder;
 mod exchange_http;
+mod imports;
 mod login_load;
 mod onec;
 mod retention;

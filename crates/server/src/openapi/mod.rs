@@ -34,6 +34,15 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/search"),
     ("get", "/admin/search"),
     ("post", "/admin/search/rebuild"),
+    ("get", "/imports"),
+    ("post", "/imports"),
+    ("post", "/imports/local"),
+    ("get", "/imports/{id}"),
+    ("get", "/imports/{id}/errors.csv"),
+    ("post", "/imports/{id}/apply"),
+    ("get", "/export/{entity}"),
+    ("post", "/exports"),
+    ("get", "/exports/{id}/file"),
     ("get", "/exchange/runs"),
     ("get", "/exchange/runs/{id}"),
     ("get", "/users"),
@@ -742,6 +751,160 @@ fn exchange_paths(paths: &mut Map<String, Value>) {
     );
 }
 
+/// An answer that is a file, not JSON.
+fn file_answer(op: Value, types: &[&str]) -> Value {
+    let mut op = op;
+    let content: Map<String, Value> = types
+        .iter()
+        .map(|t| {
+            (
+                t.to_string(),
+                json!({"schema": {"type": "string", "format": "binary"}}),
+            )
+        })
+        .collect();
+    op["responses"]["200"] = json!({"description": "The file", "content": content,
+        "headers": {"Content-Disposition": {"required": true, "description": "attachment; its file name",
+            "schema": {"type": "string"}}}});
+    op
+}
+
+fn transfer_paths(paths: &mut Map<String, Value>) {
+    let importable: Vec<&str> = kontor_domain::schema::IMPORTABLE.to_vec();
+    let text = |desc: &str| json!({"type": "string", "description": desc, "maxLength": 100_000});
+    let upload = json!({"type": "object", "required": ["file", "entity"], "properties": {
+        "file": {"type": "string", "format": "binary", "description": "the CSV (any delimiter; UTF-8, UTF-8 with BOM, UTF-16 or windows-1251) or XLSX file"},
+        "entity": {"type": "string", "enum": importable},
+        "mode": {"type": "string", "enum": kontor_domain::schema::IMPORT_MODES, "description": "create (default), update, upsert (create or update) or skip (create only what matches nothing)"},
+        "match": text("the key rows are matched by: id, a unique key (external_id, inn+kpp, sku, number) or an indexed field (email, phone, inn)"),
+        "map": text("HEADER=FIELD lines: where a column goes (FIELD, id, owner_id, REF.KEY such as company_id.inn, or nothing to leave it out)"),
+        "columns": text("the same as a JSON object {\"header\": \"field\"}"),
+        "template": text("an import template's name: its mapping, key, mode and reading settings"),
+        "save_template": text("save the mapping and settings as a template of this name (admin)"),
+        "dry_run": {"type": "string", "enum": ["true", "false"], "description": "report what the import would do, change nothing"},
+        "delimiter": text("CSV delimiter (one character or tab); detected by default"),
+        "encoding": text("CSV encoding (utf-8, windows-1251, ...); detected by default"),
+        "sheet": text("XLSX sheet; the first by default")}});
+    let mut create = job_accepted(
+        Operation::new(
+            "Import a CSV or XLSX file into an entity, as a job whose result is the report (one journal batch, undone with POST /api/v1/history/undo)",
+            "create_import",
+            "imports",
+        )
+        .errors(&[403, 404, 413, 415, 422]),
+    );
+    create["requestBody"] =
+        json!({"required": true, "content": {"multipart/form-data": {"schema": upload}}});
+    create["responses"]["400"] = error_ref(400);
+    paths.insert(
+        "/api/v1/imports".into(),
+        json!({
+            "get": Operation::new("Imports the caller started (all, for admins), newest first", "list_imports", "imports")
+                .params(vec![limit(), query("cursor", "next_cursor of the previous page",
+                    json!({"type": "string", "format": "uuid", "pattern": UUID_PATTERN}))])
+                .errors(&[422])
+                .answer(200, page_of(reference("Job")), false),
+            "post": create,
+        }),
+    );
+    paths.insert(
+        "/api/v1/imports/local".into(),
+        json!({"post": job_accepted(
+            Operation::new(
+                "Import a file on the server's machine where it is (only through the local socket `kontor import` uses; elsewhere 404)",
+                "create_local_import",
+                "imports",
+            )
+            .body(json!({"type": "object", "required": ["path"], "properties": {
+                "path": {"type": "string"}, "spec": {"type": "object"}}}))
+            .errors(&[403, 404]),
+        )}),
+    );
+    paths.insert(
+        "/api/v1/imports/{id}".into(),
+        json!({"get": Operation::new("An import: its job, whose result is the report (counts, the first rows of each outcome, mapping)", "get_import", "imports")
+            .param(path_id("import"))
+            .errors(&[404])
+            .answer(200, reference("Job"), false)}),
+    );
+    paths.insert(
+        "/api/v1/imports/{id}/errors.csv".into(),
+        json!({"get": file_answer(
+            Operation::new("The rows an import refused or found repeated: row, column, value, reason", "import_errors", "imports")
+                .param(path_id("import"))
+                .errors(&[404])
+                .answer(200, json!({}), false),
+            &["text/csv"],
+        )}),
+    );
+    paths.insert(
+        "/api/v1/imports/{id}/apply".into(),
+        json!({"post": job_accepted(
+            Operation::new("Import for real the file a finished dry run previewed, as it was sent", "apply_import", "imports")
+                .param(path_id("dry run"))
+                .errors(&[404, 409]),
+        )}),
+    );
+    let entities: Vec<&str> = routed_entities().iter().map(|e| e.as_str()).collect();
+    let mut export_params = vec![
+        json!({"name": "entity", "in": "path", "required": true, "schema": {"type": "string", "enum": entities}}),
+        query(
+            "format",
+            "csv (the default), xlsx or jsonl",
+            json!({"type": "string", "enum": ["csv", "xlsx", "jsonl"]}),
+        ),
+        query(
+            "delimiter",
+            "CSV delimiter (default ,)",
+            json!({"type": "string", "enum": [",", ";", "tab", "|"]}),
+        ),
+    ];
+    export_params.extend(
+        list_params(kontor_domain::schema::builtin(Entity::Contacts))
+            .into_iter()
+            .filter(|p| matches!(p["name"].as_str(), Some("q" | "sort" | "order"))),
+    );
+    paths.insert(
+        "/api/v1/export/{entity}".into(),
+        json!({"get": file_answer(
+            Operation::new(
+                "Export a list (its filters, q and sort, as GET /api/v1/{entity} takes them) as CSV, XLSX or JSON Lines, streamed; only what the caller may read, hidden fields left out",
+                "export_list",
+                "exports",
+            )
+            .params(export_params)
+            .errors(&[403, 404, 422])
+            .answer(200, json!({}), false),
+            &["text/csv", "application/x-ndjson", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"],
+        )}),
+    );
+    paths.insert(
+        "/api/v1/exports".into(),
+        json!({"post": job_accepted(
+            Operation::new("Export a list to a file as a job (for big exports); download it from /api/v1/exports/{id}/file", "create_export", "exports")
+                .body(json!({"type": "object", "required": ["entity"], "additionalProperties": false, "properties": {
+                    "entity": {"type": "string", "enum": entities},
+                    "format": {"type": "string", "enum": ["csv", "xlsx", "jsonl"]},
+                    "filters": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "q": {"type": "string", "maxLength": kontor_core::read::MAX_QUERY_TEXT},
+                    "sort": {"type": "string"},
+                    "order": {"type": "string", "enum": ["asc", "desc"]},
+                    "delimiter": {"type": "string", "enum": [",", ";", "tab", "|"]}}}))
+                .errors(&[403, 404, 422]),
+        )}),
+    );
+    paths.insert(
+        "/api/v1/exports/{id}/file".into(),
+        json!({"get": file_answer(
+            Operation::new("A finished export's file (on the node that wrote it)", "export_file", "exports")
+                .param(path_id("export"))
+                .errors(&[404, 409])
+                .answer(200, json!({}), false),
+            &["text/csv", "application/x-ndjson", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"],
+        )}),
+    );
+}
+
 fn search_paths(paths: &mut Map<String, Value>) {
     let searched: Vec<&str> = kontor_search::document::SEARCHED
         .iter()
@@ -989,6 +1152,7 @@ pub fn document(custom: &[CustomFieldDef]) -> Value {
     backup_paths(&mut paths);
     exchange_paths(&mut paths);
     search_paths(&mut paths);
+    transfer_paths(&mut paths);
     for e in Entity::ALL {
         let schema = Schema::with_custom(e, custom);
         schemas.insert(e.as_str().into(), schemas::record(&schema));

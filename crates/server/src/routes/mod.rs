@@ -8,6 +8,7 @@ pub mod history;
 pub mod records;
 pub mod search;
 pub mod system;
+pub mod transfer;
 pub mod trash;
 pub mod users;
 

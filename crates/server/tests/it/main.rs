@@ -36,6 +36,7 @@ mod common;
 mod credentials;
 mod entities;
 mod history;
+mod imports;
 mod lists;
 mod login;
 mod money;

@@ -41,6 +41,11 @@ impl TestServer {
         mut http: kontor_server::HttpConfig,
     ) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
+        if http.transfer.is_none() {
+            http.transfer = Some(Arc::new(kontor_server::transfer::TransferDesk::new(
+                dir.path(),
+            )));
+        }
         if http.search.is_none() {
             http.search = Some(Arc::new(
                 kontor_search::Search::open(&dir.path().join("search")).expect("search index"),
