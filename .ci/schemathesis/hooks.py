@@ -49,3 +49,8 @@ def before_call(context, case, kwargs):
     params = case.path_parameters or {}
     if _PROTECTED and "/users/" in case.path and str(params.get("id", "")).lower() == _PROTECTED:
         params["id"] = _ELSEWHERE
+    # A list's cursor is opaque: only one the server gave out (for the same sort) continues a
+    # list, so a generated one can only be refused. Lists are paged by Kontor's own tests.
+    query = case.query or {}
+    if "cursor" in query and case.method.upper() == "GET" and case.path.count("/") == 3:
+        del query["cursor"]

@@ -129,7 +129,7 @@ fn big_contact(i: usize) -> Value {
 pub(crate) struct Ran {
     pub(crate) seconds: f64,
     pub(crate) peak_mib: f64,
-    stdout: String,
+    pub(crate) stdout: String,
 }
 
 /// Runs a command to its end, sampling its peak memory; fails on a non-zero exit.

@@ -15,6 +15,7 @@
 
 mod backups;
 mod exchange;
+mod import;
 mod lists;
 mod logins;
 mod search;
@@ -66,7 +67,8 @@ struct Args {
     logins: usize,
     /// `core` (the API figures above), `backups` (snapshots, restore, replay, shipping lag;
     /// see `backups.rs`), `exchange` (a 1C catalog imported; see `exchange.rs`) or `search`
-    /// (global search at `--contacts`, per engine in `--engines`; see `search.rs`).
+    /// (global search and lists at `--contacts`, per engine in `--engines`; see `search.rs`)
+    /// or `import` (a CSV of `--contacts` rows imported and exported; see `import.rs`).
     #[arg(long, default_value = "core")]
     suite: String,
     /// Exchange suite: offers in the generated catalog (four per product).
@@ -136,7 +138,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let work = tempfile::tempdir()?;
     let mut report = Report { lines: Vec::new() };
-    if args.suite == "exchange" || args.suite == "backups" || args.suite == "search" {
+    if ["exchange", "backups", "search", "import"].contains(&args.suite.as_str()) {
         let dir = match &args.work {
             Some(d) => {
                 std::fs::create_dir_all(d)?;
@@ -148,6 +150,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             exchange::measure(&args, &dir, &mut report).await?;
         } else if args.suite == "search" {
             search::measure(&args, &dir, &mut report).await?;
+        } else if args.suite == "import" {
+            import::measure(&args, &dir, &mut report).await?;
         } else {
             backups::measure(&args, &dir, &mut report).await?;
         }

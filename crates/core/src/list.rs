@@ -407,15 +407,20 @@ fn condition(
     }
     let value = match (&def.ty, kind) {
         (FieldType::Integer { min, max }, _) => {
-            let n = raw
-                .parse::<i64>()
-                .ok()
+            let n = Some(raw)
+                .filter(|r| is_filter_integer(r))
+                .and_then(|r| r.parse::<i64>().ok())
                 .filter(|n| op != FilterOp::Eq || (n >= min && n <= max))
                 .ok_or_else(|| bad(&format!("a whole number between {min} and {max}")))?;
             ListValue::Integer(n)
         }
         (_, KeyKind::Number) => {
-            let d = Dec::parse(raw.trim()).ok_or_else(|| bad("a number like 1500.50"))?;
+            let d = Some(raw)
+                .filter(|r| is_filter_decimal(r))
+                .and_then(Dec::parse)
+                .ok_or_else(|| {
+                    bad("a number like 1500.50 (at most 15 digits before the point and 15 after)")
+                })?;
             ListValue::Number(d.to_string())
         }
         (_, KeyKind::Bool) => match raw {
@@ -451,6 +456,27 @@ fn condition(
         value: Some(value),
     })
 }
+
+/// A number filter's value: `-?[0-9]{1,15}(\.[0-9]{1,15})?` (the API document's pattern).
+pub fn is_filter_decimal(raw: &str) -> bool {
+    let body = raw.strip_prefix('-').unwrap_or(raw);
+    let (int, frac) = match body.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (body, None),
+    };
+    let digits = |s: &str| (1..=15).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
+    digits(int) && frac.is_none_or(digits)
+}
+
+/// A whole-number filter's value: `-?[0-9]{1,18}` (the API document's pattern).
+pub fn is_filter_integer(raw: &str) -> bool {
+    let body = raw.strip_prefix('-').unwrap_or(raw);
+    (1..=18).contains(&body.len()) && body.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The patterns [`is_filter_decimal`] and [`is_filter_integer`] check, for the API document.
+pub const FILTER_DECIMAL_PATTERN: &str = r"^-?[0-9]{1,15}(\.[0-9]{1,15})?$";
+pub const FILTER_INTEGER_PATTERN: &str = r"^-?[0-9]{1,18}$";
 
 fn narrow_owner(owners: OwnerFilter, raw: &str) -> CoreResult<OwnerFilter> {
     let Some(raw) = parse_id(raw) else {

@@ -102,8 +102,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/imports/{id}", get(transfer::get))
         .route("/imports/{id}/errors.csv", get(transfer::errors_csv))
         .route("/imports/{id}/apply", post(transfer::apply))
-        .route("/export/{entity}", get(transfer::export_now))
-        .route("/exports", post(transfer::create_export))
+        .route(
+            "/export/{entity}",
+            get(transfer::export_now).post(transfer::create_export),
+        )
         .route("/exports/{id}/file", get(transfer::export_file))
         .route("/exchange/runs", get(exchange_runs::list))
         .route("/exchange/runs/{id}", get(exchange_runs::get))

@@ -38,7 +38,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Rows per chunk (one write transaction each).
-pub const CHUNK_ROWS: usize = 1000;
+pub const CHUNK_ROWS: usize = 2000;
 /// How long an import's lease lasts without renewal (each chunk renews it); on PostgreSQL a
 /// crashed import can be taken up by another process after that.
 pub const LEASE_TTL: Duration = Duration::from_secs(15);

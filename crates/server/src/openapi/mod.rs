@@ -41,7 +41,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/imports/{id}/errors.csv"),
     ("post", "/imports/{id}/apply"),
     ("get", "/export/{entity}"),
-    ("post", "/exports"),
+    ("post", "/export/{entity}"),
     ("get", "/exports/{id}/file"),
     ("get", "/exchange/runs"),
     ("get", "/exchange/runs/{id}"),
@@ -269,9 +269,16 @@ fn list_params(schema: &Schema) -> Vec<Value> {
         }
     }
     for f in &schema.fields {
-        let Some(s) = schemas::filter(f) else {
+        let Some(mut s) = schemas::filter(f) else {
             continue;
         };
+        let kind = kontor_domain::listing::KeyKind::of(&f.ty);
+        // Numbers compare as numbers: any decimal (an amount may be compared with 0 or less).
+        if kind == Some(kontor_domain::listing::KeyKind::Number) {
+            s = json!({"anyOf": [
+                {"type": "string", "pattern": kontor_core::list::FILTER_DECIMAL_PATTERN},
+                {"type": "string", "const": "null"}]});
+        }
         let is_indexed = indexed.iter().any(|(i, _)| i.name == f.name);
         ps.push(query(
             &f.name,
@@ -284,7 +291,12 @@ fn list_params(schema: &Schema) -> Vec<Value> {
         ));
         let ordered = kontor_domain::listing::KeyKind::of(&f.ty).is_some_and(|k| k.ordered());
         if is_indexed && ordered {
-            let value = s["anyOf"][0].clone();
+            let value = match kind {
+                Some(kontor_domain::listing::KeyKind::Integer) => {
+                    json!({"type": "string", "pattern": kontor_core::list::FILTER_INTEGER_PATTERN})
+                }
+                _ => s["anyOf"][0].clone(),
+            };
             for op in ops {
                 ps.push(query(
                     &format!("{}[{op}]", f.name),
@@ -430,6 +442,7 @@ fn entity_paths(e: Entity, schema: &Schema, paths: &mut Map<String, Value>) {
         .params(list_params(schema))
         .errors(statuses::QUERY)
         .answer(200, list_page_of(rec.clone()), false);
+    export_paths(name, schema, paths);
     let mut created = Operation::new(&format!("Create a {one}"), &format!("create_{name}"), name)
         .body(create)
         .errors(&[403])
@@ -751,6 +764,60 @@ fn exchange_paths(paths: &mut Map<String, Value>) {
     );
 }
 
+/// `/api/v1/export/{name}`: the list as a file (GET, streamed) or as a job (POST), with the
+/// list's own filters, `q` and sort.
+fn export_paths(name: &str, schema: &Schema, paths: &mut Map<String, Value>) {
+    let mut params = vec![
+        query(
+            "format",
+            "csv (the default), xlsx or jsonl",
+            json!({"type": "string", "enum": ["csv", "xlsx", "jsonl"]}),
+        ),
+        query(
+            "delimiter",
+            "CSV delimiter (default ,)",
+            json!({"type": "string", "enum": [",", ";", "tab", "|"]}),
+        ),
+    ];
+    params.extend(
+        list_params(schema)
+            .into_iter()
+            .filter(|p| !matches!(p["name"].as_str(), Some("limit" | "cursor" | "count"))),
+    );
+    let files = [
+        "text/csv",
+        "application/x-ndjson",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ];
+    paths.insert(
+        format!("/api/v1/export/{name}"),
+        json!({
+            "get": file_answer(
+                Operation::new(
+                    &format!("Export {name} (the list's filters, q and sort) as CSV, XLSX or JSON Lines, streamed; only what the caller may read, hidden fields left out"),
+                    &format!("export_{name}"),
+                    "exports",
+                )
+                .params(params.clone())
+                .errors(statuses::QUERY)
+                .errors(&[403, 404])
+                .answer(200, json!({}), false),
+                &files,
+            ),
+            "post": job_accepted(
+                Operation::new(
+                    &format!("Export {name} to a file as a job (for big exports); download it from /api/v1/exports/{{id}}/file"),
+                    &format!("create_export_{name}"),
+                    "exports",
+                )
+                .params(params)
+                .errors(statuses::QUERY)
+                .errors(&[403, 404]),
+            ),
+        }),
+    );
+}
+
 /// An answer that is a file, not JSON.
 fn file_answer(op: Value, types: &[&str]) -> Value {
     let mut op = op;
@@ -771,20 +838,25 @@ fn file_answer(op: Value, types: &[&str]) -> Value {
 
 fn transfer_paths(paths: &mut Map<String, Value>) {
     let importable: Vec<&str> = kontor_domain::schema::IMPORTABLE.to_vec();
-    let text = |desc: &str| json!({"type": "string", "description": desc, "maxLength": 100_000});
-    let upload = json!({"type": "object", "required": ["file", "entity"], "properties": {
+    let text =
+        |desc: &str, max: usize| json!({"type": "string", "description": desc, "maxLength": max});
+    let upload = json!({"type": "object", "required": ["file", "entity"], "additionalProperties": false, "properties": {
         "file": {"type": "string", "format": "binary", "description": "the CSV (any delimiter; UTF-8, UTF-8 with BOM, UTF-16 or windows-1251) or XLSX file"},
         "entity": {"type": "string", "enum": importable},
         "mode": {"type": "string", "enum": kontor_domain::schema::IMPORT_MODES, "description": "create (default), update, upsert (create or update) or skip (create only what matches nothing)"},
-        "match": text("the key rows are matched by: id, a unique key (external_id, inn+kpp, sku, number) or an indexed field (email, phone, inn)"),
-        "map": text("HEADER=FIELD lines: where a column goes (FIELD, id, owner_id, REF.KEY such as company_id.inn, or nothing to leave it out)"),
-        "columns": text("the same as a JSON object {\"header\": \"field\"}"),
-        "template": text("an import template's name: its mapping, key, mode and reading settings"),
-        "save_template": text("save the mapping and settings as a template of this name (admin)"),
+        "match": text("the key rows are matched by: id, a unique key (external_id, inn+kpp, sku, number) or an indexed field (email, phone, inn)", 128),
+        "map": {"type": "string", "maxLength": crate::routes::transfer::MAX_MAPPING,
+            "pattern": "^([^=\\r\\n]*=[^\\r\\n]*\\n)*[^=\\r\\n]*=[^\\r\\n]*$",
+            "description": "HEADER=FIELD lines: where a column goes (FIELD, id, owner_id, REF.KEY such as company_id.inn, or nothing to leave it out)"},
+        "columns": {"type": "object", "maxProperties": 4096,
+            "additionalProperties": {"type": "string", "maxLength": 200},
+            "description": "the same as a JSON object {\"header\": \"field\"}"},
+        "template": text("an import template's name: its mapping, key, mode and reading settings", 128),
+        "save_template": text("save the mapping and settings as a template of this name (admin)", 128),
         "dry_run": {"type": "string", "enum": ["true", "false"], "description": "report what the import would do, change nothing"},
-        "delimiter": text("CSV delimiter (one character or tab); detected by default"),
-        "encoding": text("CSV encoding (utf-8, windows-1251, ...); detected by default"),
-        "sheet": text("XLSX sheet; the first by default")}});
+        "delimiter": text("CSV delimiter (one character or tab); detected by default", 8),
+        "encoding": text("CSV encoding (utf-8, windows-1251, ...); detected by default", 32),
+        "sheet": text("XLSX sheet; the first by default", 255)}});
     let mut create = job_accepted(
         Operation::new(
             "Import a CSV or XLSX file into an entity, as a job whose result is the report (one journal batch, undone with POST /api/v1/history/undo)",
@@ -843,54 +915,6 @@ fn transfer_paths(paths: &mut Map<String, Value>) {
             Operation::new("Import for real the file a finished dry run previewed, as it was sent", "apply_import", "imports")
                 .param(path_id("dry run"))
                 .errors(&[404, 409]),
-        )}),
-    );
-    let entities: Vec<&str> = routed_entities().iter().map(|e| e.as_str()).collect();
-    let mut export_params = vec![
-        json!({"name": "entity", "in": "path", "required": true, "schema": {"type": "string", "enum": entities}}),
-        query(
-            "format",
-            "csv (the default), xlsx or jsonl",
-            json!({"type": "string", "enum": ["csv", "xlsx", "jsonl"]}),
-        ),
-        query(
-            "delimiter",
-            "CSV delimiter (default ,)",
-            json!({"type": "string", "enum": [",", ";", "tab", "|"]}),
-        ),
-    ];
-    export_params.extend(
-        list_params(kontor_domain::schema::builtin(Entity::Contacts))
-            .into_iter()
-            .filter(|p| matches!(p["name"].as_str(), Some("q" | "sort" | "order"))),
-    );
-    paths.insert(
-        "/api/v1/export/{entity}".into(),
-        json!({"get": file_answer(
-            Operation::new(
-                "Export a list (its filters, q and sort, as GET /api/v1/{entity} takes them) as CSV, XLSX or JSON Lines, streamed; only what the caller may read, hidden fields left out",
-                "export_list",
-                "exports",
-            )
-            .params(export_params)
-            .errors(&[403, 404, 422])
-            .answer(200, json!({}), false),
-            &["text/csv", "application/x-ndjson", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"],
-        )}),
-    );
-    paths.insert(
-        "/api/v1/exports".into(),
-        json!({"post": job_accepted(
-            Operation::new("Export a list to a file as a job (for big exports); download it from /api/v1/exports/{id}/file", "create_export", "exports")
-                .body(json!({"type": "object", "required": ["entity"], "additionalProperties": false, "properties": {
-                    "entity": {"type": "string", "enum": entities},
-                    "format": {"type": "string", "enum": ["csv", "xlsx", "jsonl"]},
-                    "filters": {"type": "object", "additionalProperties": {"type": "string"}},
-                    "q": {"type": "string", "maxLength": kontor_core::read::MAX_QUERY_TEXT},
-                    "sort": {"type": "string"},
-                    "order": {"type": "string", "enum": ["asc", "desc"]},
-                    "delimiter": {"type": "string", "enum": [",", ";", "tab", "|"]}}}))
-                .errors(&[403, 404, 422]),
         )}),
     );
     paths.insert(

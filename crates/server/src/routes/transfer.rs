@@ -37,8 +37,29 @@ fn invalid(field: &str, message: impl Into<String>) -> ApiError {
     DomainError::invalid(field, message).into()
 }
 
+/// The most characters the mapping parts (`map`, `columns`) take.
+pub const MAX_MAPPING: usize = 100_000;
+
+/// The most characters a text part of an import's upload takes.
+fn max_chars(part: &str) -> usize {
+    match part {
+        "map" | "columns" => MAX_MAPPING,
+        "match" | "template" | "save_template" => 128,
+        "delimiter" => 8,
+        "encoding" => 32,
+        _ => 255,
+    }
+}
+
 /// Sets one import setting from a text part of the upload.
 fn set_field(spec: &mut ImportSpec, name: &str, value: String) -> ApiResult<()> {
+    let max = max_chars(name);
+    if value.chars().count() > max {
+        return Err(invalid(
+            name,
+            format!("{name} takes at most {max} characters"),
+        ));
+    }
     let value = value.trim().to_string();
     let some = || (!value.is_empty()).then(|| value.clone());
     match name {
@@ -67,10 +88,16 @@ fn set_field(spec: &mut ImportSpec, name: &str, value: String) -> ApiResult<()> 
         "columns" => {
             let obj: serde_json::Map<String, Value> = serde_json::from_str(&value)
                 .map_err(|_| invalid("columns", "columns is a JSON object {\"header\": \"field\"}"))?;
+            if obj.len() > 4096 {
+                return Err(invalid("columns", "columns maps at most 4096 columns"));
+            }
             for (h, t) in obj {
                 let t = t
                     .as_str()
-                    .ok_or_else(|| invalid("columns", format!("columns.{h} must be a string")))?;
+                    .filter(|t| t.chars().count() <= 200)
+                    .ok_or_else(|| {
+                        invalid("columns", format!("columns.{h} must be a field name of at most 200 characters"))
+                    })?;
                 spec.columns.insert(h, t.to_string());
             }
         }
@@ -96,8 +123,14 @@ fn set_field(spec: &mut ImportSpec, name: &str, value: String) -> ApiResult<()> 
 pub async fn create(
     State(state): State<Arc<AppState>>,
     Auth(actor): Auth,
-    mut form: Multipart,
+    form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> ApiResult<(StatusCode, HeaderMap, Json<Value>)> {
+    let mut form = form.map_err(|e| {
+        ApiError::UnsupportedMediaType(format!(
+            "an import is a multipart/form-data upload (a part named file and the settings): {}",
+            e.body_text()
+        ))
+    })?;
     let desk = desk(&state)?.clone();
     let upload_id = kontor_domain::record::new_id();
     let staging = desk.imports.join(format!("upload-{upload_id}"));
@@ -647,53 +680,17 @@ fn export_err(e: kontor_tabular::export::ExportError) -> ApiError {
     }
 }
 
-/// `POST /exports`: writes the export as a job, to download from `/exports/{id}/file`.
+/// `POST /export/{entity}`: writes the export (the same parameters as `GET`) as a job, to
+/// download from `/exports/{id}/file`.
 pub async fn create_export(
     State(state): State<Arc<AppState>>,
     Auth(actor): Auth,
-    crate::extract::JsonBody(body): crate::extract::JsonBody,
+    PathParams(entity): PathParams<String>,
+    q: QueryPairs,
 ) -> ApiResult<(StatusCode, HeaderMap, Json<Value>)> {
     let desk = desk(&state)?.clone();
-    let obj = super::object_with(
-        &body,
-        &[
-            "entity",
-            "format",
-            "filters",
-            "q",
-            "sort",
-            "order",
-            "delimiter",
-        ],
-    )?;
-    let entity_name = obj
-        .get("entity")
-        .and_then(Value::as_str)
-        .ok_or_else(|| invalid("entity", "an export names its entity"))?;
-    let entity = super::entity_param(entity_name)?;
-    let mut pairs = Vec::new();
-    for key in ["format", "q", "sort", "order", "delimiter"] {
-        if let Some(v) = obj.get(key) {
-            let v = v
-                .as_str()
-                .ok_or_else(|| invalid(key, format!("{key} must be a string")))?;
-            pairs.push((key.to_string(), v.to_string()));
-        }
-    }
-    if let Some(filters) = obj.get("filters") {
-        let filters = filters
-            .as_object()
-            .ok_or_else(|| invalid("filters", "filters is an object {\"field\": \"value\"}"))?;
-        for (k, v) in filters {
-            let v = match v {
-                Value::String(s) => s.clone(),
-                Value::Null => "null".into(),
-                other => other.to_string(),
-            };
-            pairs.push((k.clone(), v));
-        }
-    }
-    let spec = export_spec(entity, QueryPairs(pairs))?;
+    let entity = super::entity_param(&entity)?;
+    let spec = export_spec(entity, q)?;
     // Checked now, so a bad filter is a 422 rather than a failed job.
     Exporter::new(state.kontor.clone(), actor.clone(), spec.clone())
         .await

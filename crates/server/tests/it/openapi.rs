@@ -12,9 +12,7 @@ use std::collections::BTreeSet;
 fn promised() -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
     for (method, path) in ROUTES {
-        // The recycle bin and exports take the entity as a parameter of one documented path.
-        if path.contains("{entity}") && !path.starts_with("/trash") && !path.starts_with("/export/")
-        {
+        if path.contains("{entity}") && !path.starts_with("/trash") {
             for e in routed_entities() {
                 out.insert((
                     method.to_string(),
