@@ -222,32 +222,21 @@ async fn import_here(
     spec: ImportSpec,
 ) -> Result<ImportReport, CliError> {
     let actor = actor(kontor, &args.as_user).await?;
-    let now = kontor_domain::time::now();
     let mut row = match import::resumable(kontor, &spec, &actor.user_id).await? {
         Some(row) => {
             eprintln!("resuming import {} of {}", row.id, spec.file_name);
             row
         }
-        None => JobRow {
-            id: kontor_domain::record::new_id(),
-            kind: if spec.dry_run {
+        None => JobRow::running(
+            if spec.dry_run {
                 "import.dry_run"
             } else {
                 "import"
-            }
-            .into(),
-            subject: Some(format!("{} {}", spec.entity, spec.file_name)),
-            state: "running".into(),
-            created_by: actor.user_id.clone(),
-            node: holder(),
-            created_at: now,
-            updated_at: now,
-            phase: None,
-            done: 0,
-            total: None,
-            result: None,
-            error: None,
-        },
+            },
+            Some(format!("{} {}", spec.entity, spec.file_name)),
+            &actor.user_id,
+            &holder(),
+        ),
     };
     kontor.store.put_job(&row).await?;
     let bar = Bar::counting(Unit::Bytes);

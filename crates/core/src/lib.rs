@@ -115,25 +115,8 @@ impl Kontor {
         mutations: &[Mutation],
         chunk: Chunk<'_>,
     ) -> CoreResult<Applied> {
-        let applied = write::apply(
-            self.store.as_ref(),
-            WriteRequest {
-                actor,
-                origin,
-                trusted: false,
-                mutations,
-                cache: Some(&self.schema_cache),
-                numbered: false,
-                batch: Some(batch),
-                dry_run: chunk.dry_run,
-                progress: chunk.progress,
-            },
-        )
-        .await?;
-        if !chunk.dry_run {
-            self.tell_written(&applied);
-        }
-        Ok(applied)
+        self.apply_as(actor, origin, mutations, false, Some(batch), false, chunk)
+            .await
     }
 
     /// Applies mutations that may set fields Kontor computes itself (bookkeeping such as how
@@ -144,8 +127,16 @@ impl Kontor {
         origin: Origin,
         mutations: Vec<Mutation>,
     ) -> CoreResult<Applied> {
-        self.apply_as(actor, origin, &mutations, false, None, true)
-            .await
+        self.apply_as(
+            actor,
+            origin,
+            &mutations,
+            false,
+            None,
+            true,
+            Chunk::default(),
+        )
+        .await
     }
 
     async fn apply(
@@ -156,10 +147,19 @@ impl Kontor {
         numbered: bool,
         batch: Option<kontor_domain::BatchId>,
     ) -> CoreResult<Applied> {
-        self.apply_as(actor, origin, mutations, numbered, batch, false)
-            .await
+        self.apply_as(
+            actor,
+            origin,
+            mutations,
+            numbered,
+            batch,
+            false,
+            Chunk::default(),
+        )
+        .await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn apply_as(
         &self,
         actor: &Actor,
@@ -168,6 +168,7 @@ impl Kontor {
         numbered: bool,
         batch: Option<kontor_domain::BatchId>,
         trusted: bool,
+        chunk: Chunk<'_>,
     ) -> CoreResult<Applied> {
         let applied = write::apply(
             self.store.as_ref(),
@@ -179,12 +180,14 @@ impl Kontor {
                 cache: Some(&self.schema_cache),
                 numbered,
                 batch,
-                dry_run: false,
-                progress: None,
+                dry_run: chunk.dry_run,
+                progress: chunk.progress,
             },
         )
         .await?;
-        self.tell_written(&applied);
+        if !chunk.dry_run {
+            self.tell_written(&applied);
+        }
         Ok(applied)
     }
 

@@ -32,22 +32,7 @@ impl TrackedJob {
         by: &str,
         node: &str,
     ) -> StoreResult<Arc<TrackedJob>> {
-        let now = time::now();
-        let row = JobRow {
-            id: kontor_domain::record::new_id(),
-            kind: kind.into(),
-            subject: subject.map(str::to_string),
-            state: "running".into(),
-            created_by: by.into(),
-            node: node.into(),
-            created_at: now,
-            updated_at: now,
-            phase: None,
-            done: 0,
-            total: None,
-            result: None,
-            error: None,
-        };
+        let row = JobRow::running(kind, subject.map(str::to_string), by, node);
         store.put_job(&row).await?;
         Ok(Arc::new(TrackedJob {
             row: Mutex::new(row),

@@ -138,6 +138,28 @@ pub struct JobRow {
     pub error: Option<String>,
 }
 
+impl JobRow {
+    /// A job that starts running now: `kind` on `subject`, started by user `by` on `node`.
+    pub fn running(kind: &str, subject: Option<String>, by: &str, node: &str) -> JobRow {
+        let now = kontor_domain::time::now();
+        JobRow {
+            id: kontor_domain::record::new_id(),
+            kind: kind.into(),
+            subject,
+            state: "running".into(),
+            created_by: by.into(),
+            node: node.into(),
+            created_at: now,
+            updated_at: now,
+            phase: None,
+            done: 0,
+            total: None,
+            result: None,
+            error: None,
+        }
+    }
+}
+
 /// A row an import refused: its number in the file, the column (its header), the cell's text
 /// and why.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1335,8 +1335,13 @@ impl Importer<'_, '_> {
         }
     }
 
-    /// The checkpoint as of the rows settled so far.
-    fn checkpoint(&self, rows_done: u64, finished: bool) -> Option<String> {
+    /// The checkpoint after `rows_done` rows with these counts (none for a dry run).
+    fn checkpoint_with(
+        &self,
+        rows_done: u64,
+        report: ImportReport,
+        finished: bool,
+    ) -> Option<String> {
         if self.spec.dry_run {
             return None;
         }
@@ -1344,10 +1349,46 @@ impl Importer<'_, '_> {
             spec: self.spec.clone(),
             batch: self.batch.to_string(),
             rows_done,
-            report: self.report.clone(),
+            report,
             finished,
         };
         serde_json::to_string(&c).ok()
+    }
+
+    /// The checkpoint as of the rows settled so far.
+    fn checkpoint(&self, rows_done: u64, finished: bool) -> Option<String> {
+        self.checkpoint_with(rows_done, self.report.clone(), finished)
+    }
+
+    /// What a transaction writing `writes` (row, creates, key) carries: the checkpoint after
+    /// `rows_done`, those writes counted as planned (created or updated; the transaction's
+    /// answer corrects an update that changed nothing to unchanged in memory, so a resume
+    /// right after this very chunk reports it as updated), and the rows refused since the
+    /// last transaction.
+    fn progress_with(&self, rows_done: u64, writes: &[(u64, bool, Option<String>)]) -> JobProgress {
+        let mut provisional = self.report.clone();
+        for (row, creates, key) in writes {
+            let outcome = if *creates {
+                Outcome::Created
+            } else {
+                Outcome::Updated
+            };
+            provisional.count(
+                outcome,
+                Sample {
+                    row: *row,
+                    id: None,
+                    key: key.clone(),
+                    column: None,
+                    reason: None,
+                },
+            );
+        }
+        JobProgress {
+            job_id: self.ctx.job_id.clone(),
+            checkpoint: self.checkpoint_with(rows_done, provisional, false),
+            errors: self.pending_errors.clone(),
+        }
     }
 
     fn progress(&mut self, rows_done: u64) -> JobProgress {
@@ -1396,42 +1437,7 @@ impl Importer<'_, '_> {
             kontor.store.save_progress(&progress).await?;
             return Ok(());
         }
-        // Writes are counted once the transaction's answer says what each did; the
-        // checkpoint in that same transaction must already hold those counts, so they are
-        // counted from the plan (created / updated) and corrected to unchanged afterwards.
-        let mut provisional = self.report.clone();
-        for (row, creates, key) in &writes {
-            provisional.count(
-                if *creates {
-                    Outcome::Created
-                } else {
-                    Outcome::Updated
-                },
-                Sample {
-                    row: *row,
-                    id: None,
-                    key: key.clone(),
-                    column: None,
-                    reason: None,
-                },
-            );
-        }
-        let progress = JobProgress {
-            job_id: self.ctx.job_id.clone(),
-            checkpoint: (!self.spec.dry_run)
-                .then(|| {
-                    serde_json::to_string(&Checkpoint {
-                        spec: self.spec.clone(),
-                        batch: self.batch.to_string(),
-                        rows_done: chunk_end,
-                        report: provisional,
-                        finished: false,
-                    })
-                    .ok()
-                })
-                .flatten(),
-            errors: self.pending_errors.clone(),
-        };
+        let progress = self.progress_with(chunk_end, &writes);
         let whole = self.write(&mutations, &progress).await;
         match whole {
             Ok(applied) => {
@@ -1528,37 +1534,7 @@ impl Importer<'_, '_> {
                     creates,
                     key,
                 } => {
-                    let mut provisional = self.report.clone();
-                    provisional.count(
-                        if creates {
-                            Outcome::Created
-                        } else {
-                            Outcome::Updated
-                        },
-                        Sample {
-                            row: p.row,
-                            id: None,
-                            key: key.clone(),
-                            column: None,
-                            reason: None,
-                        },
-                    );
-                    let progress = JobProgress {
-                        job_id: self.ctx.job_id.clone(),
-                        checkpoint: (!self.spec.dry_run)
-                            .then(|| {
-                                serde_json::to_string(&Checkpoint {
-                                    spec: self.spec.clone(),
-                                    batch: self.batch.to_string(),
-                                    rows_done,
-                                    report: provisional,
-                                    finished: false,
-                                })
-                                .ok()
-                            })
-                            .flatten(),
-                        errors: self.pending_errors.clone(),
-                    };
+                    let progress = self.progress_with(rows_done, &[(p.row, creates, key.clone())]);
                     match self.write(std::slice::from_ref(&mutation), &progress).await {
                         Ok(applied) => {
                             // Written with the row (a dry run writes them at the chunk's end).
