@@ -531,12 +531,12 @@ pub async fn export(args: ExportArgs) -> Result<(), CliError> {
                     list,
                     delimiter: match args.delimiter.as_deref() {
                         None => None,
-                        Some("tab") => Some(b'\t'),
-                        Some(d) if d.len() == 1 => Some(d.as_bytes()[0]),
                         Some(d) => {
-                            return Err(CliError::Usage(format!(
-                                "--delimiter is one character or tab, not '{d}'"
-                            )))
+                            Some(kontor_tabular::source::parse_delimiter(d).ok_or_else(|| {
+                                CliError::Usage(format!(
+                                    "--delimiter is one punctuation character or tab, not '{d}'"
+                                ))
+                            })?)
                         }
                     },
                 };
@@ -553,7 +553,7 @@ pub async fn export(args: ExportArgs) -> Result<(), CliError> {
                     kontor_tabular::export::ExportError::Core(c) => CliError::Core(c),
                     other => CliError::Io(other.to_string()),
                 })?;
-                Ok(done.rows)
+                Ok::<u64, CliError>(done.rows)
             }
             .await;
             target.close().await;
@@ -573,11 +573,9 @@ pub async fn export(args: ExportArgs) -> Result<(), CliError> {
                     pairs.push((k.into(), v.clone()));
                 }
             }
-            let qs: Vec<String> = pairs
-                .iter()
-                .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-                .collect();
-            let path = format!("/api/v1/export/{}?{}", entity.as_str(), qs.join("&"));
+            let qs = serde_urlencoded::to_string(&pairs)
+                .map_err(|e| CliError::Usage(format!("cannot write the request: {e}")))?;
+            let path = format!("/api/v1/export/{}?{qs}", entity.as_str());
             let (status, body) = local_request(&socket, "GET", &path, None, &args.as_user).await?;
             if status != 200 {
                 return Err(refused(status, &body_json(body).await?));
@@ -597,18 +595,4 @@ pub async fn export(args: ExportArgs) -> Result<(), CliError> {
         }
     }
     Ok(())
-}
-
-/// Percent-encodes a query parameter.
-fn encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(char::from(b))
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }

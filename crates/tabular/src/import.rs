@@ -487,17 +487,13 @@ fn importable(name: &str) -> Result<Entity, ImportError> {
         })
 }
 
-/// A delimiter as written: one ASCII character, or `tab` / `\t`.
+/// A delimiter as written (see [`crate::source::parse_delimiter`]).
 fn delimiter_byte(d: &str) -> Result<u8, ImportError> {
-    match d {
-        "tab" | "\\t" | "\t" => Ok(b'\t'),
-        _ if d.len() == 1 && d.is_ascii() && !d.bytes().any(|b| b.is_ascii_alphanumeric()) => {
-            Ok(d.as_bytes()[0])
-        }
-        _ => Err(ImportError::Refused(format!(
+    crate::source::parse_delimiter(d).ok_or_else(|| {
+        ImportError::Refused(format!(
             "a delimiter is one punctuation character or 'tab', not '{d}'"
-        ))),
-    }
+        ))
+    })
 }
 
 fn check_allowed(actor: &Actor, entity: Entity, mode: Mode) -> Result<(), ImportError> {

@@ -67,6 +67,18 @@ impl Format {
     }
 }
 
+/// A delimiter as a user writes it (`--delimiter`, a template, the API): one punctuation
+/// character, or `tab` (`\t`). `None` for anything else.
+pub fn parse_delimiter(d: &str) -> Option<u8> {
+    match d {
+        "tab" | "\\t" | "\t" => Some(b'\t'),
+        _ if d.len() == 1 && d.is_ascii() && !d.bytes().any(|b| b.is_ascii_alphanumeric()) => {
+            Some(d.as_bytes()[0])
+        }
+        _ => None,
+    }
+}
+
 /// What the caller knows better than detection. Each `None` is detected.
 #[derive(Debug, Clone, Default)]
 pub struct ReadOptions {

@@ -24,6 +24,8 @@ use kontor_tabular::import::{self, ImportSpec, Mode};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::sync::Arc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::io::ReaderStream;
 
 fn desk(state: &AppState) -> ApiResult<&Arc<TransferDesk>> {
     state.http.transfer.as_ref().ok_or_else(|| {
@@ -198,7 +200,7 @@ pub async fn create(
             return Err(e);
         }
     };
-    start(&state, &desk, actor, spec, None, Some(&staging)).await
+    start(&state, &desk, actor, spec, None, Some(&staging), None).await
 }
 
 /// What a request can be told at once about its settings (the job checks the rest).
@@ -224,7 +226,7 @@ fn check_spec(spec: &ImportSpec) -> ApiResult<()> {
 }
 
 /// Starts the import job for a kept upload (`staging`, renamed to the job's folder) or a
-/// local file (`path`).
+/// local file (`path`); with `resume`, takes that interrupted job up again instead.
 async fn start(
     state: &AppState,
     desk: &Arc<TransferDesk>,
@@ -232,23 +234,33 @@ async fn start(
     spec: ImportSpec,
     path: Option<std::path::PathBuf>,
     staging: Option<&std::path::Path>,
+    resume: Option<JobRow>,
 ) -> ApiResult<(StatusCode, HeaderMap, Json<Value>)> {
-    let kind = if spec.dry_run {
-        "import.dry_run"
-    } else {
-        "import"
+    let job = match resume {
+        Some(row) => {
+            desk.set_running(&row.id, true);
+            TrackedJob::adopt(state.kontor.store.clone(), row, &state.jobs.node_id).await?
+        }
+        None => {
+            let kind = if spec.dry_run {
+                "import.dry_run"
+            } else {
+                "import"
+            };
+            let subject = format!("{} {}", spec.entity, spec.file_name);
+            let job = TrackedJob::start(
+                state.kontor.store.clone(),
+                kind,
+                Some(&subject),
+                &actor.user_id,
+                &state.jobs.node_id,
+            )
+            .await?;
+            desk.set_running(&job.row().id, true);
+            job
+        }
     };
-    let subject = format!("{} {}", spec.entity, spec.file_name);
-    let job = TrackedJob::start(
-        state.kontor.store.clone(),
-        kind,
-        Some(&subject),
-        &actor.user_id,
-        &state.jobs.node_id,
-    )
-    .await?;
     let id = job.row().id;
-    desk.set_running(&id, true);
     let kept = KeptRequest {
         spec,
         user_id: actor.user_id.clone(),
@@ -329,27 +341,9 @@ pub async fn create_local(
             }
             .into());
         }
-        desk.set_running(&row.id, true);
-        let job = TrackedJob::adopt(state.kontor.store.clone(), row, &state.jobs.node_id).await?;
-        let id = job.row().id;
-        let kept = KeptRequest {
-            spec,
-            user_id: actor.user_id.clone(),
-            path: Some(path),
-        };
-        std::fs::create_dir_all(desk.job_dir(&id))
-            .and_then(|_| desk.keep_request(&id, &kept))
-            .map_err(io)?;
-        desk.run_import(
-            state.kontor.clone(),
-            actor,
-            job.clone(),
-            kept,
-            state.jobs.node_id.clone(),
-        );
-        return Ok(accepted(&job));
+        return start(&state, &desk, actor, spec, Some(path), None, Some(row)).await;
     }
-    start(&state, &desk, actor, spec, Some(path), None).await
+    start(&state, &desk, actor, spec, Some(path), None, None).await
 }
 
 /// An import job the actor may see.
@@ -519,27 +513,20 @@ pub async fn apply(
         spec,
         kept.path.clone(),
         Some(&staging),
+        None,
     )
     .await
 }
 
 /// Runs `f` as a task feeding a channel; the channel's end is a body stream.
-fn async_stream<F, Fut>(
-    f: F,
-) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send
+fn async_stream<F, Fut>(f: F) -> ReceiverStream<Result<Vec<u8>, std::io::Error>>
 where
     F: FnOnce(tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     tokio::spawn(f(tx));
-    tokio_stream_from(rx)
-}
-
-fn tokio_stream_from(
-    mut rx: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
-) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send {
-    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+    ReceiverStream::new(rx)
 }
 
 /// The export a request asks for: `format` and the list's parameters.
@@ -549,20 +536,11 @@ fn export_spec(entity: Entity, mut q: QueryPairs) -> ApiResult<ExportSpec> {
         Some(f) => ExportFormat::parse(f)
             .ok_or_else(|| invalid("format", "format is csv, xlsx or jsonl"))?,
     };
-    let delimiter = match q.take("delimiter")?.as_deref() {
+    let delimiter = match q.take("delimiter")? {
         None => None,
-        Some("tab") | Some("\t") => Some(b'\t'),
-        Some(d)
-            if d.len() == 1 && d.is_ascii() && !d.bytes().any(|b| b.is_ascii_alphanumeric()) =>
-        {
-            Some(d.as_bytes()[0])
-        }
-        Some(_) => {
-            return Err(invalid(
-                "delimiter",
-                "delimiter is one punctuation character or tab",
-            ))
-        }
+        Some(d) => Some(kontor_tabular::source::parse_delimiter(&d).ok_or_else(|| {
+            invalid("delimiter", "delimiter is one punctuation character or tab")
+        })?),
     };
     let mut list = list_params(q)?;
     list.limit = None;
@@ -618,7 +596,7 @@ pub async fn export_now(
         use std::io::Seek;
         buf.rewind().map_err(io)?;
         let file = tokio::fs::File::from_std(buf);
-        let body = Body::from_stream(tokio_util_reader(file));
+        let body = Body::from_stream(ReaderStream::new(file));
         return Ok((attachment(entity, format), body).into_response());
     }
     // The first page is read before answering, so a bad filter is a clean 422.
@@ -645,30 +623,6 @@ pub async fn export_now(
         }
     });
     Ok((attachment(entity, format), Body::from_stream(stream)).into_response())
-}
-
-fn tokio_util_reader(
-    mut file: tokio::fs::File,
-) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send {
-    async_stream(move |tx| async move {
-        use tokio::io::AsyncReadExt;
-        loop {
-            let mut buf = vec![0u8; 64 * 1024];
-            match file.read(&mut buf).await {
-                Ok(0) => return,
-                Ok(n) => {
-                    buf.truncate(n);
-                    if tx.send(Ok(buf)).await.is_err() {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(e)).await;
-                    return;
-                }
-            }
-        }
-    })
 }
 
 fn export_err(e: kontor_tabular::export::ExportError) -> ApiError {
@@ -772,7 +726,7 @@ pub async fn export_file(
                 .unwrap_or(Entity::Contacts);
             return Ok((
                 attachment(entity, format),
-                Body::from_stream(tokio_util_reader(file)),
+                Body::from_stream(ReaderStream::new(file)),
             )
                 .into_response());
         }
