@@ -12,6 +12,7 @@ use kontor_domain::Entity;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::path::Path;
+use std::time::{Duration, Instant};
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::Column;
 use tantivy::directory::MmapDirectory;
@@ -73,6 +74,10 @@ pub struct Position {
     pub seq: i64,
     /// The batch of the entry at `seq` ("" at seq 0): tells this database's journal from another's.
     pub batch: String,
+    /// The journal's head when the last rebuild had listed every record: a record created up
+    /// to here may be in the index from that listing, one created after it cannot be.
+    #[serde(default)]
+    pub listed: i64,
 }
 
 /// A record's hit: its id and score.
@@ -96,6 +101,10 @@ pub struct SearchIndex {
     fields: Fields,
     /// The writer, when this process holds it (another process may: then it only reads).
     writer: Option<IndexWriter>,
+    /// The journal entry last taken in, when documents were put since the last commit.
+    taken: Option<Position>,
+    /// When the last commit was made (or the index opened).
+    committed_at: Instant,
 }
 
 impl SearchIndex {
@@ -132,6 +141,8 @@ impl SearchIndex {
             reader,
             fields,
             writer,
+            taken: None,
+            committed_at: Instant::now(),
         })
     }
 
@@ -151,6 +162,24 @@ impl SearchIndex {
             .unwrap_or_default())
     }
 
+    /// The journal entry the index has taken in: the last one put, committed or not.
+    pub fn taken(&self) -> SearchResult<Position> {
+        match &self.taken {
+            Some(p) => Ok(p.clone()),
+            None => self.position(),
+        }
+    }
+
+    /// Notes that the documents of the entries up to `at` were put (not yet committed).
+    pub fn took(&mut self, at: Position) {
+        self.taken = Some(at);
+    }
+
+    /// Whether documents were taken in since the last commit, and how long ago that was.
+    pub fn uncommitted(&self) -> Option<Duration> {
+        self.taken.as_ref().map(|_| self.committed_at.elapsed())
+    }
+
     fn writer(&mut self) -> SearchResult<&mut IndexWriter> {
         self.writer
             .as_mut()
@@ -164,6 +193,8 @@ impl SearchIndex {
     }
 
     /// Puts a record's current state in the index: replaced, or removed when it is not live.
+    /// A record known not to be in the index yet (`new`) is only added: each delete is looked
+    /// up in every segment when the writer flushes, a cost a bulk import would pay per row.
     pub fn put(
         &mut self,
         schema: &Schema,
@@ -171,11 +202,14 @@ impl SearchIndex {
         id: &str,
         owner: Option<&str>,
         data: Option<&Map<String, Value>>,
+        new: bool,
     ) -> SearchResult<()> {
         let f = self.fields;
         let key = format!("{entity}/{id}");
         let w = self.writer()?;
-        w.delete_term(Term::from_field_text(f.key, &key));
+        if !new {
+            w.delete_term(Term::from_field_text(f.key, &key));
+        }
         let Some(data) = data else { return Ok(()) };
         let mut doc = TantivyDocument::default();
         doc.add_text(f.key, &key);
@@ -207,6 +241,8 @@ impl SearchIndex {
         prepared.set_payload(&payload);
         prepared.commit()?;
         self.reader.reload()?;
+        self.taken = None;
+        self.committed_at = Instant::now();
         Ok(())
     }
 

@@ -352,13 +352,29 @@ macro_rules! sql_engine {
                 q: &$crate::ListQuery,
                 force_indexes: bool,
             ) -> $crate::StoreResult<String> {
-                use $crate::sql::Dialect;
                 let segment = $crate::list::segments(q)
                     .first()
                     .copied()
                     .unwrap_or($crate::list::Segment::Whole);
                 let hint = self.list_hints.choose(q);
-                let mut stmt = self.dialect.list_segment(q, segment, q.limit, hint.as_deref());
+                let stmt = self.dialect.list_segment(q, segment, q.limit, hint.as_deref());
+                self.explain(stmt, force_indexes).await
+            }
+
+            /// The plan the database chooses for a journal read (as [`Self::explain_list`]).
+            pub async fn explain_journal(
+                &self,
+                q: &$crate::JournalQuery,
+            ) -> $crate::StoreResult<String> {
+                self.explain(self.dialect.journal(q), false).await
+            }
+
+            async fn explain(
+                &self,
+                mut stmt: $crate::sql::Stmt,
+                force_indexes: bool,
+            ) -> $crate::StoreResult<String> {
+                use $crate::sql::Dialect;
                 let mut conn = self.readers.acquire().await.map_err($crate::engine::db_err)?;
                 let column = match self.dialect {
                     Dialect::Sqlite => {

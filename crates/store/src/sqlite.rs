@@ -268,19 +268,24 @@ async fn checkpoint_loop(
     }
 }
 
-/// Where the query planner's statistics of `records` stand. SQLite plans with what `ANALYZE`
-/// last counted, and statistics gathered on a small table mislead it on a big one: told the
-/// table has a few rows, it reads a whole list in id order rather than through a field's
-/// index. So they are gathered again whenever the journal has grown by as many entries as the
-/// table had rows (at most a doubling between two counts; each count reads about a thousand
-/// rows per index, milliseconds at any size). Statistics are loaded when a connection reads
-/// the schema, so a refresh also changes the schema (a view made and dropped) and every
-/// connection plans with the new counts from its next statement.
+/// Where the query planner's statistics stand. SQLite plans with what `ANALYZE` last
+/// counted, and statistics gathered on a small table mislead it on a big one: told `records`
+/// has a few rows, it reads a whole list in id order rather than through a field's index; told
+/// the journal has one entry (as at `kontor init`), it reads every entry through a time index
+/// and sorts them to answer "the entries after seq N" — each time the search index follows a
+/// write. So statistics of every table are gathered again whenever the journal has grown by as
+/// many entries as `records` had rows (at most a doubling between two counts; each count reads
+/// about a thousand rows per index, milliseconds at any size), and at open when either table
+/// has outgrown them. Statistics are loaded when a connection reads the schema, so a refresh
+/// also changes the schema (a view made and dropped) and every connection plans with the new
+/// counts from its next statement.
 struct Statistics {
     /// The journal's head when they were last gathered.
     seq: i64,
-    /// The rows they counted.
+    /// The rows of `records` they counted.
     rows: i64,
+    /// The journal entries they counted.
+    journal_rows: i64,
 }
 
 impl Statistics {
@@ -290,9 +295,11 @@ impl Statistics {
             .fetch_one(writer)
             .await?
             .try_get(0)?;
-        let off =
-            rows > 2 * s.rows + STATISTICS_MIN_GROWTH || 2 * rows + STATISTICS_MIN_GROWTH < s.rows;
-        if s.rows == 0 || off {
+        // Journal seqs are gap-free from 1, so the head is the number of entries.
+        let off = |now: i64, counted: i64| {
+            now > 2 * counted + STATISTICS_MIN_GROWTH || 2 * now + STATISTICS_MIN_GROWTH < counted
+        };
+        if s.rows == 0 || off(rows, s.rows) || off(s.seq, s.journal_rows) {
             refresh_statistics(writer).await?;
             s = Statistics::read(writer).await?;
         }
@@ -310,22 +317,16 @@ impl Statistics {
         .fetch_one(writer)
         .await?
         .try_get(0)?;
-        let mut rows = 0;
+        let (mut rows, mut journal_rows) = (0, 0);
         if has_table > 0 {
-            let stat: Option<String> = sqlx::query(
-                "SELECT stat FROM sqlite_stat1 WHERE tbl = 'records' ORDER BY idx LIMIT 1",
-            )
-            .fetch_optional(writer)
-            .await?
-            .map(|r| r.try_get(0))
-            .transpose()?;
-            rows = stat
-                .as_deref()
-                .and_then(|s| s.split(' ').next())
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0);
+            rows = counted_rows(writer, "records").await?;
+            journal_rows = counted_rows(writer, "journal").await?;
         }
-        Ok(Statistics { seq, rows })
+        Ok(Statistics {
+            seq,
+            rows,
+            journal_rows,
+        })
     }
 
     /// Gathers the statistics again if the journal grew past the bound since the last time;
@@ -344,7 +345,23 @@ impl Statistics {
     }
 }
 
-/// Counts `records` for the planner (about a thousand rows per index) and makes every
+/// The rows the statistics say `table` has (0 when it has none).
+async fn counted_rows(writer: &SqlitePool, table: &str) -> Result<i64, sqlx::Error> {
+    let stat: Option<String> =
+        sqlx::query("SELECT stat FROM sqlite_stat1 WHERE tbl = $1 ORDER BY idx LIMIT 1")
+            .bind(table)
+            .fetch_optional(writer)
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?;
+    Ok(stat
+        .as_deref()
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0))
+}
+
+/// Counts every table for the planner (about a thousand rows per index) and makes every
 /// connection load the new counts, in one transaction on the writer connection.
 async fn refresh_statistics(writer: &SqlitePool) -> Result<(), sqlx::Error> {
     let mut conn = writer.acquire().await?;
@@ -354,7 +371,7 @@ async fn refresh_statistics(writer: &SqlitePool) -> Result<(), sqlx::Error> {
     sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
     let mut done = Ok(());
     for step in [
-        "ANALYZE records",
+        "ANALYZE",
         "CREATE VIEW kontor_statistics_epoch AS SELECT 1",
         "DROP VIEW kontor_statistics_epoch",
         "COMMIT",
@@ -434,7 +451,11 @@ mod tests {
             .unwrap();
         let limit_frames = 256;
         // (No journal here: the statistics checks only log that they cannot read it.)
-        let statistics = Statistics { seq: 0, rows: 0 };
+        let statistics = Statistics {
+            seq: 0,
+            rows: 0,
+            journal_rows: 0,
+        };
         let loop_task = tokio::spawn(checkpoint_loop(
             maintenance,
             writer.clone(),

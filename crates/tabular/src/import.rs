@@ -37,8 +37,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Rows per chunk (one write transaction each).
-pub const CHUNK_ROWS: usize = 2000;
+/// Rows per chunk (one write transaction each). Bigger chunks share the pages a transaction
+/// dirties (index leaves, the journal's tail) among more rows: at a million rows on SQLite,
+/// 5,000 took 57 s where 2,000 took 65 s. A chunk holds SQLite's writer for about a third of
+/// a second, which other writes wait out.
+pub const CHUNK_ROWS: usize = 5000;
 /// How long an import's lease lasts without renewal (each chunk renews it); on PostgreSQL a
 /// crashed import can be taken up by another process after that.
 pub const LEASE_TTL: Duration = Duration::from_secs(15);

@@ -334,6 +334,7 @@ async fn an_index_follows_the_journal_of_any_writer_and_is_rebuilt_when_it_does_
             &gamma,
             None,
             ghost.as_object(),
+            true,
         )
         .unwrap();
         idx.commit(&kontor_search::index::Position::default())
@@ -367,7 +368,29 @@ async fn an_index_follows_the_journal_of_any_writer_and_is_rebuilt_when_it_does_
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(state["state"], "succeeded", "{state}");
-    assert!(found(&search(&admin2, "gamma").await).contains(&("companies".into(), gamma)));
+    assert!(found(&search(&admin2, "gamma").await).contains(&("companies".into(), gamma.clone())));
+    // After a rebuild, a record created is only added and one changed is replaced: each is
+    // found once, under its new name only.
+    let delta = id(&admin2
+        .create("companies", json!({"name": "Delta Unique"}))
+        .await);
+    let (s, _) = admin2
+        .patch(
+            &format!("/api/v1/companies/{gamma}"),
+            json!({"name": "Gamma Omega"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    for (q, want) in [("delta", &delta), ("omega", &gamma)] {
+        let body = search(&admin2, q).await;
+        assert_eq!(
+            found(&body),
+            vec![("companies".to_string(), want.clone())],
+            "{body}"
+        );
+        assert_eq!(body["groups"][0]["total"], json!(1), "{body}");
+    }
+    assert!(found(&search(&admin2, "alpha").await).is_empty());
     srv.stop().await;
     srv2.stop().await;
 }
