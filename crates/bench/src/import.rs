@@ -183,7 +183,10 @@ async fn kontor_run(
     let mut cmd = Command::new(&bin);
     cmd.args(["import", f, "--entity", "contacts", "--json"])
         .args(&all);
-    let ran = run(&mut cmd)?;
+    let heap = crate::HeapSampler::start(srv.child.id());
+    let ran = run(&mut cmd);
+    let server_heap = heap.peak_mib();
+    let ran = ran?;
     let server_peak = crate::peak_rss_mib(srv.child.id()).unwrap_or(0.0);
     let rep: Value = serde_json::from_str(ran.stdout.trim())?;
     if rep["created"] != json!(rows) {
@@ -196,10 +199,11 @@ async fn kontor_run(
     report.row(
         &format!("{label}: kontor import of {rows} rows (through the running server)"),
         format!(
-            "{:.1} s, {:.0} rows/s; server peak {:.0} MiB, the command's {:.0} MiB",
+            "{:.1} s, {:.0} rows/s; server peak {:.0} MiB resident, {:.0} MiB heap; the command's {:.0} MiB",
             ran.seconds,
             rows as f64 / ran.seconds,
             server_peak,
+            server_heap,
             ran.peak_mib
         ),
     );
@@ -224,7 +228,7 @@ async fn kontor_run(
         ),
     );
     drop(srv);
-    Ok((ran.seconds, server_peak))
+    Ok((ran.seconds, server_heap))
 }
 
 pub async fn measure(args: &Args, work: &Path, report: &mut Report) -> BenchResult<()> {
@@ -281,7 +285,7 @@ pub async fn measure(args: &Args, work: &Path, report: &mut Report) -> BenchResu
                 )
                 .await?;
                 report.row(
-                    "SQLite: import time / C API inserts; server memory at a tenth → all",
+                    "SQLite: import time / C API inserts; server heap at a tenth → all",
                     format!("{:.2}x; {small_peak:.0} → {peak:.0} MiB", secs / insert),
                 );
             }
@@ -327,7 +331,7 @@ pub async fn measure(args: &Args, work: &Path, report: &mut Report) -> BenchResu
                 )
                 .await?;
                 report.row(
-                    "PostgreSQL: import time / COPY; server memory at a tenth → all",
+                    "PostgreSQL: import time / COPY; server heap at a tenth → all",
                     format!("{:.2}x; {small_peak:.0} → {peak:.0} MiB", secs / copy),
                 );
             }

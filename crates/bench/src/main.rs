@@ -420,10 +420,45 @@ fn start_server(bin: &Path, args: &[&str]) -> Result<Server, Box<dyn std::error:
 
 /// Peak resident memory of a process (VmHWM), in MiB.
 fn peak_rss_mib(pid: u32) -> Option<f64> {
+    status_mib(pid, "VmHWM:")
+}
+
+/// A memory figure of `/proc/PID/status` (`VmHWM:`, `RssAnon:`, …), in MiB.
+fn status_mib(pid: u32, key: &str) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
+}
+
+/// The highest anonymous memory (heap, stacks: not files mapped or cached) a process had while
+/// it was sampled, every 100 ms until the sampler is stopped. The resident peak also counts
+/// the pages of files the process maps (a search index's segments), which the kernel drops
+/// when it needs the memory; this is what the process itself holds.
+struct HeapSampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<f64>,
+}
+
+impl HeapSampler {
+    fn start(pid: u32) -> HeapSampler {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut peak = 0f64;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(status_mib(pid, "RssAnon:").unwrap_or(0.0));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            peak
+        });
+        HeapSampler { stop, thread }
+    }
+
+    fn peak_mib(self) -> f64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap_or(0.0)
+    }
 }
 
 async fn timed(
