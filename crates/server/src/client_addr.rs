@@ -47,6 +47,17 @@ impl TrustedProxies {
         self.0.iter().any(|n| n.contains(&ip))
     }
 
+    /// Whether a trusted proxy says the request reached it over TLS (`X-Forwarded-Proto:
+    /// https`); a header from anyone else is not believed.
+    pub fn forwarded_https(&self, peer: SocketAddr, headers: &HeaderMap) -> bool {
+        self.trusts(canonical(peer.ip()))
+            && headers
+                .get("x-forwarded-proto")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
+    }
+
     /// The client address of a request that arrived from `peer` with `headers`.
     pub fn client(&self, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
         let peer = canonical(peer.ip());

@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod routes;
 pub mod tracked_jobs;
 pub mod transfer;
+pub mod web;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, get, post};
@@ -131,10 +132,18 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/1c_exchange", any(exchange::handle))
         .route("/bitrix/admin/1c_exchange.php", any(exchange::handle))
         .nest("/api/v1", api)
+        // Everything under /api/ is the API's, answered in JSON, even where no route is.
+        .route("/api", any(api_not_found))
+        .route("/api/{*rest}", any(api_not_found))
+        .merge(web::router())
         .fallback(|| async { ApiError::NotFound("no such path; see /api/v1/openapi.json".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
+}
+
+async fn api_not_found() -> ApiError {
+    ApiError::NotFound("no such path; see /api/v1/openapi.json".into())
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then drains requests, stops the

@@ -380,8 +380,8 @@ async fn unknown_paths_entities_and_ids_are_json_404s(engine: Engine) {
         "/api/v1/trash/deals/123".to_string(),
         format!("/api/v1/trash/widgets/{deal}"),
         "/api/v2/deals".to_string(),
-        "/nothing".to_string(),
-        "/".to_string(),
+        "/api/nothing".to_string(),
+        "/api".to_string(),
     ];
     // An id in capitals is the same id.
     let (s, got) = admin.get(&format!("/api/v1/deals/{upper}")).await;

@@ -46,3 +46,4 @@ mod restore;
 mod search;
 mod smoke;
 mod trash;
+mod web;

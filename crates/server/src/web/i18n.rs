@@ -1,0 +1,253 @@
+//! The interface's languages (English, German, Russian): which one a request gets, the texts of
+//! the pages, and numbers and times as each language writes them.
+
+use axum::http::HeaderMap;
+use kontor_domain::Entity;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    De,
+    Ru,
+}
+
+impl Lang {
+    /// The first language of `Accept-Language` the interface speaks (English otherwise).
+    /// Browsers list languages in the user's order of preference.
+    pub fn from_headers(headers: &HeaderMap) -> Lang {
+        let accepted = headers
+            .get(axum::http::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        accepted
+            .split(',')
+            .filter_map(|item| {
+                let tag = item.split(';').next()?.trim();
+                let primary = tag.split('-').next()?.to_ascii_lowercase();
+                Lang::from_code(&primary)
+            })
+            .next()
+            .unwrap_or(Lang::En)
+    }
+
+    pub fn from_code(code: &str) -> Option<Lang> {
+        match code {
+            "en" => Some(Lang::En),
+            "de" => Some(Lang::De),
+            "ru" => Some(Lang::Ru),
+            _ => None,
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::De => "de",
+            Lang::Ru => "ru",
+        }
+    }
+
+    /// The text of `key` in this language (the key itself when there is none).
+    pub fn t(self, key: &'static str) -> &'static str {
+        let (en, de, ru) = match key {
+            "app" => ("Kontor", "Kontor", "Kontor"),
+            "login.title" => ("Log in", "Anmelden", "Вход"),
+            "login.email" => ("E-mail", "E-Mail", "Эл. почта"),
+            "login.password" => ("Password", "Passwort", "Пароль"),
+            "login.submit" => ("Log in", "Anmelden", "Войти"),
+            "login.failed" => (
+                "The e-mail or the password is wrong.",
+                "E-Mail oder Passwort ist falsch.",
+                "Неверная эл. почта или пароль.",
+            ),
+            "login.limited" => (
+                "Too many failed logins. Try again in a few minutes.",
+                "Zu viele fehlgeschlagene Anmeldungen. Bitte in einigen Minuten erneut versuchen.",
+                "Слишком много неудачных попыток входа. Повторите через несколько минут.",
+            ),
+            "login.expired" => (
+                "The form has expired. Please log in again.",
+                "Das Formular ist abgelaufen. Bitte erneut anmelden.",
+                "Форма устарела. Войдите ещё раз.",
+            ),
+            "logout" => ("Log out", "Abmelden", "Выйти"),
+            "search" => ("Search", "Suchen", "Поиск"),
+            "search.placeholder" => (
+                "Name, e-mail, phone, INN…",
+                "Name, E-Mail, Telefon, INN…",
+                "Имя, эл. почта, телефон, ИНН…",
+            ),
+            "home" => ("Overview", "Übersicht", "Обзор"),
+            "home.lead" => (
+                "Open a list, or search across all records.",
+                "Eine Liste öffnen oder in allen Datensätzen suchen.",
+                "Откройте список или ищите по всем записям.",
+            ),
+            "list.empty" => (
+                "Nothing here yet.",
+                "Noch keine Einträge.",
+                "Здесь пока ничего нет.",
+            ),
+            "list.no_match" => (
+                "Nothing matches.",
+                "Keine Treffer.",
+                "Ничего не найдено.",
+            ),
+            "list.next" => ("Next page", "Nächste Seite", "Следующая страница"),
+            "list.first" => ("First page", "Erste Seite", "Первая страница"),
+            "list.filter" => ("Filter", "Filtern", "Фильтр"),
+            "list.sort" => ("Sort by", "Sortieren nach", "Сортировать по"),
+            "list.asc" => ("ascending", "aufsteigend", "по возрастанию"),
+            "list.desc" => ("descending", "absteigend", "по убыванию"),
+            "list.apply" => ("Apply", "Anwenden", "Применить"),
+            "list.total" => ("records", "Datensätze", "записей"),
+            "list.about" => ("about", "etwa", "около"),
+            "record.fields" => ("Fields", "Felder", "Поля"),
+            "record.history" => ("History", "Verlauf", "История"),
+            "record.related" => ("Related", "Verknüpft", "Связанные"),
+            "record.no_history" => (
+                "No changes recorded.",
+                "Keine Änderungen verzeichnet.",
+                "Изменений нет.",
+            ),
+            "record.created" => ("Created", "Angelegt", "Создано"),
+            "record.updated" => ("Changed", "Geändert", "Изменено"),
+            "record.owner" => ("Owner", "Verantwortlich", "Ответственный"),
+            "op.create" => ("created", "angelegt", "создана"),
+            "op.update" => ("changed", "geändert", "изменена"),
+            "op.delete" => ("deleted", "gelöscht", "удалена"),
+            "op.restore" => ("restored", "wiederhergestellt", "восстановлена"),
+            "op.purge" => ("purged", "endgültig gelöscht", "удалена навсегда"),
+            "by" => ("by", "von", "—"),
+            "yes" => ("yes", "ja", "да"),
+            "no" => ("no", "nein", "нет"),
+            "error.title" => ("Something is wrong", "Etwas stimmt nicht", "Что-то не так"),
+            "error.not_found" => (
+                "There is no such page, or you may not see it.",
+                "Diese Seite gibt es nicht, oder sie ist für Sie nicht sichtbar.",
+                "Такой страницы нет, или у вас нет к ней доступа.",
+            ),
+            "error.forbidden" => (
+                "You may not do this.",
+                "Das dürfen Sie nicht.",
+                "У вас нет на это прав.",
+            ),
+            "error.csrf" => (
+                "The form has expired or did not come from this site. Go back, reload the page and try again.",
+                "Das Formular ist abgelaufen oder stammt nicht von dieser Seite. Zurückgehen, die Seite neu laden und erneut versuchen.",
+                "Форма устарела или отправлена не с этого сайта. Вернитесь, обновите страницу и повторите.",
+            ),
+            "error.unavailable" => (
+                "Kontor is busy or in maintenance. Try again shortly.",
+                "Kontor ist ausgelastet oder in Wartung. Bitte gleich erneut versuchen.",
+                "Kontor занят или на обслуживании. Повторите чуть позже.",
+            ),
+            "error.back" => ("Back to the overview", "Zur Übersicht", "К обзору"),
+            "skip" => ("Skip to content", "Zum Inhalt", "К содержимому"),
+            _ => (key, key, key),
+        };
+        match self {
+            Lang::En => en,
+            Lang::De => de,
+            Lang::Ru => ru,
+        }
+    }
+
+    /// An entity's name as a list title.
+    pub fn entity(self, e: Entity) -> &'static str {
+        let (en, de, ru) = match e {
+            Entity::Companies => ("Companies", "Firmen", "Компании"),
+            Entity::Contacts => ("Contacts", "Kontakte", "Контакты"),
+            Entity::Leads => ("Leads", "Leads", "Лиды"),
+            Entity::Deals => ("Deals", "Geschäfte", "Сделки"),
+            Entity::Activities => ("Activities", "Aktivitäten", "Дела"),
+            Entity::Products => ("Products", "Produkte", "Товары"),
+            Entity::Invoices => ("Invoices", "Rechnungen", "Счета"),
+            Entity::Payments => ("Payments", "Zahlungen", "Оплаты"),
+            Entity::ProductGroups => ("Product groups", "Produktgruppen", "Группы товаров"),
+            Entity::Properties => ("Properties", "Eigenschaften", "Свойства"),
+            Entity::Offers => ("Offers", "Angebote", "Предложения"),
+            Entity::PriceTypes => ("Price types", "Preisarten", "Типы цен"),
+            Entity::Warehouses => ("Warehouses", "Lager", "Склады"),
+            Entity::Users => ("Users", "Benutzer", "Пользователи"),
+            Entity::Roles => ("Roles", "Rollen", "Роли"),
+            Entity::Teams => ("Teams", "Teams", "Команды"),
+            Entity::Fields => ("Custom fields", "Eigene Felder", "Свои поля"),
+            Entity::OnecDatabases => ("1C databases", "1C-Datenbanken", "Базы 1С"),
+            Entity::ImportTemplates => ("Import templates", "Importvorlagen", "Шаблоны импорта"),
+        };
+        match self {
+            Lang::En => en,
+            Lang::De => de,
+            Lang::Ru => ru,
+        }
+    }
+
+    /// A stored time (RFC 3339, UTC) as this language writes a date and time, in UTC.
+    pub fn time(self, rfc3339: &str) -> String {
+        let Ok(t) = chrono::DateTime::parse_from_rfc3339(rfc3339) else {
+            return rfc3339.to_string();
+        };
+        let t = t.with_timezone(&chrono::Utc);
+        match self {
+            Lang::En => t.format("%Y-%m-%d %H:%M UTC").to_string(),
+            Lang::De | Lang::Ru => t.format("%d.%m.%Y %H:%M UTC").to_string(),
+        }
+    }
+
+    /// A whole number with this language's digit grouping.
+    pub fn count(self, n: u64) -> String {
+        let sep = match self {
+            Lang::En => ',',
+            Lang::De => '.',
+            Lang::Ru => '\u{a0}',
+        };
+        let digits = n.to_string();
+        let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                out.push(sep);
+            }
+            out.push(c);
+        }
+        out
+    }
+}
+
+/// A field's name as a label: `last_name` → "Last name".
+pub fn field_label(name: &str) -> String {
+    let spaced = name.replace('_', " ");
+    let mut chars = spaced.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_spoken_language_of_the_browser_wins() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            axum::http::header::ACCEPT_LANGUAGE,
+            "fr-CH, fr;q=0.9, de-DE;q=0.8, ru;q=0.7".parse().unwrap(),
+        );
+        assert_eq!(Lang::from_headers(&h), Lang::De);
+        assert_eq!(Lang::from_headers(&HeaderMap::new()), Lang::En);
+    }
+
+    #[test]
+    fn numbers_and_times_as_each_language_writes_them() {
+        assert_eq!(Lang::En.count(1234567), "1,234,567");
+        assert_eq!(Lang::De.count(1234567), "1.234.567");
+        assert_eq!(Lang::Ru.count(999), "999");
+        assert_eq!(
+            Lang::De.time("2026-12-07T09:05:00.000000Z"),
+            "07.12.2026 09:05 UTC"
+        );
+        assert_eq!(field_label("last_name"), "Last name");
+    }
+}

@@ -1,0 +1,111 @@
+//! The frame of every page (head, navigation, the user's menu) and the one stylesheet, compiled
+//! into the binary and served from `/assets/`.
+
+use super::i18n::Lang;
+use super::session::WebUser;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use kontor_domain::permission::Action;
+use kontor_domain::Entity;
+use maud::{html, Markup, DOCTYPE};
+use std::sync::OnceLock;
+
+const STYLESHEET: &str = include_str!("assets/kontor.css");
+
+/// The stylesheet's address: its content hash in the name, so it can be cached for good.
+pub fn stylesheet_path() -> &'static str {
+    static PATH: OnceLock<String> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let hash = blake3::hash(STYLESHEET.as_bytes()).to_hex();
+        format!("/assets/kontor-{}.css", &hash[..16])
+    })
+}
+
+/// `GET /assets/{name}`: the stylesheet under its current name (anything else is 404).
+pub async fn asset(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
+    if format!("/assets/{name}") != stylesheet_path() {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    (h, STYLESHEET).into_response()
+}
+
+/// The entities the navigation lists, in the order people use them.
+pub const NAV: [Entity; 13] = Entity::CRM;
+
+fn head(lang: Lang, title: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) " · " (lang.t("app")) }
+            link rel="stylesheet" href=(stylesheet_path());
+        }
+    }
+}
+
+/// A page with no one logged in (the login form, errors before login).
+pub fn bare(lang: Lang, title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang=(lang.code()) {
+            (head(lang, title))
+            body {
+                header class="top" {
+                    a class="brand" href="/" { (lang.t("app")) }
+                }
+                (body)
+            }
+        }
+    }
+}
+
+/// A page of a logged-in user: navigation (the entities they may read), search, logout.
+pub fn page(user: &WebUser, title: &str, current: Option<Entity>, body: Markup) -> Markup {
+    let lang = user.lang;
+    let csrf = user.csrf();
+    html! {
+        (DOCTYPE)
+        html lang=(lang.code()) {
+            (head(lang, title))
+            body {
+                a class="skip" href="#content" { (lang.t("skip")) }
+                header class="top" {
+                    a class="brand" href="/" { (lang.t("app")) }
+                    form class="search" method="get" action="/search" role="search" {
+                        label class="hidden" for="global-q" { (lang.t("search")) }
+                        input type="search" id="global-q" name="q" placeholder=(lang.t("search.placeholder"));
+                        button type="submit" { (lang.t("search")) }
+                    }
+                    form class="logout" method="post" action="/logout" {
+                        input type="hidden" name="csrf" value=(csrf);
+                        span class="who" { (user.email) }
+                        button type="submit" { (lang.t("logout")) }
+                    }
+                }
+                nav class="side" aria-label=(lang.t("app")) {
+                    ul {
+                        @for e in NAV {
+                            @if user.actor.can_any(e, Action::Read) {
+                                li {
+                                    a href={ "/" (e.as_str()) } aria-current=[(current == Some(e)).then_some("page")] {
+                                        (lang.entity(e))
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                main id="content" { (body) }
+            }
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! The web pages Kontor serves at `/`: server-rendered HTML (maud), one stylesheet compiled
+//! into the binary, no script needed. A page calls the same core functions as the API as the
+//! logged-in user, so it shows and does exactly what the API would allow.
+//!
+//! `session.rs` (the session cookie, CSRF, login and logout), `layout.rs` (the frame of a page
+//! and the stylesheet), `pages.rs` (overview, lists, records, search), `i18n.rs` (English,
+//! German, Russian, from the browser's languages).
+
+pub mod i18n;
+pub mod layout;
+pub mod pages;
+pub mod session;
+
+use crate::AppState;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use i18n::Lang;
+use kontor_core::CoreError;
+use kontor_domain::DomainError;
+use maud::html;
+use std::sync::Arc;
+
+/// The routes of the pages. The API's paths (`/api/v1`, `/healthz`, the 1C exchange) are
+/// matched first, being fixed paths.
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/login", get(session::login_form).post(session::login))
+        .route("/logout", post(session::logout))
+        .route("/search", get(pages::search))
+        .route("/assets/{name}", get(layout::asset))
+        .route("/{entity}", get(pages::list))
+        .route("/{entity}/{id}", get(pages::record))
+        .layer(axum::middleware::map_response(page_headers))
+}
+
+/// Headers every page carries: no framing, no sniffing, no scripts or styles from elsewhere.
+async fn page_headers(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    resp
+}
+
+/// Why a page cannot be shown: not logged in (to the login form), or a status with a message
+/// in the user's language.
+#[derive(Debug)]
+pub enum PageError {
+    Login(String),
+    Page {
+        lang: Lang,
+        status: StatusCode,
+        message: String,
+    },
+}
+
+impl PageError {
+    pub fn status(lang: Lang, status: StatusCode, key: &'static str) -> PageError {
+        PageError::Page {
+            lang,
+            status,
+            message: lang.t(key).to_string(),
+        }
+    }
+
+    pub fn not_found(lang: Lang) -> PageError {
+        PageError::status(lang, StatusCode::NOT_FOUND, "error.not_found")
+    }
+
+    pub fn bad_request(lang: Lang, message: &str) -> PageError {
+        PageError::Page {
+            lang,
+            status: StatusCode::BAD_REQUEST,
+            message: message.to_string(),
+        }
+    }
+
+    /// As the API answers the same error: what the input breaks says so; what the user may not
+    /// see is "not found", as the API's 404; a failure of ours is logged, not shown.
+    pub fn from_core(lang: Lang, e: CoreError) -> PageError {
+        let page = |status: StatusCode, message: String| PageError::Page {
+            lang,
+            status,
+            message,
+        };
+        match e {
+            CoreError::Domain(DomainError::NotFound { .. }) => PageError::not_found(lang),
+            CoreError::Domain(DomainError::Forbidden { .. }) => {
+                PageError::status(lang, StatusCode::FORBIDDEN, "error.forbidden")
+            }
+            CoreError::Domain(d @ DomainError::Invalid(_)) => {
+                page(StatusCode::UNPROCESSABLE_ENTITY, d.to_string())
+            }
+            CoreError::Domain(d) => page(StatusCode::CONFLICT, d.to_string()),
+            CoreError::InTrash { .. } => page(StatusCode::NOT_FOUND, e.to_string()),
+            CoreError::Unauthorized(_) => PageError::Login("/login".into()),
+            CoreError::RateLimited { .. } => {
+                PageError::status(lang, StatusCode::TOO_MANY_REQUESTS, "login.limited")
+            }
+            CoreError::Busy { .. } => {
+                PageError::status(lang, StatusCode::SERVICE_UNAVAILABLE, "error.unavailable")
+            }
+            CoreError::Store(s) => {
+                tracing::error!(error = %s, "a page failed on the store");
+                page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    lang.t("error.title").to_string(),
+                )
+            }
+        }
+    }
+
+    pub fn from_search(lang: Lang, e: kontor_search::SearchError) -> PageError {
+        match e {
+            kontor_search::SearchError::Core(c) => PageError::from_core(lang, c),
+            kontor_search::SearchError::Busy(_) => {
+                PageError::status(lang, StatusCode::SERVICE_UNAVAILABLE, "error.unavailable")
+            }
+            kontor_search::SearchError::Index(m) => {
+                tracing::error!(error = %m, "a search page failed on the index");
+                PageError::Page {
+                    lang,
+                    status: StatusCode::INTERNAL_SERVER_ERROR,
+                    message: lang.t("error.title").to_string(),
+                }
+            }
+        }
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        match self {
+            PageError::Login(to) => Redirect::to(&to).into_response(),
+            PageError::Page {
+                lang,
+                status,
+                message,
+            } => {
+                let body = html! {
+                    main id="content" class="narrow" {
+                        h1 { (lang.t("error.title")) }
+                        p class="error" role="alert" { (message) }
+                        p { a href="/" { (lang.t("error.back")) } }
+                    }
+                };
+                (status, layout::bare(lang, lang.t("error.title"), body)).into_response()
+            }
+        }
+    }
+}

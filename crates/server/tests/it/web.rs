@@ -1,0 +1,418 @@
+//! The web pages through the real HTTP server, as a browser without scripts uses them: a
+//! session cookie, forms with their CSRF tokens, redirects followed by hand. (Journeys in a
+//! real browser are in the browser tests.)
+
+use crate::support::{id, Engine, TestServer, ADMIN_EMAIL, ADMIN_PASSWORD};
+use reqwest::header::{HeaderMap, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::StatusCode;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+/// A browser: keeps cookies, does not follow redirects, speaks `lang`.
+struct Browser {
+    base: String,
+    client: reqwest::Client,
+    cookies: BTreeMap<String, String>,
+    lang: &'static str,
+}
+
+struct Page {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// The value of the first `<input name=NAME value=…>` of the page.
+    fn input(&self, name: &str) -> String {
+        let needle = format!("name=\"{name}\" value=\"");
+        let start = self.body.find(&needle).map(|i| i + needle.len());
+        start
+            .and_then(|s| {
+                self.body[s..]
+                    .find('"')
+                    .map(|e| self.body[s..s + e].to_string())
+            })
+            .unwrap_or_default()
+    }
+
+    fn set_cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .map(str::to_string)
+    }
+}
+
+impl Browser {
+    fn new(srv: &TestServer, lang: &'static str) -> Browser {
+        Browser {
+            base: srv.base.clone(),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookies: BTreeMap::new(),
+            lang,
+        }
+    }
+
+    async fn send(&mut self, req: reqwest::RequestBuilder) -> Page {
+        let cookie = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut req = req.header("accept-language", self.lang);
+        if !cookie.is_empty() {
+            req = req.header(COOKIE, cookie);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        for c in headers.get_all(SET_COOKIE).iter() {
+            let c = c.to_str().unwrap();
+            let pair = c.split(';').next().unwrap();
+            let (k, v) = pair.split_once('=').unwrap();
+            if v.is_empty() || c.contains("Max-Age=0") {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_string(), v.to_string());
+            }
+        }
+        let body = resp.text().await.unwrap();
+        Page {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let req = self.client.get(format!("{}{path}", self.base));
+        self.send(req).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let req = self.client.post(format!("{}{path}", self.base)).form(form);
+        self.send(req).await
+    }
+
+    /// Logs in through the form; the page the login redirected to.
+    async fn log_in(&mut self, email: &str, password: &str) -> Page {
+        let form = self.get("/login").await;
+        let csrf = form.input("csrf");
+        let done = self
+            .post(
+                "/login",
+                &[
+                    ("email", email),
+                    ("password", password),
+                    ("csrf", &csrf),
+                    ("next", ""),
+                ],
+            )
+            .await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+        done
+    }
+}
+
+async fn pages_need_a_login_and_keep_the_session_in_a_safe_cookie(engine: Engine) {
+    let srv = TestServer::start(engine).await;
+    let mut b = Browser::new(&srv, "de-DE,de;q=0.9,en;q=0.8");
+
+    // Not logged in: to the login form, remembering where to go after.
+    let home = b.get("/").await;
+    assert_eq!(home.status, StatusCode::SEE_OTHER);
+    assert_eq!(home.location(), "/login");
+    let list = b.get("/contacts?sort=email").await;
+    assert_eq!(list.location(), "/login?next=%2Fcontacts%3Fsort%3Demail");
+
+    // The form, in German, with a CSRF value that is also a cookie.
+    let form = b.get("/login").await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.body.contains("<html lang=\"de\">"), "{}", form.body);
+    assert!(form.body.contains("Anmelden"));
+    let csrf_cookie = form.set_cookie("kontor_login_csrf").unwrap();
+    assert!(csrf_cookie.contains("HttpOnly") && csrf_cookie.contains("SameSite=Strict"));
+    for h in ["content-security-policy", "x-content-type-options"] {
+        assert!(form.headers.contains_key(h), "{h} missing");
+    }
+    let csrf = form.input("csrf");
+    assert_eq!(csrf.len(), 64);
+
+    // A form posted without the value (from another site) is refused, the e-mail kept.
+    let forged = b
+        .post(
+            "/login",
+            &[
+                ("email", ADMIN_EMAIL),
+                ("password", ADMIN_PASSWORD),
+                ("csrf", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(forged.set_cookie("kontor_session").is_none());
+
+    // A wrong password: 401, the message next to the form, the e-mail as typed.
+    let form = b.get("/login").await;
+    let wrong = b
+        .post(
+            "/login",
+            &[
+                ("email", ADMIN_EMAIL),
+                ("password", "not-it"),
+                ("csrf", &form.input("csrf")),
+                ("next", "/contacts"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        wrong.body.contains("E-Mail oder Passwort ist falsch."),
+        "{}",
+        wrong.body
+    );
+    assert_eq!(wrong.input("email"), ADMIN_EMAIL);
+    assert_eq!(wrong.input("next"), "/contacts");
+
+    // The right one: a session cookie only this site's pages send, and to `next`.
+    let form = b.get("/login").await;
+    let ok = b
+        .post(
+            "/login",
+            &[
+                ("email", ADMIN_EMAIL),
+                ("password", ADMIN_PASSWORD),
+                ("csrf", &form.input("csrf")),
+                ("next", "/contacts"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    assert_eq!(ok.location(), "/contacts");
+    let session = ok.set_cookie("kontor_session").unwrap();
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(session.contains(attr), "{session}");
+    }
+    assert!(!session.contains("Secure"), "not over TLS: {session}");
+    let token = b.cookies["kontor_session"].clone();
+
+    // A login never sends the browser to another site.
+    let mut other = Browser::new(&srv, "en");
+    let form = other.get("/login").await;
+    let away = other
+        .post(
+            "/login",
+            &[
+                ("email", ADMIN_EMAIL),
+                ("password", ADMIN_PASSWORD),
+                ("csrf", &form.input("csrf")),
+                ("next", "//evil.example/"),
+            ],
+        )
+        .await;
+    assert_eq!(away.location(), "/");
+
+    let home = b.get("/").await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.body.contains("href=\"/contacts\""));
+    assert!(home.body.contains("Kontakte"));
+    assert!(home.body.contains(ADMIN_EMAIL));
+    // The stylesheet comes from the binary, cacheable for good.
+    let css_path = {
+        let start = home.body.find("/assets/kontor-").unwrap();
+        let end = home.body[start..].find('"').unwrap();
+        home.body[start..start + end].to_string()
+    };
+    let css = b.get(&css_path).await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert!(css.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/css"));
+    assert!(css.headers["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("immutable"));
+    assert_eq!(
+        b.get("/assets/other.css").await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Logging out needs the page's token; then the session is dead, for the API too.
+    let csrf = home.input("csrf");
+    let refused = b
+        .post("/logout", &[("csrf", "0".repeat(64).as_str())])
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let out = b.post("/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(out.location(), "/login");
+    assert!(!b.cookies.contains_key("kontor_session"));
+    b.cookies.insert("kontor_session".into(), token.clone());
+    assert_eq!(b.get("/").await.status, StatusCode::SEE_OTHER);
+    let api = reqwest::Client::new()
+        .get(format!("{}/api/v1/auth/me", srv.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
+
+    // The API's paths stay the API's: JSON, whoever asks.
+    let api404 = b.get("/api/nothing").await;
+    assert_eq!(api404.status, StatusCode::NOT_FOUND);
+    assert!(api404.body.starts_with('{'), "{}", api404.body);
+    srv.stop().await;
+}
+
+async fn lists_and_records_show_what_the_api_would(engine: Engine) {
+    let srv = TestServer::start(engine).await;
+    let admin = srv.admin().await;
+    let m1 = srv.user("m1@x.ru", "manager", None).await;
+    let _m2 = srv.user("m2@x.ru", "manager", None).await;
+    let company = id(&m1
+        .create(
+            "companies",
+            json!({"name": "Альфа Трейд", "inn": "7707083893"}),
+        )
+        .await);
+    let mine = id(&m1
+        .create(
+            "contacts",
+            json!({"last_name": "Достоевский", "first_name": "Фёдор", "email": "fd@alfa.ru",
+                   "phone": "+7 812 555-01-02", "company_id": company}),
+        )
+        .await);
+    let (s, _) = m1
+        .patch(
+            &format!("/api/v1/contacts/{mine}"),
+            json!({"position": "Писатель"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    for i in 0..55 {
+        admin
+            .create("companies", json!({"name": format!("Firma {i:02}")}))
+            .await;
+    }
+
+    // The owner sees the contact in the list, with its company by name.
+    let mut b1 = Browser::new(&srv, "ru");
+    b1.log_in("m1@x.ru", "user-password-1").await;
+    let list = b1.get("/contacts").await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(list.body.contains("Контакты"));
+    assert!(list.body.contains(&format!("href=\"/contacts/{mine}\"")));
+    assert!(list.body.contains("fd@alfa.ru"));
+    // A filter the API takes, and a search within the list.
+    let filtered = b1.get("/contacts?email=nobody%40alfa.ru").await;
+    assert!(!filtered.body.contains(&mine), "{}", filtered.body);
+    assert!(filtered.body.contains("Ничего не найдено."));
+    let searched = b1.get("/contacts?q=%D0%B4%D0%BE%D1%81%D1%82%D0%BE").await;
+    assert!(searched.body.contains(&mine), "{}", searched.body);
+
+    // The record: fields, the company it belongs to, the history with before → after.
+    let page = b1.get(&format!("/contacts/{mine}")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("Достоевский Фёдор"));
+    assert!(page
+        .body
+        .contains(&format!("href=\"/companies/{company}\">Альфа Трейд</a>")));
+    assert!(page.body.contains("<ins>Писатель</ins>"), "{}", page.body);
+    assert!(page.body.contains("m1@x.ru"));
+    // The company lists its contacts.
+    let co = b1.get(&format!("/companies/{company}")).await;
+    assert!(
+        co.body.contains(&format!("href=\"/contacts/{mine}\"")),
+        "{}",
+        co.body
+    );
+
+    // Another manager can neither list it nor open it by its address.
+    let mut b2 = Browser::new(&srv, "en");
+    b2.log_in("m2@x.ru", "user-password-1").await;
+    assert!(!b2.get("/contacts").await.body.contains(&mine));
+    let theirs = b2.get(&format!("/contacts/{mine}")).await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND);
+    assert!(!theirs.body.contains("Достоевский"));
+    assert!(b2.get("/widgets").await.status == StatusCode::NOT_FOUND);
+
+    // A role that hides the phone never shows it, in the list or on the record.
+    let (s, r) = admin
+        .post(
+            "/api/v1/roles",
+            json!({"name": "reader", "permissions": {"contacts": "all", "companies": "all"},
+                   "hidden_fields": {"contacts": ["phone"]}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let (s, r) = admin
+        .post(
+            "/api/v1/users",
+            json!({"email": "r@x.ru", "password": "user-password-1", "role": "reader"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let mut br = Browser::new(&srv, "en");
+    br.log_in("r@x.ru", "user-password-1").await;
+    let shown = br.get(&format!("/contacts/{mine}")).await;
+    assert_eq!(shown.status, StatusCode::OK);
+    assert!(shown.body.contains("fd@alfa.ru"));
+    assert!(!shown.body.contains("555-01-02"), "{}", shown.body);
+    assert!(!br.get("/contacts").await.body.contains("555-01-02"));
+    assert!(!br
+        .get("/contacts?sort=phone")
+        .await
+        .body
+        .contains("555-01-02"));
+
+    // Keyset pages of 50 (56 companies: "Firma 00" to "54", then the Cyrillic name), the count
+    // in the reader's language.
+    let mut ba = Browser::new(&srv, "en");
+    ba.log_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let first = ba.get("/companies?sort=name").await;
+    assert!(first.body.contains("56 records"), "{}", first.body);
+    assert_eq!(
+        first.body.matches("<tr>").count(),
+        51,
+        "a header and 50 rows"
+    );
+    assert!(first.body.contains("Firma 00") && !first.body.contains("Firma 50"));
+    let next = {
+        let start = first
+            .body
+            .find("href=\"/companies?sort=name&amp;cursor=")
+            .unwrap()
+            + 6;
+        let end = first.body[start..].find('"').unwrap();
+        first.body[start..start + end].replace("&amp;", "&")
+    };
+    let second = ba.get(&next).await;
+    assert_eq!(second.body.matches("<tr>").count(), 7, "{}", second.body);
+    assert!(second.body.contains("Firma 54") && !second.body.contains("Firma 00"));
+    assert!(second.body.contains("Альфа Трейд"));
+    // A bad filter is a clear message, not a failure.
+    let bad = ba.get("/deals?amount[gt]=lots").await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("amount"), "{}", bad.body);
+    srv.stop().await;
+}
+
+crate::engine_tests!(
+    pages_need_a_login_and_keep_the_session_in_a_safe_cookie,
+    lists_and_records_show_what_the_api_would,
+);
