@@ -102,6 +102,7 @@ pub fn page(user: &WebUser, title: &str, current: Option<Entity>, body: Markup) 
                                 }
                             }
                         }
+                        li class="sep" { a href="/trash" { (lang.t("bin.title")) } }
                     }
                 }
                 main id="content" { (body) }

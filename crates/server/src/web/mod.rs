@@ -3,9 +3,12 @@
 //! logged-in user, so it shows and does exactly what the API would allow.
 //!
 //! `session.rs` (the session cookie, CSRF, login and logout), `layout.rs` (the frame of a page
-//! and the stylesheet), `pages.rs` (overview, lists, records, search), `i18n.rs` (English,
-//! German, Russian, from the browser's languages).
+//! and the stylesheet), `pages.rs` (overview, lists, records, search), `forms.rs` (create, edit,
+//! delete), `bin.rs` (the recycle bin), `i18n.rs` (English, German, Russian, from the
+//! browser's languages).
 
+pub mod bin;
+pub mod forms;
 pub mod i18n;
 pub mod layout;
 pub mod pages;
@@ -31,8 +34,17 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/logout", post(session::logout))
         .route("/search", get(pages::search))
         .route("/assets/{name}", get(layout::asset))
+        .route("/trash", get(bin::page))
+        .route("/trash/restore", post(bin::restore))
+        .route("/trash/purge", post(bin::purge))
         .route("/{entity}", get(pages::list))
+        .route("/{entity}/new", get(forms::new_form).post(forms::create))
         .route("/{entity}/{id}", get(pages::record))
+        .route(
+            "/{entity}/{id}/edit",
+            get(forms::edit_form).post(forms::update),
+        )
+        .route("/{entity}/{id}/delete", post(forms::delete))
         .layer(axum::middleware::map_response(page_headers))
 }
 

@@ -49,7 +49,7 @@ pub async fn home(user: WebUser) -> Markup {
 
 /// The entity of a page's path; only those the pages show (users and settings have their
 /// administration pages).
-fn page_entity(lang: Lang, name: &str) -> Result<Entity, PageError> {
+pub fn page_entity(lang: Lang, name: &str) -> Result<Entity, PageError> {
     NAV.into_iter()
         .find(|e| e.as_str() == name)
         .ok_or_else(|| PageError::not_found(lang))
@@ -173,6 +173,8 @@ struct ListQuery {
     order: String,
     cursor: Option<String>,
     filters: Vec<(String, String)>,
+    /// A record just moved to the bin from this list (`?deleted=ID`), to say so.
+    deleted: Option<String>,
 }
 
 impl ListQuery {
@@ -185,6 +187,7 @@ impl ListQuery {
             order: String::new(),
             cursor: None,
             filters: Vec::new(),
+            deleted: None,
         };
         for (k, v) in pairs {
             match k.as_str() {
@@ -192,6 +195,7 @@ impl ListQuery {
                 "sort" => q.sort = v,
                 "order" => q.order = v,
                 "cursor" => q.cursor = Some(v).filter(|c| !c.is_empty()),
+                "deleted" => q.deleted = kontor_domain::record::parse_id(&v),
                 _ if v.is_empty() => {}
                 _ => q.filters.push((k, v)),
             }
@@ -266,8 +270,16 @@ pub async fn list(
     let titles = ref_titles(&state, &user, refs_in(&columns, rows.iter().copied())).await?;
     let sortable: Vec<&FieldDef> = visible.fields.iter().filter(|f| f.filterable).collect();
     let filtered = !query.q.is_empty() || !query.filters.is_empty();
+    let deleted_notice = match &query.deleted {
+        Some(id) => deleted_notice(&state, &user, entity, id).await,
+        None => None,
+    };
     let body = html! {
         h1 { (lang.entity(entity)) }
+        @if let Some(n) = deleted_notice { (n) }
+        @if user.actor.can_any(entity, Action::Create) {
+            p { a class="button" href={ "/" (entity.as_str()) "/new" } { (lang.t("form.new")) } }
+        }
         form class="filters" method="get" action={ "/" (entity.as_str()) } {
             label { (lang.t("search"))
                 input type="search" name="q" value=(query.q);
@@ -341,6 +353,37 @@ pub async fn list(
     Ok(layout::page(&user, lang.entity(entity), Some(entity), body))
 }
 
+/// "Moved to the recycle bin; can be restored until …", for a record the user just deleted
+/// (read from the bin, so it says what is true).
+async fn deleted_notice(
+    state: &AppState,
+    user: &WebUser,
+    entity: Entity,
+    id: &str,
+) -> Option<Markup> {
+    let lang = user.lang;
+    let rec = state.kontor.store.get(entity, id).await.ok()??;
+    let deleted = rec.deleted.as_ref()?;
+    if !user
+        .actor
+        .can(entity, Action::Read, rec.owner_id.as_deref())
+    {
+        return None;
+    }
+    let at = kontor_domain::time::format(deleted.at);
+    let until = super::forms::restorable_until(state, lang, &at);
+    Some(html! {
+        p class="notice" role="status" {
+            strong { (title_of(&rec.data, &rec.id)) } " — " (lang.t("bin.moved")) " "
+            @match until {
+                Some(u) => { (lang.t("bin.until")) " " (u) ". " }
+                None => { (lang.t("bin.kept")) " " }
+            }
+            a href={ "/trash?entity=" (entity.as_str()) } { (lang.t("bin.title")) }
+        }
+    })
+}
+
 /// `GET /{entity}/{id}`: the record's fields, its related records and its history.
 pub async fn record(
     State(state): State<Arc<AppState>>,
@@ -393,6 +436,24 @@ pub async fn record(
     let body = html! {
         p class="muted" { a href={ "/" (entity.as_str()) } { (lang.entity(entity)) } }
         h1 { (title) }
+        div class="actions" {
+            @if user.actor.can(entity, Action::Update, rec.owner_id.as_deref()) {
+                a class="button" href={ "/" (entity.as_str()) "/" (id) "/edit" } { (lang.t("form.edit")) }
+            }
+            @if user.actor.can(entity, Action::Delete, rec.owner_id.as_deref()) {
+                form method="post" action={ "/" (entity.as_str()) "/" (id) "/delete" } {
+                    input type="hidden" name="csrf" value=(user.csrf());
+                    button type="submit" class="danger" aria-describedby="delete-promise" { (lang.t("form.delete")) }
+                    span class="muted" id="delete-promise" {
+                        " " (lang.t("bin.moves")) " "
+                        @match super::forms::restorable_until(&state, lang, &kontor_domain::time::format(kontor_domain::time::now())) {
+                            Some(u) => { (lang.t("bin.until")) " " (u) "." }
+                            None => { (lang.t("bin.kept")) }
+                        }
+                    }
+                }
+            }
+        }
         h2 { (lang.t("record.fields")) }
         dl class="fields" {
             @for f in &fields {

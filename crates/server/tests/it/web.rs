@@ -412,7 +412,129 @@ async fn lists_and_records_show_what_the_api_would(engine: Engine) {
     srv.stop().await;
 }
 
+async fn forms_create_edit_and_delete_and_the_bin_brings_records_back(engine: Engine) {
+    let srv = TestServer::start(engine).await;
+    let mut b = Browser::new(&srv, "en");
+    b.log_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+
+    // Bad input: the message beside the field, everything typed still there.
+    let form = b.get("/companies/new").await;
+    assert_eq!(form.status, StatusCode::OK);
+    let csrf = form.input("csrf");
+    let bad = b
+        .post(
+            "/companies/new",
+            &[
+                ("csrf", &csrf),
+                ("name", "Бета"),
+                ("inn", "123"),
+                ("website", "beta.ru"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    assert!(bad.body.contains("id=\"e-inn\""), "{}", bad.body);
+    assert!(bad.body.contains("aria-describedby=\"e-inn\""));
+    assert_eq!(bad.input("inn"), "123");
+    assert_eq!(bad.input("name"), "Бета");
+    assert_eq!(bad.input("website"), "beta.ru");
+    // Without the form's token nothing is written.
+    let forged = b.post("/companies/new", &[("name", "Forged")]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+
+    let made = b
+        .post(
+            "/companies/new",
+            &[
+                ("csrf", &csrf),
+                ("name", "Бета"),
+                ("inn", "7707083893"),
+                ("website", "beta.ru"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+    let path = made.location().to_string();
+    let company = path.trim_start_matches("/companies/").to_string();
+    let page = b.get(&path).await;
+    assert!(page.body.contains("<h1>Бета</h1>"), "{}", page.body);
+
+    // Edit: a changed field changes, an emptied one is cleared; the history says so.
+    let edit = b.get(&format!("{path}/edit")).await;
+    assert_eq!(edit.input("website"), "beta.ru");
+    let saved = b
+        .post(
+            &format!("{path}/edit"),
+            &[
+                ("csrf", &csrf),
+                ("name", "Бета Плюс"),
+                ("inn", "7707083893"),
+                ("website", ""),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let page = b.get(&path).await;
+    assert!(page.body.contains("<h1>Бета Плюс</h1>"));
+    assert!(page.body.contains("<del>Бета</del>"), "{}", page.body);
+    assert!(page.body.contains("<del>beta.ru</del>"));
+    assert!(page.body.contains("It can be restored until"));
+
+    // Delete: to the bin, and the list says until when it can come back.
+    let gone = b.post(&format!("{path}/delete"), &[("csrf", &csrf)]).await;
+    assert_eq!(gone.status, StatusCode::SEE_OTHER);
+    assert_eq!(gone.location(), format!("/companies?deleted={company}"));
+    let list = b.get(gone.location()).await;
+    assert!(
+        list.body.contains("was moved to the recycle bin."),
+        "{}",
+        list.body
+    );
+    assert!(list.body.contains("It can be restored until"));
+    assert!(!list
+        .body
+        .contains(&format!("href=\"/companies/{company}\"")));
+    assert_eq!(b.get(&path).await.status, StatusCode::NOT_FOUND);
+
+    // The bin shows it; restoring brings it back as it was.
+    let bin = b.get("/trash?entity=companies").await;
+    let pick = format!("companies/{company}");
+    assert!(
+        bin.body.contains(&format!("value=\"{pick}\"")),
+        "{}",
+        bin.body
+    );
+    assert!(bin.body.contains(ADMIN_EMAIL));
+    let none = b.post("/trash/restore", &[("csrf", &csrf)]).await;
+    assert_eq!(none.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let back = b
+        .post("/trash/restore", &[("csrf", &csrf), ("pick", &pick)])
+        .await;
+    assert_eq!(back.status, StatusCode::SEE_OTHER, "{}", back.body);
+    assert_eq!(back.location(), "/trash?restored=1");
+    let page = b.get(&path).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("<h1>Бета Плюс</h1>"));
+
+    // Only admins purge.
+    let _m = srv.user("m@x.ru", "manager", None).await;
+    let mut m = Browser::new(&srv, "en");
+    m.log_in("m@x.ru", "user-password-1").await;
+    let home = m.get("/").await;
+    let refused = m
+        .post(
+            "/trash/purge",
+            &[("csrf", &home.input("csrf")), ("pick", &pick)],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(!m.get("/trash").await.body.contains("/trash/purge"));
+    assert_eq!(b.get(&path).await.status, StatusCode::OK);
+    srv.stop().await;
+}
+
 crate::engine_tests!(
     pages_need_a_login_and_keep_the_session_in_a_safe_cookie,
     lists_and_records_show_what_the_api_would,
+    forms_create_edit_and_delete_and_the_bin_brings_records_back,
 );

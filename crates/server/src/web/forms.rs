@@ -1,0 +1,484 @@
+//! Creating, editing and deleting a record through a form. A form posts every field it shows;
+//! the values become the same JSON input the API takes and go through the one write path
+//! (origin `web`). A refusal re-shows the form with what was typed and the message beside the
+//! field it names.
+
+use super::i18n::{field_label, Lang};
+use super::layout;
+use super::pages::{page_entity, title_of};
+use super::session::WebUser;
+use super::PageError;
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use kontor_core::{CoreError, Mutation};
+use kontor_domain::journal::Origin;
+use kontor_domain::permission::Action;
+use kontor_domain::schema::{FieldDef, FieldType, Writer};
+use kontor_domain::{DomainError, Entity};
+use maud::{html, Markup};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The fields a form shows: those the user may see and set, of the kinds a form field can hold
+/// (lists, rows and objects are edited through the API for now).
+fn form_fields(
+    user: &WebUser,
+    entity: Entity,
+    schema: &kontor_domain::schema::Schema,
+    editing: bool,
+) -> Vec<FieldDef> {
+    user.actor
+        .visible_schema(schema)
+        .fields
+        .into_iter()
+        .filter(|f| f.writer == Writer::Input)
+        .filter(|f| !user.actor.is_readonly(entity, &f.name))
+        .filter(|f| !(editing && f.immutable))
+        .filter(|f| {
+            !matches!(
+                f.ty,
+                FieldType::List(_)
+                    | FieldType::Rows(_)
+                    | FieldType::Object
+                    | FieldType::LinkedRef { .. }
+            )
+        })
+        .collect()
+}
+
+/// A stored value as the text of its form field.
+fn as_text(v: Option<&Value>) -> String {
+    match v {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Bool(b)) => b.to_string(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// The form's text of a field as the JSON value the write path takes (`None`: not given).
+fn as_input(def: &FieldDef, text: &str) -> Option<Value> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    Some(match &def.ty {
+        FieldType::Bool => match text {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            other => Value::from(other),
+        },
+        // A number that does not parse goes as typed, for the validator to name.
+        FieldType::Integer { .. } => text
+            .parse::<i64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| Value::from(text)),
+        _ => Value::from(text),
+    })
+}
+
+/// One field of a form: label, input for its type, and the message of a refusal about it.
+fn field_input(lang: Lang, def: &FieldDef, value: &str, error: Option<&str>) -> Markup {
+    let id = format!("f-{}", def.name);
+    let err_id = format!("e-{}", def.name);
+    let label = field_label(&def.name);
+    let input = match &def.ty {
+        FieldType::LongText => html! {
+            textarea id=(id) name=(def.name) rows="4" aria-invalid=[error.map(|_| "true")] aria-describedby=[error.map(|_| err_id.as_str())] { (value) }
+        },
+        FieldType::Bool => html! {
+            select id=(id) name=(def.name) aria-invalid=[error.map(|_| "true")] aria-describedby=[error.map(|_| err_id.as_str())] {
+                option value="" selected[value.is_empty()] { "—" }
+                option value="true" selected[value == "true"] { (lang.t("yes")) }
+                option value="false" selected[value == "false"] { (lang.t("no")) }
+            }
+        },
+        FieldType::Enum(options) => html! {
+            select id=(id) name=(def.name) aria-invalid=[error.map(|_| "true")] aria-describedby=[error.map(|_| err_id.as_str())] {
+                option value="" selected[value.is_empty()] { "—" }
+                @for o in options {
+                    option value=(o) selected[value == o] { (o) }
+                }
+                // A value typed elsewhere that is not (or no longer) an option stays visible.
+                @if !value.is_empty() && !options.iter().any(|o| o == value) {
+                    option value=(value) selected { (value) }
+                }
+            }
+        },
+        ty => {
+            let (kind, mode) = match ty {
+                FieldType::Email => ("email", None),
+                FieldType::Phone => ("tel", None),
+                FieldType::Date => ("date", None),
+                FieldType::Integer { .. } => ("text", Some("numeric")),
+                FieldType::Digits { .. } | FieldType::TaxId(_) => ("text", Some("numeric")),
+                FieldType::Decimal { .. } | FieldType::Money { .. } => ("text", Some("decimal")),
+                _ => ("text", None),
+            };
+            let max = match ty {
+                FieldType::Text { max } => Some(*max),
+                FieldType::Currency => Some(3),
+                _ => None,
+            };
+            html! {
+                input type=(kind) id=(id) name=(def.name) value=(value) inputmode=[mode]
+                    maxlength=[max] required[def.required]
+                    aria-invalid=[error.map(|_| "true")] aria-describedby=[error.map(|_| err_id.as_str())];
+            }
+        }
+    };
+    html! {
+        div class="field" {
+            label for=(id) { (label) @if def.required { " *" } }
+            (input)
+            @if let Some(e) = error {
+                p class="error" id=(err_id) { (e) }
+            }
+        }
+    }
+}
+
+/// The whole form page.
+#[allow(clippy::too_many_arguments)]
+fn form_page(
+    user: &WebUser,
+    entity: Entity,
+    title: &str,
+    action: &str,
+    fields: &[FieldDef],
+    values: &HashMap<String, String>,
+    field_error: Option<(&str, String)>,
+    general_error: Option<String>,
+) -> Markup {
+    let lang = user.lang;
+    let on_field = |name: &str| {
+        field_error
+            .as_ref()
+            .filter(|(f, _)| base_field(f) == name)
+            .map(|(_, m)| m.as_str())
+    };
+    // A refusal about a field the form does not show is said at the top.
+    let unplaced = field_error
+        .as_ref()
+        .filter(|(f, _)| !fields.iter().any(|d| d.name == base_field(f)))
+        .map(|(_, m)| m.clone());
+    let body = html! {
+        p class="muted" { a href={ "/" (entity.as_str()) } { (lang.entity(entity)) } }
+        h1 { (title) }
+        @for m in general_error.iter().chain(unplaced.iter()) {
+            p class="error" role="alert" { (m) }
+        }
+        form method="post" action=(action) class="stacked" {
+            input type="hidden" name="csrf" value=(user.csrf());
+            @for f in fields {
+                (field_input(lang, f, values.get(&f.name).map(String::as_str).unwrap_or(""), on_field(&f.name)))
+            }
+            button type="submit" { (lang.t("form.save")) }
+        }
+    };
+    layout::page(user, title, Some(entity), body)
+}
+
+/// `addresses[0].text` → `addresses`.
+fn base_field(path: &str) -> &str {
+    path.split(['[', '.']).next().unwrap_or(path)
+}
+
+/// A refusal's message about a field: `(field, message)`.
+type FieldMessage = (String, String);
+
+/// The message and the field of a refusal the form can show; anything else is a page error.
+fn refusal(lang: Lang, e: CoreError) -> Result<(Option<FieldMessage>, Option<String>), PageError> {
+    match e {
+        CoreError::Domain(d @ DomainError::NotFound { .. }) => {
+            Err(PageError::from_core(lang, CoreError::Domain(d)))
+        }
+        CoreError::Domain(d) => {
+            let message = d.to_string();
+            Ok(match d.field() {
+                Some(f) => (Some((f.to_string(), message)), None),
+                None => (None, Some(message)),
+            })
+        }
+        other => Err(PageError::from_core(lang, other)),
+    }
+}
+
+/// 422 for what the input breaks (a field named), 409 for what it meets in stored state.
+fn status_of(e: &Option<FieldMessage>) -> StatusCode {
+    if e.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::CONFLICT
+    }
+}
+
+/// `GET /{entity}/new`.
+pub async fn new_form(
+    State(state): State<Arc<AppState>>,
+    user: WebUser,
+    Path(entity): Path<String>,
+) -> Result<Markup, PageError> {
+    let lang = user.lang;
+    let entity = page_entity(lang, &entity)?;
+    if !user.actor.can_any(entity, Action::Create) {
+        return Err(PageError::status(
+            lang,
+            StatusCode::FORBIDDEN,
+            "error.forbidden",
+        ));
+    }
+    let schema = state
+        .kontor
+        .schema(entity)
+        .await
+        .map_err(|e| PageError::from_core(lang, e))?;
+    let fields = form_fields(&user, entity, &schema, false);
+    let values = fields
+        .iter()
+        .filter_map(|f| {
+            f.default
+                .as_ref()
+                .map(|d| (f.name.clone(), as_text(Some(d))))
+        })
+        .collect();
+    let title = format!("{} · {}", lang.entity(entity), lang.t("form.new"));
+    Ok(form_page(
+        &user,
+        entity,
+        &title,
+        &format!("/{}/new", entity.as_str()),
+        &fields,
+        &values,
+        None,
+        None,
+    ))
+}
+
+/// `POST /{entity}/new`: creates the record, then shows it; or the form again, as typed.
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    user: WebUser,
+    Path(entity): Path<String>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let lang = user.lang;
+    let entity = page_entity(lang, &entity)?;
+    let values: HashMap<String, String> = form.into_iter().collect();
+    user.check_csrf(values.get("csrf").map(String::as_str).unwrap_or(""))?;
+    let schema = state
+        .kontor
+        .schema(entity)
+        .await
+        .map_err(|e| PageError::from_core(lang, e))?;
+    let fields = form_fields(&user, entity, &schema, false);
+    let mut input = Map::new();
+    for f in &fields {
+        if let Some(v) = values.get(&f.name).and_then(|t| as_input(f, t)) {
+            input.insert(f.name.clone(), v);
+        }
+    }
+    let written = state
+        .kontor
+        .write(
+            &user.actor,
+            Origin::Web,
+            vec![Mutation::Create {
+                entity,
+                input: Value::Object(input),
+            }],
+        )
+        .await;
+    match written {
+        Ok(applied) => {
+            let id = applied
+                .records
+                .first()
+                .and_then(|r| r.as_ref())
+                .map(|r| r.id.clone())
+                .unwrap_or_default();
+            Ok(Redirect::to(&format!("/{}/{id}", entity.as_str())).into_response())
+        }
+        Err(e) => {
+            let (field_error, general) = refusal(lang, e)?;
+            let status = status_of(&field_error);
+            let title = format!("{} · {}", lang.entity(entity), lang.t("form.new"));
+            let page = form_page(
+                &user,
+                entity,
+                &title,
+                &format!("/{}/new", entity.as_str()),
+                &fields,
+                &values,
+                field_error.as_ref().map(|(f, m)| (f.as_str(), m.clone())),
+                general,
+            );
+            Ok((status, page).into_response())
+        }
+    }
+}
+
+/// `GET /{entity}/{id}/edit`.
+pub async fn edit_form(
+    State(state): State<Arc<AppState>>,
+    user: WebUser,
+    Path((entity, id)): Path<(String, String)>,
+) -> Result<Markup, PageError> {
+    let lang = user.lang;
+    let entity = page_entity(lang, &entity)?;
+    let id = kontor_domain::record::parse_id(&id).ok_or_else(|| PageError::not_found(lang))?;
+    let rec = state
+        .kontor
+        .get(&user.actor, entity, &id)
+        .await
+        .map_err(|e| PageError::from_core(lang, e))?;
+    if !user
+        .actor
+        .can(entity, Action::Update, rec.owner_id.as_deref())
+    {
+        return Err(PageError::status(
+            lang,
+            StatusCode::FORBIDDEN,
+            "error.forbidden",
+        ));
+    }
+    let schema = state
+        .kontor
+        .schema(entity)
+        .await
+        .map_err(|e| PageError::from_core(lang, e))?;
+    let fields = form_fields(&user, entity, &schema, true);
+    let values = fields
+        .iter()
+        .map(|f| (f.name.clone(), as_text(rec.data.get(&f.name))))
+        .collect();
+    let title = title_of(&rec.data, &rec.id);
+    Ok(form_page(
+        &user,
+        entity,
+        &title,
+        &format!("/{}/{}/edit", entity.as_str(), rec.id),
+        &fields,
+        &values,
+        None,
+        None,
+    ))
+}
+
+/// `POST /{entity}/{id}/edit`: the fields that differ from the record change (an emptied
+/// field is cleared); then the record, or the form again, as typed.
+pub async fn update(
+    State(state): State<Arc<AppState>>,
+    user: WebUser,
+    Path((entity, id)): Path<(String, String)>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let lang = user.lang;
+    let entity = page_entity(lang, &entity)?;
+    let id = kontor_domain::record::parse_id(&id).ok_or_else(|| PageError::not_found(lang))?;
+    let values: HashMap<String, String> = form.into_iter().collect();
+    user.check_csrf(values.get("csrf").map(String::as_str).unwrap_or(""))?;
+    let rec = state
+        .kontor
+        .get(&user.actor, entity, &id)
+        .await
+        .map_err(|e| PageError::from_core(lang, e))?;
+    let schema = state
+        .kontor
+        .schema(entity)
+        .await
+        .map_err(|e| PageError::from_core(lang, e))?;
+    let fields = form_fields(&user, entity, &schema, true);
+    let mut input = Map::new();
+    for f in &fields {
+        let Some(text) = values.get(&f.name) else {
+            continue;
+        };
+        if text.trim() == as_text(rec.data.get(&f.name)).trim() {
+            continue;
+        }
+        input.insert(f.name.clone(), as_input(f, text).unwrap_or(Value::Null));
+    }
+    let path = format!("/{}/{}", entity.as_str(), rec.id);
+    if input.is_empty() {
+        return Ok(Redirect::to(&path).into_response());
+    }
+    let written = state
+        .kontor
+        .write(
+            &user.actor,
+            Origin::Web,
+            vec![Mutation::Update {
+                entity,
+                id: rec.id.clone(),
+                input: Value::Object(input),
+            }],
+        )
+        .await;
+    match written {
+        Ok(_) => Ok(Redirect::to(&path).into_response()),
+        Err(e) => {
+            let (field_error, general) = refusal(lang, e)?;
+            let status = status_of(&field_error);
+            let page = form_page(
+                &user,
+                entity,
+                &title_of(&rec.data, &rec.id),
+                &format!("{path}/edit"),
+                &fields,
+                &values,
+                field_error.as_ref().map(|(f, m)| (f.as_str(), m.clone())),
+                general,
+            );
+            Ok((status, page).into_response())
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /{entity}/{id}/delete`: to the recycle bin (with what cascades from it), then the list,
+/// which says until when it can be restored.
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    user: WebUser,
+    Path((entity, id)): Path<(String, String)>,
+    Form(form): Form<CsrfOnly>,
+) -> Result<Response, PageError> {
+    let lang = user.lang;
+    let entity = page_entity(lang, &entity)?;
+    let id = kontor_domain::record::parse_id(&id).ok_or_else(|| PageError::not_found(lang))?;
+    user.check_csrf(&form.csrf)?;
+    state
+        .kontor
+        .write(
+            &user.actor,
+            Origin::Web,
+            vec![Mutation::Delete {
+                entity,
+                id: id.clone(),
+            }],
+        )
+        .await
+        .map_err(|e| PageError::from_core(lang, e))?;
+    Ok(Redirect::to(&format!("/{}?deleted={id}", entity.as_str())).into_response())
+}
+
+/// Until when a record deleted now can be restored (`None`: it stays until an admin purges it).
+pub fn restorable_until(state: &AppState, lang: Lang, deleted_at: &str) -> Option<String> {
+    let days = state.kontor.settings.trash_retention_days;
+    if days == 0 {
+        return None;
+    }
+    let at = chrono::DateTime::parse_from_rfc3339(deleted_at).ok()?;
+    let until = at + chrono::Duration::days(i64::from(days));
+    Some(lang.time(&until.to_rfc3339()))
+}
