@@ -102,7 +102,8 @@ pub fn page(user: &WebUser, title: &str, current: Option<Entity>, body: Markup) 
                                 }
                             }
                         }
-                        li class="sep" { a href="/trash" { (lang.t("bin.title")) } }
+                        li class="sep" { a href="/history" { (lang.t("record.history")) } }
+                        li { a href="/trash" { (lang.t("bin.title")) } }
                     }
                 }
                 main id="content" { (body) }

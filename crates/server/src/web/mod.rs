@@ -4,11 +4,13 @@
 //!
 //! `session.rs` (the session cookie, CSRF, login and logout), `layout.rs` (the frame of a page
 //! and the stylesheet), `pages.rs` (overview, lists, records, search), `forms.rs` (create, edit,
-//! delete), `bin.rs` (the recycle bin), `i18n.rs` (English, German, Russian, from the
+//! delete), `bin.rs` (the recycle bin), `history.rs` (history, restore as of
+//! an entry, undo of a batch), `i18n.rs` (English, German, Russian, from the
 //! browser's languages).
 
 pub mod bin;
 pub mod forms;
+pub mod history;
 pub mod i18n;
 pub mod layout;
 pub mod pages;
@@ -34,6 +36,9 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/logout", post(session::logout))
         .route("/search", get(pages::search))
         .route("/assets/{name}", get(layout::asset))
+        .route("/history", get(history::page))
+        .route("/history/restore", post(history::restore))
+        .route("/history/undo", post(history::undo))
         .route("/trash", get(bin::page))
         .route("/trash/restore", post(bin::restore))
         .route("/trash/purge", post(bin::purge))
@@ -116,6 +121,13 @@ impl PageError {
             CoreError::Domain(DomainError::NotFound { .. }) => PageError::not_found(lang),
             CoreError::Domain(DomainError::Forbidden { .. }) => {
                 PageError::status(lang, StatusCode::FORBIDDEN, "error.forbidden")
+            }
+            CoreError::Domain(DomainError::Conflicts(list)) => {
+                let said: Vec<&str> = list.iter().map(|c| c.message.as_str()).collect();
+                page(
+                    StatusCode::CONFLICT,
+                    format!("{} {}", lang.t("history.conflicts"), said.join("; ")),
+                )
             }
             CoreError::Domain(d @ DomainError::Invalid(_)) => {
                 page(StatusCode::UNPROCESSABLE_ENTITY, d.to_string())

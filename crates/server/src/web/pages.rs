@@ -490,37 +490,12 @@ pub async fn record(
         } @else {
             ol class="timeline" {
                 @for h in &history.items {
-                    li {
-                        strong { (lang.time(&h.at)) }
-                        " · " (op_text(lang, &h.op)) " " (lang.t("by")) " "
-                        (titles.get(&h.actor).cloned().unwrap_or_else(|| h.actor.clone()))
-                        @if !h.changes.is_empty() && h.op != "create" {
-                            ul class="change" {
-                                @for c in &h.changes {
-                                    li {
-                                        (field_label(&c.field)) ": "
-                                        del { (plain(&c.before)) } " → " ins { (plain(&c.after)) }
-                                    }
-                                }
-                            }
-                        }
-                    }
+                    (super::history::entry(&user, h, titles.get(&h.actor).map(String::as_str).unwrap_or(&h.actor), false))
                 }
             }
         }
     };
     Ok(layout::page(&user, &title, Some(entity), body))
-}
-
-fn op_text(lang: Lang, op: &str) -> &'static str {
-    match op {
-        "create" => lang.t("op.create"),
-        "update" => lang.t("op.update"),
-        "delete" => lang.t("op.delete"),
-        "restore" => lang.t("op.restore"),
-        "purge" => lang.t("op.purge"),
-        _ => lang.t("op.update"),
-    }
 }
 
 /// Titles of referenced records, users among them (shown by e-mail, which any logged-in user

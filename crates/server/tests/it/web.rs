@@ -533,7 +533,98 @@ async fn forms_create_edit_and_delete_and_the_bin_brings_records_back(engine: En
     srv.stop().await;
 }
 
+async fn history_puts_a_record_back_as_it_was_and_undoes_a_batch(engine: Engine) {
+    let srv = TestServer::start(engine).await;
+    let admin = srv.admin().await;
+    let contact = id(&admin
+        .create("contacts", json!({"last_name": "Иванов"}))
+        .await);
+    for name in ["Петров", "Сидоров"] {
+        let (s, _) = admin
+            .patch(
+                &format!("/api/v1/contacts/{contact}"),
+                json!({"last_name": name}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    let (_, h) = admin
+        .get(&format!("/api/v1/contacts/{contact}/history"))
+        .await;
+    let as_petrov = h["items"][1]["at"].as_str().unwrap().to_string();
+
+    let mut b = Browser::new(&srv, "en");
+    b.log_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let page = b.get(&format!("/contacts/{contact}")).await;
+    assert_eq!(
+        page.body
+            .matches("Restore the record as it was here")
+            .count(),
+        3,
+        "one per entry: {}",
+        page.body
+    );
+    let csrf = page.input("csrf");
+    let back = b
+        .post(
+            "/history/restore",
+            &[
+                ("csrf", &csrf),
+                ("entity", "contacts"),
+                ("id", &contact),
+                ("at", &as_petrov),
+            ],
+        )
+        .await;
+    assert_eq!(back.status, StatusCode::SEE_OTHER, "{}", back.body);
+    let page = b.get(back.location()).await;
+    assert!(page.body.contains("<h1>Петров</h1>"), "{}", page.body);
+    // The restore is a new change; the record's history still has every step.
+    assert!(page.body.contains("<del>Сидоров</del>"));
+
+    // One batch of three companies, undone from the history page.
+    let (s, done) = admin
+        .post(
+            "/api/v1/batch",
+            json!({"operations": [
+                {"op": "create", "entity": "companies", "data": {"name": "Batch One"}},
+                {"op": "create", "entity": "companies", "data": {"name": "Batch Two"}},
+                {"op": "create", "entity": "companies", "data": {"name": "Batch Three"}},
+            ]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{done}");
+    let batch = done["batch"].as_str().unwrap().to_string();
+    let listed = b.get(&format!("/history?batch={batch}")).await;
+    assert_eq!(listed.status, StatusCode::OK);
+    assert_eq!(
+        listed.body.matches("Undo this batch").count(),
+        3,
+        "{}",
+        listed.body
+    );
+    let filtered = b
+        .get("/history?entity=companies&op=create&origin=api")
+        .await;
+    assert!(filtered.body.contains("Undo this batch"));
+    assert!(!filtered.body.contains("/contacts/"), "{}", filtered.body);
+    let undone = b
+        .post("/history/undo", &[("csrf", &csrf), ("batch", &batch)])
+        .await;
+    assert_eq!(undone.status, StatusCode::SEE_OTHER, "{}", undone.body);
+    let said = b.get(undone.location()).await;
+    assert!(said.body.contains("The batch was undone"), "{}", said.body);
+    let list = b.get("/companies").await;
+    assert!(!list.body.contains("Batch One") && !list.body.contains("Batch Three"));
+    let bad = b
+        .post("/history/undo", &[("csrf", &csrf), ("batch", "nonsense")])
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    srv.stop().await;
+}
+
 crate::engine_tests!(
+    history_puts_a_record_back_as_it_was_and_undoes_a_batch,
     pages_need_a_login_and_keep_the_session_in_a_safe_cookie,
     lists_and_records_show_what_the_api_would,
     forms_create_edit_and_delete_and_the_bin_brings_records_back,
