@@ -5,6 +5,7 @@ mod support;
 
 mod admin_api;
 mod backup;
+mod browser;
 mod cli;
 mod cluster;
 mod crash;

@@ -44,9 +44,11 @@ pub fn entry(user: &WebUser, h: &HistoryItem, who: &str, with_record: bool) -> M
                     " · " a href={ "/" (e.as_str()) "/" (h.record_id) } { (lang.entity(e)) " " (h.record_id.chars().take(8).collect::<String>()) }
                 }
             }
-            @if !h.changes.is_empty() && h.op != "create" {
+            // The bin's bookkeeping (when, by whom, which batch) is what the operation says.
+            @let changes: Vec<_> = h.changes.iter().filter(|c| !c.field.starts_with("deleted_")).collect();
+            @if !changes.is_empty() && h.op != "create" {
                 ul class="change" {
-                    @for c in &h.changes {
+                    @for c in changes {
                         li { (field_label(&c.field)) ": " del { (plain(&c.before)) } " → " ins { (plain(&c.after)) } }
                     }
                 }

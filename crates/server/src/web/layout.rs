@@ -48,6 +48,8 @@ fn head(lang: Lang, title: &str) -> Markup {
             meta name="viewport" content="width=device-width, initial-scale=1";
             title { (title) " · " (lang.t("app")) }
             link rel="stylesheet" href=(stylesheet_path());
+            // No icon: without this line browsers ask for /favicon.ico on every page.
+            link rel="icon" href="data:,";
         }
     }
 }

@@ -36,6 +36,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/logout", post(session::logout))
         .route("/search", get(pages::search))
         .route("/assets/{name}", get(layout::asset))
+        .route("/favicon.ico", get(|| async { StatusCode::NOT_FOUND }))
         .route("/history", get(history::page))
         .route("/history/restore", post(history::restore))
         .route("/history/undo", post(history::undo))

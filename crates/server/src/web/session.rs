@@ -157,27 +157,43 @@ pub async fn login_form(
 ) -> Response {
     let lang = Lang::from_headers(&headers);
     let secure = state.http.trusted_proxies.forwarded_https(peer, &headers);
-    login_page(
+    let page = LoginPage {
         lang,
-        &q.next.unwrap_or_default(),
-        "",
-        None,
-        StatusCode::OK,
         secure,
-    )
+        known: login_csrf(&headers),
+    };
+    login_page(&page, &q.next.unwrap_or_default(), "", None, StatusCode::OK)
+}
+
+/// The login CSRF value the browser already holds, if it is one this server could have made.
+/// Kept rather than replaced, so that a second login tab (or the browser's own request for a
+/// favicon, redirected here) does not void the form of the first.
+fn login_csrf(headers: &HeaderMap) -> Option<String> {
+    cookie_value(headers, LOGIN_CSRF_COOKIE)
+        .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// How the login form is shown to one request.
+struct LoginPage {
+    lang: Lang,
+    secure: bool,
+    /// The browser's current login CSRF value (a new one is made when it has none).
+    known: Option<String>,
 }
 
 fn login_page(
-    lang: Lang,
+    how: &LoginPage,
     next: &str,
     email: &str,
     error: Option<&'static str>,
     status: StatusCode,
-    secure: bool,
 ) -> Response {
-    let mut bytes = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut bytes);
-    let value: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let (lang, secure) = (how.lang, how.secure);
+    let value = how.known.clone().unwrap_or_else(|| {
+        let mut bytes = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    });
     let cookie = Cookie::build((LOGIN_CSRF_COOKIE, value.clone()))
         .path("/login")
         .http_only(true)
@@ -230,10 +246,14 @@ pub async fn login(
 ) -> Response {
     let lang = Lang::from_headers(&headers);
     let secure = state.http.trusted_proxies.forwarded_https(peer, &headers);
-    let again =
-        |error, status| login_page(lang, &form.next, &form.email, Some(error), status, secure);
-    let cookie_csrf = cookie_value(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
-    if cookie_csrf.is_empty() || cookie_csrf != form.csrf {
+    let cookie_csrf = login_csrf(&headers);
+    let page = LoginPage {
+        lang,
+        secure,
+        known: cookie_csrf.clone(),
+    };
+    let again = |error, status| login_page(&page, &form.next, &form.email, Some(error), status);
+    if cookie_csrf.as_deref() != Some(form.csrf.as_str()) {
         return again("login.expired", StatusCode::FORBIDDEN);
     }
     let client = state.http.trusted_proxies.client(peer, &headers);
