@@ -322,6 +322,27 @@ async fn a_sales_manager_and_an_admin_walk_the_pages_in_a_real_browser() {
         .await;
     assert!(page.contains("Поставка ромашек"));
     let deal_path = anna.path().await;
+    // An invoice to the company, with a line, then its printable form.
+    anna.visit("/invoices/new", "invoice-form").await;
+    anna.fill("#f-company_id", &company).await;
+    anna.fill("#f-number", "СЧ-1").await;
+    anna.fill("[id='f-lines[0].description']", "Ромашки, коробка")
+        .await;
+    anna.fill("[id='f-lines[0].quantity']", "10").await;
+    anna.fill("[id='f-lines[0].price']", "250.00").await;
+    anna.fill("[id='f-lines[0].vat_rate']", "20").await;
+    let page = anna
+        .click("main form button[type=submit]", "invoice-issued")
+        .await;
+    assert!(page.contains("Ромашки, коробка"), "{page}");
+    let invoice_path = anna.path().await;
+    let page = anna
+        .visit(&format!("{invoice_path}/print"), "invoice-print")
+        .await;
+    // (The browser writes the grouping no-break space as an entity.)
+    assert!(page.contains("3&nbsp;000,00 RUB"), "{page}");
+    assert!(page.contains("ООО Ромашка"));
+
     // The company shows its contact and its deal.
     let page = anna
         .visit(&format!("/companies/{company}"), "company-related")

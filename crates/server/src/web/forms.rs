@@ -41,13 +41,122 @@ fn form_fields(
         .filter(|f| {
             !matches!(
                 f.ty,
-                FieldType::List(_)
-                    | FieldType::Rows(_)
-                    | FieldType::Object
-                    | FieldType::LinkedRef { .. }
+                FieldType::List(_) | FieldType::Object | FieldType::LinkedRef { .. }
             )
         })
         .collect()
+}
+
+/// Blank rows a form offers below the filled ones of a rows field (invoice lines, addresses).
+const BLANK_ROWS: usize = 3;
+
+/// The columns of a rows field a form edits: those a client sets.
+fn row_columns(def: &FieldDef) -> Vec<&FieldDef> {
+    match &def.ty {
+        FieldType::Rows(cols) => cols
+            .iter()
+            .filter(|c| c.writer == Writer::Input)
+            .filter(|c| {
+                !matches!(
+                    c.ty,
+                    FieldType::Rows(_) | FieldType::List(_) | FieldType::Object
+                )
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The form's texts of a rows field (`lines[0].price` …) as rows, in order; a row left blank
+/// is no row. `None` when the form had no input for the field at all.
+fn rows_from_form(def: &FieldDef, values: &HashMap<String, String>) -> Option<Vec<Value>> {
+    let cols = row_columns(def);
+    let prefix = format!("{}[", def.name);
+    let mut indexes: Vec<usize> = values
+        .keys()
+        .filter_map(|k| k.strip_prefix(&prefix)?.split(']').next()?.parse().ok())
+        .collect();
+    if indexes.is_empty() {
+        return None;
+    }
+    indexes.sort_unstable();
+    indexes.dedup();
+    let mut rows = Vec::new();
+    for i in indexes {
+        let mut row = Map::new();
+        for c in &cols {
+            let key = format!("{}[{i}].{}", def.name, c.name);
+            if let Some(v) = values.get(&key).and_then(|t| as_input(c, t)) {
+                row.insert(c.name.clone(), v);
+            }
+        }
+        if !row.is_empty() {
+            rows.push(Value::Object(row));
+        }
+    }
+    Some(rows)
+}
+
+/// The rows of a stored value as the form's texts, keyed like the form's inputs.
+fn rows_as_texts(def: &FieldDef, v: Option<&Value>, into: &mut HashMap<String, String>) {
+    let Some(Value::Array(rows)) = v else { return };
+    for (i, row) in rows.iter().enumerate() {
+        for c in row_columns(def) {
+            into.insert(
+                format!("{}[{i}].{}", def.name, c.name),
+                as_text(row.get(&c.name)),
+            );
+        }
+    }
+}
+
+/// A rows field as a table of inputs: the rows there are, then blank ones.
+fn rows_input(
+    lang: Lang,
+    def: &FieldDef,
+    values: &HashMap<String, String>,
+    error: Option<&str>,
+) -> Markup {
+    let cols = row_columns(def);
+    let filled = values
+        .keys()
+        .filter_map(|k| {
+            k.strip_prefix(&format!("{}[", def.name))?
+                .split(']')
+                .next()?
+                .parse::<usize>()
+                .ok()
+        })
+        .max()
+        .map_or(0, |m| m + 1);
+    let err_id = format!("e-{}", def.name);
+    html! {
+        fieldset class="rows" aria-describedby=[error.map(|_| err_id.as_str())] {
+            legend { (field_label(&def.name)) }
+            @if let Some(e) = error {
+                p class="error" id=(err_id) { (e) }
+            }
+            table class="list" {
+                thead { tr { @for c in &cols { th scope="col" { (field_label(&c.name)) @if c.required { " *" } } } } }
+                tbody {
+                    @for i in 0..(filled + BLANK_ROWS) {
+                        tr {
+                            @for c in &cols {
+                                @let name = format!("{}[{i}].{}", def.name, c.name);
+                                td {
+                                    input type="text" id=(format!("f-{name}")) name=(name)
+                                        value=(values.get(&name).map(String::as_str).unwrap_or(""))
+                                        aria-label={ (field_label(&c.name)) " " (i + 1) }
+                                        inputmode=[matches!(c.ty, FieldType::Decimal { .. } | FieldType::Money { .. }).then_some("decimal")];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            p class="muted" { (lang.t("form.rows_hint")) }
+        }
+    }
 }
 
 /// A stored value as the text of its form field.
@@ -175,7 +284,11 @@ fn form_page(
         form method="post" action=(action) class="stacked" {
             input type="hidden" name="csrf" value=(user.csrf());
             @for f in fields {
-                (field_input(lang, f, values.get(&f.name).map(String::as_str).unwrap_or(""), on_field(&f.name)))
+                @if matches!(f.ty, FieldType::Rows(_)) {
+                    (rows_input(lang, f, values, on_field(&f.name)))
+                } @else {
+                    (field_input(lang, f, values.get(&f.name).map(String::as_str).unwrap_or(""), on_field(&f.name)))
+                }
             }
             button type="submit" { (lang.t("form.save")) }
         }
@@ -278,7 +391,11 @@ pub async fn create(
     let fields = form_fields(&user, entity, &schema, false);
     let mut input = Map::new();
     for f in &fields {
-        if let Some(v) = values.get(&f.name).and_then(|t| as_input(f, t)) {
+        if matches!(f.ty, FieldType::Rows(_)) {
+            if let Some(rows) = rows_from_form(f, &values).filter(|r| !r.is_empty()) {
+                input.insert(f.name.clone(), Value::Array(rows));
+            }
+        } else if let Some(v) = values.get(&f.name).and_then(|t| as_input(f, t)) {
             input.insert(f.name.clone(), v);
         }
     }
@@ -352,10 +469,14 @@ pub async fn edit_form(
         .await
         .map_err(|e| PageError::from_core(lang, e))?;
     let fields = form_fields(&user, entity, &schema, true);
-    let values = fields
-        .iter()
-        .map(|f| (f.name.clone(), as_text(rec.data.get(&f.name))))
-        .collect();
+    let mut values = HashMap::new();
+    for f in &fields {
+        if matches!(f.ty, FieldType::Rows(_)) {
+            rows_as_texts(f, rec.data.get(&f.name), &mut values);
+        } else {
+            values.insert(f.name.clone(), as_text(rec.data.get(&f.name)));
+        }
+    }
     let title = title_of(&rec.data, &rec.id);
     Ok(form_page(
         &user,
@@ -395,6 +516,33 @@ pub async fn update(
     let fields = form_fields(&user, entity, &schema, true);
     let mut input = Map::new();
     for f in &fields {
+        if matches!(f.ty, FieldType::Rows(_)) {
+            // The rows as the form has them now, compared without the computed columns.
+            let Some(rows) = rows_from_form(f, &values) else {
+                continue;
+            };
+            let cols = row_columns(f);
+            let stored: Vec<Value> = match rec.data.get(&f.name) {
+                Some(Value::Array(rows)) => rows
+                    .iter()
+                    .map(|r| {
+                        let kept: Map<String, Value> = cols
+                            .iter()
+                            .filter_map(|c| {
+                                let v = r.get(&c.name)?;
+                                as_input(c, &as_text(Some(v))).map(|v| (c.name.clone(), v))
+                            })
+                            .collect();
+                        Value::Object(kept)
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            if rows != stored {
+                input.insert(f.name.clone(), Value::Array(rows));
+            }
+            continue;
+        }
         let Some(text) = values.get(&f.name) else {
             continue;
         };

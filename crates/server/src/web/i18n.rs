@@ -167,6 +167,33 @@ impl Lang {
             "history.actor" => ("User id", "Benutzer-ID", "ID пользователя"),
             "history.from" => ("From", "Von", "С"),
             "history.to" => ("To", "Bis", "По"),
+            "invoice.print" => ("Printable invoice", "Druckansicht", "Версия для печати"),
+            "invoice.in_1c" => ("in 1C", "in 1C übertragen", "передан в 1С"),
+            "invoice.not_yet_1c" => (
+                "not yet sent to 1C",
+                "noch nicht an 1C übertragen",
+                "ещё не передан в 1С",
+            ),
+            "invoice.draft_not_sent" => (
+                "a draft, not sent to 1C",
+                "Entwurf, wird nicht an 1C übertragen",
+                "черновик, в 1С не передаётся",
+            ),
+            "invoice.number_1c" => ("1C number", "1C-Nummer", "номер в 1С"),
+            "invoice.title" => ("Invoice", "Rechnung", "Счёт"),
+            "invoice.of" => ("of", "vom", "от"),
+            "invoice.buyer" => ("Buyer", "Käufer", "Покупатель"),
+            "invoice.due" => ("Due", "Fällig", "Оплатить до"),
+            "invoice.subtotal" => ("Subtotal", "Zwischensumme", "Итого без НДС"),
+            "invoice.vat" => ("VAT", "MwSt.", "НДС"),
+            "invoice.total" => ("Total", "Gesamt", "Всего к оплате"),
+            "invoice.paid" => ("Paid", "Bezahlt", "Оплачено"),
+            "invoice.vat_included" => ("VAT included in the prices", "MwSt. in den Preisen enthalten", "НДС включён в цену"),
+            "form.rows_hint" => (
+                "Empty rows are left out. Save to get more blank rows.",
+                "Leere Zeilen werden weggelassen. Speichern ergibt weitere leere Zeilen.",
+                "Пустые строки не сохраняются. После сохранения появятся новые пустые строки.",
+            ),
             "form.new" => ("New", "Neu", "Создать"),
             "form.edit" => ("Edit", "Bearbeiten", "Изменить"),
             "form.save" => ("Save", "Speichern", "Сохранить"),
@@ -282,6 +309,30 @@ impl Lang {
     }
 }
 
+impl Lang {
+    /// An exact decimal as stored (`"-1234.50"`) with this language's grouping and decimal sign.
+    pub fn decimal(self, stored: &str) -> String {
+        let (sign, digits) = match stored.strip_prefix('-') {
+            Some(rest) => ("-", rest),
+            None => ("", stored),
+        };
+        let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+        let Ok(n) = int.parse::<u64>() else {
+            return stored.to_string();
+        };
+        let point = match self {
+            Lang::En => '.',
+            Lang::De | Lang::Ru => ',',
+        };
+        let mut out = format!("{sign}{}", self.count(n));
+        if !frac.is_empty() {
+            out.push(point);
+            out.push_str(frac);
+        }
+        out
+    }
+}
+
 /// A field's name as a label: `last_name` → "Last name".
 pub fn field_label(name: &str) -> String {
     let spaced = name.replace('_', " ");
@@ -317,5 +368,8 @@ mod tests {
             "07.12.2026 09:05 UTC"
         );
         assert_eq!(field_label("last_name"), "Last name");
+        assert_eq!(Lang::De.decimal("-1234567.50"), "-1.234.567,50");
+        assert_eq!(Lang::En.decimal("1500.00"), "1,500.00");
+        assert_eq!(Lang::Ru.decimal("12"), "12");
     }
 }

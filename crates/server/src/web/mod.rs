@@ -51,6 +51,7 @@ pub fn router() -> Router<Arc<AppState>> {
             get(forms::edit_form).post(forms::update),
         )
         .route("/{entity}/{id}/delete", post(forms::delete))
+        .route("/{entity}/{id}/print", get(pages::print))
         .layer(axum::middleware::map_response(page_headers))
 }
 

@@ -139,6 +139,9 @@ fn cell(lang: Lang, def: &FieldDef, v: &Value, titles: &HashMap<String, String>)
         },
         (FieldType::Bool, Value::Bool(b)) => html! { (lang.t(if *b { "yes" } else { "no" })) },
         (FieldType::DateTime, Value::String(t)) => html! { (lang.time(t)) },
+        (FieldType::Money { .. } | FieldType::Decimal { .. }, Value::String(d)) => {
+            html! { (lang.decimal(d)) }
+        }
         (FieldType::Email, Value::String(e)) => html! { a href={ "mailto:" (e) } { (e) } },
         (FieldType::Phone, Value::String(p)) => html! { a href={ "tel:" (p) } { (p) } },
         (_, Value::String(s)) => html! { (s) },
@@ -353,6 +356,86 @@ pub async fn list(
     Ok(layout::page(&user, lang.entity(entity), Some(entity), body))
 }
 
+/// A rows field (invoice lines, addresses) as a table, computed columns included.
+pub fn rows_table(
+    lang: Lang,
+    def: &FieldDef,
+    rows: &[Value],
+    titles: &HashMap<String, String>,
+) -> Markup {
+    let FieldType::Rows(cols) = &def.ty else {
+        return html! {};
+    };
+    // Columns no row fills are left out.
+    let shown: Vec<&FieldDef> = cols
+        .iter()
+        .filter(|c| {
+            rows.iter()
+                .any(|r| r.get(&c.name).is_some_and(|v| !v.is_null()))
+        })
+        .collect();
+    html! {
+        table class="list rows" {
+            caption { (field_label(&def.name)) }
+            thead { tr { @for c in &shown { th scope="col" { (field_label(&c.name)) } } } }
+            tbody {
+                @for r in rows {
+                    tr { @for c in &shown {
+                        td class=[matches!(c.ty, FieldType::Money { .. } | FieldType::Decimal { .. }).then_some("num")] {
+                            (cell(lang, c, r.get(&c.name).unwrap_or(&Value::Null), titles))
+                        }
+                    } }
+                }
+            }
+        }
+    }
+}
+
+/// Whether an invoice is in each 1C database Kontor exchanges with: sent when its last change
+/// is at or before the position that database confirmed, or when that change came from 1C.
+async fn invoice_1c(
+    state: &AppState,
+    lang: Lang,
+    invoice: &Map<String, Value>,
+    last: Option<&kontor_core::read::HistoryItem>,
+) -> Markup {
+    let databases = state
+        .kontor
+        .store
+        .list(&kontor_store::ListQuery::all(
+            Entity::OnecDatabases,
+            None,
+            20,
+        ))
+        .await
+        .unwrap_or_default();
+    let draft = invoice.get("status").and_then(Value::as_str) == Some("draft");
+    html! {
+        @if !databases.is_empty() {
+            ul class="onec" {
+                @for db in &databases {
+                    @let name = db.data.get("name").and_then(Value::as_str).unwrap_or("1C");
+                    @let sent_seq = db.data.get("invoices_sent_seq").and_then(Value::as_i64).unwrap_or(0);
+                    @let sent_at = db.data.get("invoices_sent_at").and_then(Value::as_str).unwrap_or("");
+                    @let in_1c = last.is_some_and(|h| h.seq <= sent_seq || h.origin == "exchange");
+                    li {
+                        (name) ": "
+                        @if draft { (lang.t("invoice.draft_not_sent")) }
+                        @else if in_1c {
+                            (lang.t("invoice.in_1c"))
+                            @if !sent_at.is_empty() { " (" (lang.time(sent_at)) ")" }
+                        }
+                        @else { (lang.t("invoice.not_yet_1c")) }
+                        @if let Some(n) = invoice.get("number_1c").and_then(Value::as_str) {
+                            " · " (lang.t("invoice.number_1c")) " " (n)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// "Moved to the recycle bin; can be restored until …", for a record the user just deleted
 /// (read from the bin, so it says what is true).
 async fn deleted_notice(
@@ -454,9 +537,18 @@ pub async fn record(
                 }
             }
         }
+        @if entity == Entity::Invoices {
+            p { a href={ "/invoices/" (id) "/print" } { (lang.t("invoice.print")) } }
+            (invoice_1c(&state, lang, &data, history.items.first()).await)
+        }
         h2 { (lang.t("record.fields")) }
+        @for f in fields.iter().filter(|f| matches!(f.ty, FieldType::Rows(_))) {
+            @if let Some(Value::Array(rows)) = data.get(&f.name) {
+                @if !rows.is_empty() { (rows_table(lang, f, rows, &titles)) }
+            }
+        }
         dl class="fields" {
-            @for f in &fields {
+            @for f in fields.iter().filter(|f| !matches!(f.ty, FieldType::Rows(_))) {
                 @let v = data.get(&f.name).unwrap_or(&Value::Null);
                 @if !v.is_null() && v != &Value::Array(vec![]) {
                     dt { (field_label(&f.name)) }
@@ -628,4 +720,93 @@ pub async fn search(
         }
     };
     Ok(layout::page(&user, lang.t("search"), None, body))
+}
+
+/// `GET /invoices/{id}/print`: the invoice as a document to print (no navigation; the
+/// browser's print command prints it as shown).
+pub async fn print(
+    State(state): State<Arc<AppState>>,
+    user: WebUser,
+    Path((entity, id)): Path<(String, String)>,
+) -> Result<Markup, PageError> {
+    let lang = user.lang;
+    if page_entity(lang, &entity)? != Entity::Invoices {
+        return Err(PageError::not_found(lang));
+    }
+    let id = kontor_domain::record::parse_id(&id).ok_or_else(|| PageError::not_found(lang))?;
+    let rec = state
+        .kontor
+        .get(&user.actor, Entity::Invoices, &id)
+        .await
+        .map_err(|e| PageError::from_core(lang, e))?;
+    let shown = kontor_core::read::present(&user.actor, &rec);
+    let inv = shown.as_object().cloned().unwrap_or_default();
+    let schema = state
+        .kontor
+        .schema(Entity::Invoices)
+        .await
+        .map_err(|e| PageError::from_core(lang, e))?;
+    let visible = user.actor.visible_schema(&schema);
+    let s = |k: &str| inv.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let currency = s("currency");
+    let money = |k: &str| {
+        let v = s(k);
+        if v.is_empty() {
+            String::new()
+        } else {
+            format!("{} {currency}", lang.decimal(&v))
+        }
+    };
+    let buyer = match inv.get("company_id").and_then(Value::as_str) {
+        Some(c) => state
+            .kontor
+            .get(&user.actor, Entity::Companies, c)
+            .await
+            .ok()
+            .map(|r| r.data),
+        None => None,
+    };
+    let titles = ref_titles(
+        &state,
+        &user,
+        refs_in(
+            &visible.fields.iter().collect::<Vec<_>>(),
+            std::iter::once(&inv),
+        ),
+    )
+    .await?;
+    let title = format!("{} {}", lang.t("invoice.title"), s("number"));
+    let body = html! {
+        main id="content" class="document" {
+            h1 {
+                (lang.t("invoice.title")) " " (s("number"))
+                @if !s("issue_date").is_empty() { " " (lang.t("invoice.of")) " " (s("issue_date")) }
+            }
+            @if let Some(b) = &buyer {
+                p {
+                    strong { (lang.t("invoice.buyer")) ": " }
+                    (b.get("legal_name").or_else(|| b.get("name")).and_then(Value::as_str).unwrap_or(""))
+                    @for k in ["inn", "kpp"] {
+                        @if let Some(v) = b.get(k).and_then(Value::as_str) { ", " (k.to_uppercase()) " " (v) }
+                    }
+                }
+            }
+            @if !s("due_date").is_empty() { p { (lang.t("invoice.due")) ": " (s("due_date")) } }
+            @if let Some(lines) = visible.field("lines") {
+                @if let Some(Value::Array(rows)) = inv.get("lines") { (rows_table(lang, lines, rows, &titles)) }
+            }
+            table class="totals" {
+                tr { th scope="row" { (lang.t("invoice.subtotal")) } td class="num" { (money("subtotal")) } }
+                tr { th scope="row" { (lang.t("invoice.vat")) } td class="num" { (money("vat_total")) } }
+                tr { th scope="row" { (lang.t("invoice.total")) } td class="num" { strong { (money("total")) } } }
+                @if !s("paid_amount").is_empty() && s("paid_amount") != "0.00" {
+                    tr { th scope="row" { (lang.t("invoice.paid")) } td class="num" { (money("paid_amount")) } }
+                }
+            }
+            @if inv.get("vat_included").and_then(Value::as_bool) == Some(true) {
+                p class="muted" { (lang.t("invoice.vat_included")) }
+            }
+        }
+    };
+    Ok(layout::bare(lang, &title, body))
 }

@@ -623,7 +623,118 @@ async fn history_puts_a_record_back_as_it_was_and_undoes_a_batch(engine: Engine)
     srv.stop().await;
 }
 
+async fn an_invoice_with_lines_is_issued_edited_and_printed(engine: Engine) {
+    let srv = TestServer::start(engine).await;
+    let admin = srv.admin().await;
+    let company = id(&admin
+        .create(
+            "companies",
+            json!({"name": "Альфа", "legal_name": "ООО «Альфа»", "inn": "7707083893"}),
+        )
+        .await);
+    let mut b = Browser::new(&srv, "en");
+    b.log_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let form = b.get("/invoices/new").await;
+    assert!(
+        form.body.contains("name=\"lines[2].price\""),
+        "three blank lines"
+    );
+    let csrf = form.input("csrf");
+    let line = |price: &'static str| {
+        vec![
+            ("company_id", company.clone()),
+            ("number", "INV-7".to_string()),
+            ("issue_date", "2026-12-07".to_string()),
+            ("lines[0].description", "Консультация".to_string()),
+            ("lines[0].quantity", "2".to_string()),
+            ("lines[0].price", price.to_string()),
+            ("lines[0].vat_rate", "20".to_string()),
+            ("lines[1].description", "".to_string()),
+        ]
+    };
+    let post = |fields: Vec<(&'static str, String)>| {
+        let mut f: Vec<(&str, String)> = vec![("csrf", csrf.clone())];
+        f.extend(fields);
+        f
+    };
+    // A bad price: the message names the line, the lines stay as typed.
+    let bad_fields = post(line("abc"));
+    let bad_refs: Vec<(&str, &str)> = bad_fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let bad = b.post("/invoices/new", &bad_refs).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    assert!(bad.body.contains("lines[0].price"), "{}", bad.body);
+    assert_eq!(bad.input("lines[0].price"), "abc");
+    assert_eq!(bad.input("lines[0].description"), "Консультация");
+
+    let ok_fields = post(line("1500.00"));
+    let ok_refs: Vec<(&str, &str)> = ok_fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let made = b.post("/invoices/new", &ok_refs).await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+    let path = made.location().to_string();
+    let page = b.get(&path).await;
+    assert!(page.body.contains("Консультация"), "{}", page.body);
+    assert!(page.body.contains("3,000.00"), "line amount: {}", page.body);
+    assert!(page.body.contains("3,600.00"), "total with VAT");
+
+    // Printable: the buyer, the lines, the totals; no navigation.
+    let print = b.get(&format!("{path}/print")).await;
+    assert_eq!(print.status, StatusCode::OK);
+    assert!(print.body.contains("ООО «Альфа»") && print.body.contains("INN 7707083893"));
+    assert!(print.body.contains("3,600.00 RUB"), "{}", print.body);
+    assert!(!print.body.contains("nav class=\"side\""));
+    let not_invoice = b.get(&format!("/companies/{company}/print")).await;
+    assert_eq!(not_invoice.status, StatusCode::NOT_FOUND);
+
+    // Edit a line: the totals follow.
+    let edit = b.get(&format!("{path}/edit")).await;
+    assert_eq!(edit.input("lines[0].description"), "Консультация");
+    let mut fields: Vec<(&str, String)> = vec![("csrf", csrf.clone())];
+    for (k, v) in ok_fields.iter().skip(1) {
+        let v = if *k == "lines[0].quantity" {
+            "3".to_string()
+        } else {
+            v.clone()
+        };
+        fields.push((k, v));
+    }
+    let refs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let saved = b.post(&format!("{path}/edit"), &refs).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let page = b.get(&path).await;
+    assert!(page.body.contains("5,400.00"), "{}", page.body);
+    // Saving the form unchanged changes nothing.
+    let before = page
+        .body
+        .matches("Restore the record as it was here")
+        .count();
+    let edit = b.get(&format!("{path}/edit")).await;
+    let mut same: Vec<(String, String)> = vec![("csrf".into(), csrf.clone())];
+    for name in [
+        "company_id",
+        "number",
+        "issue_date",
+        "lines[0].description",
+        "lines[0].quantity",
+        "lines[0].price",
+        "lines[0].vat_rate",
+        "currency",
+    ] {
+        same.push((name.into(), edit.input(name)));
+    }
+    let refs: Vec<(&str, &str)> = same.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    b.post(&format!("{path}/edit"), &refs).await;
+    let page = b.get(&path).await;
+    assert_eq!(
+        page.body
+            .matches("Restore the record as it was here")
+            .count(),
+        before
+    );
+    srv.stop().await;
+}
+
 crate::engine_tests!(
+    an_invoice_with_lines_is_issued_edited_and_printed,
     history_puts_a_record_back_as_it_was_and_undoes_a_batch,
     pages_need_a_login_and_keep_the_session_in_a_safe_cookie,
     lists_and_records_show_what_the_api_would,
