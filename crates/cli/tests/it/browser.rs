@@ -237,8 +237,58 @@ async fn a_sales_manager_and_an_admin_walk_the_pages_in_a_real_browser() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     init_data(&data, ADMIN, PASSWORD);
-    let srv = Server::start(&data);
+    // A run of the 1C exchange for the admin's pages: a small catalog from 1C.
+    let catalog = dir.path().join("import.xml");
+    std::fs::write(
+        &catalog,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<КоммерческаяИнформация ВерсияСхемы=\"2.05\">\n\
+         <Классификатор><Ид>c</Ид><Наименование>Каталог</Наименование></Классификатор>\n\
+         <Каталог><Ид>c</Ид><ИдКлассификатора>c</ИдКлассификатора><Наименование>Каталог</Наименование><Товары>\n\
+         <Товар><Ид>p-1</Ид><Артикул>R-1</Артикул><Наименование>Ромашка садовая</Наименование></Товар>\n\
+         </Товары></Каталог>\n</КоммерческаяИнформация>\n",
+    )
+    .unwrap();
+    let o = crate::support::kontor()
+        .args([
+            "exchange",
+            "import",
+            "--data",
+            data.to_str().unwrap(),
+            catalog.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let backups = dir.path().join("backups");
+    let srv = Server::start_with(&data, &["--backup-to", backups.to_str().unwrap()]);
     let tok = token(&srv.base, ADMIN, PASSWORD).await;
+    // A snapshot, verified, for the backup page.
+    let job = api(
+        &srv.base,
+        &tok,
+        reqwest::Method::POST,
+        "/api/v1/admin/backups",
+        json!({}),
+    )
+    .await;
+    let job_path = format!("/api/v1/jobs/{}", job["id"].as_str().unwrap());
+    let started = Instant::now();
+    loop {
+        let j = api(
+            &srv.base,
+            &tok,
+            reqwest::Method::GET,
+            &job_path,
+            Value::Null,
+        )
+        .await;
+        if j["state"] != "running" {
+            assert_eq!(j["state"], "succeeded", "{j}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "snapshot: {j}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     for email in ["anna@browser.test", "boris@browser.test"] {
         api(
             &srv.base,
@@ -428,5 +478,22 @@ async fn a_sales_manager_and_an_admin_walk_the_pages_in_a_real_browser() {
     assert!(!page.contains("123-45-67"), "{page}");
     let page = vera.visit("/contacts?q=123-45-67", "no-phone-search").await;
     assert!(!page.contains("Смирнова"), "{page}");
+    // Not an admin: no administration.
+    let page = vera.visit("/admin/backups", "no-admin").await;
+    assert!(!page.contains("snapshot"), "{page}");
     vera.close().await;
+
+    // The admin sees the backups (the verified snapshot) and the exchange run's report.
+    let mut admin = Browser::open(&driver, &chromium, &srv.base, "en", "admin").await;
+    admin.log_in(ADMIN, PASSWORD).await;
+    let page = admin.visit("/admin/backups", "backups").await;
+    assert!(page.contains("Newest verified snapshot:"), "{page}");
+    assert!(page.contains("✓"));
+    let page = admin.visit("/admin/exchange", "exchange-runs").await;
+    assert!(page.contains("exchange."), "{page}");
+    let page = admin.click("table.list tbody a", "exchange-run").await;
+    assert!(page.contains("import.xml"), "{page}");
+    let page = admin.visit("/products", "products-from-1c").await;
+    assert!(page.contains("Ромашка садовая"), "{page}");
+    admin.close().await;
 }

@@ -106,6 +106,9 @@ pub fn page(user: &WebUser, title: &str, current: Option<Entity>, body: Markup) 
                         }
                         li class="sep" { a href="/history" { (lang.t("record.history")) } }
                         li { a href="/trash" { (lang.t("bin.title")) } }
+                        @if user.actor.is_admin() {
+                            li { a href="/admin" { (lang.t("admin.title")) } }
+                        }
                     }
                 }
                 main id="content" { (body) }

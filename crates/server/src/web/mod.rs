@@ -5,9 +5,10 @@
 //! `session.rs` (the session cookie, CSRF, login and logout), `layout.rs` (the frame of a page
 //! and the stylesheet), `pages.rs` (overview, lists, records, search), `forms.rs` (create, edit,
 //! delete), `bin.rs` (the recycle bin), `history.rs` (history, restore as of
-//! an entry, undo of a batch), `i18n.rs` (English, German, Russian, from the
+//! an entry, undo of a batch), `admin.rs` (backups, 1C exchange runs), `i18n.rs` (English, German, Russian, from the
 //! browser's languages).
 
+pub mod admin;
 pub mod bin;
 pub mod forms;
 pub mod history;
@@ -37,6 +38,10 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/search", get(pages::search))
         .route("/assets/{name}", get(layout::asset))
         .route("/favicon.ico", get(|| async { StatusCode::NOT_FOUND }))
+        .route("/admin", get(admin::home))
+        .route("/admin/backups", get(admin::backups))
+        .route("/admin/exchange", get(admin::exchange_runs))
+        .route("/admin/exchange/{id}", get(admin::exchange_run))
         .route("/history", get(history::page))
         .route("/history/restore", post(history::restore))
         .route("/history/undo", post(history::undo))

@@ -733,7 +733,39 @@ async fn an_invoice_with_lines_is_issued_edited_and_printed(engine: Engine) {
     srv.stop().await;
 }
 
+async fn administration_is_for_admins_only(engine: Engine) {
+    let srv = TestServer::start(engine).await;
+    let _m = srv.user("m@x.ru", "manager", None).await;
+    let mut m = Browser::new(&srv, "en");
+    m.log_in("m@x.ru", "user-password-1").await;
+    let home = m.get("/").await;
+    assert!(!home.body.contains("href=\"/admin\""));
+    for path in ["/admin", "/admin/backups", "/admin/exchange"] {
+        assert_eq!(m.get(path).await.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    let missing = format!(
+        "/admin/exchange/{}",
+        "0".repeat(8) + "-0000-7000-8000-000000000000"
+    );
+    assert_eq!(m.get(&missing).await.status, StatusCode::FORBIDDEN);
+    let mut a = Browser::new(&srv, "en");
+    a.log_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert!(a.get("/").await.body.contains("href=\"/admin\""));
+    let backups = a.get("/admin/backups").await;
+    assert_eq!(backups.status, StatusCode::OK);
+    assert!(
+        backups.body.contains("This server has no backup settings."),
+        "{}",
+        backups.body
+    );
+    let runs = a.get("/admin/exchange").await;
+    assert!(runs.body.contains("No exchange with 1C has run yet."));
+    assert_eq!(a.get(&missing).await.status, StatusCode::NOT_FOUND);
+    srv.stop().await;
+}
+
 crate::engine_tests!(
+    administration_is_for_admins_only,
     an_invoice_with_lines_is_issued_edited_and_printed,
     history_puts_a_record_back_as_it_was_and_undoes_a_batch,
     pages_need_a_login_and_keep_the_session_in_a_safe_cookie,

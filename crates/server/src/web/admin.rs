@@ -1,0 +1,231 @@
+//! Administration pages (admins only, as the admin API): the backups' state (target, shipping
+//! lag, the newest and the newest verified snapshot, failed verifications, every archive) and
+//! the 1C exchange runs with their reports.
+
+use super::layout;
+use super::session::WebUser;
+use super::PageError;
+use crate::routes::exchange_runs::RUN_KINDS;
+use crate::tracked_jobs::job_json;
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use maud::{html, Markup};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// Exchange runs listed on one page.
+const RUNS_SHOWN: u32 = 50;
+
+fn admins_only(user: &WebUser) -> Result<(), PageError> {
+    if user.actor.is_admin() {
+        Ok(())
+    } else {
+        Err(PageError::status(
+            user.lang,
+            StatusCode::FORBIDDEN,
+            "error.forbidden",
+        ))
+    }
+}
+
+/// Any JSON value as nested lists: how reports and states are shown in full.
+pub fn json_view(v: &Value) -> Markup {
+    match v {
+        Value::Object(m) if m.is_empty() => html! { "—" },
+        Value::Object(m) => html! {
+            dl class="fields" {
+                @for (k, v) in m {
+                    @if !v.is_null() {
+                        dt { (super::i18n::field_label(k)) }
+                        dd { (json_view(v)) }
+                    }
+                }
+            }
+        },
+        Value::Array(a) if a.is_empty() => html! { "—" },
+        Value::Array(a) => html! { ol { @for v in a { li { (json_view(v)) } } } },
+        Value::String(s) => html! { (s) },
+        Value::Null => html! { "—" },
+        other => html! { (other.to_string()) },
+    }
+}
+
+/// `GET /admin`.
+pub async fn home(user: WebUser) -> Result<Markup, PageError> {
+    admins_only(&user)?;
+    let lang = user.lang;
+    Ok(layout::page(
+        &user,
+        lang.t("admin.title"),
+        None,
+        html! {
+            h1 { (lang.t("admin.title")) }
+            ul {
+                li { a href="/admin/backups" { (lang.t("admin.backups")) } }
+                li { a href="/admin/exchange" { (lang.t("admin.exchange")) } }
+                li { a href="/history?origin=import" { (lang.t("admin.imports")) } }
+            }
+        },
+    ))
+}
+
+/// `GET /admin/backups`.
+pub async fn backups(
+    State(state): State<Arc<AppState>>,
+    user: WebUser,
+) -> Result<Markup, PageError> {
+    admins_only(&user)?;
+    let lang = user.lang;
+    let Some(desk) = state.backups.clone() else {
+        return Ok(layout::page(
+            &user,
+            lang.t("admin.backups"),
+            None,
+            html! { h1 { (lang.t("admin.backups")) } p { (lang.t("admin.no_backups")) } },
+        ));
+    };
+    // A bucket is asked over the network, a folder read from disk: off the request's thread.
+    let read = tokio::task::spawn_blocking(move || {
+        Ok::<_, kontor_backup::BackupError>((desk.status()?, desk.list()?))
+    })
+    .await;
+    let (status, list) = match read {
+        Ok(Ok(both)) => both,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "the backups page could not read the backups");
+            return Err(PageError::Page {
+                lang,
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                message: format!("{}: {e}", lang.t("admin.backups_unreadable")),
+            });
+        }
+        Err(_) => {
+            return Err(PageError::status(
+                lang,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "error.title",
+            ))
+        }
+    };
+    let verified = &status["newest_verified"];
+    let failed = status["failed_verifications"]
+        .as_array()
+        .map_or(0, Vec::len);
+    let body = html! {
+        h1 { (lang.t("admin.backups")) }
+        @if verified.is_null() {
+            p class="error" role="alert" { (lang.t("admin.never_verified")) }
+        } @else {
+            p class="notice" role="status" {
+                (lang.t("admin.last_verified")) " "
+                strong { (verified["id"].as_str().unwrap_or("")) }
+                @if let Some(at) = verified["verification"]["at"].as_str() { " · " (lang.time(at)) }
+            }
+        }
+        @if failed > 0 {
+            p class="error" role="alert" { (lang.t("admin.failed_verifications")) " " (failed) }
+        }
+        h2 { (lang.t("admin.state")) }
+        (json_view(&status))
+        h2 { (lang.t("admin.archives")) }
+        table class="list" {
+            thead { tr {
+                th scope="col" { (lang.t("admin.archive")) }
+                th scope="col" { (lang.t("record.created")) }
+                th scope="col" class="num" { "seq" }
+                th scope="col" class="num" { "MiB" }
+                th scope="col" { (lang.t("admin.verification")) }
+            } }
+            tbody {
+                @for a in list["archives"].as_array().into_iter().flatten() {
+                    tr {
+                        td { (a["id"].as_str().unwrap_or("")) }
+                        td { (a["created_at"].as_str().map(|t| lang.time(t)).unwrap_or_default()) }
+                        td class="num" { (a["seq"].as_i64().map(|s| lang.count(s.max(0) as u64)).unwrap_or_default()) }
+                        td class="num" { (format!("{:.1}", a["bytes"].as_f64().unwrap_or(0.0) / 1048576.0)) }
+                        td {
+                            @match a["verification"]["ok"].as_bool() {
+                                Some(true) => { "✓ " (a["verification"]["at"].as_str().map(|t| lang.time(t)).unwrap_or_default()) }
+                                Some(false) => { span class="error" { "✗ " (a["verification"]["error"].as_str().unwrap_or("")) } }
+                                None => { span class="muted" { (lang.t("admin.not_verified")) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(layout::page(&user, lang.t("admin.backups"), None, body))
+}
+
+/// `GET /admin/exchange`: the runs, newest first.
+pub async fn exchange_runs(
+    State(state): State<Arc<AppState>>,
+    user: WebUser,
+) -> Result<Markup, PageError> {
+    admins_only(&user)?;
+    let lang = user.lang;
+    let rows = state
+        .kontor
+        .store
+        .jobs(RUN_KINDS, None, RUNS_SHOWN)
+        .await
+        .map_err(|e| PageError::from_core(lang, e.into()))?;
+    let body = html! {
+        h1 { (lang.t("admin.exchange")) }
+        @if rows.is_empty() {
+            p { (lang.t("admin.no_runs")) }
+        } @else {
+            table class="list" {
+                thead { tr {
+                    th scope="col" { (lang.t("record.created")) }
+                    th scope="col" { (lang.t("bin.kind")) }
+                    th scope="col" { (lang.t("admin.run_state")) }
+                    th scope="col" { (lang.t("admin.progress")) }
+                } }
+                tbody {
+                    @for r in &rows {
+                        tr {
+                            td { a href={ "/admin/exchange/" (r.id) } { (lang.time(&kontor_domain::time::format(r.created_at))) } }
+                            td { (r.kind) }
+                            td { (r.state) @if let Some(e) = &r.error { " · " span class="error" { (e) } } }
+                            td { (r.phase.as_deref().unwrap_or("")) " " (r.done) @if let Some(t) = r.total { " / " (t) } }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(layout::page(&user, lang.t("admin.exchange"), None, body))
+}
+
+/// `GET /admin/exchange/{id}`: one run and its whole report.
+pub async fn exchange_run(
+    State(state): State<Arc<AppState>>,
+    user: WebUser,
+    Path(id): Path<String>,
+) -> Result<Markup, PageError> {
+    admins_only(&user)?;
+    let lang = user.lang;
+    let id = kontor_domain::record::parse_id(&id).ok_or_else(|| PageError::not_found(lang))?;
+    let row = state
+        .kontor
+        .store
+        .job(&id)
+        .await
+        .map_err(|e| PageError::from_core(lang, e.into()))?
+        .filter(|r| r.kind.starts_with(RUN_KINDS))
+        .ok_or_else(|| PageError::not_found(lang))?;
+    let run = job_json(&row);
+    let batch = run["result"]["batch"].as_str().map(str::to_string);
+    let body = html! {
+        p class="muted" { a href="/admin/exchange" { (lang.t("admin.exchange")) } }
+        h1 { (row.kind) " · " (lang.time(&kontor_domain::time::format(row.created_at))) }
+        @if let Some(b) = batch {
+            p { a href={ "/history?batch=" (b) } { (lang.t("history.batch")) } }
+        }
+        (json_view(&run))
+    };
+    Ok(layout::page(&user, lang.t("admin.exchange"), None, body))
+}
