@@ -21,11 +21,7 @@ fn admins_only(user: &WebUser) -> Result<(), PageError> {
     if user.actor.is_admin() {
         Ok(())
     } else {
-        Err(PageError::status(
-            user.lang,
-            StatusCode::FORBIDDEN,
-            "error.forbidden",
-        ))
+        Err(PageError::forbidden(user.lang))
     }
 }
 

@@ -31,11 +31,7 @@ pub async fn page(
     RawQuery(raw): RawQuery,
 ) -> Result<Markup, PageError> {
     let lang = user.lang;
-    let pairs: BTreeMap<String, String> =
-        crate::extract::serde_urlencoded_pairs(raw.as_deref().unwrap_or(""))
-            .ok_or_else(|| PageError::bad_request(lang, "the query string is malformed"))?
-            .into_iter()
-            .collect();
+    let pairs = super::query_map(lang, raw.as_deref())?;
     let entity = pairs.get("entity").filter(|e| !e.is_empty());
     let page = state
         .kontor
@@ -178,20 +174,10 @@ pub async fn restore(
     user: WebUser,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    let lang = user.lang;
-    user.check_csrf(csrf_of(&form))?;
-    let picks = picked(lang, &form)?;
-    let n = picks.len();
-    let mutations = picks
-        .into_iter()
-        .map(|(entity, id)| Mutation::RestoreDeleted { entity, id })
-        .collect();
-    state
-        .kontor
-        .write(&user.actor, Origin::Web, mutations)
-        .await
-        .map_err(|e| PageError::from_core(lang, e))?;
-    Ok(Redirect::to(&format!("/trash?restored={n}")).into_response())
+    apply_picks(&state, &user, &form, "restored", |entity, id| {
+        Mutation::RestoreDeleted { entity, id }
+    })
+    .await
 }
 
 /// `POST /trash/purge` (admins): removes the picked records for good.
@@ -200,25 +186,35 @@ pub async fn purge(
     user: WebUser,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    let lang = user.lang;
-    user.check_csrf(csrf_of(&form))?;
     if !user.actor.is_admin() {
-        return Err(PageError::status(
-            lang,
-            StatusCode::FORBIDDEN,
-            "error.forbidden",
-        ));
+        return Err(PageError::forbidden(user.lang));
     }
-    let picks = picked(lang, &form)?;
+    apply_picks(&state, &user, &form, "purged", |entity, id| {
+        Mutation::Purge { entity, id }
+    })
+    .await
+}
+
+/// One mutation per picked record, in one batch; then the bin, saying how many (`done=N`).
+async fn apply_picks(
+    state: &AppState,
+    user: &WebUser,
+    form: &[(String, String)],
+    done: &str,
+    mutation: impl Fn(Entity, String) -> Mutation,
+) -> Result<Response, PageError> {
+    let lang = user.lang;
+    user.check_csrf(csrf_of(form))?;
+    let picks = picked(lang, form)?;
     let n = picks.len();
     let mutations = picks
         .into_iter()
-        .map(|(entity, id)| Mutation::Purge { entity, id })
+        .map(|(entity, id)| mutation(entity, id))
         .collect();
     state
         .kontor
         .write(&user.actor, Origin::Web, mutations)
         .await
         .map_err(|e| PageError::from_core(lang, e))?;
-    Ok(Redirect::to(&format!("/trash?purged={n}")).into_response())
+    Ok(Redirect::to(&format!("/trash?{done}={n}")).into_response())
 }

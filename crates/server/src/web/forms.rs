@@ -5,7 +5,7 @@
 
 use super::i18n::{field_label, Lang};
 use super::layout;
-use super::pages::{page_entity, title_of};
+use super::pages::{page_entity, record_at, schema_of, title_of};
 use super::session::WebUser;
 use super::PageError;
 use crate::AppState;
@@ -339,17 +339,9 @@ pub async fn new_form(
     let lang = user.lang;
     let entity = page_entity(lang, &entity)?;
     if !user.actor.can_any(entity, Action::Create) {
-        return Err(PageError::status(
-            lang,
-            StatusCode::FORBIDDEN,
-            "error.forbidden",
-        ));
+        return Err(PageError::forbidden(lang));
     }
-    let schema = state
-        .kontor
-        .schema(entity)
-        .await
-        .map_err(|e| PageError::from_core(lang, e))?;
+    let schema = schema_of(&state, lang, entity).await?;
     let fields = form_fields(&user, entity, &schema, false);
     let values = fields
         .iter()
@@ -383,11 +375,7 @@ pub async fn create(
     let entity = page_entity(lang, &entity)?;
     let values: HashMap<String, String> = form.into_iter().collect();
     user.check_csrf(values.get("csrf").map(String::as_str).unwrap_or(""))?;
-    let schema = state
-        .kontor
-        .schema(entity)
-        .await
-        .map_err(|e| PageError::from_core(lang, e))?;
+    let schema = schema_of(&state, lang, entity).await?;
     let fields = form_fields(&user, entity, &schema, false);
     let mut input = Map::new();
     for f in &fields {
@@ -446,28 +434,14 @@ pub async fn edit_form(
     Path((entity, id)): Path<(String, String)>,
 ) -> Result<Markup, PageError> {
     let lang = user.lang;
-    let entity = page_entity(lang, &entity)?;
-    let id = kontor_domain::record::parse_id(&id).ok_or_else(|| PageError::not_found(lang))?;
-    let rec = state
-        .kontor
-        .get(&user.actor, entity, &id)
-        .await
-        .map_err(|e| PageError::from_core(lang, e))?;
+    let (entity, rec) = record_at(&state, &user, &entity, &id).await?;
     if !user
         .actor
         .can(entity, Action::Update, rec.owner_id.as_deref())
     {
-        return Err(PageError::status(
-            lang,
-            StatusCode::FORBIDDEN,
-            "error.forbidden",
-        ));
+        return Err(PageError::forbidden(lang));
     }
-    let schema = state
-        .kontor
-        .schema(entity)
-        .await
-        .map_err(|e| PageError::from_core(lang, e))?;
+    let schema = schema_of(&state, lang, entity).await?;
     let fields = form_fields(&user, entity, &schema, true);
     let mut values = HashMap::new();
     for f in &fields {
@@ -499,20 +473,10 @@ pub async fn update(
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
     let lang = user.lang;
-    let entity = page_entity(lang, &entity)?;
-    let id = kontor_domain::record::parse_id(&id).ok_or_else(|| PageError::not_found(lang))?;
     let values: HashMap<String, String> = form.into_iter().collect();
     user.check_csrf(values.get("csrf").map(String::as_str).unwrap_or(""))?;
-    let rec = state
-        .kontor
-        .get(&user.actor, entity, &id)
-        .await
-        .map_err(|e| PageError::from_core(lang, e))?;
-    let schema = state
-        .kontor
-        .schema(entity)
-        .await
-        .map_err(|e| PageError::from_core(lang, e))?;
+    let (entity, rec) = record_at(&state, &user, &entity, &id).await?;
+    let schema = schema_of(&state, lang, entity).await?;
     let fields = form_fields(&user, entity, &schema, true);
     let mut input = Map::new();
     for f in &fields {

@@ -91,12 +91,7 @@ pub async fn page(
     RawQuery(raw): RawQuery,
 ) -> Result<Markup, PageError> {
     let lang = user.lang;
-    let pairs: BTreeMap<String, String> =
-        crate::extract::serde_urlencoded_pairs(raw.as_deref().unwrap_or(""))
-            .ok_or_else(|| PageError::bad_request(lang, "the query string is malformed"))?
-            .into_iter()
-            .filter(|(_, v)| !v.trim().is_empty())
-            .collect();
+    let pairs = super::query_map(lang, raw.as_deref())?;
     let get = |k: &str| pairs.get(k).map(|v| v.trim().to_string());
     let params = HistoryParams {
         entity: get("entity"),

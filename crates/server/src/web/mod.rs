@@ -60,6 +60,18 @@ pub fn router() -> Router<Arc<AppState>> {
         .layer(axum::middleware::map_response(page_headers))
 }
 
+/// A page's query string as a map, blank values left out (an empty filter is no filter).
+pub fn query_map(
+    lang: Lang,
+    raw: Option<&str>,
+) -> Result<std::collections::BTreeMap<String, String>, PageError> {
+    Ok(crate::extract::serde_urlencoded_pairs(raw.unwrap_or(""))
+        .ok_or_else(|| PageError::bad_request(lang, "the query string is malformed"))?
+        .into_iter()
+        .filter(|(_, v)| !v.trim().is_empty())
+        .collect())
+}
+
 /// Headers every page carries: no framing, no sniffing, no scripts or styles from elsewhere.
 async fn page_headers(mut resp: Response) -> Response {
     let h = resp.headers_mut();
@@ -104,6 +116,10 @@ impl PageError {
         }
     }
 
+    pub fn forbidden(lang: Lang) -> PageError {
+        PageError::status(lang, StatusCode::FORBIDDEN, "error.forbidden")
+    }
+
     pub fn not_found(lang: Lang) -> PageError {
         PageError::status(lang, StatusCode::NOT_FOUND, "error.not_found")
     }
@@ -126,9 +142,7 @@ impl PageError {
         };
         match e {
             CoreError::Domain(DomainError::NotFound { .. }) => PageError::not_found(lang),
-            CoreError::Domain(DomainError::Forbidden { .. }) => {
-                PageError::status(lang, StatusCode::FORBIDDEN, "error.forbidden")
-            }
+            CoreError::Domain(DomainError::Forbidden { .. }) => PageError::forbidden(lang),
             CoreError::Domain(DomainError::Conflicts(list)) => {
                 let said: Vec<&str> = list.iter().map(|c| c.message.as_str()).collect();
                 page(

@@ -55,6 +55,33 @@ pub fn page_entity(lang: Lang, name: &str) -> Result<Entity, PageError> {
         .ok_or_else(|| PageError::not_found(lang))
 }
 
+/// An entity's schema, custom fields included.
+pub async fn schema_of(state: &AppState, lang: Lang, entity: Entity) -> Result<Schema, PageError> {
+    state
+        .kontor
+        .schema(entity)
+        .await
+        .map_err(|e| PageError::from_core(lang, e))
+}
+
+/// The record a page's path names (`/{entity}/{id}`), as the user may read it.
+pub async fn record_at(
+    state: &AppState,
+    user: &WebUser,
+    entity: &str,
+    id: &str,
+) -> Result<(Entity, kontor_domain::record::Record), PageError> {
+    let lang = user.lang;
+    let entity = page_entity(lang, entity)?;
+    let id = kontor_domain::record::parse_id(id).ok_or_else(|| PageError::not_found(lang))?;
+    let rec = state
+        .kontor
+        .get(&user.actor, entity, &id)
+        .await
+        .map_err(|e| PageError::from_core(lang, e))?;
+    Ok((entity, rec))
+}
+
 /// Fields that fit in a list cell or a line of the record page.
 fn is_scalar(def: &FieldDef) -> bool {
     !matches!(
@@ -252,11 +279,7 @@ pub async fn list(
     let lang = user.lang;
     let entity = page_entity(lang, &entity)?;
     let query = ListQuery::parse(lang, raw.as_deref())?;
-    let schema = state
-        .kontor
-        .schema(entity)
-        .await
-        .map_err(|e| PageError::from_core(lang, e))?;
+    let schema = schema_of(&state, lang, entity).await?;
     let visible = user.actor.visible_schema(&schema);
     let page = state
         .kontor
@@ -474,20 +497,11 @@ pub async fn record(
     Path((entity, id)): Path<(String, String)>,
 ) -> Result<Markup, PageError> {
     let lang = user.lang;
-    let entity = page_entity(lang, &entity)?;
-    let id = kontor_domain::record::parse_id(&id).ok_or_else(|| PageError::not_found(lang))?;
-    let rec = state
-        .kontor
-        .get(&user.actor, entity, &id)
-        .await
-        .map_err(|e| PageError::from_core(lang, e))?;
+    let (entity, rec) = record_at(&state, &user, &entity, &id).await?;
+    let id = rec.id.clone();
     let shown = kontor_core::read::present(&user.actor, &rec);
     let data = shown.as_object().cloned().unwrap_or_default();
-    let schema = state
-        .kontor
-        .schema(entity)
-        .await
-        .map_err(|e| PageError::from_core(lang, e))?;
+    let schema = schema_of(&state, lang, entity).await?;
     let visible = user.actor.visible_schema(&schema);
     let fields: Vec<&FieldDef> = visible.fields.iter().collect();
     let mut refs = refs_in(&fields, std::iter::once(&data));
@@ -733,19 +747,10 @@ pub async fn print(
     if page_entity(lang, &entity)? != Entity::Invoices {
         return Err(PageError::not_found(lang));
     }
-    let id = kontor_domain::record::parse_id(&id).ok_or_else(|| PageError::not_found(lang))?;
-    let rec = state
-        .kontor
-        .get(&user.actor, Entity::Invoices, &id)
-        .await
-        .map_err(|e| PageError::from_core(lang, e))?;
+    let (_, rec) = record_at(&state, &user, &entity, &id).await?;
     let shown = kontor_core::read::present(&user.actor, &rec);
     let inv = shown.as_object().cloned().unwrap_or_default();
-    let schema = state
-        .kontor
-        .schema(Entity::Invoices)
-        .await
-        .map_err(|e| PageError::from_core(lang, e))?;
+    let schema = schema_of(&state, lang, Entity::Invoices).await?;
     let visible = user.actor.visible_schema(&schema);
     let s = |k: &str| inv.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     let currency = s("currency");

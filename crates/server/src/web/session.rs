@@ -118,11 +118,7 @@ impl FromRequestParts<Arc<AppState>> for WebUser {
                     token,
                 })
             }
-            Ok(_) => Err(PageError::status(
-                lang,
-                StatusCode::FORBIDDEN,
-                "error.forbidden",
-            )),
+            Ok(_) => Err(PageError::forbidden(lang)),
             Err(CoreError::Unauthorized(_)) => Err(to_login()),
             Err(e) => Err(PageError::from_core(lang, e)),
         }
