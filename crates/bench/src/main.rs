@@ -19,6 +19,7 @@ mod import;
 mod lists;
 mod logins;
 mod search;
+mod web;
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -68,7 +69,8 @@ struct Args {
     /// `core` (the API figures above), `backups` (snapshots, restore, replay, shipping lag;
     /// see `backups.rs`), `exchange` (a 1C catalog imported; see `exchange.rs`) or `search`
     /// (global search and lists at `--contacts`, per engine in `--engines`; see `search.rs`)
-    /// or `import` (a CSV of `--contacts` rows imported and exported; see `import.rs`).
+    /// or `import` (a CSV of `--contacts` rows imported and exported; see `import.rs`) or
+    /// `web` (the web pages' time and weight at `--contacts`; see `web.rs`).
     #[arg(long, default_value = "core")]
     suite: String,
     /// Exchange suite: offers in the generated catalog (four per product).
@@ -138,7 +140,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let work = tempfile::tempdir()?;
     let mut report = Report { lines: Vec::new() };
-    if ["exchange", "backups", "search", "import"].contains(&args.suite.as_str()) {
+    if ["exchange", "backups", "search", "import", "web"].contains(&args.suite.as_str()) {
         let dir = match &args.work {
             Some(d) => {
                 std::fs::create_dir_all(d)?;
@@ -152,6 +154,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             search::measure(&args, &dir, &mut report).await?;
         } else if args.suite == "import" {
             import::measure(&args, &dir, &mut report).await?;
+        } else if args.suite == "web" {
+            web::measure(&args, &dir, &mut report).await?;
         } else {
             backups::measure(&args, &dir, &mut report).await?;
         }

@@ -40,6 +40,9 @@ pub struct ListParams {
     pub order: Option<String>,
     /// Whether to count the records the list selects.
     pub count: bool,
+    /// Count only up to [`EXACT_COUNT_UP_TO`]; beyond, the total is that bound, marked
+    /// `total_is_lower_bound` (pages that must not wait for a count of a million).
+    pub count_bounded: bool,
     /// Every other query parameter: `field=value` or `field[op]=value`.
     pub filters: Vec<(String, String)>,
 }
@@ -51,6 +54,9 @@ pub struct Total {
     /// The database's estimate rather than a count (large lists), or a count of what can be
     /// shown to a role that hides fields.
     pub total_is_estimate: bool,
+    /// Only "more than `total`" is known (a bounded count, see [`ListParams::count_bounded`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub total_is_lower_bound: bool,
 }
 
 /// A page of a list.
@@ -170,6 +176,7 @@ impl Kontor {
             total: p.count.then_some(Some(Total {
                 total: 0,
                 total_is_estimate: false,
+                total_is_lower_bound: false,
             })),
         };
         // Search text holds no control characters, so such a `q` matches nothing (and never
@@ -252,16 +259,28 @@ impl Kontor {
             Some(None)
         } else {
             q.after = None;
-            let c = self.store.count(&q, EXACT_COUNT_UP_TO).await?;
             Some(Some(match q_total {
                 Some(n) => Total {
                     total: n as u64,
                     total_is_estimate: true,
+                    total_is_lower_bound: false,
                 },
-                None => Total {
-                    total: c.n,
-                    total_is_estimate: !c.exact,
-                },
+                None if p.count_bounded => {
+                    let n = self.store.count_at_most(&q, EXACT_COUNT_UP_TO).await?;
+                    Total {
+                        total: n.min(EXACT_COUNT_UP_TO),
+                        total_is_estimate: false,
+                        total_is_lower_bound: n > EXACT_COUNT_UP_TO,
+                    }
+                }
+                None => {
+                    let c = self.store.count(&q, EXACT_COUNT_UP_TO).await?;
+                    Total {
+                        total: c.n,
+                        total_is_estimate: !c.exact,
+                        total_is_lower_bound: false,
+                    }
+                }
             }))
         };
         Ok(ListPage {

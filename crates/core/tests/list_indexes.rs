@@ -343,6 +343,9 @@ async fn counts_beyond_the_bound(engine: Engine) {
     let q = ListQuery::all(Entity::Contacts, None, 10);
     let exact = k.store.count(&q, 100).await.unwrap();
     assert_eq!((exact.n, exact.exact), (30, true));
+    // A bounded count stops one past the bound, on either engine.
+    assert_eq!(k.store.count_at_most(&q, 5).await.unwrap(), 6);
+    assert_eq!(k.store.count_at_most(&q, 100).await.unwrap(), 30);
     let bounded = k.store.count(&q, 5).await.unwrap();
     match engine {
         Engine::Sqlite => assert_eq!((bounded.n, bounded.exact), (30, true)),

@@ -557,6 +557,19 @@ macro_rules! sql_engine {
                 }
             }
 
+            async fn count_at_most(
+                &self,
+                q: &$crate::ListQuery,
+                bound: u64,
+            ) -> $crate::StoreResult<u64> {
+                use $crate::sql::RowAccess;
+                let hint = self.list_hints.choose(q);
+                let stmt = self.dialect.list_count(q, bound, hint.as_deref());
+                let rows = fetch_all(&self.readers, stmt).await?;
+                let n = rows.first().map(|r| r.req_int("n")).transpose()?.unwrap_or(0);
+                Ok(u64::try_from(n).unwrap_or(0))
+            }
+
             async fn ensure_list_indexes(
                 &self,
                 wanted: &[(kontor_domain::Entity, String, kontor_domain::listing::KeyKind)],

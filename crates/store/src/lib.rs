@@ -199,6 +199,9 @@ pub trait Store: Send + Sync + 'static {
     /// How many live records the query selects (cursor and limit aside): exact when at most
     /// `bound`, otherwise the database's estimate (or, where it has none, an exact count).
     async fn count(&self, q: &ListQuery, bound: u64) -> StoreResult<Count>;
+    /// How many live records the query selects, counting no further than `bound + 1` (a
+    /// result above `bound` says only "more than `bound`"; never a scan of a big list).
+    async fn count_at_most(&self, q: &ListQuery, bound: u64) -> StoreResult<u64>;
     /// Makes the list indexes exactly these `(entity, field, kind)`: builds the missing ones
     /// (without blocking writes on PostgreSQL) and drops those no longer wanted. Returns the
     /// names built and dropped.

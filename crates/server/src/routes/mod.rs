@@ -154,6 +154,7 @@ pub fn list_params(mut q: QueryPairs) -> ApiResult<ListParams> {
         sort: q.take("sort")?,
         order: q.take("order")?,
         count,
+        count_bounded: false,
         filters: q.0,
     })
 }

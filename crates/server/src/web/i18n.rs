@@ -102,6 +102,7 @@ impl Lang {
             "list.apply" => ("Apply", "Anwenden", "Применить"),
             "list.total" => ("records", "Datensätze", "записей"),
             "list.about" => ("about", "etwa", "около"),
+            "list.more_than" => ("more than", "mehr als", "более"),
             "record.fields" => ("Fields", "Felder", "Поля"),
             "record.history" => ("History", "Verlauf", "История"),
             "record.related" => ("Related", "Verknüpft", "Связанные"),

@@ -242,6 +242,8 @@ impl ListQuery {
             sort: opt(&self.sort),
             order: opt(&self.order),
             count: self.cursor.is_none(),
+            // A page does not wait for a count of a million: "more than 10,000" will do.
+            count_bounded: true,
             filters: self.filters.clone(),
         }
     }
@@ -335,7 +337,8 @@ pub async fn list(
         }
         @if let Some(total) = page.total.and_then(|t| t) {
             p class="muted" {
-                @if total.total_is_estimate { (lang.t("list.about")) " " }
+                @if total.total_is_lower_bound { (lang.t("list.more_than")) " " }
+                @else if total.total_is_estimate { (lang.t("list.about")) " " }
                 (lang.count(total.total)) " " (lang.t("list.total"))
             }
         }
