@@ -243,6 +243,26 @@ fn row_schema(defs: &[FieldDef], mode: Mode) -> Value {
     s
 }
 
+/// The exact shape of an entity's fields of type Object, where the write path checks one: a
+/// role's permission documents, an import template's columns.
+fn object_documents(entity: Entity) -> Map<String, Value> {
+    match entity {
+        Entity::Roles => role_documents(),
+        Entity::ImportTemplates => {
+            // As `validate` checks it: header → target, both at most 200 characters.
+            let mut out = Map::new();
+            out.insert(
+                "columns".into(),
+                json!({"type": "object", "maxProperties": 4096,
+                       "propertyNames": {"maxLength": 200},
+                       "additionalProperties": {"type": "string", "maxLength": 200}}),
+            );
+            out
+        }
+        _ => Map::new(),
+    }
+}
+
 /// The exact shape of a role's permission documents (the fields of type Object).
 fn role_documents() -> Map<String, Value> {
     let scope = json!({"type": "string", "enum": ["all", "team", "own", "none"]});
@@ -302,23 +322,14 @@ pub fn record(schema: &Schema) -> Value {
 /// A create (`Mode::Create`) or update (`Mode::Update`) request body for an entity, with the
 /// rules that span fields.
 pub fn input(schema: &Schema, mode: Mode) -> Value {
-    let objects = role_documents();
+    let objects = object_documents(schema.entity);
     let mut props = Map::new();
     let mut required = Vec::new();
     for d in &schema.fields {
         if d.writer == Writer::Computed {
             continue;
         }
-        props.insert(
-            d.name.clone(),
-            field_schema(
-                d,
-                mode,
-                objects
-                    .get(&d.name)
-                    .filter(|_| schema.entity == Entity::Roles),
-            ),
-        );
+        props.insert(d.name.clone(), field_schema(d, mode, objects.get(&d.name)));
         if mode == Mode::Create && d.required && d.default.is_none() {
             required.push(d.name.clone());
         }
