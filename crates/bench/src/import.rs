@@ -31,7 +31,7 @@ fn row(i: usize) -> String {
     )
 }
 
-fn write_csv(path: &Path, n: usize) -> BenchResult<u64> {
+pub(crate) fn write_csv(path: &Path, n: usize) -> BenchResult<u64> {
     let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
     f.write_all(HEADER.as_bytes())?;
     for i in 0..n {

@@ -87,26 +87,6 @@ fn stylesheet_path(body: &str) -> Option<String> {
     Some(body[start..start + end].to_string())
 }
 
-fn write_csv(path: &Path, n: usize) -> BenchResult<()> {
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
-    use std::io::Write;
-    f.write_all("Фамилия;Имя;E-mail;Телефон;Должность\n".as_bytes())?;
-    for i in 0..n {
-        writeln!(
-            f,
-            "Петров{};Иван{};user{i}@example.ru;+7 9{:02} {:03}-{:02}-{:02};Менеджер",
-            i % 997,
-            i % 101,
-            i % 100,
-            (i / 100) % 1000,
-            (i / 100_000) % 100,
-            i % 97
-        )?;
-    }
-    f.flush()?;
-    Ok(())
-}
-
 pub async fn measure(args: &Args, work: &Path, report: &mut Report) -> BenchResult<()> {
     let n = args.contacts;
     println!(
@@ -114,7 +94,8 @@ pub async fn measure(args: &Args, work: &Path, report: &mut Report) -> BenchResu
         args.samples
     );
     let csv = work.join("contacts.csv");
-    write_csv(&csv, n)?;
+    // The same contacts as the import suite's (one e-mail per row: userN@example.ru).
+    crate::import::write_csv(&csv, n)?;
     for engine in crate::engines(args) {
         let pg;
         let data = work.join(format!("web-{engine}"));

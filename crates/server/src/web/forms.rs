@@ -251,49 +251,72 @@ fn field_input(lang: Lang, def: &FieldDef, value: &str, error: Option<&str>) -> 
     }
 }
 
-/// The whole form page.
-#[allow(clippy::too_many_arguments)]
-fn form_page(
-    user: &WebUser,
+/// A form page: whose, of which entity, where it posts and which fields it shows. Shown
+/// blank or filled, and again after a refusal with what was typed.
+struct FormView<'a> {
+    user: &'a WebUser,
     entity: Entity,
-    title: &str,
-    action: &str,
-    fields: &[FieldDef],
-    values: &HashMap<String, String>,
-    field_error: Option<(&str, String)>,
-    general_error: Option<String>,
-) -> Markup {
-    let lang = user.lang;
-    let on_field = |name: &str| {
-        field_error
-            .as_ref()
-            .filter(|(f, _)| base_field(f) == name)
-            .map(|(_, m)| m.as_str())
-    };
-    // A refusal about a field the form does not show is said at the top.
-    let unplaced = field_error
-        .as_ref()
-        .filter(|(f, _)| !fields.iter().any(|d| d.name == base_field(f)))
-        .map(|(_, m)| m.clone());
-    let body = html! {
-        p class="muted" { a href={ "/" (entity.as_str()) } { (lang.entity(entity)) } }
-        h1 { (title) }
-        @for m in general_error.iter().chain(unplaced.iter()) {
-            p class="error" role="alert" { (m) }
-        }
-        form method="post" action=(action) class="stacked" {
-            input type="hidden" name="csrf" value=(user.csrf());
-            @for f in fields {
-                @if matches!(f.ty, FieldType::Rows(_)) {
-                    (rows_input(lang, f, values, on_field(&f.name)))
-                } @else {
-                    (field_input(lang, f, values.get(&f.name).map(String::as_str).unwrap_or(""), on_field(&f.name)))
-                }
+    title: String,
+    action: String,
+    fields: Vec<FieldDef>,
+}
+
+impl FormView<'_> {
+    /// The form with these values and no message.
+    fn show(&self, values: &HashMap<String, String>) -> Markup {
+        self.render(values, None, None)
+    }
+
+    /// The form again, as typed, with the refusal's message beside its field (422) or at the
+    /// top (409); a refusal a form cannot show (not found, forbidden …) is a page error.
+    fn refused(
+        &self,
+        values: &HashMap<String, String>,
+        e: CoreError,
+    ) -> Result<Response, PageError> {
+        let (field_error, general) = refusal(self.user.lang, e)?;
+        let status = status_of(&field_error);
+        let page = self.render(values, field_error.as_ref(), general);
+        Ok((status, page).into_response())
+    }
+
+    fn render(
+        &self,
+        values: &HashMap<String, String>,
+        field_error: Option<&FieldMessage>,
+        general_error: Option<String>,
+    ) -> Markup {
+        let (user, entity, fields) = (self.user, self.entity, &self.fields);
+        let lang = user.lang;
+        let on_field = |name: &str| {
+            field_error
+                .filter(|(f, _)| base_field(f) == name)
+                .map(|(_, m)| m.as_str())
+        };
+        // A refusal about a field the form does not show is said at the top.
+        let unplaced = field_error
+            .filter(|(f, _)| !fields.iter().any(|d| d.name == base_field(f)))
+            .map(|(_, m)| m.clone());
+        let body = html! {
+            p class="muted" { a href={ "/" (entity.as_str()) } { (lang.entity(entity)) } }
+            h1 { (self.title) }
+            @for m in general_error.iter().chain(unplaced.iter()) {
+                p class="error" role="alert" { (m) }
             }
-            button type="submit" { (lang.t("form.save")) }
-        }
-    };
-    layout::page(user, title, Some(entity), body)
+            form method="post" action=(self.action) class="stacked" {
+                input type="hidden" name="csrf" value=(user.csrf());
+                @for f in fields {
+                    @if matches!(f.ty, FieldType::Rows(_)) {
+                        (rows_input(lang, f, values, on_field(&f.name)))
+                    } @else {
+                        (field_input(lang, f, values.get(&f.name).map(String::as_str).unwrap_or(""), on_field(&f.name)))
+                    }
+                }
+                button type="submit" { (lang.t("form.save")) }
+            }
+        };
+        layout::page(user, &self.title, Some(entity), body)
+    }
 }
 
 /// `addresses[0].text` → `addresses`.
@@ -341,9 +364,9 @@ pub async fn new_form(
     if !user.actor.can_any(entity, Action::Create) {
         return Err(PageError::forbidden(lang));
     }
-    let schema = schema_of(&state, lang, entity).await?;
-    let fields = form_fields(&user, entity, &schema, false);
-    let values = fields
+    let form = new_view(&state, &user, entity).await?;
+    let values = form
+        .fields
         .iter()
         .filter_map(|f| {
             f.default
@@ -351,17 +374,41 @@ pub async fn new_form(
                 .map(|d| (f.name.clone(), as_text(Some(d))))
         })
         .collect();
-    let title = format!("{} · {}", lang.entity(entity), lang.t("form.new"));
-    Ok(form_page(
-        &user,
+    Ok(form.show(&values))
+}
+
+/// The form that creates a record of `entity`.
+async fn new_view<'a>(
+    state: &AppState,
+    user: &'a WebUser,
+    entity: Entity,
+) -> Result<FormView<'a>, PageError> {
+    let lang = user.lang;
+    let schema = schema_of(state, lang, entity).await?;
+    Ok(FormView {
+        user,
         entity,
-        &title,
-        &format!("/{}/new", entity.as_str()),
-        &fields,
-        &values,
-        None,
-        None,
-    ))
+        title: format!("{} · {}", lang.entity(entity), lang.t("form.new")),
+        action: format!("/{}/new", entity.as_str()),
+        fields: form_fields(user, entity, &schema, false),
+    })
+}
+
+/// The form that edits `rec`.
+async fn edit_view<'a>(
+    state: &AppState,
+    user: &'a WebUser,
+    entity: Entity,
+    rec: &kontor_domain::record::Record,
+) -> Result<FormView<'a>, PageError> {
+    let schema = schema_of(state, user.lang, entity).await?;
+    Ok(FormView {
+        user,
+        entity,
+        title: title_of(&rec.data, &rec.id),
+        action: format!("/{}/{}/edit", entity.as_str(), rec.id),
+        fields: form_fields(user, entity, &schema, true),
+    })
 }
 
 /// `POST /{entity}/new`: creates the record, then shows it; or the form again, as typed.
@@ -375,10 +422,9 @@ pub async fn create(
     let entity = page_entity(lang, &entity)?;
     let values: HashMap<String, String> = form.into_iter().collect();
     user.check_csrf(values.get("csrf").map(String::as_str).unwrap_or(""))?;
-    let schema = schema_of(&state, lang, entity).await?;
-    let fields = form_fields(&user, entity, &schema, false);
+    let form = new_view(&state, &user, entity).await?;
     let mut input = Map::new();
-    for f in &fields {
+    for f in &form.fields {
         if matches!(f.ty, FieldType::Rows(_)) {
             if let Some(rows) = rows_from_form(f, &values).filter(|r| !r.is_empty()) {
                 input.insert(f.name.clone(), Value::Array(rows));
@@ -408,22 +454,7 @@ pub async fn create(
                 .unwrap_or_default();
             Ok(Redirect::to(&format!("/{}/{id}", entity.as_str())).into_response())
         }
-        Err(e) => {
-            let (field_error, general) = refusal(lang, e)?;
-            let status = status_of(&field_error);
-            let title = format!("{} · {}", lang.entity(entity), lang.t("form.new"));
-            let page = form_page(
-                &user,
-                entity,
-                &title,
-                &format!("/{}/new", entity.as_str()),
-                &fields,
-                &values,
-                field_error.as_ref().map(|(f, m)| (f.as_str(), m.clone())),
-                general,
-            );
-            Ok((status, page).into_response())
-        }
+        Err(e) => form.refused(&values, e),
     }
 }
 
@@ -441,27 +472,16 @@ pub async fn edit_form(
     {
         return Err(PageError::forbidden(lang));
     }
-    let schema = schema_of(&state, lang, entity).await?;
-    let fields = form_fields(&user, entity, &schema, true);
+    let form = edit_view(&state, &user, entity, &rec).await?;
     let mut values = HashMap::new();
-    for f in &fields {
+    for f in &form.fields {
         if matches!(f.ty, FieldType::Rows(_)) {
             rows_as_texts(f, rec.data.get(&f.name), &mut values);
         } else {
             values.insert(f.name.clone(), as_text(rec.data.get(&f.name)));
         }
     }
-    let title = title_of(&rec.data, &rec.id);
-    Ok(form_page(
-        &user,
-        entity,
-        &title,
-        &format!("/{}/{}/edit", entity.as_str(), rec.id),
-        &fields,
-        &values,
-        None,
-        None,
-    ))
+    Ok(form.show(&values))
 }
 
 /// `POST /{entity}/{id}/edit`: the fields that differ from the record change (an emptied
@@ -472,14 +492,12 @@ pub async fn update(
     Path((entity, id)): Path<(String, String)>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    let lang = user.lang;
     let values: HashMap<String, String> = form.into_iter().collect();
     user.check_csrf(values.get("csrf").map(String::as_str).unwrap_or(""))?;
     let (entity, rec) = record_at(&state, &user, &entity, &id).await?;
-    let schema = schema_of(&state, lang, entity).await?;
-    let fields = form_fields(&user, entity, &schema, true);
+    let form = edit_view(&state, &user, entity, &rec).await?;
     let mut input = Map::new();
-    for f in &fields {
+    for f in &form.fields {
         if matches!(f.ty, FieldType::Rows(_)) {
             // The rows as the form has them now, compared without the computed columns.
             let Some(rows) = rows_from_form(f, &values) else {
@@ -533,21 +551,7 @@ pub async fn update(
         .await;
     match written {
         Ok(_) => Ok(Redirect::to(&path).into_response()),
-        Err(e) => {
-            let (field_error, general) = refusal(lang, e)?;
-            let status = status_of(&field_error);
-            let page = form_page(
-                &user,
-                entity,
-                &title_of(&rec.data, &rec.id),
-                &format!("{path}/edit"),
-                &fields,
-                &values,
-                field_error.as_ref().map(|(f, m)| (f.as_str(), m.clone())),
-                general,
-            );
-            Ok((status, page).into_response())
-        }
+        Err(e) => form.refused(&values, e),
     }
 }
 
