@@ -98,6 +98,72 @@ impl Kontor {
         self.update_user(actor, origin, id, m, None).await
     }
 
+    /// A user's change of their own account, whatever their role: name and language, and a new
+    /// password when `password` is `(current, new)`. The current password is checked as a login
+    /// from `client` is (and rate limited the same way); a wrong one is refused on the field
+    /// `current_password`. A new password ends every session of the account and opens a new one
+    /// for the caller, returned with the record.
+    pub async fn update_own_account(
+        &self,
+        actor: &Actor,
+        origin: Origin,
+        client: &str,
+        fields: Map<String, Value>,
+        password: Option<(&str, &str)>,
+    ) -> CoreResult<(Record, Option<crate::auth::LoginOk>)> {
+        refuse_credential_fields(&fields)?;
+        let id = actor.user_id.clone();
+        let password_hash = match password {
+            None => None,
+            Some((current, new)) => {
+                let me = self
+                    .store
+                    .get(Entity::Users, &id)
+                    .await?
+                    .ok_or_else(|| DomainError::not_found(Entity::Users.singular(), &id))?;
+                let email = me.data.get("email").and_then(Value::as_str).unwrap_or("");
+                match self.authenticate(email, current, client).await {
+                    Ok(_) => {}
+                    Err(crate::CoreError::Unauthorized(_)) => {
+                        return Err(DomainError::invalid(
+                            "current_password",
+                            "this is not the account's current password",
+                        )
+                        .into())
+                    }
+                    Err(e) => return Err(e),
+                }
+                check_password_strength(new)?;
+                Some(self.hashing.hash(new).await?)
+            }
+        };
+        let revoke = password_hash.is_some();
+        self.write(
+            actor,
+            origin,
+            vec![Mutation::UpdateOwnAccount {
+                id: id.clone(),
+                input: Value::Object(fields),
+                password_hash,
+            }],
+        )
+        .await?;
+        let me = self
+            .store
+            .get(Entity::Users, &id)
+            .await?
+            .ok_or_else(|| DomainError::not_found(Entity::Users.singular(), &id))?;
+        if !revoke {
+            return Ok((me, None));
+        }
+        // Every session of the account ends; the one making the change gets a new token.
+        self.store.revoke_user_sessions(&id).await?;
+        let session = self
+            .open_session(me.clone(), "kt_", crate::auth::TOKEN_LIFETIME)
+            .await?;
+        Ok((me, Some(session)))
+    }
+
     /// A live user by e-mail address.
     pub async fn user_by_email(&self, email: &str) -> CoreResult<Option<Record>> {
         Ok(self

@@ -11,7 +11,8 @@ use kontor_domain::journal::{diff, Appended, JournalEntry, NewJournalEntry, Op, 
 use kontor_domain::permission::{Action, Actor, Role, BUILTIN_ROLES};
 use kontor_domain::record::{new_id, Deletion, Record};
 use kontor_domain::schema::{
-    self, CustomFieldDef, FieldDef, FieldType, Schema, LINKABLE, PASSWORD_CHANGED_AT,
+    self, CustomFieldDef, FieldDef, FieldType, Schema, LINKABLE, OWN_ACCOUNT_FIELDS,
+    PASSWORD_CHANGED_AT,
 };
 use kontor_domain::validate::{parse_fields, stored_dec, OwnerChange};
 use kontor_domain::{BatchId, DomainError, Entity};
@@ -74,6 +75,14 @@ pub enum Mutation {
         id: String,
         password_hash: String,
     },
+    /// A user's change of their own account (`id` must be the actor's): the fields in
+    /// [`OWN_ACCOUNT_FIELDS`], and a new password hash. Any role may; the caller has checked
+    /// the current password before hashing a new one.
+    UpdateOwnAccount {
+        id: String,
+        input: Value,
+        password_hash: Option<String>,
+    },
     /// Undoes what the given journal entries (all about this record) changed, field by field:
     /// a field goes back only if nobody changed it since; otherwise that is a conflict.
     Revert {
@@ -89,7 +98,9 @@ impl Mutation {
             Mutation::Create { entity, .. } => (*entity, None),
             Mutation::CreateAs { entity, id, .. } => (*entity, Some(id)),
             Mutation::CreateUser { .. } => (Entity::Users, None),
-            Mutation::SetPassword { id, .. } => (Entity::Users, Some(id)),
+            Mutation::SetPassword { id, .. } | Mutation::UpdateOwnAccount { id, .. } => {
+                (Entity::Users, Some(id))
+            }
             Mutation::Update { entity, id, .. }
             | Mutation::Delete { entity, id }
             | Mutation::RestoreDeleted { entity, id }
@@ -423,6 +434,15 @@ impl Batch<'_> {
                 self.update(*entity, id, input).await?;
                 Ok(None)
             }
+            Mutation::UpdateOwnAccount {
+                id,
+                input,
+                password_hash,
+            } => {
+                self.update_own_account(id, input, password_hash.as_deref())
+                    .await?;
+                Ok(None)
+            }
             Mutation::Delete { entity, id } => {
                 let rec = self.load(*entity, id, Action::Delete).await?;
                 if rec.is_deleted() {
@@ -467,14 +487,18 @@ impl Batch<'_> {
 
     async fn set_password(&mut self, id: &str, hash: &str) -> CoreResult<()> {
         let current = self.load(Entity::Users, id, Action::Update).await?;
+        self.set_password_of(current, hash).await
+    }
+
+    async fn set_password_of(&mut self, current: Record, hash: &str) -> CoreResult<()> {
         if current.is_deleted() {
             return Err(DomainError::Deleted {
                 entity: Entity::Users.singular().into(),
-                id: id.into(),
+                id: current.id.clone(),
             }
             .into());
         }
-        self.tx.set_password_hash(id, hash).await?;
+        self.tx.set_password_hash(&current.id, hash).await?;
         let schema = self.schema(Entity::Users).await?;
         let mut after = current.clone();
         after.data.insert(
@@ -541,6 +565,62 @@ impl Batch<'_> {
 
     async fn update(&mut self, entity: Entity, id: &str, input: &Value) -> CoreResult<()> {
         let current = self.load(entity, id, Action::Update).await?;
+        self.update_loaded(entity, current, input).await
+    }
+
+    /// The actor's own user record, whatever the role says about users: only the fields of
+    /// [`OWN_ACCOUNT_FIELDS`] and the password.
+    async fn update_own_account(
+        &mut self,
+        id: &str,
+        input: &Value,
+        password_hash: Option<&str>,
+    ) -> CoreResult<()> {
+        if id != self.actor.user_id {
+            return Err(DomainError::forbidden("an account may change only itself").into());
+        }
+        let fields = input
+            .as_object()
+            .ok_or_else(|| DomainError::invalid("", "the account's fields must be an object"))?;
+        if let Some(other) = fields
+            .keys()
+            .find(|k| !OWN_ACCOUNT_FIELDS.contains(&k.as_str()))
+        {
+            return Err(DomainError::Forbidden {
+                message: format!(
+                    "a user may change only their {} themselves; '{other}' is changed by an admin",
+                    OWN_ACCOUNT_FIELDS.join(" and ")
+                ),
+                field: Some(other.clone()),
+            }
+            .into());
+        }
+        let own =
+            |this: &Self| DomainError::not_found(Entity::Users.singular(), &this.actor.user_id);
+        let current = self
+            .as_of_now(Entity::Users, id)
+            .await?
+            .ok_or_else(|| own(self))?;
+        if !fields.is_empty() {
+            self.update_loaded(Entity::Users, current, input).await?;
+        }
+        if let Some(hash) = password_hash {
+            let current = self
+                .as_of_now(Entity::Users, id)
+                .await?
+                .ok_or_else(|| own(self))?;
+            self.set_password_of(current, hash).await?;
+        }
+        Ok(())
+    }
+
+    async fn update_loaded(
+        &mut self,
+        entity: Entity,
+        current: Record,
+        input: &Value,
+    ) -> CoreResult<()> {
+        let id = current.id.as_str();
         if current.is_deleted() {
             return Err(DomainError::Deleted {
                 entity: entity.singular().into(),

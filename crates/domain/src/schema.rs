@@ -21,6 +21,12 @@ pub const SYSTEM_FIELDS: [&str; 7] = [
 /// The user field that records a password change (the only trace of credentials in records).
 pub const PASSWORD_CHANGED_AT: &str = "password_changed_at";
 
+/// The fields of their own user record anyone may change themselves (besides the password).
+pub const OWN_ACCOUNT_FIELDS: [&str; 2] = ["name", "language"];
+
+/// The languages of the interface a user may choose (unset: the browser's).
+pub const LANGUAGES: [&str; 3] = ["en", "de", "ru"];
+
 /// Fields that follow credentials rather than business data: restore and undo leave them as
 /// they are, since they never bring back a password.
 pub fn credential_fields(entity: Entity) -> &'static [&'static str] {
@@ -719,6 +725,8 @@ fn build(entity: Entity) -> Schema {
                     .default(Value::from("manager")),
                 reference("team_id", Entity::Teams),
                 FieldDef::new("disabled", T::Bool).default(Value::Bool(false)),
+                // The interface language of the web pages (unset: the browser's).
+                enumeration("language", &LANGUAGES),
                 // When the password last changed. The hash itself is a credential, kept outside
                 // records and the journal; restore and undo never touch this field.
                 FieldDef::new(PASSWORD_CHANGED_AT, T::DateTime).computed(),

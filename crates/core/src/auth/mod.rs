@@ -138,7 +138,7 @@ impl Kontor {
 
     /// Checks an e-mail and password: rate-limit slots first, then the password (behind the
     /// hashing bound); a disabled account is refused.
-    async fn authenticate(
+    pub(crate) async fn authenticate(
         &self,
         email: &str,
         password: &str,
@@ -162,7 +162,7 @@ impl Kontor {
     }
 
     /// Issues a token (`prefix` + 64 hex digits) for `user`; only its hash is stored.
-    async fn open_session(
+    pub(crate) async fn open_session(
         &self,
         user: Record,
         prefix: &str,

@@ -48,8 +48,19 @@ pub async fn create(
     State(state): State<Arc<AppState>>,
     Auth(actor): Auth,
 ) -> ApiResult<(StatusCode, HeaderMap, Json<Value>)> {
-    super::admin_only(&actor, ADMINS_ONLY)?;
-    let desk = desk(&state)?.clone();
+    let job = start_snapshot(&state, &actor, "api").await?;
+    Ok(accepted(&job))
+}
+
+/// Starts a snapshot that is verified right after, as a job of `actor` (an admin), recorded in
+/// the backup log as started from `surface` (`api`, `web`).
+pub(crate) async fn start_snapshot(
+    state: &AppState,
+    actor: &Actor,
+    surface: &str,
+) -> ApiResult<Arc<TrackedJob>> {
+    super::admin_only(actor, ADMINS_ONLY)?;
+    let desk = desk(state)?.clone();
     let store = state.kontor.store.clone();
     let job = {
         // One API snapshot at a time per node; the lock is held only to check and mark.
@@ -74,7 +85,7 @@ pub async fn create(
         }
         job
     };
-    let by = format!("api:{}", actor.user_id);
+    let by = format!("{surface}:{}", actor.user_id);
     let progress: Arc<dyn Progress> = job.clone();
     let work_desk = desk.clone();
     job.clone().run(async move {
@@ -97,7 +108,7 @@ pub async fn create(
             "verified_seconds": c.verify_seconds,
         }))
     });
-    Ok(accepted(&job))
+    Ok(job)
 }
 
 /// Runs `read` on the backup desk off the request's thread (a bucket is asked over the
@@ -138,8 +149,20 @@ pub async fn verify(
     Auth(actor): Auth,
     PathParams(name): PathParams<String>,
 ) -> ApiResult<(StatusCode, HeaderMap, Json<Value>)> {
-    super::admin_only(&actor, ADMINS_ONLY)?;
-    let desk = desk(&state)?.clone();
+    let job = start_verify(&state, &actor, name, "api").await?;
+    Ok(accepted(&job))
+}
+
+/// Starts the verification of archive `name` as a job of `actor` (an admin), recorded as
+/// started from `surface`.
+pub(crate) async fn start_verify(
+    state: &AppState,
+    actor: &Actor,
+    name: String,
+    surface: &str,
+) -> ApiResult<Arc<TrackedJob>> {
+    super::admin_only(actor, ADMINS_ONLY)?;
+    let desk = desk(state)?.clone();
     let (d, n) = (desk.clone(), name.clone());
     // A bucket is asked over the network: off the request's thread.
     let exists = tokio::task::spawn_blocking(move || d.folder.contains(&n).unwrap_or(false))
@@ -156,7 +179,7 @@ pub async fn verify(
         &state.jobs.node_id,
     )
     .await?;
-    let by = format!("api:{}", actor.user_id);
+    let by = format!("{surface}:{}", actor.user_id);
     let progress: Arc<dyn Progress> = job.clone();
     job.clone().run(async move {
         let n = name.clone();
@@ -173,7 +196,7 @@ pub async fn verify(
             "seconds": report.seconds,
         }))
     });
-    Ok(accepted(&job))
+    Ok(job)
 }
 
 /// `GET /jobs/{id}`: a job its starter or an admin may see.

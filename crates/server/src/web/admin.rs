@@ -10,6 +10,8 @@ use crate::tracked_jobs::job_json;
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
 use maud::{html, Markup};
 use serde_json::Value;
 use std::sync::Arc;
@@ -57,6 +59,13 @@ pub async fn home(user: WebUser) -> Result<Markup, PageError> {
         None,
         html! {
             h1 { (lang.t("admin.title")) }
+            h2 { (lang.t("admin.people")) }
+            ul {
+                @for e in layout::SETTINGS {
+                    li { a href={ "/" (e.as_str()) } { (lang.entity(e)) } }
+                }
+            }
+            h2 { (lang.t("admin.operations")) }
             ul {
                 li { a href="/admin/backups" { (lang.t("admin.backups")) } }
                 li { a href="/admin/exchange" { (lang.t("admin.exchange")) } }
@@ -108,8 +117,14 @@ pub async fn backups(
     let failed = status["failed_verifications"]
         .as_array()
         .map_or(0, Vec::len);
+    let csrf = user.csrf();
     let body = html! {
         h1 { (lang.t("admin.backups")) }
+        form method="post" action="/admin/backups/create" {
+            input type="hidden" name="csrf" value=(csrf);
+            button type="submit" { (lang.t("admin.snapshot_now")) }
+            " " span class="muted" { (lang.t("admin.snapshot_hint")) }
+        }
         @if verified.is_null() {
             p class="error" role="alert" { (lang.t("admin.never_verified")) }
         } @else {
@@ -132,6 +147,7 @@ pub async fn backups(
                 th scope="col" class="num" { "seq" }
                 th scope="col" class="num" { "MiB" }
                 th scope="col" { (lang.t("admin.verification")) }
+                th scope="col" { span class="hidden" { (lang.t("admin.verify")) } }
             } }
             tbody {
                 @for a in list["archives"].as_array().into_iter().flatten() {
@@ -145,6 +161,13 @@ pub async fn backups(
                                 Some(true) => { "✓ " (a["verification"]["at"].as_str().map(|t| lang.time(t)).unwrap_or_default()) }
                                 Some(false) => { span class="error" { "✗ " (a["verification"]["error"].as_str().unwrap_or("")) } }
                                 None => { span class="muted" { (lang.t("admin.not_verified")) } }
+                            }
+                        }
+                        td {
+                            form method="post" action="/admin/backups/verify" {
+                                input type="hidden" name="csrf" value=(csrf);
+                                input type="hidden" name="archive" value=(a["id"].as_str().unwrap_or(""));
+                                button type="submit" class="secondary" { (lang.t("admin.verify")) }
                             }
                         }
                     }
@@ -224,4 +247,96 @@ pub async fn exchange_run(
         (json_view(&run))
     };
     Ok(layout::page(&user, lang.t("admin.exchange"), None, body))
+}
+
+#[derive(serde::Deserialize)]
+pub struct SnapshotForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /admin/backups/create`: a snapshot, verified right after, as the API starts it; then
+/// the job's page.
+pub async fn create_snapshot(
+    State(state): State<Arc<AppState>>,
+    user: WebUser,
+    Form(form): Form<SnapshotForm>,
+) -> Result<Response, PageError> {
+    admins_only(&user)?;
+    user.check_csrf(&form.csrf)?;
+    let job = crate::routes::backups::start_snapshot(&state, &user.actor, "web")
+        .await
+        .map_err(|e| PageError::from_api(user.lang, e))?;
+    Ok(Redirect::to(&format!("/admin/jobs/{}", job.row().id)).into_response())
+}
+
+#[derive(serde::Deserialize)]
+pub struct VerifyForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    archive: String,
+}
+
+/// `POST /admin/backups/verify`: restores one archive into a scratch place and checks it.
+pub async fn verify_archive(
+    State(state): State<Arc<AppState>>,
+    user: WebUser,
+    Form(form): Form<VerifyForm>,
+) -> Result<Response, PageError> {
+    admins_only(&user)?;
+    user.check_csrf(&form.csrf)?;
+    let job = crate::routes::backups::start_verify(&state, &user.actor, form.archive, "web")
+        .await
+        .map_err(|e| PageError::from_api(user.lang, e))?;
+    Ok(Redirect::to(&format!("/admin/jobs/{}", job.row().id)).into_response())
+}
+
+/// Seconds between the reloads of a running job's page.
+const JOB_RELOAD_SECONDS: u32 = 2;
+
+/// `GET /admin/jobs/{id}`: a job's state, phase and progress; the page reloads itself while
+/// the job runs (no script needed).
+pub async fn job(
+    State(state): State<Arc<AppState>>,
+    user: WebUser,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    admins_only(&user)?;
+    let lang = user.lang;
+    let id = kontor_domain::record::parse_id(&id).ok_or_else(|| PageError::not_found(lang))?;
+    let row = state
+        .kontor
+        .store
+        .job(&id)
+        .await
+        .map_err(|e| PageError::from_core(lang, e.into()))?
+        .ok_or_else(|| PageError::not_found(lang))?;
+    let running = row.state == "running";
+    let percent = row
+        .total
+        .filter(|t| *t > 0)
+        .map(|t| (row.done.saturating_mul(100) / t).min(100));
+    let body = html! {
+        p class="muted" { a href="/admin/backups" { (lang.t("admin.backups")) } }
+        h1 { (row.kind) " · " (lang.time(&kontor_domain::time::format(row.created_at))) }
+        p role="status" aria-live="polite" {
+            strong { (row.state) }
+            @if let Some(p) = &row.phase { " · " (p) }
+            " · " (lang.count(row.done.max(0) as u64)) @if let Some(t) = row.total { " / " (lang.count(t.max(0) as u64)) }
+            @if let Some(e) = &row.error { " · " span class="error" { (e) } }
+        }
+        @if let Some(p) = percent {
+            progress max="100" value=(p) { (p) "%" }
+        }
+        (json_view(&job_json(&row)))
+    };
+    let mut resp = layout::page(&user, lang.t("admin.job"), None, body).into_response();
+    if running {
+        // The same as a <meta http-equiv="refresh">: browsers reload the page after the delay.
+        if let Ok(v) = axum::http::HeaderValue::from_str(&JOB_RELOAD_SECONDS.to_string()) {
+            resp.headers_mut().insert("refresh", v);
+        }
+    }
+    Ok(resp)
 }

@@ -6,6 +6,7 @@
 use super::i18n::{field_label, Lang};
 use super::layout;
 use super::pages::{page_entity, record_at, schema_of, title_of};
+use super::roles;
 use super::session::WebUser;
 use super::PageError;
 use crate::AppState;
@@ -15,16 +16,16 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use kontor_core::{CoreError, Mutation};
 use kontor_domain::journal::Origin;
-use kontor_domain::permission::Action;
-use kontor_domain::schema::{FieldDef, FieldType, Writer};
+use kontor_domain::permission::{Action, BUILTIN_ROLES};
+use kontor_domain::schema::{FieldDef, FieldType, Schema, Writer};
 use kontor_domain::{DomainError, Entity};
 use maud::{html, Markup};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// The fields a form shows: those the user may see and set, of the kinds a form field can hold
-/// (lists, rows and objects are edited through the API for now).
+/// The fields a form shows: those the user may see and set. Lists are edited one value per
+/// line, objects (import columns, exchange property mappings) as JSON.
 fn form_fields(
     user: &WebUser,
     entity: Entity,
@@ -38,12 +39,7 @@ fn form_fields(
         .filter(|f| f.writer == Writer::Input)
         .filter(|f| !user.actor.is_readonly(entity, &f.name))
         .filter(|f| !(editing && f.immutable))
-        .filter(|f| {
-            !matches!(
-                f.ty,
-                FieldType::List(_) | FieldType::Object | FieldType::LinkedRef { .. }
-            )
-        })
+        .filter(|f| !matches!(f.ty, FieldType::LinkedRef { .. }))
         .collect()
 }
 
@@ -169,6 +165,23 @@ fn as_text(v: Option<&Value>) -> String {
     }
 }
 
+/// A stored value as the text of a form field of its type: a list one value per line, an
+/// object as indented JSON, anything else as [`as_text`].
+fn field_text(def: &FieldDef, v: Option<&Value>) -> String {
+    match (&def.ty, v) {
+        (FieldType::List(_), Some(Value::Array(items))) => items
+            .iter()
+            .map(|i| as_text(Some(i)))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        (FieldType::Object, Some(o @ Value::Object(m))) if !m.is_empty() => {
+            serde_json::to_string_pretty(o).unwrap_or_default()
+        }
+        (FieldType::Object, Some(Value::Object(_))) => String::new(),
+        _ => as_text(v),
+    }
+}
+
 /// The form's text of a field as the JSON value the write path takes (`None`: not given).
 fn as_input(def: &FieldDef, text: &str) -> Option<Value> {
     let text = text.trim();
@@ -176,6 +189,16 @@ fn as_input(def: &FieldDef, text: &str) -> Option<Value> {
         return None;
     }
     Some(match &def.ty {
+        FieldType::List(inner) => {
+            let item = FieldDef::new(&def.name, (**inner).clone());
+            Value::Array(
+                text.lines()
+                    .filter_map(|line| as_input(&item, line))
+                    .collect(),
+            )
+        }
+        // JSON that does not parse goes as typed: the validator says the field needs an object.
+        FieldType::Object => serde_json::from_str(text).unwrap_or_else(|_| Value::from(text)),
         FieldType::Bool => match text {
             "true" => Value::Bool(true),
             "false" => Value::Bool(false),
@@ -199,6 +222,31 @@ fn field_input(lang: Lang, def: &FieldDef, value: &str, error: Option<&str>) -> 
         FieldType::LongText => html! {
             textarea id=(id) name=(def.name) rows="4" aria-invalid=[error.map(|_| "true")] aria-describedby=[error.map(|_| err_id.as_str())] { (value) }
         },
+        FieldType::List(inner) => {
+            let hint_id = format!("h-{}", def.name);
+            let described = match error {
+                Some(_) => format!("{hint_id} {err_id}"),
+                None => hint_id.clone(),
+            };
+            html! {
+                textarea id=(id) name=(def.name) rows="4" aria-invalid=[error.map(|_| "true")] aria-describedby=(described) { (value) }
+                p class="muted" id=(hint_id) {
+                    (lang.t("form.one_per_line"))
+                    @if let FieldType::Enum(options) = &**inner { ": " (options.join(", ")) }
+                }
+            }
+        }
+        FieldType::Object => {
+            let hint_id = format!("h-{}", def.name);
+            let described = match error {
+                Some(_) => format!("{hint_id} {err_id}"),
+                None => hint_id.clone(),
+            };
+            html! {
+                textarea id=(id) name=(def.name) rows="6" class="code" spellcheck="false" aria-invalid=[error.map(|_| "true")] aria-describedby=(described) { (value) }
+                p class="muted" id=(hint_id) { (lang.t("form.json_object")) }
+            }
+        }
         FieldType::Bool => html! {
             select id=(id) name=(def.name) aria-invalid=[error.map(|_| "true")] aria-describedby=[error.map(|_| err_id.as_str())] {
                 option value="" selected[value.is_empty()] { "—" }
@@ -259,6 +307,54 @@ struct FormView<'a> {
     title: String,
     action: String,
     fields: Vec<FieldDef>,
+    /// A role's form: the CRM entities' schemas its permission matrix lists fields of.
+    role_schemas: Vec<Schema>,
+    /// A user's form: the roles a user can have.
+    role_names: Vec<String>,
+}
+
+/// The form field of a user's password (never a field of the record).
+const PASSWORD: &str = "password";
+
+/// A user's password: required for a new user; on an edit, a new one or nothing.
+fn password_input(lang: Lang, new: bool, error: Option<&str>) -> Markup {
+    let err_id = format!("e-{PASSWORD}");
+    html! {
+        div class="field" {
+            label for="f-password" { (lang.t(if new { "login.password" } else { "account.new_password" })) @if new { " *" } }
+            input type="password" id="f-password" name=(PASSWORD) autocomplete="new-password"
+                minlength=(kontor_core::auth::MIN_PASSWORD_LEN) required[new]
+                aria-invalid=[error.map(|_| "true")] aria-describedby=[error.map(|_| err_id.as_str())];
+            @if !new { p class="muted" { (lang.t("form.password_keep")) } }
+            @if let Some(e) = error {
+                p class="error" id=(err_id) { (e) }
+            }
+        }
+    }
+}
+
+/// A text field whose values are a known list (a user's role): a choice among them, the
+/// current value kept even when it is not (or no longer) one of them.
+fn choice_input(
+    lang: Lang,
+    def: &FieldDef,
+    options: &[String],
+    value: &str,
+    error: Option<&str>,
+) -> Markup {
+    let mut def = def.clone();
+    let mut all = options.to_vec();
+    if !value.is_empty() && !all.iter().any(|o| o == value) {
+        all.push(value.to_string());
+    }
+    def.ty = FieldType::Enum(all);
+    field_input(lang, &def, value, error)
+}
+
+/// Whether a field of this form is one of a role's permission documents, which the matrix
+/// edits.
+fn is_role_document(entity: Entity, field: &str) -> bool {
+    entity == Entity::Roles && roles::DOCUMENT_FIELDS.contains(&field)
 }
 
 impl FormView<'_> {
@@ -306,11 +402,21 @@ impl FormView<'_> {
             form method="post" action=(self.action) class="stacked" {
                 input type="hidden" name="csrf" value=(user.csrf());
                 @for f in fields {
-                    @if matches!(f.ty, FieldType::Rows(_)) {
+                    @if is_role_document(entity, &f.name) {
+                        @if f.name == "permissions" {
+                            @let error = roles::DOCUMENT_FIELDS.iter().find_map(|d| on_field(d));
+                            (roles::matrix(lang, values, &self.role_schemas, error))
+                        }
+                    } @else if entity == Entity::Users && f.name == "role" {
+                        (choice_input(lang, f, &self.role_names, values.get(&f.name).map(String::as_str).unwrap_or(""), on_field(&f.name)))
+                    } @else if matches!(f.ty, FieldType::Rows(_)) {
                         (rows_input(lang, f, values, on_field(&f.name)))
                     } @else {
                         (field_input(lang, f, values.get(&f.name).map(String::as_str).unwrap_or(""), on_field(&f.name)))
                     }
+                }
+                @if entity == Entity::Users {
+                    (password_input(lang, self.action.ends_with("/new"), on_field(PASSWORD)))
                 }
                 button type="submit" { (lang.t("form.save")) }
             }
@@ -360,7 +466,7 @@ pub async fn new_form(
     Path(entity): Path<String>,
 ) -> Result<Markup, PageError> {
     let lang = user.lang;
-    let entity = page_entity(lang, &entity)?;
+    let entity = page_entity(&user, &entity)?;
     if !user.actor.can_any(entity, Action::Create) {
         return Err(PageError::forbidden(lang));
     }
@@ -371,7 +477,7 @@ pub async fn new_form(
         .filter_map(|f| {
             f.default
                 .as_ref()
-                .map(|d| (f.name.clone(), as_text(Some(d))))
+                .map(|d| (f.name.clone(), field_text(f, Some(d))))
         })
         .collect();
     Ok(form.show(&values))
@@ -391,6 +497,8 @@ async fn new_view<'a>(
         title: format!("{} · {}", lang.entity(entity), lang.t("form.new")),
         action: format!("/{}/new", entity.as_str()),
         fields: form_fields(user, entity, &schema, false),
+        role_schemas: role_schemas(state, user, entity).await?,
+        role_names: role_names(state, user, entity).await?,
     })
 }
 
@@ -408,7 +516,56 @@ async fn edit_view<'a>(
         title: title_of(&rec.data, &rec.id),
         action: format!("/{}/{}/edit", entity.as_str(), rec.id),
         fields: form_fields(user, entity, &schema, true),
+        role_schemas: role_schemas(state, user, entity).await?,
+        role_names: role_names(state, user, entity).await?,
     })
+}
+
+/// The roles a user's form offers: the built-in ones and every live custom role.
+async fn role_names(
+    state: &AppState,
+    user: &WebUser,
+    entity: Entity,
+) -> Result<Vec<String>, PageError> {
+    if entity != Entity::Users {
+        return Ok(Vec::new());
+    }
+    let mut names: Vec<String> = BUILTIN_ROLES.iter().map(|r| r.to_string()).collect();
+    let params = kontor_core::list::ListParams {
+        limit: Some(ROLES_OFFERED),
+        ..Default::default()
+    };
+    let page = state
+        .kontor
+        .list(&user.actor, Entity::Roles, &params)
+        .await
+        .map_err(|e| PageError::from_core(user.lang, e))?;
+    let mut custom: Vec<String> = page
+        .items
+        .iter()
+        .filter_map(|r| r.get("name")?.as_str().map(str::to_string))
+        .collect();
+    custom.sort();
+    names.extend(custom);
+    Ok(names)
+}
+
+/// Custom roles a user's form offers (a value typed through the API is kept beyond these).
+const ROLES_OFFERED: u32 = 500;
+
+/// The schemas a role's matrix lists, custom fields included (none for other forms).
+async fn role_schemas(
+    state: &AppState,
+    user: &WebUser,
+    entity: Entity,
+) -> Result<Vec<Schema>, PageError> {
+    let mut out = Vec::new();
+    if entity == Entity::Roles {
+        for e in Entity::CRM {
+            out.push(schema_of(state, user.lang, e).await?);
+        }
+    }
+    Ok(out)
 }
 
 /// `POST /{entity}/new`: creates the record, then shows it; or the form again, as typed.
@@ -418,13 +575,18 @@ pub async fn create(
     Path(entity): Path<String>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    let lang = user.lang;
-    let entity = page_entity(lang, &entity)?;
+    let entity = page_entity(&user, &entity)?;
     let values: HashMap<String, String> = form.into_iter().collect();
     user.check_csrf(values.get("csrf").map(String::as_str).unwrap_or(""))?;
     let form = new_view(&state, &user, entity).await?;
     let mut input = Map::new();
+    if entity == Entity::Roles {
+        input.extend(roles::documents_of(&values));
+    }
     for f in &form.fields {
+        if is_role_document(entity, &f.name) {
+            continue;
+        }
         if matches!(f.ty, FieldType::Rows(_)) {
             if let Some(rows) = rows_from_form(f, &values).filter(|r| !r.is_empty()) {
                 input.insert(f.name.clone(), Value::Array(rows));
@@ -433,27 +595,37 @@ pub async fn create(
             input.insert(f.name.clone(), v);
         }
     }
-    let written = state
-        .kontor
-        .write(
-            &user.actor,
-            Origin::Web,
-            vec![Mutation::Create {
-                entity,
-                input: Value::Object(input),
-            }],
-        )
-        .await;
+    let written = if entity == Entity::Users {
+        // A user is made with a password, as the API's and the CLI's are.
+        let password = values.get(PASSWORD).map(String::as_str).unwrap_or("");
+        state
+            .kontor
+            .add_user(&user.actor, Origin::Web, input, password)
+            .await
+            .map(|r| r.id)
+    } else {
+        state
+            .kontor
+            .write(
+                &user.actor,
+                Origin::Web,
+                vec![Mutation::Create {
+                    entity,
+                    input: Value::Object(input),
+                }],
+            )
+            .await
+            .map(|applied| {
+                applied
+                    .records
+                    .first()
+                    .and_then(|r| r.as_ref())
+                    .map(|r| r.id.clone())
+                    .unwrap_or_default()
+            })
+    };
     match written {
-        Ok(applied) => {
-            let id = applied
-                .records
-                .first()
-                .and_then(|r| r.as_ref())
-                .map(|r| r.id.clone())
-                .unwrap_or_default();
-            Ok(Redirect::to(&format!("/{}/{id}", entity.as_str())).into_response())
-        }
+        Ok(id) => Ok(Redirect::to(&format!("/{}/{id}", entity.as_str())).into_response()),
         Err(e) => form.refused(&values, e),
     }
 }
@@ -474,11 +646,17 @@ pub async fn edit_form(
     }
     let form = edit_view(&state, &user, entity, &rec).await?;
     let mut values = HashMap::new();
+    if entity == Entity::Roles {
+        roles::values_of(&rec.data, &mut values);
+    }
     for f in &form.fields {
+        if is_role_document(entity, &f.name) {
+            continue;
+        }
         if matches!(f.ty, FieldType::Rows(_)) {
             rows_as_texts(f, rec.data.get(&f.name), &mut values);
         } else {
-            values.insert(f.name.clone(), as_text(rec.data.get(&f.name)));
+            values.insert(f.name.clone(), field_text(f, rec.data.get(&f.name)));
         }
     }
     Ok(form.show(&values))
@@ -497,7 +675,16 @@ pub async fn update(
     let (entity, rec) = record_at(&state, &user, &entity, &id).await?;
     let form = edit_view(&state, &user, entity, &rec).await?;
     let mut input = Map::new();
+    if entity == Entity::Roles {
+        let documents = roles::documents_of(&values);
+        if !roles::same_rules(&rec.data, &documents) {
+            input.extend(documents);
+        }
+    }
     for f in &form.fields {
+        if is_role_document(entity, &f.name) {
+            continue;
+        }
         if matches!(f.ty, FieldType::Rows(_)) {
             // The rows as the form has them now, compared without the computed columns.
             let Some(rows) = rows_from_form(f, &values) else {
@@ -528,12 +715,31 @@ pub async fn update(
         let Some(text) = values.get(&f.name) else {
             continue;
         };
-        if text.trim() == as_text(rec.data.get(&f.name)).trim() {
+        if text.trim() == field_text(f, rec.data.get(&f.name)).trim() {
             continue;
         }
         input.insert(f.name.clone(), as_input(f, text).unwrap_or(Value::Null));
     }
     let path = format!("/{}/{}", entity.as_str(), rec.id);
+    if entity == Entity::Users {
+        // An admin's change of a user: a new password (when typed) in the same batch; a
+        // password change or disabling ends the user's sessions.
+        let password = values
+            .get(PASSWORD)
+            .map(|p| p.as_str())
+            .filter(|p| !p.is_empty());
+        if input.is_empty() && password.is_none() {
+            return Ok(Redirect::to(&path).into_response());
+        }
+        return match state
+            .kontor
+            .update_user(&user.actor, Origin::Web, &rec.id, input, password)
+            .await
+        {
+            Ok(_) => Ok(Redirect::to(&path).into_response()),
+            Err(e) => form.refused(&values, e),
+        };
+    }
     if input.is_empty() {
         return Ok(Redirect::to(&path).into_response());
     }
@@ -570,7 +776,7 @@ pub async fn delete(
     Form(form): Form<CsrfOnly>,
 ) -> Result<Response, PageError> {
     let lang = user.lang;
-    let entity = page_entity(lang, &entity)?;
+    let entity = page_entity(&user, &entity)?;
     let id = kontor_domain::record::parse_id(&id).ok_or_else(|| PageError::not_found(lang))?;
     user.check_csrf(&form.csrf)?;
     state
@@ -585,6 +791,15 @@ pub async fn delete(
         )
         .await
         .map_err(|e| PageError::from_core(lang, e))?;
+    if entity == Entity::Users {
+        // As the API does: a deleted user's sessions end with it.
+        state
+            .kontor
+            .store
+            .revoke_user_sessions(&id)
+            .await
+            .map_err(|e| PageError::from_core(lang, e.into()))?;
+    }
     Ok(Redirect::to(&format!("/{}?deleted={id}", entity.as_str())).into_response())
 }
 

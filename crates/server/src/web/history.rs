@@ -67,11 +67,42 @@ pub fn entry(user: &WebUser, h: &HistoryItem, who: &str, with_record: bool) -> M
                         input type="hidden" name="batch" value=(h.batch);
                         button type="submit" { (lang.t("history.undo_batch")) }
                     }
+                    @if let Some((from, to)) = hour_of(&h.at) {
+                        // Another user's work is an admin's to undo, as the API says.
+                        @if user.actor.is_admin() || h.actor == user.actor.user_id {
+                            form method="post" action="/history/undo" {
+                                input type="hidden" name="csrf" value=(user.csrf());
+                                input type="hidden" name="actor" value=(h.actor);
+                                input type="hidden" name="from" value=(from.0);
+                                input type="hidden" name="to" value=(to.0);
+                                button type="submit" class="secondary" {
+                                    (lang.t("history.undo_hour")) " " (from.1) "–" (to.1)
+                                }
+                            }
+                        }
+                    }
                     a href={ "/history?batch=" (h.batch) } { (lang.t("history.batch")) }
                 }
             }
         }
     }
+}
+
+/// The clock hour an entry's time falls in, as (RFC 3339, HH:MM) of its start and its end.
+fn hour_of(at: &str) -> Option<((String, String), (String, String))> {
+    use chrono::Timelike;
+    let t = chrono::DateTime::parse_from_rfc3339(at)
+        .ok()?
+        .with_timezone(&chrono::Utc);
+    let start = t.with_minute(0)?.with_second(0)?.with_nanosecond(0)?;
+    let end = start + chrono::Duration::hours(1);
+    let side = |t: chrono::DateTime<chrono::Utc>| {
+        (
+            t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            t.format("%H:%M").to_string(),
+        )
+    };
+    Some((side(start), side(end)))
 }
 
 fn op_text(lang: Lang, op: &str) -> &'static str {
@@ -93,11 +124,29 @@ pub async fn page(
     let lang = user.lang;
     let pairs = super::query_map(lang, raw.as_deref())?;
     let get = |k: &str| pairs.get(k).map(|v| v.trim().to_string());
+    let actor = match get("actor") {
+        // Whose changes: a user id, `system`, or an e-mail address.
+        Some(a) if a.contains('@') => Some(
+            state
+                .kontor
+                .user_by_email(&a)
+                .await
+                .map_err(|e| PageError::from_core(lang, e))?
+                .map(|u| u.id)
+                .ok_or_else(|| {
+                    PageError::from_core(
+                        lang,
+                        DomainError::invalid("actor", format!("no user has the e-mail {a}")).into(),
+                    )
+                })?,
+        ),
+        other => other,
+    };
     let params = HistoryParams {
         entity: get("entity"),
         record_id: get("record_id"),
         op: get("op"),
-        actor: get("actor"),
+        actor: actor.clone(),
         origin: get("origin"),
         batch: get("batch"),
         from: get("from"),
@@ -165,7 +214,7 @@ pub async fn page(
                 }
             }
             label { (lang.t("history.actor"))
-                input type="text" name="actor" value=(pairs.get("actor").map(String::as_str).unwrap_or(""));
+                input type="text" name="actor" placeholder=(lang.t("history.actor_hint")) value=(pairs.get("actor").map(String::as_str).unwrap_or(""));
             }
             label { (lang.t("history.from"))
                 input type="text" name="from" placeholder="2026-12-01T00:00:00Z" value=(pairs.get("from").map(String::as_str).unwrap_or(""));
@@ -175,6 +224,17 @@ pub async fn page(
             }
             @if let Some(b) = pairs.get("batch") { input type="hidden" name="batch" value=(b); }
             button type="submit" { (lang.t("list.apply")) }
+        }
+        @if let (Some(a), Some(from), Some(to)) = (&actor, pairs.get("from"), pairs.get("to")) {
+            @if !page.items.is_empty() && (user.actor.is_admin() || *a == user.actor.user_id) {
+                form method="post" action="/history/undo" class="inline" {
+                    input type="hidden" name="csrf" value=(user.csrf());
+                    input type="hidden" name="actor" value=(a);
+                    input type="hidden" name="from" value=(from);
+                    input type="hidden" name="to" value=(to);
+                    button type="submit" { (lang.t("history.undo_range")) }
+                }
+            }
         }
         @if page.items.is_empty() {
             p { (lang.t("record.no_history")) }
@@ -213,7 +273,7 @@ pub async fn restore(
 ) -> Result<Response, PageError> {
     let lang = user.lang;
     user.check_csrf(&form.csrf)?;
-    let entity = page_entity(lang, &form.entity)?;
+    let entity = page_entity(&user, &form.entity)?;
     let id = kontor_domain::record::parse_id(&form.id).ok_or_else(|| PageError::not_found(lang))?;
     let at = kontor_domain::validate::parse_datetime(&form.at).ok_or_else(|| {
         PageError::from_core(
@@ -235,9 +295,16 @@ pub struct UndoForm {
     csrf: String,
     #[serde(default)]
     batch: String,
+    #[serde(default)]
+    actor: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
 }
 
-/// `POST /history/undo`: every change of the batch taken back, as one new batch.
+/// `POST /history/undo`: every change of the batch (or of one user between two times) taken
+/// back, as one new batch; conflicts refuse it and are listed.
 pub async fn undo(
     State(state): State<Arc<AppState>>,
     user: WebUser,
@@ -245,16 +312,24 @@ pub async fn undo(
 ) -> Result<Response, PageError> {
     let lang = user.lang;
     user.check_csrf(&form.csrf)?;
-    let batch = form.batch.trim().parse::<BatchId>().map_err(|_| {
-        PageError::from_core(
-            lang,
-            DomainError::invalid("batch", "'batch' must be a batch id").into(),
-        )
-    })?;
-    state
-        .kontor
-        .undo_batch(&user.actor, batch)
-        .await
-        .map_err(|e| PageError::from_core(lang, e))?;
+    let invalid = |f: &str, m: &str| PageError::from_core(lang, DomainError::invalid(f, m).into());
+    let undone = if form.batch.trim().is_empty() {
+        let who = kontor_core::read::actor_param(form.actor.trim())
+            .map_err(|e| PageError::from_core(lang, e))?;
+        let time = |f: &str, v: &str| {
+            kontor_domain::validate::parse_datetime(v.trim())
+                .ok_or_else(|| invalid(f, &format!("'{f}' must be an RFC 3339 time")))
+        };
+        let (from, to) = (time("from", &form.from)?, time("to", &form.to)?);
+        state.kontor.undo_actor(&user.actor, &who, from, to).await
+    } else {
+        let batch = form
+            .batch
+            .trim()
+            .parse::<BatchId>()
+            .map_err(|_| invalid("batch", "'batch' must be a batch id"))?;
+        state.kontor.undo_batch(&user.actor, batch).await
+    };
+    undone.map_err(|e| PageError::from_core(lang, e))?;
     Ok(Redirect::to("/history?done=undo").into_response())
 }

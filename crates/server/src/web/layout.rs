@@ -41,6 +41,17 @@ pub async fn asset(axum::extract::Path(name): axum::extract::Path<String>) -> Re
 /// The entities the navigation lists, in the order people use them.
 pub const NAV: [Entity; 13] = Entity::CRM;
 
+/// The users and settings an admin keeps as records, on the same list, record and form pages as the CRM
+/// entities (linked from the administration page, not the side navigation).
+pub const SETTINGS: [Entity; 6] = [
+    Entity::Users,
+    Entity::Roles,
+    Entity::Teams,
+    Entity::Fields,
+    Entity::OnecDatabases,
+    Entity::ImportTemplates,
+];
+
 fn head(lang: Lang, title: &str) -> Markup {
     html! {
         head {
@@ -89,7 +100,7 @@ pub fn page(user: &WebUser, title: &str, current: Option<Entity>, body: Markup) 
                     }
                     form class="logout" method="post" action="/logout" {
                         input type="hidden" name="csrf" value=(csrf);
-                        span class="who" { (user.email) }
+                        a class="who" href="/account" { (user.email) }
                         button type="submit" { (lang.t("logout")) }
                     }
                 }

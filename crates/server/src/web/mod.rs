@@ -8,6 +8,7 @@
 //! an entry, undo of a batch), `admin.rs` (backups, 1C exchange runs), `i18n.rs` (English, German, Russian, from the
 //! browser's languages).
 
+pub mod account;
 pub mod admin;
 pub mod bin;
 pub mod forms;
@@ -15,6 +16,7 @@ pub mod history;
 pub mod i18n;
 pub mod layout;
 pub mod pages;
+pub mod roles;
 pub mod session;
 
 use crate::AppState;
@@ -38,8 +40,13 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/search", get(pages::search))
         .route("/assets/{name}", get(layout::asset))
         .route("/favicon.ico", get(|| async { StatusCode::NOT_FOUND }))
+        .route("/account", get(account::show).post(account::save))
+        .route("/account/password", post(account::change_password))
         .route("/admin", get(admin::home))
         .route("/admin/backups", get(admin::backups))
+        .route("/admin/backups/create", post(admin::create_snapshot))
+        .route("/admin/backups/verify", post(admin::verify_archive))
+        .route("/admin/jobs/{id}", get(admin::job))
         .route("/admin/exchange", get(admin::exchange_runs))
         .route("/admin/exchange/{id}", get(admin::exchange_run))
         .route("/history", get(history::page))
@@ -168,6 +175,25 @@ impl PageError {
                     StatusCode::INTERNAL_SERVER_ERROR,
                     lang.t("error.title").to_string(),
                 )
+            }
+        }
+    }
+
+    /// An error of work the pages start through the API's own functions (backup jobs).
+    pub fn from_api(lang: Lang, e: crate::error::ApiError) -> PageError {
+        use crate::error::ApiError;
+        match e {
+            ApiError::Core(c) => PageError::from_core(lang, c),
+            ApiError::NotFound(message) => PageError::Page {
+                lang,
+                status: StatusCode::NOT_FOUND,
+                message,
+            },
+            ApiError::BadRequest(m) | ApiError::UnsupportedMediaType(m) => {
+                PageError::bad_request(lang, &m)
+            }
+            ApiError::MethodNotAllowed | ApiError::PayloadTooLarge => {
+                PageError::bad_request(lang, lang.t("error.title"))
             }
         }
     }

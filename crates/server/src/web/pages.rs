@@ -47,12 +47,18 @@ pub async fn home(user: WebUser) -> Markup {
     )
 }
 
-/// The entity of a page's path; only those the pages show (users and settings have their
-/// administration pages).
-pub fn page_entity(lang: Lang, name: &str) -> Result<Entity, PageError> {
-    NAV.into_iter()
+/// The entity of a page's path: the CRM entities, and the users and settings an admin keeps.
+pub fn page_entity(user: &WebUser, name: &str) -> Result<Entity, PageError> {
+    let entity = NAV
+        .into_iter()
+        .chain(layout::SETTINGS)
         .find(|e| e.as_str() == name)
-        .ok_or_else(|| PageError::not_found(lang))
+        .ok_or_else(|| PageError::not_found(user.lang))?;
+    // As the API's user routes: only admins manage users.
+    if entity == Entity::Users && !user.actor.is_admin() {
+        return Err(PageError::forbidden(user.lang));
+    }
+    Ok(entity)
 }
 
 /// An entity's schema, custom fields included.
@@ -72,7 +78,7 @@ pub async fn record_at(
     id: &str,
 ) -> Result<(Entity, kontor_domain::record::Record), PageError> {
     let lang = user.lang;
-    let entity = page_entity(lang, entity)?;
+    let entity = page_entity(user, entity)?;
     let id = kontor_domain::record::parse_id(id).ok_or_else(|| PageError::not_found(lang))?;
     let rec = state
         .kontor
@@ -279,7 +285,7 @@ pub async fn list(
     RawQuery(raw): RawQuery,
 ) -> Result<Markup, PageError> {
     let lang = user.lang;
-    let entity = page_entity(lang, &entity)?;
+    let entity = page_entity(&user, &entity)?;
     let query = ListQuery::parse(lang, raw.as_deref())?;
     let schema = schema_of(&state, lang, entity).await?;
     let visible = user.actor.visible_schema(&schema);
@@ -747,7 +753,7 @@ pub async fn print(
     Path((entity, id)): Path<(String, String)>,
 ) -> Result<Markup, PageError> {
     let lang = user.lang;
-    if page_entity(lang, &entity)? != Entity::Invoices {
+    if page_entity(&user, &entity)? != Entity::Invoices {
         return Err(PageError::not_found(lang));
     }
     let (_, rec) = record_at(&state, &user, &entity, &id).await?;

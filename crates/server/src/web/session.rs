@@ -32,6 +32,9 @@ pub struct WebUser {
     pub actor: Actor,
     /// The user's e-mail, shown beside the logout button.
     pub email: String,
+    pub name: String,
+    /// The language the user chose on their account page (`None`: the browser's).
+    pub language: Option<String>,
     pub lang: Lang,
     token: String,
 }
@@ -103,17 +106,21 @@ impl FromRequestParts<Arc<AppState>> for WebUser {
                     .get(Entity::Users, &actor.user_id)
                     .await
                     .map_err(|e| PageError::from_core(lang, e.into()))?;
-                let email = user
-                    .and_then(|u| {
-                        u.data
-                            .get("email")
-                            .and_then(|v| v.as_str())
-                            .map(str::to_string)
-                    })
-                    .unwrap_or_default();
+                let text = |f: &str| {
+                    user.as_ref()
+                        .and_then(|u| u.data.get(f))
+                        .and_then(|v| v.as_str())
+                        .map(str::to_string)
+                };
+                // The user's own choice of language, else the browser's.
+                let lang = text("language")
+                    .and_then(|c| Lang::from_code(&c))
+                    .unwrap_or(lang);
                 Ok(WebUser {
                     actor,
-                    email,
+                    email: text("email").unwrap_or_default(),
+                    name: text("name").unwrap_or_default(),
+                    language: text("language"),
                     lang,
                     token,
                 })
@@ -220,6 +227,17 @@ fn login_page(
     resp
 }
 
+/// The cookie that carries a session's token: for the whole site, never to scripts, never
+/// sent along from another site, and only over TLS when the request came over it.
+pub fn session_cookie(token: String, secure: bool) -> Cookie<'static> {
+    Cookie::build((SESSION_COOKIE, token))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(secure)
+        .build()
+}
+
 #[derive(serde::Deserialize)]
 pub struct LoginForm {
     #[serde(default)]
@@ -259,12 +277,7 @@ pub async fn login(
         .await
     {
         Ok(ok) => {
-            let session = Cookie::build((SESSION_COOKIE, ok.token))
-                .path("/")
-                .http_only(true)
-                .same_site(SameSite::Strict)
-                .secure(secure)
-                .build();
+            let session = session_cookie(ok.token, secure);
             let used = Cookie::build((LOGIN_CSRF_COOKIE, ""))
                 .path("/login")
                 .max_age(cookie::time::Duration::ZERO)

@@ -620,6 +620,56 @@ async fn history_puts_a_record_back_as_it_was_and_undoes_a_batch(engine: Engine)
         .post("/history/undo", &[("csrf", &csrf), ("batch", "nonsense")])
         .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // One user's changes between two times, found by their e-mail and undone together.
+    let from = chrono::Utc::now() - chrono::Duration::seconds(1);
+    for name in ["Hour One", "Hour Two"] {
+        admin.create("companies", json!({"name": name})).await;
+    }
+    let to = chrono::Utc::now() + chrono::Duration::seconds(1);
+    let (from, to) = (from.to_rfc3339(), to.to_rfc3339());
+    let query = serde_urlencoded::to_string([
+        ("actor", ADMIN_EMAIL),
+        ("from", from.as_str()),
+        ("to", to.as_str()),
+    ])
+    .unwrap();
+    let range = b.get(&format!("/history?{query}")).await;
+    assert_eq!(range.status, StatusCode::OK, "{}", range.body);
+    assert!(range.body.contains("Hour") || range.body.contains("companies"));
+    assert!(
+        range
+            .body
+            .contains("Undo everything this user changed in this time"),
+        "{}",
+        range.body
+    );
+    assert!(
+        range.body.contains("Undo this user&#39;s changes")
+            || range.body.contains("Undo this user's changes")
+    );
+    let (_, me) = admin.get("/api/v1/auth/me").await;
+    let me = me["id"].as_str().unwrap().to_string();
+    let undone = b
+        .post(
+            "/history/undo",
+            &[
+                ("csrf", &csrf),
+                ("actor", &me),
+                ("from", &from),
+                ("to", &to),
+            ],
+        )
+        .await;
+    assert_eq!(undone.status, StatusCode::SEE_OTHER, "{}", undone.body);
+    let list = b.get("/companies").await;
+    assert!(
+        !list.body.contains("Hour One") && !list.body.contains("Hour Two"),
+        "{}",
+        list.body
+    );
+    let nobody = b.get("/history?actor=nobody%40x.ru").await;
+    assert_eq!(nobody.status, StatusCode::UNPROCESSABLE_ENTITY);
     srv.stop().await;
 }
 
@@ -764,8 +814,300 @@ async fn administration_is_for_admins_only(engine: Engine) {
     srv.stop().await;
 }
 
+async fn a_user_changes_their_own_name_language_and_password(engine: Engine) {
+    let srv = TestServer::start(engine).await;
+    let api = srv.user("m@x.ru", "manager", None).await;
+    let mut b = Browser::new(&srv, "en");
+    b.log_in("m@x.ru", "user-password-1").await;
+    let account = b.get("/account").await;
+    assert_eq!(account.status, StatusCode::OK, "{}", account.body);
+    assert!(account.body.contains("My account") && account.body.contains("m@x.ru"));
+    let csrf = account.input("csrf");
+
+    // Name and language: the pages speak German from now on, whatever the browser says.
+    let saved = b
+        .post(
+            "/account",
+            &[
+                ("csrf", &csrf),
+                ("name", "Maria Muster"),
+                ("language", "de"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let home = b.get("/").await;
+    assert!(home.body.contains("<html lang=\"de\""), "{}", home.body);
+    assert!(home.body.contains("Übersicht"));
+    let (_, me) = api.get("/api/v1/auth/me").await;
+    assert_eq!(me["name"], "Maria Muster", "{me}");
+    assert_eq!(me["language"], "de", "{me}");
+
+    // A wrong current password and two different new ones: said beside the field.
+    let wrong = b
+        .post(
+            "/account/password",
+            &[
+                ("csrf", &csrf),
+                ("current_password", "not-my-password"),
+                ("password", "a-new-password-9"),
+                ("repeat", "a-new-password-9"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        wrong.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        wrong.body
+    );
+    assert!(
+        wrong.body.contains("id=\"e-current_password\"")
+            && wrong
+                .body
+                .contains("this is not the account's current password"),
+        "{}",
+        wrong.body
+    );
+    let differ = b
+        .post(
+            "/account/password",
+            &[
+                ("csrf", &csrf),
+                ("current_password", "user-password-1"),
+                ("password", "a-new-password-9"),
+                ("repeat", "a-new-password-8"),
+            ],
+        )
+        .await;
+    assert_eq!(differ.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(differ
+        .body
+        .contains("Die beiden neuen Passwörter sind verschieden."));
+    let short = b
+        .post(
+            "/account/password",
+            &[
+                ("csrf", &csrf),
+                ("current_password", "user-password-1"),
+                ("password", "short"),
+                ("repeat", "short"),
+            ],
+        )
+        .await;
+    assert_eq!(short.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(short.body.contains("id=\"e-password\""), "{}", short.body);
+
+    // The change ends every other session (the API token) and keeps this browser logged in.
+    let changed = b
+        .post(
+            "/account/password",
+            &[
+                ("csrf", &csrf),
+                ("current_password", "user-password-1"),
+                ("password", "a-new-password-9"),
+                ("repeat", "a-new-password-9"),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::SEE_OTHER, "{}", changed.body);
+    assert!(changed.set_cookie("kontor_session").is_some());
+    let after = b.get(changed.location()).await;
+    assert_eq!(after.status, StatusCode::OK);
+    assert!(
+        after.body.contains("Das Passwort ist geändert"),
+        "{}",
+        after.body
+    );
+    let (s, _) = api.get("/api/v1/auth/me").await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let mut fresh = Browser::new(&srv, "en");
+    fresh.log_in("m@x.ru", "a-new-password-9").await;
+    // The change is journaled as the user's own, without the hash.
+    let admin = srv.admin().await;
+    let (_, h) = admin
+        .get(&format!(
+            "/api/v1/users/{}/history",
+            me["id"].as_str().unwrap()
+        ))
+        .await;
+    let text = h.to_string();
+    assert!(
+        text.contains("password_changed_at") && !text.contains("argon2"),
+        "{text}"
+    );
+    srv.stop().await;
+}
+
+async fn admins_keep_users_roles_teams_and_custom_fields_on_pages(engine: Engine) {
+    let srv = TestServer::start(engine).await;
+    let admin = srv.admin().await;
+    let _m = srv.user("m@x.ru", "manager", None).await;
+    let mut m = Browser::new(&srv, "en");
+    m.log_in("m@x.ru", "user-password-1").await;
+    for path in ["/users", "/users/new"] {
+        assert_eq!(m.get(path).await.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    let mut a = Browser::new(&srv, "en");
+    a.log_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let home = a.get("/admin").await;
+    for link in ["/users", "/roles", "/teams", "/fields", "/onec_databases"] {
+        assert!(home.body.contains(&format!("href=\"{link}\"")), "{link}");
+    }
+
+    // A role from its permission matrix.
+    let form = a.get("/roles/new").await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    assert!(form.body.contains("name=\"perm[deals][update]\""));
+    assert!(form.body.contains("name=\"hidden[companies][inn]\""));
+    let csrf = form.input("csrf");
+    let matrix = [
+        ("csrf", csrf.as_str()),
+        ("name", "sales"),
+        ("perm[deals][read]", "all"),
+        ("perm[deals][update]", "own"),
+        ("perm[companies][read]", "team"),
+        ("perm[contacts][delete]", "none"),
+        ("hidden[companies][inn]", "on"),
+        ("readonly[deals][amount]", "on"),
+    ];
+    let made = a.post("/roles/new", &matrix).await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+    let role_id = made.location().rsplit('/').next().unwrap().to_string();
+    let (_, role) = admin.get(&format!("/api/v1/roles/{role_id}")).await;
+    assert_eq!(
+        role["permissions"],
+        json!({"deals": {"read": "all", "update": "own"}, "companies": {"read": "team"}}),
+        "{role}"
+    );
+    assert_eq!(role["hidden_fields"], json!({"companies": ["inn"]}));
+    assert_eq!(role["readonly_fields"], json!({"deals": ["amount"]}));
+    let edit = a.get(&format!("/roles/{role_id}/edit")).await;
+    assert!(
+        edit.body
+            .contains("name=\"hidden[companies][inn]\" value=\"on\" checked"),
+        "{}",
+        edit.body
+    );
+    // Saved as it is, nothing changes; one scope changed is one change.
+    let path = format!("/roles/{role_id}/edit");
+    assert_eq!(a.post(&path, &matrix).await.status, StatusCode::SEE_OTHER);
+    let (_, h) = admin.get(&format!("/api/v1/roles/{role_id}/history")).await;
+    assert_eq!(h["items"].as_array().unwrap().len(), 1, "{h}");
+    let mut wider = matrix.to_vec();
+    wider.push(("perm[deals][delete]", "team"));
+    assert_eq!(a.post(&path, &wider).await.status, StatusCode::SEE_OTHER);
+    let (_, role) = admin.get(&format!("/api/v1/roles/{role_id}")).await;
+    assert_eq!(role["permissions"]["deals"]["delete"], "team", "{role}");
+
+    // A team, and a user of that role made with a password; a refusal keeps what was typed.
+    let team = a
+        .post("/teams/new", &[("csrf", &csrf), ("name", "North")])
+        .await;
+    assert_eq!(team.status, StatusCode::SEE_OTHER, "{}", team.body);
+    let team_id = team.location().rsplit('/').next().unwrap().to_string();
+    let form = a.get("/users/new").await;
+    assert!(
+        form.body.contains("<option value=\"sales\""),
+        "{}",
+        form.body
+    );
+    assert!(form.body.contains("name=\"password\""));
+    let user = |password: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("email", "s@x.ru".to_string()),
+            ("name", "Sam Seller".to_string()),
+            ("role", "sales".to_string()),
+            ("team_id", team_id.clone()),
+            ("password", password.to_string()),
+        ]
+    };
+    let short = user("short");
+    let refused = a
+        .post(
+            "/users/new",
+            &short
+                .iter()
+                .map(|(k, v)| (*k, v.as_str()))
+                .collect::<Vec<_>>(),
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains("id=\"e-password\""),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("value=\"Sam Seller\""));
+    let good = user("a-good-password-1");
+    let made = a
+        .post(
+            "/users/new",
+            &good
+                .iter()
+                .map(|(k, v)| (*k, v.as_str()))
+                .collect::<Vec<_>>(),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+    let user_id = made.location().rsplit('/').next().unwrap().to_string();
+    let shown = a.get(made.location()).await;
+    assert!(
+        shown.body.contains("Sam Seller") && shown.body.contains("North"),
+        "{}",
+        shown.body
+    );
+    let mut s = Browser::new(&srv, "en");
+    s.log_in("s@x.ru", "a-good-password-1").await;
+    assert_eq!(s.get("/deals").await.status, StatusCode::OK);
+
+    // A custom field with options, then in the forms of its entity.
+    let field = a
+        .post(
+            "/fields/new",
+            &[
+                ("csrf", &csrf),
+                ("entity", "deals"),
+                ("name", "region"),
+                ("label", "Region"),
+                ("type", "enum"),
+                ("options", "North\r\nSouth\r\n"),
+            ],
+        )
+        .await;
+    assert_eq!(field.status, StatusCode::SEE_OTHER, "{}", field.body);
+    let deal_form = a.get("/deals/new").await;
+    assert!(
+        deal_form.body.contains("name=\"region\"")
+            && deal_form.body.contains("<option value=\"South\""),
+        "{}",
+        deal_form.body
+    );
+
+    // Disabling the user on their page ends their session.
+    let disabled = a
+        .post(
+            &format!("/users/{user_id}/edit"),
+            &[("csrf", &csrf), ("disabled", "true")],
+        )
+        .await;
+    assert_eq!(disabled.status, StatusCode::SEE_OTHER, "{}", disabled.body);
+    let gone = s.get("/deals").await;
+    assert_eq!(gone.status, StatusCode::SEE_OTHER);
+    assert!(gone.location().starts_with("/login"));
+    srv.stop().await;
+}
+
 crate::engine_tests!(
     administration_is_for_admins_only,
+    admins_keep_users_roles_teams_and_custom_fields_on_pages,
+    a_user_changes_their_own_name_language_and_password,
     an_invoice_with_lines_is_issued_edited_and_printed,
     history_puts_a_record_back_as_it_was_and_undoes_a_batch,
     pages_need_a_login_and_keep_the_session_in_a_safe_cookie,
