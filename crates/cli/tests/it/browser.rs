@@ -175,6 +175,12 @@ impl Browser {
         self.client.source().await.unwrap()
     }
 
+    /// Chooses the option of value `value` in a select.
+    async fn select(&self, css: &str, value: &str) {
+        let field = self.client.find(Locator::Css(css)).await.unwrap();
+        field.select_by_value(value).await.unwrap();
+    }
+
     async fn path(&self) -> String {
         self.client.current_url().await.unwrap().path().to_string()
     }
@@ -455,6 +461,18 @@ async fn a_sales_manager_and_an_admin_walk_the_pages_in_a_real_browser() {
     assert!(page.contains("Операция отменена"), "{page}");
     let page = anna.visit("/deals", "deals-after-undo").await;
     assert!(!page.contains("Поставка ромашек"), "{page}");
+
+    // Her own account: the pages in German from now on, whatever the browser says.
+    anna.visit("/account", "account").await;
+    anna.select("#f-language", "de").await;
+    let page = anna
+        .click(
+            "form[action='/account'] button[type=submit]",
+            "account-saved",
+        )
+        .await;
+    assert!(page.contains("Gespeichert."), "{page}");
+    assert!(page.contains("Mein Konto"), "{page}");
     anna.close().await;
 
     // Boris, another manager: Anna's contact is not his, not even by its address.
@@ -495,5 +513,56 @@ async fn a_sales_manager_and_an_admin_walk_the_pages_in_a_real_browser() {
     assert!(page.contains("import.xml"), "{page}");
     let page = admin.visit("/products", "products-from-1c").await;
     assert!(page.contains("Ромашка садовая"), "{page}");
+
+    // A snapshot from the page: its job reloads itself until the snapshot is verified.
+    admin.visit("/admin/backups", "backups-again").await;
+    let mut page = admin
+        .click(
+            "form[action='/admin/backups/create'] button",
+            "snapshot-job",
+        )
+        .await;
+    assert!(admin.path().await.starts_with("/admin/jobs/"), "{page}");
+    let started = Instant::now();
+    while page.contains("<strong>running</strong>") {
+        assert!(started.elapsed() < Duration::from_secs(60), "{page}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        page = admin.client.source().await.unwrap();
+    }
+    admin.shot("snapshot-done").await;
+    assert!(page.contains("<strong>succeeded</strong>"), "{page}");
+    assert!(
+        page.contains("verified_seconds") || page.contains("Verified seconds"),
+        "{page}"
+    );
+
+    // A role from its permission matrix, then a user of it.
+    admin.visit("/roles/new", "role-matrix").await;
+    admin.fill("#f-name", "deal-readers").await;
+    admin
+        .select("select[name='perm[deals][read]']", "all")
+        .await;
+    admin
+        .select("select[name='perm[companies][read]']", "team")
+        .await;
+    let page = admin
+        .click("main form button[type=submit]", "role-made")
+        .await;
+    assert!(page.contains("deal-readers"), "{page}");
+    admin.visit("/users/new", "user-form").await;
+    admin.fill("#f-email", "dora@browser.test").await;
+    admin.select("#f-role", "deal-readers").await;
+    admin.fill("#f-password", "dora-pass-12").await;
+    let page = admin
+        .click("main form button[type=submit]", "user-made")
+        .await;
+    assert!(page.contains("dora@browser.test"), "{page}");
     admin.close().await;
+    let mut dora = Browser::open(&driver, &chromium, &srv.base, "en", "custom-role").await;
+    dora.log_in("dora@browser.test", "dora-pass-12").await;
+    let page = dora.visit("/deals", "deals-of-all").await;
+    assert_eq!(dora.path().await, "/deals", "{page}");
+    let page = dora.visit("/contacts", "contacts-refused").await;
+    assert!(!page.contains("Смирнова"), "{page}");
+    dora.close().await;
 }
