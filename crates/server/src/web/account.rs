@@ -162,15 +162,11 @@ fn refused(user: &WebUser, name: &str, e: CoreError) -> Response {
                 field: Some("current_password".into()),
                 message: Some(lang.t("login.limited").into()),
             };
-            let mut resp = (
-                StatusCode::TOO_MANY_REQUESTS,
-                page(user, name, None, &refusal),
+            let page = page(user, name, None, &refusal);
+            super::with_retry_after(
+                (StatusCode::TOO_MANY_REQUESTS, page).into_response(),
+                retry_after,
             )
-                .into_response();
-            if let Ok(v) = HeaderValue::from_str(&retry_after.as_secs().max(1).to_string()) {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            resp
         }
         other => PageError::from_core(lang, other).into_response(),
     }

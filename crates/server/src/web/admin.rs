@@ -27,6 +27,21 @@ fn admins_only(user: &WebUser) -> Result<(), PageError> {
     }
 }
 
+/// The job a page's path names (`None`: there is none; a path that is no id is not found).
+async fn job_at(
+    state: &AppState,
+    lang: super::i18n::Lang,
+    id: &str,
+) -> Result<Option<kontor_store::JobRow>, PageError> {
+    let id = kontor_domain::record::parse_id(id).ok_or_else(|| PageError::not_found(lang))?;
+    state
+        .kontor
+        .store
+        .job(&id)
+        .await
+        .map_err(|e| PageError::from_core(lang, e.into()))
+}
+
 /// Any JSON value as nested lists: how reports and states are shown in full.
 pub fn json_view(v: &Value) -> Markup {
     match v {
@@ -61,7 +76,7 @@ pub async fn home(user: WebUser) -> Result<Markup, PageError> {
             h1 { (lang.t("admin.title")) }
             h2 { (lang.t("admin.people")) }
             ul {
-                @for e in layout::SETTINGS {
+                @for e in layout::settings() {
                     li { a href={ "/" (e.as_str()) } { (lang.entity(e)) } }
                 }
             }
@@ -227,13 +242,8 @@ pub async fn exchange_run(
 ) -> Result<Markup, PageError> {
     admins_only(&user)?;
     let lang = user.lang;
-    let id = kontor_domain::record::parse_id(&id).ok_or_else(|| PageError::not_found(lang))?;
-    let row = state
-        .kontor
-        .store
-        .job(&id)
-        .await
-        .map_err(|e| PageError::from_core(lang, e.into()))?
+    let row = job_at(&state, lang, &id)
+        .await?
         .filter(|r| r.kind.starts_with(RUN_KINDS))
         .ok_or_else(|| PageError::not_found(lang))?;
     let run = job_json(&row);
@@ -304,13 +314,8 @@ pub async fn job(
 ) -> Result<Response, PageError> {
     admins_only(&user)?;
     let lang = user.lang;
-    let id = kontor_domain::record::parse_id(&id).ok_or_else(|| PageError::not_found(lang))?;
-    let row = state
-        .kontor
-        .store
-        .job(&id)
-        .await
-        .map_err(|e| PageError::from_core(lang, e.into()))?
+    let row = job_at(&state, lang, &id)
+        .await?
         .ok_or_else(|| PageError::not_found(lang))?;
     let running = row.state == "running";
     let percent = row

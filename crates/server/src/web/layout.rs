@@ -41,16 +41,12 @@ pub async fn asset(axum::extract::Path(name): axum::extract::Path<String>) -> Re
 /// The entities the navigation lists, in the order people use them.
 pub const NAV: [Entity; 13] = Entity::CRM;
 
-/// The users and settings an admin keeps as records, on the same list, record and form pages as the CRM
-/// entities (linked from the administration page, not the side navigation).
-pub const SETTINGS: [Entity; 6] = [
-    Entity::Users,
-    Entity::Roles,
-    Entity::Teams,
-    Entity::Fields,
-    Entity::OnecDatabases,
-    Entity::ImportTemplates,
-];
+/// The users and settings an admin keeps as records (every entity that is not a CRM one), on
+/// the same list, record and form pages as the CRM entities (linked from the administration
+/// page, not the side navigation).
+pub fn settings() -> impl Iterator<Item = Entity> {
+    Entity::ALL.into_iter().filter(|e| !e.is_crm())
+}
 
 fn head(lang: Lang, title: &str) -> Markup {
     html! {

@@ -67,6 +67,15 @@ pub fn router() -> Router<Arc<AppState>> {
         .layer(axum::middleware::map_response(page_headers))
 }
 
+/// A refusal of a rate-limited attempt, saying when to try again (as the API's 429 does).
+pub fn with_retry_after(mut resp: Response, retry_after: std::time::Duration) -> Response {
+    if let Ok(v) = axum::http::HeaderValue::from_str(&retry_after.as_secs().max(1).to_string()) {
+        resp.headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, v);
+    }
+    resp
+}
+
 /// A page's query string as a map, blank values left out (an empty filter is no filter).
 pub fn query_map(
     lang: Lang,

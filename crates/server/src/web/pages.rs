@@ -51,7 +51,7 @@ pub async fn home(user: WebUser) -> Markup {
 pub fn page_entity(user: &WebUser, name: &str) -> Result<Entity, PageError> {
     let entity = NAV
         .into_iter()
-        .chain(layout::SETTINGS)
+        .chain(layout::settings())
         .find(|e| e.as_str() == name)
         .ok_or_else(|| PageError::not_found(user.lang))?;
     // As the API's user routes: only admins manage users.

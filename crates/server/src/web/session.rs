@@ -296,11 +296,8 @@ pub async fn login(
             resp
         }
         Err(CoreError::RateLimited { retry_after }) => {
-            let mut resp = again("login.limited", StatusCode::TOO_MANY_REQUESTS);
-            if let Ok(v) = HeaderValue::from_str(&retry_after.as_secs().max(1).to_string()) {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            resp
+            let resp = again("login.limited", StatusCode::TOO_MANY_REQUESTS);
+            super::with_retry_after(resp, retry_after)
         }
         Err(CoreError::Unauthorized(_)) | Err(CoreError::Domain(_)) => {
             again("login.failed", StatusCode::UNAUTHORIZED)
