@@ -152,6 +152,8 @@ pub struct FieldDef {
     pub immutable: bool,
     /// Lists filter and sort by it through an index (see [`crate::listing`]).
     pub filterable: bool,
+    /// What pages call it (a custom field's label; built-in fields are named by the pages).
+    pub label: Option<String>,
 }
 
 impl FieldDef {
@@ -166,6 +168,7 @@ impl FieldDef {
             custom: false,
             immutable: false,
             filterable: false,
+            label: None,
         }
     }
     pub fn required(mut self) -> Self {
@@ -220,6 +223,7 @@ impl Schema {
             def.required = c.required;
             def.custom = true;
             def.filterable = c.filterable;
+            def.label = c.label.clone();
             schema.fields.push(def);
             if c.unique {
                 schema.unique.push(UniqueKey {
@@ -248,6 +252,8 @@ pub struct CustomFieldDef {
     pub unique: bool,
     /// Lists filter and sort by it through an index.
     pub filterable: bool,
+    /// What pages call it, when the admin said.
+    pub label: Option<String>,
 }
 
 /// The types an admin may give a custom field.
@@ -281,6 +287,11 @@ impl CustomFieldDef {
             entity,
             name,
             ty,
+            label: data
+                .get("label")
+                .and_then(Value::as_str)
+                .filter(|l| !l.trim().is_empty())
+                .map(str::to_string),
             required: data
                 .get("required")
                 .and_then(Value::as_bool)
@@ -557,6 +568,9 @@ fn build(entity: Entity) -> Schema {
                     .cascade(),
                 reference("contact_id", Entity::Contacts),
                 reference("deal_id", Entity::Deals),
+                // Our own company as a company record (its legal name, INN, KPP, legal address
+                // and bank account are the seller's details on the printed invoice).
+                reference("seller_id", Entity::Companies),
                 FieldDef::new("issue_date", T::Date),
                 FieldDef::new("due_date", T::Date),
                 currency(),

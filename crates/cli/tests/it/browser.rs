@@ -181,6 +181,39 @@ impl Browser {
         field.select_by_value(value).await.unwrap();
     }
 
+    /// Waits until an element matches `css`; its `value`.
+    async fn wait_for_value(&self, css: &str) -> String {
+        let started = Instant::now();
+        loop {
+            if let Ok(el) = self.client.find(Locator::Css(css)).await {
+                if let Ok(Some(v)) = el.prop("value").await {
+                    return v;
+                }
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "nothing matches {css}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until the address's query contains `part` (a page a script updated in place).
+    async fn wait_for_url_query(&self, part: &str) {
+        let started = Instant::now();
+        loop {
+            let url = self.client.current_url().await.unwrap();
+            if url.query().is_some_and(|q| q.contains(part)) {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the address never got {part}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     async fn path(&self) -> String {
         self.client.current_url().await.unwrap().path().to_string()
     }
@@ -362,7 +395,13 @@ async fn a_sales_manager_and_an_admin_walk_the_pages_in_a_real_browser() {
     assert_eq!(anna.value_of("#f-last_name").await, "Смирнова");
     assert_eq!(anna.value_of("#f-email").await, "smirnova@");
     anna.fill("#f-email", "smirnova@romashka.ru").await;
-    anna.fill("#f-company_id", &company).await;
+    // The company by its name: the field suggests it as one types, choosing keeps its id.
+    anna.fill("#f-company_id", "Ромаш").await;
+    let suggestion = anna.wait_for_value("#dl-company_id option").await;
+    assert_eq!(suggestion, "ООО Ромашка — 7707083893");
+    anna.shot("company-suggested").await;
+    anna.fill("#f-company_id", &suggestion).await;
+    assert_eq!(anna.value_of("input[name='ref-company_id']").await, company);
     let page = anna
         .click("main form button[type=submit]", "contact-created")
         .await;
@@ -370,9 +409,17 @@ async fn a_sales_manager_and_an_admin_walk_the_pages_in_a_real_browser() {
     assert!(page.contains("ООО Ромашка"));
     let contact_path = anna.path().await;
 
+    // A list's search shows its results as one types.
+    anna.visit("/contacts", "contacts").await;
+    anna.fill("main input[name=q]", "Смирн").await;
+    anna.wait_for_url_query("q=").await;
+    assert!(anna.text_of("#results").await.contains("Смирнова"));
+    anna.shot("contacts-live-search").await;
+
+    // A name typed in full, with no suggestion chosen, is found on the server.
     anna.visit("/deals/new", "deal-form").await;
     anna.fill("#f-title", "Поставка ромашек").await;
-    anna.fill("#f-company_id", &company).await;
+    anna.fill("#f-company_id", "ООО Ромашка").await;
     let page = anna
         .click("main form button[type=submit]", "deal-created")
         .await;

@@ -12,6 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
+use kontor_domain::permission::BUILTIN_ROLES;
 use maud::{html, Markup};
 use serde_json::Value;
 use std::sync::Arc;
@@ -43,21 +44,21 @@ async fn job_at(
 }
 
 /// Any JSON value as nested lists: how reports and states are shown in full.
-pub fn json_view(v: &Value) -> Markup {
+pub fn json_view(lang: super::i18n::Lang, v: &Value) -> Markup {
     match v {
         Value::Object(m) if m.is_empty() => html! { "—" },
         Value::Object(m) => html! {
             dl class="fields" {
                 @for (k, v) in m {
                     @if !v.is_null() {
-                        dt { (super::i18n::field_label(k)) }
-                        dd { (json_view(v)) }
+                        dt { (super::labels::field_name(lang, k)) }
+                        dd { (json_view(lang, v)) }
                     }
                 }
             }
         },
         Value::Array(a) if a.is_empty() => html! { "—" },
-        Value::Array(a) => html! { ol { @for v in a { li { (json_view(v)) } } } },
+        Value::Array(a) => html! { ol { @for v in a { li { (json_view(lang, v)) } } } },
         Value::String(s) => html! { (s) },
         Value::Null => html! { "—" },
         other => html! { (other.to_string()) },
@@ -78,6 +79,13 @@ pub async fn home(user: WebUser) -> Result<Markup, PageError> {
             ul {
                 @for e in layout::settings() {
                     li { a href={ "/" (e.as_str()) } { (lang.entity(e)) } }
+                }
+            }
+            p {
+                (lang.t("admin.builtin_roles")) ": "
+                @for (i, r) in BUILTIN_ROLES.iter().enumerate() {
+                    @if i > 0 { ", " }
+                    a href={ "/admin/roles/" (r) } { (r) }
                 }
             }
             h2 { (lang.t("admin.operations")) }
@@ -153,7 +161,7 @@ pub async fn backups(
             p class="error" role="alert" { (lang.t("admin.failed_verifications")) " " (failed) }
         }
         h2 { (lang.t("admin.state")) }
-        (json_view(&status))
+        (json_view(lang, &status))
         h2 { (lang.t("admin.archives")) }
         table class="list" {
             thead { tr {
@@ -254,7 +262,7 @@ pub async fn exchange_run(
         @if let Some(b) = batch {
             p { a href={ "/history?batch=" (b) } { (lang.t("history.batch")) } }
         }
-        (json_view(&run))
+        (json_view(lang, &run))
     };
     Ok(layout::page(&user, lang.t("admin.exchange"), None, body))
 }
@@ -334,7 +342,7 @@ pub async fn job(
         @if let Some(p) = percent {
             progress max="100" value=(p) { (p) "%" }
         }
-        (json_view(&job_json(&row)))
+        (json_view(lang, &job_json(&row)))
     };
     let mut resp = layout::page(&user, lang.t("admin.job"), None, body).into_response();
     if running {

@@ -3,14 +3,16 @@
 //! (origin `web`). A refusal re-shows the form with what was typed and the message beside the
 //! field it names.
 
-use super::i18n::{field_label, Lang};
+use super::i18n::Lang;
+use super::labels;
 use super::layout;
 use super::pages::{page_entity, record_at, schema_of, title_of};
+use super::refs::{self, Unresolved};
 use super::roles;
 use super::session::WebUser;
-use super::PageError;
+use super::{query_map, PageError};
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
@@ -112,6 +114,7 @@ fn rows_input(
     def: &FieldDef,
     values: &HashMap<String, String>,
     error: Option<&str>,
+    choose: Option<&Unresolved>,
 ) -> Markup {
     let cols = row_columns(def);
     let filled = values
@@ -128,22 +131,27 @@ fn rows_input(
     let err_id = format!("e-{}", def.name);
     html! {
         fieldset class="rows" aria-describedby=[error.map(|_| err_id.as_str())] {
-            legend { (field_label(&def.name)) }
+            legend { (labels::field(lang, def)) }
             @if let Some(e) = error {
                 p class="error" id=(err_id) { (e) }
             }
             table class="list" {
-                thead { tr { @for c in &cols { th scope="col" { (field_label(&c.name)) @if c.required { " *" } } } } }
+                thead { tr { @for c in &cols { th scope="col" { (labels::field(lang, c)) @if c.required { " *" } } } } }
                 tbody {
                     @for i in 0..(filled + BLANK_ROWS) {
                         tr {
                             @for c in &cols {
                                 @let name = format!("{}[{i}].{}", def.name, c.name);
+                                @let cell_label = format!("{} {}", labels::field(lang, c), i + 1);
                                 td {
-                                    input type="text" id=(format!("f-{name}")) name=(name)
-                                        value=(values.get(&name).map(String::as_str).unwrap_or(""))
-                                        aria-label={ (field_label(&c.name)) " " (i + 1) }
-                                        inputmode=[matches!(c.ty, FieldType::Decimal { .. } | FieldType::Money { .. }).then_some("decimal")];
+                                    @if let FieldType::Ref(target) = c.ty {
+                                        (refs::input(&name, Some(target), None, values, Some(&cell_label), None, omit_kept(choose, &name)))
+                                    } @else {
+                                        input type="text" id=(format!("f-{name}")) name=(name)
+                                            value=(values.get(&name).map(String::as_str).unwrap_or(""))
+                                            aria-label=(cell_label)
+                                            inputmode=[matches!(c.ty, FieldType::Decimal { .. } | FieldType::Money { .. }).then_some("decimal")];
+                                    }
                                 }
                             }
                         }
@@ -217,7 +225,7 @@ fn as_input(def: &FieldDef, text: &str) -> Option<Value> {
 fn field_input(lang: Lang, def: &FieldDef, value: &str, error: Option<&str>) -> Markup {
     let id = format!("f-{}", def.name);
     let err_id = format!("e-{}", def.name);
-    let label = field_label(&def.name);
+    let label = labels::field(lang, def);
     let input = match &def.ty {
         FieldType::LongText => html! {
             textarea id=(id) name=(def.name) rows="4" aria-invalid=[error.map(|_| "true")] aria-describedby=[error.map(|_| err_id.as_str())] { (value) }
@@ -299,6 +307,39 @@ fn field_input(lang: Lang, def: &FieldDef, value: &str, error: Option<&str>) -> 
     }
 }
 
+/// A reference field: its label and the input that takes a record's name (see `refs`).
+fn ref_field(
+    lang: Lang,
+    f: &FieldDef,
+    values: &HashMap<String, String>,
+    error: Option<&str>,
+    choose: Option<&Unresolved>,
+) -> Markup {
+    let entity_field = match &f.ty {
+        FieldType::LinkedRef { entity_field } => Some(*entity_field),
+        _ => None,
+    };
+    let target = match &f.ty {
+        FieldType::Ref(t) => Some(*t),
+        _ => None,
+    };
+    html! {
+        div class="field" {
+            label for={ "f-" (f.name) } { (labels::field(lang, f)) @if f.required { " *" } }
+            (refs::input(&f.name, target, entity_field, values, None, error, omit_kept(choose, &f.name)))
+            @if let Some(e) = error {
+                p class="error" id={ "e-" (f.name) } { (e) }
+            }
+            @if let Some(u) = choose.filter(|u| u.key == f.name) { (u.choose(lang)) }
+        }
+    }
+}
+
+/// Whether a reference input's kept id gives way to the matches offered to choose from.
+fn omit_kept(choose: Option<&Unresolved>, key: &str) -> bool {
+    choose.is_some_and(|u| u.key == key)
+}
+
 /// A form page: whose, of which entity, where it posts and which fields it shows. Shown
 /// blank or filled, and again after a refusal with what was typed.
 struct FormView<'a> {
@@ -360,7 +401,15 @@ fn is_role_document(entity: Entity, field: &str) -> bool {
 impl FormView<'_> {
     /// The form with these values and no message.
     fn show(&self, values: &HashMap<String, String>) -> Markup {
-        self.render(values, None, None)
+        self.render(values, None, None, None)
+    }
+
+    /// The form again, as typed, with a reference's name that stands for no single record
+    /// refused beside its field, and the matches to choose from (422).
+    fn unresolved(&self, values: &HashMap<String, String>, u: Unresolved) -> Response {
+        let message = (u.key.clone(), u.message(self.user.lang));
+        let page = self.render(values, Some(&message), None, Some(&u));
+        (StatusCode::UNPROCESSABLE_ENTITY, page).into_response()
     }
 
     /// The form again, as typed, with the refusal's message beside its field (422) or at the
@@ -372,7 +421,7 @@ impl FormView<'_> {
     ) -> Result<Response, PageError> {
         let (field_error, general) = refusal(self.user.lang, e)?;
         let status = status_of(&field_error);
-        let page = self.render(values, field_error.as_ref(), general);
+        let page = self.render(values, field_error.as_ref(), general, None);
         Ok((status, page).into_response())
     }
 
@@ -381,6 +430,7 @@ impl FormView<'_> {
         values: &HashMap<String, String>,
         field_error: Option<&FieldMessage>,
         general_error: Option<String>,
+        choose: Option<&Unresolved>,
     ) -> Markup {
         let (user, entity, fields) = (self.user, self.entity, &self.fields);
         let lang = user.lang;
@@ -410,7 +460,10 @@ impl FormView<'_> {
                     } @else if entity == Entity::Users && f.name == "role" {
                         (choice_input(lang, f, &self.role_names, values.get(&f.name).map(String::as_str).unwrap_or(""), on_field(&f.name)))
                     } @else if matches!(f.ty, FieldType::Rows(_)) {
-                        (rows_input(lang, f, values, on_field(&f.name)))
+                        (rows_input(lang, f, values, on_field(&f.name), choose))
+                        @if let Some(u) = choose.filter(|u| base_field(&u.key) == f.name) { (u.choose(lang)) }
+                    } @else if matches!(f.ty, FieldType::Ref(_) | FieldType::LinkedRef { .. }) {
+                        (ref_field(lang, f, values, on_field(&f.name), choose))
                     } @else {
                         (field_input(lang, f, values.get(&f.name).map(String::as_str).unwrap_or(""), on_field(&f.name)))
                     }
@@ -464,6 +517,7 @@ pub async fn new_form(
     State(state): State<Arc<AppState>>,
     user: WebUser,
     Path(entity): Path<String>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Markup, PageError> {
     let lang = user.lang;
     let entity = page_entity(&user, &entity)?;
@@ -471,7 +525,7 @@ pub async fn new_form(
         return Err(PageError::forbidden(lang));
     }
     let form = new_view(&state, &user, entity).await?;
-    let values = form
+    let mut values: HashMap<String, String> = form
         .fields
         .iter()
         .filter_map(|f| {
@@ -480,7 +534,42 @@ pub async fn new_form(
                 .map(|d| (f.name.clone(), field_text(f, Some(d))))
         })
         .collect();
+    // Fields given in the address (`/contacts/new?company_id=…` from a company's page).
+    for (k, v) in query_map(lang, raw.as_deref())? {
+        if form.fields.iter().any(|f| f.name == k) {
+            values.insert(k, v);
+        }
+    }
+    if entity == Entity::Invoices && !values.contains_key(SELLER) {
+        if let Some(seller) = last_seller(&state, &user).await? {
+            values.insert(SELLER.to_string(), seller);
+        }
+    }
+    refs::show_names(&state, &user, &form.fields, &mut values).await?;
     Ok(form.show(&values))
+}
+
+/// An invoice's seller: our own company, a company record.
+const SELLER: &str = "seller_id";
+
+/// The seller of the newest invoice the user may read (a new invoice is most likely from the
+/// same company of ours).
+async fn last_seller(state: &AppState, user: &WebUser) -> Result<Option<String>, PageError> {
+    let params = kontor_core::list::ListParams {
+        limit: Some(1),
+        ..Default::default()
+    };
+    let page = state
+        .kontor
+        .list(&user.actor, Entity::Invoices, &params)
+        .await
+        .map_err(|e| PageError::from_core(user.lang, e))?;
+    Ok(page
+        .items
+        .first()
+        .and_then(|i| i.get(SELLER))
+        .and_then(Value::as_str)
+        .map(str::to_string))
 }
 
 /// The form that creates a record of `entity`.
@@ -576,9 +665,13 @@ pub async fn create(
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
     let entity = page_entity(&user, &entity)?;
-    let values: HashMap<String, String> = form.into_iter().collect();
-    user.check_csrf(values.get("csrf").map(String::as_str).unwrap_or(""))?;
+    let mut shown: HashMap<String, String> = form.into_iter().collect();
+    user.check_csrf(shown.get("csrf").map(String::as_str).unwrap_or(""))?;
     let form = new_view(&state, &user, entity).await?;
+    let values = match refs::resolve(&state, &user, &form.fields, &mut shown).await? {
+        Ok(values) => values,
+        Err(u) => return Ok(form.unresolved(&shown, u)),
+    };
     let mut input = Map::new();
     if entity == Entity::Roles {
         input.extend(roles::documents_of(&values));
@@ -626,7 +719,7 @@ pub async fn create(
     };
     match written {
         Ok(id) => Ok(Redirect::to(&format!("/{}/{id}", entity.as_str())).into_response()),
-        Err(e) => form.refused(&values, e),
+        Err(e) => form.refused(&shown, e),
     }
 }
 
@@ -659,6 +752,7 @@ pub async fn edit_form(
             values.insert(f.name.clone(), field_text(f, rec.data.get(&f.name)));
         }
     }
+    refs::show_names(&state, &user, &form.fields, &mut values).await?;
     Ok(form.show(&values))
 }
 
@@ -670,10 +764,14 @@ pub async fn update(
     Path((entity, id)): Path<(String, String)>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    let values: HashMap<String, String> = form.into_iter().collect();
-    user.check_csrf(values.get("csrf").map(String::as_str).unwrap_or(""))?;
+    let mut shown: HashMap<String, String> = form.into_iter().collect();
+    user.check_csrf(shown.get("csrf").map(String::as_str).unwrap_or(""))?;
     let (entity, rec) = record_at(&state, &user, &entity, &id).await?;
     let form = edit_view(&state, &user, entity, &rec).await?;
+    let values = match refs::resolve(&state, &user, &form.fields, &mut shown).await? {
+        Ok(values) => values,
+        Err(u) => return Ok(form.unresolved(&shown, u)),
+    };
     let mut input = Map::new();
     if entity == Entity::Roles {
         let documents = roles::documents_of(&values);
@@ -737,7 +835,7 @@ pub async fn update(
             .await
         {
             Ok(_) => Ok(Redirect::to(&path).into_response()),
-            Err(e) => form.refused(&values, e),
+            Err(e) => form.refused(&shown, e),
         };
     }
     if input.is_empty() {
@@ -757,7 +855,7 @@ pub async fn update(
         .await;
     match written {
         Ok(_) => Ok(Redirect::to(&path).into_response()),
-        Err(e) => form.refused(&values, e),
+        Err(e) => form.refused(&shown, e),
     }
 }
 

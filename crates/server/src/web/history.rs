@@ -3,7 +3,8 @@
 //! undo the whole batch it belongs to (one import, one exchange run, one form). Both are new
 //! changes through the write path; a conflict refuses everything and says why.
 
-use super::i18n::{field_label, Lang};
+use super::i18n::Lang;
+use super::labels;
 use super::layout::{self, NAV};
 use super::pages::page_entity;
 use super::session::WebUser;
@@ -49,7 +50,7 @@ pub fn entry(user: &WebUser, h: &HistoryItem, who: &str, with_record: bool) -> M
             @if !changes.is_empty() && h.op != "create" {
                 ul class="change" {
                     @for c in changes {
-                        li { (field_label(&c.field)) ": " del { (plain(&c.before)) } " → " ins { (plain(&c.after)) } }
+                        li { (labels::field_name(lang, &c.field)) ": " del { (plain(&c.before)) } " → " ins { (plain(&c.after)) } }
                     }
                 }
             }

@@ -97,10 +97,10 @@ impl Lang {
             "list.first" => ("First page", "Erste Seite", "Первая страница"),
             "list.filter" => ("Filter", "Filtern", "Фильтр"),
             "list.sort" => ("Sort by", "Sortieren nach", "Сортировать по"),
+            "list.order" => ("Order", "Reihenfolge", "Порядок"),
             "list.asc" => ("ascending", "aufsteigend", "по возрастанию"),
             "list.desc" => ("descending", "absteigend", "по убыванию"),
             "list.apply" => ("Apply", "Anwenden", "Применить"),
-            "list.total" => ("records", "Datensätze", "записей"),
             "list.about" => ("about", "etwa", "около"),
             "list.more_than" => ("more than", "mehr als", "более"),
             "record.fields" => ("Fields", "Felder", "Поля"),
@@ -184,6 +184,7 @@ impl Lang {
             "invoice.title" => ("Invoice", "Rechnung", "Счёт"),
             "invoice.of" => ("of", "vom", "от"),
             "invoice.buyer" => ("Buyer", "Käufer", "Покупатель"),
+            "invoice.seller" => ("Seller", "Verkäufer", "Продавец"),
             "invoice.due" => ("Due", "Fällig", "Оплатить до"),
             "invoice.subtotal" => ("Subtotal", "Zwischensumme", "Итого без НДС"),
             "invoice.vat" => ("VAT", "MwSt.", "НДС"),
@@ -281,6 +282,34 @@ impl Lang {
                 "Mindestens einen Datensatz auswählen.",
                 "Выберите хотя бы одну запись.",
             ),
+            "role.builtin" => (
+                "A built-in role: its rules are Kontor's and cannot be changed. To grant something else, make a custom role.",
+                "Eine eingebaute Rolle: Ihre Regeln gibt Kontor vor, sie lassen sich nicht ändern. Für andere Rechte legen Sie eine eigene Rolle an.",
+                "Встроенная роль: её правила задаёт Kontor, изменить их нельзя. Для других прав создайте свою роль.",
+            ),
+            "role.admin_all" => (
+                "Administrators may do everything, users and settings included.",
+                "Administratoren dürfen alles, auch Benutzer und Einstellungen.",
+                "Администраторам доступно всё, включая пользователей и настройки.",
+            ),
+            "role.no_api_login" => (
+                "Cannot log in to the pages or the REST API (1C's exchange only).",
+                "Kann sich nicht an den Seiten oder der REST-API anmelden (nur 1C-Austausch).",
+                "Не может входить на страницы и в REST API (только обмен с 1С).",
+            ),
+            "role.make_custom" => ("Make a custom role", "Eigene Rolle anlegen", "Создать свою роль"),
+            "admin.builtin_roles" => ("Built-in roles", "Eingebaute Rollen", "Встроенные роли"),
+            "ref.none" => (
+                "No record you can see has this name:",
+                "Kein Datensatz, den Sie sehen können, heißt so:",
+                "Нет доступной вам записи с таким названием:",
+            ),
+            "ref.several" => (
+                "Several records have this name; choose one below:",
+                "Mehrere Datensätze heißen so; bitte unten einen wählen:",
+                "Это название у нескольких записей; выберите одну ниже:",
+            ),
+            "ref.choose" => ("Which one?", "Welcher?", "Какая именно?"),
             "form.one_per_line" => ("One per line", "Eins pro Zeile", "По одному в строке"),
             "form.json_object" => (
                 "A JSON object, e.g. {\"name\": \"value\"}; empty for none.",
@@ -441,6 +470,38 @@ impl Lang {
 }
 
 impl Lang {
+    /// How many records a list has, worded for the number: "1 record", "3 записи", and after
+    /// "about" or "more than" (`qualified`) as those words want it ("более 10 000 записей").
+    pub fn records(self, n: u64, qualified: bool) -> String {
+        let word = match self {
+            Lang::En => {
+                if n == 1 && !qualified {
+                    "record"
+                } else {
+                    "records"
+                }
+            }
+            Lang::De => {
+                if n == 1 && !qualified {
+                    "Datensatz"
+                } else {
+                    "Datensätze"
+                }
+            }
+            Lang::Ru => {
+                let (tens, ones) = (n % 100, n % 10);
+                match (qualified, ones) {
+                    _ if (11..=14).contains(&tens) => "записей",
+                    (false, 1) => "запись",
+                    (false, 2..=4) => "записи",
+                    (true, 1) => "записи",
+                    _ => "записей",
+                }
+            }
+        };
+        format!("{} {word}", self.count(n))
+    }
+
     /// An exact decimal as stored (`"-1234.50"`) with this language's grouping and decimal sign.
     pub fn decimal(self, stored: &str) -> String {
         let (sign, digits) = match stored.strip_prefix('-') {
@@ -464,16 +525,6 @@ impl Lang {
     }
 }
 
-/// A field's name as a label: `last_name` → "Last name".
-pub fn field_label(name: &str) -> String {
-    let spaced = name.replace('_', " ");
-    let mut chars = spaced.chars();
-    match chars.next() {
-        Some(c) => c.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -494,11 +545,16 @@ mod tests {
         assert_eq!(Lang::En.count(1234567), "1,234,567");
         assert_eq!(Lang::De.count(1234567), "1.234.567");
         assert_eq!(Lang::Ru.count(999), "999");
+        assert_eq!(Lang::Ru.records(1, false), "1 запись");
+        assert_eq!(Lang::Ru.records(22, false), "22 записи");
+        assert_eq!(Lang::Ru.records(12, false), "12 записей");
+        assert_eq!(Lang::Ru.records(10_000, true), "10\u{a0}000 записей");
+        assert_eq!(Lang::En.records(1, false), "1 record");
+        assert_eq!(Lang::De.records(2, false), "2 Datensätze");
         assert_eq!(
             Lang::De.time("2026-12-07T09:05:00.000000Z"),
             "07.12.2026 09:05 UTC"
         );
-        assert_eq!(field_label("last_name"), "Last name");
         assert_eq!(Lang::De.decimal("-1234567.50"), "-1.234.567,50");
         assert_eq!(Lang::En.decimal("1500.00"), "1,500.00");
         assert_eq!(Lang::Ru.decimal("12"), "12");

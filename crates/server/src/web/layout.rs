@@ -1,5 +1,5 @@
-//! The frame of every page (head, navigation, the user's menu) and the one stylesheet, compiled
-//! into the binary and served from `/assets/`.
+//! The frame of every page (head, navigation, the user's menu), the one stylesheet and the
+//! one script, compiled into the binary and served from `/assets/`.
 
 use super::i18n::Lang;
 use super::session::WebUser;
@@ -11,31 +11,47 @@ use maud::{html, Markup, DOCTYPE};
 use std::sync::OnceLock;
 
 const STYLESHEET: &str = include_str!("assets/kontor.css");
+/// The one script: suggestions in reference fields and live list search. Every page works
+/// without it.
+const SCRIPT: &str = include_str!("assets/kontor.js");
 
-/// The stylesheet's address: its content hash in the name, so it can be cached for good.
-pub fn stylesheet_path() -> &'static str {
-    static PATH: OnceLock<String> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let hash = blake3::hash(STYLESHEET.as_bytes()).to_hex();
-        format!("/assets/kontor-{}.css", &hash[..16])
-    })
+/// An asset's address: its content hash in the name, so it can be cached for good.
+fn hashed_path(stem: &str, ext: &str, content: &str) -> String {
+    let hash = blake3::hash(content.as_bytes()).to_hex();
+    format!("/assets/{stem}-{}.{ext}", &hash[..16])
 }
 
-/// `GET /assets/{name}`: the stylesheet under its current name (anything else is 404).
+pub fn stylesheet_path() -> &'static str {
+    static PATH: OnceLock<String> = OnceLock::new();
+    PATH.get_or_init(|| hashed_path("kontor", "css", STYLESHEET))
+}
+
+pub fn script_path() -> &'static str {
+    static PATH: OnceLock<String> = OnceLock::new();
+    PATH.get_or_init(|| hashed_path("kontor", "js", SCRIPT))
+}
+
+/// `GET /assets/{name}`: the stylesheet or the script under its current name (anything else
+/// is 404).
 pub async fn asset(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
-    if format!("/assets/{name}") != stylesheet_path() {
+    let path = format!("/assets/{name}");
+    let (content_type, body) = if path == stylesheet_path() {
+        ("text/css; charset=utf-8", STYLESHEET)
+    } else if path == script_path() {
+        ("text/javascript; charset=utf-8", SCRIPT)
+    } else {
         return StatusCode::NOT_FOUND.into_response();
-    }
+    };
     let mut h = HeaderMap::new();
     h.insert(
         header::CONTENT_TYPE,
-        header::HeaderValue::from_static("text/css; charset=utf-8"),
+        header::HeaderValue::from_static(content_type),
     );
     h.insert(
         header::CACHE_CONTROL,
         header::HeaderValue::from_static("public, max-age=31536000, immutable"),
     );
-    (h, STYLESHEET).into_response()
+    (h, body).into_response()
 }
 
 /// The entities the navigation lists, in the order people use them.
@@ -55,6 +71,7 @@ fn head(lang: Lang, title: &str) -> Markup {
             meta name="viewport" content="width=device-width, initial-scale=1";
             title { (title) " · " (lang.t("app")) }
             link rel="stylesheet" href=(stylesheet_path());
+            script src=(script_path()) defer {}
             // No icon: without this line browsers ask for /favicon.ico on every page.
             link rel="icon" href="data:,";
         }

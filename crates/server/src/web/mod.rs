@@ -14,8 +14,10 @@ pub mod bin;
 pub mod forms;
 pub mod history;
 pub mod i18n;
+pub mod labels;
 pub mod layout;
 pub mod pages;
+pub mod refs;
 pub mod roles;
 pub mod session;
 
@@ -38,6 +40,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/login", get(session::login_form).post(session::login))
         .route("/logout", post(session::logout))
         .route("/search", get(pages::search))
+        .route("/suggest/{entity}", get(refs::suggest))
         .route("/assets/{name}", get(layout::asset))
         .route("/favicon.ico", get(|| async { StatusCode::NOT_FOUND }))
         .route("/account", get(account::show).post(account::save))
@@ -47,6 +50,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/admin/backups/create", post(admin::create_snapshot))
         .route("/admin/backups/verify", post(admin::verify_archive))
         .route("/admin/jobs/{id}", get(admin::job))
+        .route("/admin/roles/{name}", get(roles::builtin))
         .route("/admin/exchange", get(admin::exchange_runs))
         .route("/admin/exchange/{id}", get(admin::exchange_run))
         .route("/history", get(history::page))

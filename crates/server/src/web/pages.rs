@@ -3,7 +3,8 @@
 //! same core calls as the API, as the logged-in user, so a page shows exactly what the API
 //! would.
 
-use super::i18n::{field_label, Lang};
+use super::i18n::Lang;
+use super::labels;
 use super::layout::{self, NAV};
 use super::session::WebUser;
 use super::PageError;
@@ -314,7 +315,7 @@ pub async fn list(
         @if user.actor.can_any(entity, Action::Create) {
             p { a class="button" href={ "/" (entity.as_str()) "/new" } { (lang.t("form.new")) } }
         }
-        form class="filters" method="get" action={ "/" (entity.as_str()) } {
+        form class="filters" method="get" action={ "/" (entity.as_str()) } data-live="results" {
             label { (lang.t("search"))
                 input type="search" name="q" value=(query.q);
             }
@@ -325,11 +326,11 @@ pub async fn list(
                         option value=(name) selected[query.sort == name] { (label) }
                     }
                     @for f in &sortable {
-                        option value=(f.name) selected[query.sort == f.name] { (field_label(&f.name)) }
+                        option value=(f.name) selected[query.sort == f.name] { (labels::field(lang, f)) }
                     }
                 }
             }
-            label { (lang.t("list.sort"))
+            label { (lang.t("list.order"))
                 select name="order" {
                     option value="" selected[query.order.is_empty()] { "—" }
                     option value="asc" selected[query.order == "asc"] { (lang.t("list.asc")) }
@@ -341,11 +342,12 @@ pub async fn list(
             }
             button type="submit" { (lang.t("list.apply")) }
         }
+        div id="results" aria-live="polite" {
         @if let Some(total) = page.total.and_then(|t| t) {
             p class="muted" {
                 @if total.total_is_lower_bound { (lang.t("list.more_than")) " " }
                 @else if total.total_is_estimate { (lang.t("list.about")) " " }
-                (lang.count(total.total)) " " (lang.t("list.total"))
+                (lang.records(total.total, total.total_is_lower_bound || total.total_is_estimate))
             }
         }
         @if rows.is_empty() {
@@ -353,7 +355,7 @@ pub async fn list(
         } @else {
             table class="list" {
                 thead { tr {
-                    @for c in &columns { th scope="col" { (field_label(&c.name)) } }
+                    @for c in &columns { th scope="col" { (labels::field(lang, c)) } }
                 } }
                 tbody {
                     @for row in &rows {
@@ -384,6 +386,7 @@ pub async fn list(
                 a href=(query.url(entity, Some(next))) rel="next" { (lang.t("list.next")) }
             }
         }
+        }
     };
     Ok(layout::page(&user, lang.entity(entity), Some(entity), body))
 }
@@ -408,8 +411,8 @@ pub fn rows_table(
         .collect();
     html! {
         table class="list rows" {
-            caption { (field_label(&def.name)) }
-            thead { tr { @for c in &shown { th scope="col" { (field_label(&c.name)) } } } }
+            caption { (labels::field(lang, def)) }
+            thead { tr { @for c in &shown { th scope="col" { (labels::field(lang, c)) } } } }
             tbody {
                 @for r in rows {
                     tr { @for c in &shown {
@@ -574,7 +577,7 @@ pub async fn record(
             @for f in fields.iter().filter(|f| !matches!(f.ty, FieldType::Rows(_))) {
                 @let v = data.get(&f.name).unwrap_or(&Value::Null);
                 @if !v.is_null() && v != &Value::Array(vec![]) {
-                    dt { (field_label(&f.name)) }
+                    dt { (labels::field(lang, f)) }
                     dd { (cell(lang, f, v, &titles)) }
                 }
             }
@@ -596,7 +599,14 @@ pub async fn record(
                         li { a href={ "/" (e.as_str()) "/" (rid) } { (t) } }
                     }
                 }
-                p { a href={ "/" (e.as_str()) "?" (via) "=" (id) } { (lang.entity(*e)) " →" } }
+                p {
+                    @if !rows.is_empty() {
+                        a href={ "/" (e.as_str()) "?" (via) "=" (id) } { (lang.entity(*e)) " →" } " "
+                    }
+                    @if user.actor.can_any(*e, Action::Create) {
+                        a class="button" href={ "/" (e.as_str()) "/new?" (via) "=" (id) } { (lang.t("form.new")) }
+                    }
+                }
             }
         }
         h2 { (lang.t("record.history")) }
@@ -638,7 +648,8 @@ async fn user_titles(
 }
 
 /// Records of other entities that refer to this one by a filterable reference (a company's
-/// contacts, deals, invoices), the first few of each, as the user may read them.
+/// contacts, deals, invoices), the first few of each, as the user may read them; an entity
+/// the user may create records of is listed even with none yet (to make one from here).
 async fn related(
     state: &AppState,
     user: &WebUser,
@@ -680,7 +691,7 @@ async fn related(
                 Some((rid.clone(), title_of(r, &rid)))
             })
             .collect();
-        if !rows.is_empty() {
+        if !rows.is_empty() || user.actor.can_any(other, Action::Create) {
             out.push((other, via.name.clone(), rows));
         }
     }
@@ -745,6 +756,60 @@ pub async fn search(
     Ok(layout::page(&user, lang.t("search"), None, body))
 }
 
+/// A party of an invoice as its print names it: legal name, INN and KPP, legal address, and
+/// for the seller the bank account to pay to (one in the invoice's currency first).
+fn party(lang: Lang, label: &str, company: &Value, currency: &str, with_bank: bool) -> Markup {
+    let s = |v: &Value, k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .filter(|x| !x.is_empty())
+            .map(str::to_string)
+    };
+    let name = s(company, "legal_name")
+        .or_else(|| s(company, "name"))
+        .unwrap_or_default();
+    let rows = |k: &str| {
+        company
+            .get(k)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let addresses = rows("addresses");
+    let address = addresses
+        .iter()
+        .find(|a| s(a, "kind").as_deref() == Some("legal"))
+        .or_else(|| addresses.first())
+        .and_then(|a| s(a, "text"));
+    let accounts = rows("bank_accounts");
+    let account = accounts
+        .iter()
+        .find(|a| s(a, "currency").as_deref() == Some(currency))
+        .or_else(|| accounts.first())
+        .filter(|_| with_bank);
+    html! {
+        section class="party" {
+            p {
+                strong { (label) ": " } (name)
+                @for k in ["inn", "kpp"] {
+                    @if let Some(v) = s(company, k) { ", " (labels::field_name(lang, k)) " " (v) }
+                }
+            }
+            @if let Some(a) = address { p { (a) } }
+            @if let Some(acc) = account {
+                p {
+                    @for k in ["account", "bank_name", "bik", "corr_account"] {
+                        @if let Some(v) = s(acc, k) {
+                            @if k != "account" { ", " }
+                            (labels::field_name(lang, k)) " " (v)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// `GET /invoices/{id}/print`: the invoice as a document to print (no navigation; the
 /// browser's print command prints it as shown).
 pub async fn print(
@@ -771,15 +836,18 @@ pub async fn print(
             format!("{} {currency}", lang.decimal(&v))
         }
     };
-    let buyer = match inv.get("company_id").and_then(Value::as_str) {
-        Some(c) => state
-            .kontor
-            .get(&user.actor, Entity::Companies, c)
-            .await
-            .ok()
-            .map(|r| r.data),
-        None => None,
-    };
+    let mut parties = Vec::new();
+    for (field, label) in [
+        ("seller_id", "invoice.seller"),
+        ("company_id", "invoice.buyer"),
+    ] {
+        if let Some(c) = inv.get(field).and_then(Value::as_str) {
+            // A company the reader may not read is left out, as the API would.
+            if let Ok(r) = state.kontor.get(&user.actor, Entity::Companies, c).await {
+                parties.push((label, kontor_core::read::present(&user.actor, &r)));
+            }
+        }
+    }
     let titles = ref_titles(
         &state,
         &user,
@@ -796,14 +864,8 @@ pub async fn print(
                 (lang.t("invoice.title")) " " (s("number"))
                 @if !s("issue_date").is_empty() { " " (lang.t("invoice.of")) " " (s("issue_date")) }
             }
-            @if let Some(b) = &buyer {
-                p {
-                    strong { (lang.t("invoice.buyer")) ": " }
-                    (b.get("legal_name").or_else(|| b.get("name")).and_then(Value::as_str).unwrap_or(""))
-                    @for k in ["inn", "kpp"] {
-                        @if let Some(v) = b.get(k).and_then(Value::as_str) { ", " (k.to_uppercase()) " " (v) }
-                    }
-                }
+            @for (label, company) in &parties {
+                (party(lang, lang.t(label), company, &currency, *label == "invoice.seller"))
             }
             @if !s("due_date").is_empty() { p { (lang.t("invoice.due")) ": " (s("due_date")) } }
             @if let Some(lines) = visible.field("lines") {

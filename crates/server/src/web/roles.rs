@@ -3,13 +3,19 @@
 //! inputs (`perm[deals][update]`, `hidden[companies][inn]`, `readonly[…][…]`) become the same
 //! `permissions`, `hidden_fields` and `readonly_fields` objects the API takes.
 
-use super::i18n::{field_label, Lang};
-use kontor_domain::permission::{Action, Role, Scope};
+use super::i18n::Lang;
+use super::pages::schema_of;
+use super::session::WebUser;
+use super::{labels, layout, PageError};
+use crate::AppState;
+use axum::extract::{Path, State};
+use kontor_domain::permission::{Action, Role, Scope, BUILTIN_ROLES};
 use kontor_domain::schema::Schema;
 use kontor_domain::Entity;
 use maud::{html, Markup};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The role fields the matrix edits instead of three JSON fields.
 pub const DOCUMENT_FIELDS: [&str; 3] = ["permissions", "hidden_fields", "readonly_fields"];
@@ -27,9 +33,13 @@ fn rule_key(kind: &str, e: Entity, field: &str) -> String {
 /// The form's values of a stored role. A document that no longer reads (an entity renamed)
 /// shows as an empty matrix; saving it then writes a valid one.
 pub fn values_of(data: &Map<String, Value>, into: &mut HashMap<String, String>) {
-    let Ok(role) = Role::from_record_data(data) else {
-        return;
-    };
+    if let Ok(role) = Role::from_record_data(data) {
+        values_of_role(&role, into);
+    }
+}
+
+/// The matrix's values of a role.
+fn values_of_role(role: &Role, into: &mut HashMap<String, String>) {
     for ((e, a), scope) in &role.scopes {
         into.insert(perm_key(*e, *a), scope.as_str().to_string());
     }
@@ -133,8 +143,18 @@ pub fn matrix(
     schemas: &[Schema],
     error: Option<&str>,
 ) -> Markup {
+    matrix_of(lang, values, schemas, error, false)
+}
+
+fn matrix_of(
+    lang: Lang,
+    values: &HashMap<String, String>,
+    schemas: &[Schema],
+    error: Option<&str>,
+    read_only: bool,
+) -> Markup {
     html! {
-        fieldset class="rows" aria-describedby=[error.map(|_| "e-permissions")] {
+        fieldset class="rows" disabled[read_only] aria-describedby=[error.map(|_| "e-permissions")] {
             legend { (lang.t("role.permissions")) }
             @if let Some(e) = error {
                 p class="error" id="e-permissions" { (e) }
@@ -183,12 +203,12 @@ pub fn matrix(
                         tbody {
                             @for f in &schema.fields {
                                 tr {
-                                    th scope="row" { (field_label(&f.name)) " " code { (f.name) } }
+                                    th scope="row" { (labels::field(lang, f)) " " code { (f.name) } }
                                     @for kind in ["hidden", "readonly"] {
                                         @let key = rule_key(kind, e, &f.name);
                                         td {
                                             input type="checkbox" name=(key) value="on" checked[values.contains_key(&key)]
-                                                aria-label={ (field_label(&f.name)) ": " (lang.t(if kind == "hidden" { "role.hidden" } else { "role.readonly" })) };
+                                                aria-label={ (labels::field(lang, f)) ": " (lang.t(if kind == "hidden" { "role.hidden" } else { "role.readonly" })) };
                                         }
                                     }
                                 }
@@ -199,6 +219,40 @@ pub fn matrix(
             }
         }
     }
+}
+
+/// `GET /admin/roles/{name}`: a built-in role's rules as the matrix shows them, to read (they
+/// are Kontor's, not records; a custom role is made to differ).
+pub async fn builtin(
+    State(state): State<Arc<AppState>>,
+    user: WebUser,
+    Path(name): Path<String>,
+) -> Result<Markup, PageError> {
+    let lang = user.lang;
+    if !user.actor.is_admin() {
+        return Err(PageError::forbidden(lang));
+    }
+    let role = BUILTIN_ROLES
+        .iter()
+        .find(|r| **r == name)
+        .and_then(|r| Role::builtin(r))
+        .ok_or_else(|| PageError::not_found(lang))?;
+    let mut values = HashMap::new();
+    values_of_role(&role, &mut values);
+    let mut schemas = Vec::new();
+    for e in Entity::CRM {
+        schemas.push(schema_of(&state, lang, e).await?);
+    }
+    let body = html! {
+        p class="muted" { a href="/roles" { (lang.entity(Entity::Roles)) } }
+        h1 { (role.name) }
+        p { (lang.t("role.builtin")) }
+        @if role.admin { p { strong { (lang.t("role.admin_all")) } } }
+        @if !role.api_login { p { (lang.t("role.no_api_login")) } }
+        (matrix_of(lang, &values, &schemas, None, true))
+        p { a class="button" href="/roles/new" { (lang.t("role.make_custom")) } }
+    };
+    Ok(layout::page(&user, &role.name, Some(Entity::Roles), body))
 }
 
 #[cfg(test)]

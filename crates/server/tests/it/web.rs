@@ -316,6 +316,13 @@ async fn lists_and_records_show_what_the_api_would(engine: Engine) {
     let list = b1.get("/contacts").await;
     assert_eq!(list.status, StatusCode::OK);
     assert!(list.body.contains("Контакты"));
+    // Columns are called what Russian calls them; the count is worded for its number.
+    assert!(
+        list.body.contains("<th scope=\"col\">Фамилия</th>"),
+        "{}",
+        list.body
+    );
+    assert!(list.body.contains("1 запись"), "{}", list.body);
     assert!(list.body.contains(&format!("href=\"/contacts/{mine}\"")));
     assert!(list.body.contains("fd@alfa.ru"));
     // A filter the API takes, and a search within the list.
@@ -682,6 +689,17 @@ async fn an_invoice_with_lines_is_issued_edited_and_printed(engine: Engine) {
             json!({"name": "Альфа", "legal_name": "ООО «Альфа»", "inn": "7707083893"}),
         )
         .await);
+    // Our own company, whose details the printed invoice gives as the seller's.
+    admin
+        .create(
+            "companies",
+            json!({"name": "Наша Фирма", "legal_name": "ООО «Наша Фирма»", "inn": "7830002293",
+                   "kpp": "783001001",
+                   "addresses": [{"kind": "legal", "text": "191186, Санкт-Петербург, Невский пр., 1"}],
+                   "bank_accounts": [{"account": "40702810900000000001", "bik": "044525225",
+                                      "bank_name": "ПАО Сбербанк", "corr_account": "30101810400000000225"}]}),
+        )
+        .await;
     let mut b = Browser::new(&srv, "en");
     b.log_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let form = b.get("/invoices/new").await;
@@ -693,6 +711,7 @@ async fn an_invoice_with_lines_is_issued_edited_and_printed(engine: Engine) {
     let line = |price: &'static str| {
         vec![
             ("company_id", company.clone()),
+            ("seller_id", "Наша Фирма".to_string()),
             ("number", "INV-7".to_string()),
             ("issue_date", "2026-12-07".to_string()),
             ("lines[0].description", "Консультация".to_string()),
@@ -730,6 +749,16 @@ async fn an_invoice_with_lines_is_issued_edited_and_printed(engine: Engine) {
     let print = b.get(&format!("{path}/print")).await;
     assert_eq!(print.status, StatusCode::OK);
     assert!(print.body.contains("ООО «Альфа»") && print.body.contains("INN 7707083893"));
+    for seller in [
+        "Seller: </strong>ООО «Наша Фирма», INN 7830002293, KPP 783001001",
+        "191186, Санкт-Петербург, Невский пр., 1",
+        "Account number 40702810900000000001, Bank ПАО Сбербанк, BIK 044525225",
+    ] {
+        assert!(print.body.contains(seller), "{seller}: {}", print.body);
+    }
+    // The next invoice is from the same company of ours, unless changed.
+    let next = b.get("/invoices/new").await;
+    assert_eq!(next.input("seller_id"), "Наша Фирма");
     assert!(print.body.contains("3,600.00 RUB"), "{}", print.body);
     assert!(!print.body.contains("nav class=\"side\""));
     let not_invoice = b.get(&format!("/companies/{company}/print")).await;
@@ -761,6 +790,9 @@ async fn an_invoice_with_lines_is_issued_edited_and_printed(engine: Engine) {
     let mut same: Vec<(String, String)> = vec![("csrf".into(), csrf.clone())];
     for name in [
         "company_id",
+        "ref-company_id",
+        "seller_id",
+        "ref-seller_id",
         "number",
         "issue_date",
         "lines[0].description",
@@ -945,15 +977,43 @@ async fn admins_keep_users_roles_teams_and_custom_fields_on_pages(engine: Engine
     let _m = srv.user("m@x.ru", "manager", None).await;
     let mut m = Browser::new(&srv, "en");
     m.log_in("m@x.ru", "user-password-1").await;
-    for path in ["/users", "/users/new"] {
+    for path in ["/users", "/users/new", "/admin/roles/manager"] {
         assert_eq!(m.get(path).await.status, StatusCode::FORBIDDEN, "{path}");
     }
     let mut a = Browser::new(&srv, "en");
     a.log_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let home = a.get("/admin").await;
-    for link in ["/users", "/roles", "/teams", "/fields", "/onec_databases"] {
+    for link in [
+        "/users",
+        "/roles",
+        "/teams",
+        "/fields",
+        "/onec_databases",
+        "/admin/roles/manager",
+    ] {
         assert!(home.body.contains(&format!("href=\"{link}\"")), "{link}");
     }
+    // A built-in role's rules, to read: managers own their CRM records, read the catalog.
+    let builtin = a.get("/admin/roles/manager").await;
+    assert_eq!(builtin.status, StatusCode::OK, "{}", builtin.body);
+    assert!(
+        builtin.body.contains("<fieldset class=\"rows\" disabled"),
+        "{}",
+        builtin.body
+    );
+    let select = |e: &str, act: &str| {
+        let at = builtin
+            .body
+            .find(&format!("name=\"perm[{e}][{act}]\""))
+            .unwrap();
+        let end = at + builtin.body[at..].find("</select>").unwrap();
+        builtin.body[at..end].to_string()
+    };
+    assert!(select("deals", "update").contains("value=\"own\" selected"));
+    assert_eq!(
+        a.get("/admin/roles/nobody").await.status,
+        StatusCode::NOT_FOUND
+    );
 
     // A role from its permission matrix.
     let form = a.get("/roles/new").await;
@@ -1075,7 +1135,7 @@ async fn admins_keep_users_roles_teams_and_custom_fields_on_pages(engine: Engine
                 ("csrf", &csrf),
                 ("entity", "deals"),
                 ("name", "region"),
-                ("label", "Region"),
+                ("label", "Sales region"),
                 ("type", "enum"),
                 ("options", "North\r\nSouth\r\n"),
             ],
@@ -1085,7 +1145,10 @@ async fn admins_keep_users_roles_teams_and_custom_fields_on_pages(engine: Engine
     let deal_form = a.get("/deals/new").await;
     assert!(
         deal_form.body.contains("name=\"region\"")
-            && deal_form.body.contains("<option value=\"South\""),
+            && deal_form.body.contains("<option value=\"South\"")
+            && deal_form
+                .body
+                .contains("<label for=\"f-region\">Sales region</label>"),
         "{}",
         deal_form.body
     );
@@ -1104,6 +1167,204 @@ async fn admins_keep_users_roles_teams_and_custom_fields_on_pages(engine: Engine
     srv.stop().await;
 }
 
+async fn references_are_chosen_by_name_within_what_the_user_may_see(engine: Engine) {
+    let srv = TestServer::start(engine).await;
+    let m1 = srv.user("m1@x.ru", "manager", None).await;
+    let m2 = srv.user("m2@x.ru", "manager", None).await;
+    let alfa = id(&m1
+        .create("companies", json!({"name": "Альфа", "inn": "7707083893"}))
+        .await);
+    let alfa_spb = id(&m1
+        .create("companies", json!({"name": "Альфа", "inn": "7830002293"}))
+        .await);
+    let beta = id(&m1.create("companies", json!({"name": "Бета Трейд"})).await);
+    // Another manager's company: never suggested to m1, never resolved for them.
+    let foreign = id(&m2.create("companies", json!({"name": "Гамма Чужая"})).await);
+
+    let mut b = Browser::new(&srv, "en");
+    b.log_in("m1@x.ru", "user-password-1").await;
+
+    // Suggestions as one types: only what m1 may read, with a detail telling namesakes apart.
+    let suggested = b.get("/suggest/companies?q=%D0%90%D0%BB%D1%8C%D1%84").await;
+    assert_eq!(suggested.status, StatusCode::OK, "{}", suggested.body);
+    let choices: serde_json::Value = serde_json::from_str(&suggested.body).unwrap();
+    let texts: Vec<&str> = choices
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert!(texts.contains(&"Альфа — 7707083893"), "{texts:?}");
+    let other = b
+        .get("/suggest/companies?q=%D0%93%D0%B0%D0%BC%D0%BC%D0%B0")
+        .await;
+    assert_eq!(other.body, "[]");
+    assert_eq!(
+        b.get("/suggest/nonsense?q=x").await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // A unique name becomes the record's id.
+    let form = b.get("/contacts/new").await;
+    assert!(
+        form.body.contains("data-suggest=\"/suggest/companies\""),
+        "{}",
+        form.body
+    );
+    let csrf = form.input("csrf");
+    let made = b
+        .post(
+            "/contacts/new",
+            &[
+                ("csrf", &csrf),
+                ("last_name", "Иванов"),
+                ("company_id", "бета трейд"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+    let contact = made.location().trim_start_matches("/contacts/").to_string();
+    let (_, stored) = m1.get(&format!("/api/v1/contacts/{contact}")).await;
+    assert_eq!(stored["company_id"], beta.as_str());
+
+    // No match (another manager's company counts as none): refused beside the field, as typed.
+    let none = b
+        .post(
+            "/contacts/new",
+            &[
+                ("csrf", &csrf),
+                ("last_name", "Петров"),
+                ("company_id", "Гамма Чужая"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        none.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        none.body
+    );
+    assert!(none.body.contains("id=\"e-company_id\""), "{}", none.body);
+    assert!(none.body.contains("No record you can see has this name"));
+    assert_eq!(none.input("company_id"), "Гамма Чужая");
+    assert_eq!(none.input("last_name"), "Петров");
+
+    // Two namesakes: refused with both to choose from; the chosen one is written.
+    let several = b
+        .post(
+            "/contacts/new",
+            &[
+                ("csrf", &csrf),
+                ("last_name", "Петров"),
+                ("company_id", "Альфа"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        several.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        several.body
+    );
+    for namesake in [&alfa, &alfa_spb] {
+        let radio = "type=\"radio\" id=\"c-company_id-";
+        assert!(several.body.contains(radio), "{}", several.body);
+        let choice = format!("name=\"ref-company_id\" value=\"{namesake}\"");
+        assert!(several.body.contains(&choice), "{}", several.body);
+    }
+    assert!(several.body.contains("Альфа — 7830002293"));
+    let chosen = b
+        .post(
+            "/contacts/new",
+            &[
+                ("csrf", &csrf),
+                ("last_name", "Петров"),
+                ("company_id", "Альфа"),
+                ("chose-company_id", "1"),
+                ("ref-company_id", &alfa_spb),
+            ],
+        )
+        .await;
+    assert_eq!(chosen.status, StatusCode::SEE_OTHER, "{}", chosen.body);
+    let petrov = chosen
+        .location()
+        .trim_start_matches("/contacts/")
+        .to_string();
+    let (_, stored) = m1.get(&format!("/api/v1/contacts/{petrov}")).await;
+    assert_eq!(stored["company_id"], alfa_spb.as_str());
+
+    // The edit form shows the company's name with its id kept beside; saving it unchanged
+    // keeps the namesake it points to.
+    let edit = b.get(&format!("/contacts/{petrov}/edit")).await;
+    assert_eq!(edit.input("company_id"), "Альфа");
+    assert_eq!(edit.input("ref-company_id"), alfa_spb);
+    let saved = b
+        .post(
+            &format!("/contacts/{petrov}/edit"),
+            &[
+                ("csrf", &csrf),
+                ("last_name", "Петров-Водкин"),
+                ("company_id", "Альфа"),
+                ("ref-company_id", &alfa_spb),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let (_, stored) = m1.get(&format!("/api/v1/contacts/{petrov}")).await;
+    assert_eq!(stored["company_id"], alfa_spb.as_str());
+    assert_eq!(stored["last_name"], "Петров-Водкин");
+    // A kept id is no way around permissions: another manager's company stays unknown.
+    let smuggled = b
+        .post(
+            &format!("/contacts/{petrov}/edit"),
+            &[
+                ("csrf", &csrf),
+                ("company_id", "Гамма Чужая"),
+                ("chose-company_id", "1"),
+                ("ref-company_id", &foreign),
+            ],
+        )
+        .await;
+    assert_eq!(
+        smuggled.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        smuggled.body
+    );
+    let (_, stored) = m1.get(&format!("/api/v1/contacts/{petrov}")).await;
+    assert_eq!(stored["company_id"], alfa_spb.as_str());
+
+    // From a company's page, a new contact comes with the company filled in.
+    let company_page = b.get(&format!("/companies/{beta}")).await;
+    let new_here = format!("/contacts/new?company_id={beta}");
+    assert!(
+        company_page.body.contains(&new_here),
+        "{}",
+        company_page.body
+    );
+    let prefilled = b.get(&new_here).await;
+    assert_eq!(prefilled.input("company_id"), "Бета Трейд");
+    assert_eq!(prefilled.input("ref-company_id"), beta);
+
+    // The script that suggests is served with the page, from Kontor itself.
+    let script = prefilled
+        .body
+        .split("<script src=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_string();
+    let js = b.get(&script).await;
+    assert_eq!(js.status, StatusCode::OK);
+    assert!(js.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+    assert!(js.body.contains("/suggest/"));
+    srv.stop().await;
+}
+
 crate::engine_tests!(
     administration_is_for_admins_only,
     admins_keep_users_roles_teams_and_custom_fields_on_pages,
@@ -1112,5 +1373,6 @@ crate::engine_tests!(
     history_puts_a_record_back_as_it_was_and_undoes_a_batch,
     pages_need_a_login_and_keep_the_session_in_a_safe_cookie,
     lists_and_records_show_what_the_api_would,
+    references_are_chosen_by_name_within_what_the_user_may_see,
     forms_create_edit_and_delete_and_the_bin_brings_records_back,
 );
