@@ -326,6 +326,67 @@ async fn sqlite_statistics_follow_a_table_that_grew() {
     );
 }
 
+/// Regression: right after a million contacts were imported, PostgreSQL's planner still
+/// believed `records` small (autovacuum had not woken yet) and sorted the whole table for the
+/// first page of contacts by last name: 324 ms instead of a few. Each node now gathers the
+/// statistics itself once a table has changed by more rows than it had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_statistics_follow_a_table_that_grew() {
+    let url = kontor_testkit::postgres().unwrap().fresh_database().await;
+    let store = Arc::new(PgStore::connect(&url).await.unwrap());
+    let k = Kontor::new(store.clone(), Settings::default());
+    create(&k, Entity::Companies, json!({"name": "One company"})).await;
+    let wanted = k.list_indexes_wanted().await.unwrap();
+    k.ensure_list_indexes(&wanted).await.unwrap();
+    let side = sqlx::PgPool::connect(&url).await.unwrap();
+    // Told nothing else, autovacuum would not analyse this database for a minute at least.
+    sqlx::query("ALTER TABLE records SET (autovacuum_enabled = false)")
+        .execute(&side)
+        .await
+        .unwrap();
+    for chunk in 0..20 {
+        let mutations: Vec<Mutation> = (0..1000)
+            .map(|i| Mutation::Create {
+                entity: Entity::Contacts,
+                input: json!({"last_name": format!("N{:05}", chunk * 1000 + i), "email": format!("c{chunk}-{i}@x.ru")}),
+            })
+            .collect();
+        k.write(&Actor::system(), Origin::System, mutations)
+            .await
+            .unwrap();
+    }
+    let started = std::time::Instant::now();
+    loop {
+        let rows: f32 =
+            sqlx::query_scalar("SELECT reltuples FROM pg_class WHERE oid = 'records'::regclass")
+                .fetch_one(&side)
+                .await
+                .unwrap();
+        if rows >= 16_000.0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "30 s after 20,000 contacts were written, the planner still counts {rows}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    // The first page by last name reads the sort's index, no sort of the table.
+    let mut by_name = ListQuery::all(Entity::Contacts, None, 51);
+    by_name.conditions.push(Condition {
+        column: field("last_name", KeyKind::Text),
+        op: FilterOp::Gte,
+        value: Some(ListValue::Text("A".into())),
+    });
+    by_name.sort = field("last_name", KeyKind::Text);
+    let plan = store.explain_list(&by_name, false).await.unwrap();
+    assert!(
+        plan.contains("lf1_contacts_last_name"),
+        "index not used:\n{plan}"
+    );
+    assert!(!plan.contains("Sort"), "a sort:\n{plan}");
+}
+
 /// Beyond the bound a count is PostgreSQL's estimate (marked so); SQLite, which keeps none,
 /// counts exactly.
 async fn counts_beyond_the_bound(engine: Engine) {

@@ -51,6 +51,56 @@ pub struct PgStore {
     memo: Option<crate::engine::Memo>,
     /// Always empty: PostgreSQL plans lists from its own statistics.
     list_hints: crate::list::IndexHints,
+    /// Keeps those statistics current after large writes (see [`statistics_loop`]).
+    statistics: tokio::task::JoinHandle<()>,
+}
+
+/// How often a node looks whether the planner's statistics are out of date.
+const STATISTICS_CHECK_EVERY: Duration = Duration::from_secs(5);
+/// Changed rows after which statistics gathered on a small table are gathered again.
+const STATISTICS_MIN_GROWTH: i64 = 1000;
+
+/// PostgreSQL plans with what `ANALYZE` last sampled, and autovacuum gathers statistics again
+/// only when it next wakes (once a minute) and finds enough of a table changed. Right after a
+/// large import (a million contacts into an empty table) the planner still believes `records`
+/// small and sorts a whole list rather than reading the sort's index: hundreds of milliseconds
+/// for a first page instead of one. So each node looks every few seconds and gathers
+/// statistics of `records` and `journal` itself once more rows changed since the last
+/// `ANALYZE` than the table had then (at most a doubling between two counts), as PostgreSQL's
+/// own activity counters say. `ANALYZE` samples a fixed number of rows, does not block
+/// writes, and several nodes doing it at once is harmless.
+async fn statistics_loop(pool: PgPool) {
+    loop {
+        tokio::time::sleep(STATISTICS_CHECK_EVERY).await;
+        if pool.is_closed() {
+            return;
+        }
+        match keep_statistics_current(&pool).await {
+            Ok(true) => tracing::debug!("planner statistics gathered again"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "planner statistics not refreshed"),
+        }
+    }
+}
+
+/// Gathers the statistics again if `records` or `journal` changed past the bound; true when
+/// it did.
+async fn keep_statistics_current(pool: &PgPool) -> Result<bool, sqlx::Error> {
+    let stale: Option<bool> = sqlx::query_scalar(
+        "SELECT bool_or(s.n_mod_since_analyze > GREATEST(c.reltuples::bigint, $1)) \
+         FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid \
+         WHERE s.relid IN ('records'::regclass, 'journal'::regclass)",
+    )
+    .bind(STATISTICS_MIN_GROWTH)
+    .fetch_one(pool)
+    .await?;
+    if stale != Some(true) {
+        return Ok(false);
+    }
+    sqlx::raw_sql("ANALYZE records, journal")
+        .execute(pool)
+        .await?;
+    Ok(true)
 }
 
 impl PgStore {
@@ -112,16 +162,19 @@ impl PgStore {
         migrated?;
         unlocked?;
         drop(conn);
+        let statistics = tokio::spawn(statistics_loop(pool.clone()));
         Ok(PgStore {
             readers: pool.clone(),
             writer: pool,
             dialect: Dialect::Postgres,
             memo: None,
             list_hints: crate::list::IndexHints::default(),
+            statistics,
         })
     }
 
     async fn close_engine(&self) {
+        self.statistics.abort();
         self.writer.close().await;
     }
 
