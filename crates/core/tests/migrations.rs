@@ -1,7 +1,8 @@
 //! Data written by an earlier Kontor is brought up to date when the store opens, on both
 //! engines: a database in the first schema (password hashes inside user records, their journal
 //! images and search text) is migrated so hashes live only in the credentials, the old users
-//! still log in, and replaying the journal still gives the live state.
+//! still log in, and replaying the journal still gives the live state. Its status is read
+//! without migrating, and a database with an edited or a newer migration is refused.
 
 use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
 use argon2::Argon2;
@@ -135,6 +136,12 @@ const MIGRATIONS_TABLE: &str =
      INSERT INTO schema_migrations VALUES (1, 0)";
 
 async fn legacy_sqlite(dir: &std::path::Path) -> DynStore {
+    let path = legacy_sqlite_file(dir).await;
+    Arc::new(SqliteStore::open(&path).await.expect("migrate and open"))
+}
+
+/// A database file of the first schema, not yet opened by this Kontor.
+async fn legacy_sqlite_file(dir: &std::path::Path) -> std::path::PathBuf {
     use sqlx::sqlite::SqliteConnectOptions;
     use sqlx::{Connection, Executor};
     let path = dir.join("kontor.db");
@@ -157,10 +164,16 @@ async fn legacy_sqlite(dir: &std::path::Path) -> DynStore {
         q.execute(&mut conn).await.unwrap();
     }
     conn.close().await.unwrap();
-    Arc::new(SqliteStore::open(&path).await.expect("migrate and open"))
+    path
 }
 
 async fn legacy_postgres() -> DynStore {
+    let url = legacy_postgres_database().await;
+    Arc::new(PgStore::connect(&url).await.expect("migrate and open"))
+}
+
+/// A database of the first schema, not yet opened by this Kontor: its URL.
+async fn legacy_postgres_database() -> String {
     use sqlx::{Connection, Executor};
     let pg = kontor_testkit::postgres().expect("PostgreSQL for tests");
     let url = pg.fresh_database().await;
@@ -182,7 +195,7 @@ async fn legacy_postgres() -> DynStore {
         q.execute(&mut conn).await.unwrap();
     }
     conn.close().await.unwrap();
-    Arc::new(PgStore::connect(&url).await.expect("migrate and open"))
+    url
 }
 
 async fn check_migrated(store: DynStore) {
@@ -247,4 +260,132 @@ async fn data_of_the_first_schema_is_brought_up_to_date_on_postgres() {
         return;
     }
     check_migrated(legacy_postgres().await).await;
+}
+
+/// What `kontor status` reads of a database, and the two it must not open: one a migration
+/// recorded differently (a released migration was edited) and one a newer Kontor migrated.
+async fn the_schema_says_where_it_stands_and_what_cannot_be_opened(
+    inspect: impl Fn() -> futures_like::Inspecting,
+    open: impl Fn() -> futures_like::Opening,
+    tamper: impl Fn(&'static str) -> futures_like::Tampering,
+) {
+    let before = inspect().await.unwrap();
+    assert_eq!(before.migrations.schema_version, 1);
+    assert_eq!(
+        before.migrations.pending,
+        (2..=kontor_store::SCHEMA_VERSION).collect::<Vec<_>>()
+    );
+    assert_eq!(before.migrations.applied[0].checksum, None);
+    assert_eq!(before.journal_seq, 4);
+
+    open().await.unwrap().close().await;
+    let after = inspect().await.unwrap();
+    let m = &after.migrations;
+    assert_eq!(m.schema_version, kontor_store::SCHEMA_VERSION);
+    assert!(
+        m.pending.is_empty() && m.edited.is_empty() && m.unknown.is_empty(),
+        "{m:?}"
+    );
+    // Every step has its checksum now (the first, applied before checksums, too); the steps
+    // this Kontor applied say which Kontor and how long.
+    assert!(m
+        .applied
+        .iter()
+        .all(|a| a.checksum.as_ref().is_some_and(|c| c.len() == 64)));
+    assert_eq!(m.applied[0].kontor_version, None);
+    assert_eq!(
+        m.applied[1].kontor_version.as_deref(),
+        Some(env!("CARGO_PKG_VERSION"))
+    );
+    assert!(after.bytes > 0);
+
+    // A step recorded with another checksum: refused, and the status says which.
+    tamper("UPDATE schema_migrations SET checksum = 'edited' WHERE version = 3").await;
+    let refused = open().await.err().expect("an edited migration is refused");
+    assert!(
+        matches!(&refused, kontor_store::StoreError::Schema(m) if m.contains("migration 3")),
+        "{refused}"
+    );
+    assert_eq!(inspect().await.unwrap().migrations.edited, vec![3]);
+    tamper("UPDATE schema_migrations SET checksum = NULL WHERE version = 3").await;
+
+    // A newer Kontor's migration: refused, naming both versions.
+    tamper("INSERT INTO schema_migrations (version, applied_at) VALUES (99, 0)").await;
+    let refused = open().await.err().expect("a newer schema is refused");
+    assert!(
+        matches!(&refused, kontor_store::StoreError::Schema(m) if m.contains("schema version 99")),
+        "{refused}"
+    );
+    assert_eq!(inspect().await.unwrap().migrations.unknown, vec![99]);
+    tamper("DELETE FROM schema_migrations WHERE version = 99").await;
+    open().await.unwrap().close().await;
+}
+
+/// Boxed futures of the steps above, so one test body serves both engines.
+mod futures_like {
+    use std::future::Future;
+    use std::pin::Pin;
+    pub type Inspecting =
+        Pin<Box<dyn Future<Output = kontor_store::StoreResult<kontor_store::Inspection>>>>;
+    pub type Opening =
+        Pin<Box<dyn Future<Output = kontor_store::StoreResult<kontor_store::DynStore>>>>;
+    pub type Tampering = Pin<Box<dyn Future<Output = ()>>>;
+}
+
+#[tokio::test]
+async fn sqlite_schema_status_and_refusals() {
+    use sqlx::{Connection, Executor};
+    let dir = tempfile::tempdir().unwrap();
+    let path = legacy_sqlite_file(dir.path()).await;
+    let (p1, p2, p3) = (path.clone(), path.clone(), path.clone());
+    the_schema_says_where_it_stands_and_what_cannot_be_opened(
+        move || {
+            let p = p1.clone();
+            Box::pin(async move { SqliteStore::inspect(&p).await })
+        },
+        move || {
+            let p = p2.clone();
+            Box::pin(async move { SqliteStore::open(&p).await.map(|s| Arc::new(s) as DynStore) })
+        },
+        move |sql| {
+            let p = p3.clone();
+            Box::pin(async move {
+                let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", p.display()))
+                    .await
+                    .unwrap();
+                c.execute(sql).await.unwrap();
+                c.close().await.unwrap();
+            })
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_schema_status_and_refusals() {
+    use sqlx::{Connection, Executor};
+    if kontor_testkit::skip_postgres("postgres_schema_status_and_refusals") {
+        return;
+    }
+    let url = legacy_postgres_database().await;
+    let (u1, u2, u3) = (url.clone(), url.clone(), url.clone());
+    the_schema_says_where_it_stands_and_what_cannot_be_opened(
+        move || {
+            let u = u1.clone();
+            Box::pin(async move { PgStore::inspect(&u).await })
+        },
+        move || {
+            let u = u2.clone();
+            Box::pin(async move { PgStore::connect(&u).await.map(|s| Arc::new(s) as DynStore) })
+        },
+        move |sql| {
+            let u = u3.clone();
+            Box::pin(async move {
+                let mut c = sqlx::PgConnection::connect(&u).await.unwrap();
+                c.execute(sql).await.unwrap();
+                c.close().await.unwrap();
+            })
+        },
+    )
+    .await;
 }

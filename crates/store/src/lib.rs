@@ -11,6 +11,7 @@ pub mod data_migrations;
 mod engine;
 pub mod list;
 mod migrate;
+pub use migrate::{AppliedMigration, MigrationStatus};
 pub mod postgres;
 pub mod sql;
 pub mod sqlite;
@@ -36,6 +37,10 @@ pub enum StoreError {
     /// A constraint the write path should have prevented; a bug or a race.
     #[error("constraint violated: {0}")]
     Constraint(String),
+    /// The database's schema is not one this Kontor can work on: made by a newer Kontor, or a
+    /// migration it recorded differs from this Kontor's (a released migration was edited).
+    #[error("{0}")]
+    Schema(String),
     /// Stored data that does not parse; corruption or a bug.
     #[error("corrupt data: {0}")]
     Corrupt(String),
@@ -48,6 +53,16 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// The schema version this Kontor creates and understands: the number of the last migration,
 /// the same on both engines. Archives record it; a newer archive is refused.
 pub const SCHEMA_VERSION: i64 = 7;
+
+/// A database as `kontor status` reports it, read without migrating or locking anything.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Inspection {
+    pub migrations: MigrationStatus,
+    /// The journal's head (0 for a database with no schema yet).
+    pub journal_seq: i64,
+    /// The database on disk: the SQLite file with its WAL, or PostgreSQL's database size.
+    pub bytes: u64,
+}
 
 #[cfg(test)]
 mod schema_version_tests {

@@ -1,9 +1,14 @@
 //! Schema migrations: numbered steps per engine, each applied once in its own transaction and
-//! recorded in `schema_migrations`. A step is an SQL script, or a data step: a rewrite of stored
-//! rows in Rust (see [`crate::data_migrations`]) that the engine runs inside the transaction.
+//! recorded in `schema_migrations` with its checksum, the Kontor version that applied it and how
+//! long it took. A step is an SQL script, or a data step: a rewrite of stored rows in Rust (see
+//! [`crate::data_migrations`]) that the engine runs inside the transaction.
+//!
+//! A released step is never edited: each open compares the checksums recorded with this
+//! Kontor's and refuses a database whose recorded step differs, or that a newer Kontor migrated
+//! past what this one knows (a downgrade would misread it).
 
 use crate::engine::db_err;
-use crate::StoreResult;
+use crate::{StoreError, StoreResult};
 use kontor_domain::time;
 use sqlx::{Connection, Database, Executor, IntoArguments};
 use std::future::Future;
@@ -14,6 +19,25 @@ use std::pin::Pin;
 pub(crate) enum Step {
     Sql(&'static str),
     Data(DataStep),
+}
+
+impl Step {
+    /// What identifies the step's content: BLAKE3 of its SQL, or of the data step's name
+    /// (whose rewrite rules are fixed once released, as SQL is).
+    pub(crate) fn checksum(&self) -> String {
+        let mut h = blake3::Hasher::new();
+        match self {
+            Step::Sql(sql) => {
+                h.update(b"sql\0");
+                h.update(sql.as_bytes());
+            }
+            Step::Data(d) => {
+                h.update(b"data\0");
+                h.update(format!("{d:?}").as_bytes());
+            }
+        }
+        h.finalize().to_hex().to_string()
+    }
 }
 
 /// Rewrites of stored data that SQL alone cannot do the same way on both engines.
@@ -35,6 +59,132 @@ pub(crate) fn steps_up_to(steps: &[(i64, Step)], upto: Option<i64>) -> Vec<(i64,
         .collect()
 }
 
+/// A migration as a database recorded it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AppliedMigration {
+    pub version: i64,
+    /// RFC 3339.
+    pub applied_at: String,
+    /// `None` for steps applied before Kontor recorded checksums (recorded at the next open).
+    pub checksum: Option<String>,
+    pub kontor_version: Option<String>,
+    pub duration_ms: Option<i64>,
+}
+
+/// Where a database's schema stands against this Kontor's migrations.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MigrationStatus {
+    /// The highest version applied (0: none).
+    pub schema_version: i64,
+    /// The version this Kontor brings a database to.
+    pub current_version: i64,
+    pub applied: Vec<AppliedMigration>,
+    /// Versions this Kontor would apply, in order.
+    pub pending: Vec<i64>,
+    /// Applied versions whose recorded checksum differs from this Kontor's step.
+    pub edited: Vec<i64>,
+    /// Applied versions this Kontor does not know (a newer Kontor's).
+    pub unknown: Vec<i64>,
+}
+
+impl MigrationStatus {
+    /// Why this Kontor must not open the database, if it must not.
+    pub fn refusal(&self, engine: &str) -> Option<StoreError> {
+        if !self.unknown.is_empty() {
+            return Some(StoreError::Schema(format!(
+                "this {engine} database is at schema version {}, which a newer Kontor made; this \
+                 Kontor ({}) knows versions up to {}: run the newer Kontor, or restore an archive \
+                 made before the upgrade",
+                self.schema_version,
+                env!("CARGO_PKG_VERSION"),
+                self.current_version
+            )));
+        }
+        if let Some(v) = self.edited.first() {
+            return Some(StoreError::Schema(format!(
+                "migration {v} recorded in this {engine} database differs from this Kontor's \
+                 (checksum mismatch): a released migration was changed; refusing to open"
+            )));
+        }
+        None
+    }
+}
+
+/// Reads what `conn`'s database recorded of `steps`, applying nothing. A database without the
+/// bookkeeping table has every step pending.
+pub(crate) async fn status<DB>(
+    conn: &mut DB::Connection,
+    steps: &[(i64, Step)],
+) -> StoreResult<MigrationStatus>
+where
+    DB: Database + sqlx::database::HasStatementCache,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    i64: sqlx::Type<DB> + for<'q> sqlx::Encode<'q, DB> + for<'r> sqlx::Decode<'r, DB>,
+    String: sqlx::Type<DB> + for<'q> sqlx::Encode<'q, DB> + for<'r> sqlx::Decode<'r, DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    type Row = (i64, i64, Option<String>, Option<String>, Option<i64>);
+    let recorded: Result<Vec<Row>, _> = sqlx::query_as(
+        "SELECT version, applied_at, checksum, kontor_version, duration_ms \
+         FROM schema_migrations ORDER BY version",
+    )
+    .persistent(false)
+    .fetch_all(&mut *conn)
+    .await;
+    let rows: Vec<Row> = match recorded {
+        Ok(rows) => rows,
+        // A table from before checksums were recorded, or none at all.
+        Err(_) => sqlx::query_as::<_, (i64, i64)>(
+            "SELECT version, applied_at FROM schema_migrations ORDER BY version",
+        )
+        .persistent(false)
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(v, at)| (v, at, None, None, None))
+        .collect(),
+    };
+    let applied: Vec<AppliedMigration> = rows
+        .into_iter()
+        .map(
+            |(version, at, checksum, kontor_version, duration_ms)| AppliedMigration {
+                version,
+                applied_at: time::format(time::from_micros(at)),
+                checksum,
+                kontor_version,
+                duration_ms,
+            },
+        )
+        .collect();
+    let mut edited = Vec::new();
+    let mut unknown = Vec::new();
+    for a in &applied {
+        match steps.iter().find(|(v, _)| *v == a.version) {
+            None => unknown.push(a.version),
+            Some((_, step)) => {
+                if a.checksum.as_ref().is_some_and(|c| *c != step.checksum()) {
+                    edited.push(a.version);
+                }
+            }
+        }
+    }
+    let pending = steps
+        .iter()
+        .map(|(v, _)| *v)
+        .filter(|v| !applied.iter().any(|a| a.version == *v))
+        .collect();
+    Ok(MigrationStatus {
+        schema_version: applied.iter().map(|a| a.version).max().unwrap_or(0),
+        current_version: steps.iter().map(|(v, _)| *v).max().unwrap_or(0),
+        applied,
+        pending,
+        edited,
+        unknown,
+    })
+}
+
 pub(crate) type StepFuture<'c> = Pin<Box<dyn Future<Output = StoreResult<()>> + Send + 'c>>;
 
 pub(crate) async fn run<DB, F>(
@@ -44,27 +194,63 @@ pub(crate) async fn run<DB, F>(
     mut data: F,
 ) -> StoreResult<()>
 where
-    DB: Database,
+    DB: Database + sqlx::database::HasStatementCache,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
     i64: sqlx::Type<DB> + for<'q> sqlx::Encode<'q, DB> + for<'r> sqlx::Decode<'r, DB>,
+    String: sqlx::Type<DB> + for<'q> sqlx::Encode<'q, DB> + for<'r> sqlx::Decode<'r, DB>,
     usize: sqlx::ColumnIndex<DB::Row>,
     F: for<'c> FnMut(&'c mut DB::Connection, DataStep) -> StepFuture<'c>,
 {
     sqlx::query(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, \
+         applied_at BIGINT NOT NULL, checksum TEXT, kontor_version TEXT, duration_ms BIGINT)",
     )
     .execute(&mut *conn)
     .await
     .map_err(db_err)?;
-    let done: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db_err)?;
+    // A table from before checksums were recorded gains their columns.
+    let has_columns =
+        sqlx::query("SELECT checksum, kontor_version, duration_ms FROM schema_migrations")
+            .persistent(false)
+            .fetch_optional(&mut *conn)
+            .await
+            .is_ok();
+    if !has_columns {
+        for (name, ty) in [
+            ("checksum", "TEXT"),
+            ("kontor_version", "TEXT"),
+            ("duration_ms", "BIGINT"),
+        ] {
+            sqlx::raw_sql(&format!(
+                "ALTER TABLE schema_migrations ADD COLUMN {name} {ty}"
+            ))
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        }
+    }
+    let before = status::<DB>(conn, steps).await?;
+    if let Some(refused) = before.refusal(engine) {
+        return Err(refused);
+    }
+    // Steps applied before checksums were recorded: this Kontor's are recorded for them (a
+    // released step is the same in every later Kontor).
+    for a in before.applied.iter().filter(|a| a.checksum.is_none()) {
+        if let Some((_, step)) = steps.iter().find(|(v, _)| *v == a.version) {
+            sqlx::query("UPDATE schema_migrations SET checksum = $1 WHERE version = $2")
+                .bind(step.checksum())
+                .bind(a.version)
+                .execute(&mut *conn)
+                .await
+                .map_err(db_err)?;
+        }
+    }
     for (version, step) in steps {
-        if done.contains(version) {
+        if !before.pending.contains(version) {
             continue;
         }
+        let started = std::time::Instant::now();
         let mut tx = conn.begin().await.map_err(db_err)?;
         match step {
             Step::Sql(sql) => {
@@ -72,12 +258,18 @@ where
             }
             Step::Data(d) => data(&mut tx, *d).await?,
         }
-        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
-            .bind(*version)
-            .bind(time::to_micros(time::now()))
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, applied_at, checksum, kontor_version, \
+             duration_ms) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(*version)
+        .bind(time::to_micros(time::now()))
+        .bind(step.checksum())
+        .bind(env!("CARGO_PKG_VERSION").to_string())
+        .bind(started.elapsed().as_millis() as i64)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
         tracing::info!(version, engine, "applied migration");
     }

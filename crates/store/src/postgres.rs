@@ -7,7 +7,7 @@ use crate::migrate::{DataStep, Step};
 use crate::sql::Dialect;
 use crate::{StoreError, StoreResult};
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Postgres, Row};
+use sqlx::{Connection, Postgres, Row};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -170,6 +170,41 @@ impl PgStore {
             memo: None,
             list_hints: crate::list::IndexHints::default(),
             statistics,
+        })
+    }
+
+    /// What the database at `url` holds (schema, pending migrations, journal head, size),
+    /// read without migrating anything.
+    pub async fn inspect(url: &str) -> StoreResult<crate::Inspection> {
+        let shown = redact_url(url);
+        let opts = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Other(format!("invalid database URL {shown}: {e}")))?
+            .application_name("kontor status");
+        let mut conn = sqlx::PgConnection::connect_with(&opts).await.map_err(|e| {
+            StoreError::Unavailable(format!(
+                "cannot connect to PostgreSQL at {shown}: {}",
+                describe(&e)
+            ))
+        })?;
+        let migrations = crate::migrate::status::<Postgres>(&mut conn, MIGRATIONS).await?;
+        let journal_seq: i64 = if migrations.applied.is_empty() {
+            0
+        } else {
+            sqlx::query_scalar("SELECT seq FROM journal_head WHERE id = 1")
+                .fetch_optional(&mut conn)
+                .await
+                .map_err(db_err)?
+                .unwrap_or(0)
+        };
+        let bytes: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(db_err)?;
+        let _ = conn.close().await;
+        Ok(crate::Inspection {
+            migrations,
+            journal_seq,
+            bytes: bytes.max(0) as u64,
         })
     }
 

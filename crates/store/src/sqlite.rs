@@ -10,7 +10,7 @@ use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite};
+use sqlx::{Connection, Row, Sqlite};
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
@@ -109,6 +109,38 @@ const TRUNCATE_WAIT: Duration = Duration::from_millis(100);
 const TRUNCATE_BACKOFF: Duration = Duration::from_secs(10);
 
 impl SqliteStore {
+    /// What the database file at `path` holds (schema, pending migrations, journal head,
+    /// size), read through a read-only connection: nothing migrated, nothing locked, a
+    /// running server undisturbed.
+    pub async fn inspect(path: &Path) -> StoreResult<crate::Inspection> {
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .read_only(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let mut conn = sqlx::SqliteConnection::connect_with(&opts)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+        let migrations = crate::migrate::status::<Sqlite>(&mut conn, MIGRATIONS).await?;
+        // SQLite keeps the head in memory; the journal's last entry is it.
+        let journal_seq: i64 = if migrations.applied.is_empty() {
+            0
+        } else {
+            sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM journal")
+                .fetch_one(&mut conn)
+                .await
+                .map_err(db_err)?
+        };
+        let _ = conn.close().await;
+        let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        Ok(crate::Inspection {
+            migrations,
+            journal_seq,
+            bytes: size(path) + size(Path::new(&wal)),
+        })
+    }
+
     /// Opens (creating if needed) the database file and brings its schema up to date.
     pub async fn open(path: &Path) -> StoreResult<SqliteStore> {
         let base = SqliteConnectOptions::new()
