@@ -2,7 +2,7 @@
 //! import`), per engine in `--engines`: the time of the list page (first page, sorted, by
 //! e-mail), the record page and the search page over HTTP with a logged-in session, p50 / p99
 //! over `--samples` requests, beside the API's JSON of the same list and record (what a client
-//! of the API would wait for); and the weight of each page with its stylesheet.
+//! of the API would wait for); and the weight of each page with its assets (stylesheet, script).
 
 use crate::backups::run;
 use crate::{init, kontor_binary, percentiles, start_server, Args, Report, ADMIN, PASSWORD};
@@ -81,10 +81,21 @@ fn input_value(body: &str, name: &str) -> Option<String> {
     Some(body[start..start + end].to_string())
 }
 
-fn stylesheet_path(body: &str) -> Option<String> {
-    let start = body.find("/assets/kontor-")?;
-    let end = body[start..].find('"')?;
-    Some(body[start..start + end].to_string())
+/// The assets a page names (the stylesheet and the script), each once.
+fn asset_paths(body: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut rest = body;
+    while let Some(start) = rest.find("/assets/") {
+        let Some(end) = rest[start..].find('"') else {
+            break;
+        };
+        let path = rest[start..start + end].to_string();
+        if !out.contains(&path) {
+            out.push(path);
+        }
+        rest = &rest[start + end..];
+    }
+    out
 }
 
 pub async fn measure(args: &Args, work: &Path, report: &mut Report) -> BenchResult<()> {
@@ -179,7 +190,7 @@ pub async fn measure(args: &Args, work: &Path, report: &mut Report) -> BenchResu
                 Box::new(|i| format!("/search?q=%D0%9F%D0%B5%D1%82%D1%80%D0%BE%D0%B2{}", i % 997)),
             ),
         ];
-        let mut css_bytes = 0usize;
+        let mut asset_bytes = 0usize;
         for (what, path) in &kinds {
             let mut times = Vec::with_capacity(samples);
             let mut bytes = 0usize;
@@ -187,9 +198,9 @@ pub async fn measure(args: &Args, work: &Path, report: &mut Report) -> BenchResu
                 let (d, body) = s.page(&path(i)).await?;
                 times.push(d);
                 bytes = body.len();
-                if css_bytes == 0 {
-                    if let Some(css) = stylesheet_path(&body) {
-                        css_bytes = s.page(&css).await?.1.len();
+                if asset_bytes == 0 {
+                    for asset in asset_paths(&body) {
+                        asset_bytes += s.page(&asset).await?.1.len();
                     }
                 }
             }
@@ -197,8 +208,8 @@ pub async fn measure(args: &Args, work: &Path, report: &mut Report) -> BenchResu
             report.row(
                 &format!("{label}: {what} ({n} contacts)"),
                 format!(
-                    "{p50:.2} / {p99:.2} ms p50 / p99; {:.1} KB with the stylesheet ({:.1} KB HTML)",
-                    (bytes + css_bytes) as f64 / 1024.0,
+                    "{p50:.2} / {p99:.2} ms p50 / p99; {:.1} KB with its assets ({:.1} KB HTML)",
+                    (bytes + asset_bytes) as f64 / 1024.0,
                     bytes as f64 / 1024.0
                 ),
             );

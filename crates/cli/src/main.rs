@@ -5,6 +5,7 @@ mod backup;
 mod config;
 mod exchange;
 mod search;
+mod status;
 mod transfer;
 
 use clap::{Args, Parser, Subcommand};
@@ -101,6 +102,9 @@ enum Command {
     /// Search companies, contacts, leads, deals, products and invoices; `search rebuild`
     /// builds the index again.
     Search(search::SearchArgs),
+    /// Where this Kontor and its data stand: versions, schema and pending migrations, data
+    /// size, journal head, backups. Reads only; safe while the server runs.
+    Status(status::StatusArgs),
     /// Import a CSV or XLSX file into an entity (one journal batch, undone as one); with
     /// --dry-run, report what it would do. Works while the server runs.
     Import(transfer::ImportArgs),
@@ -303,6 +307,7 @@ async fn run(cmd: Command) -> Result<(), CliError> {
         Command::Restore { args } => backup::restore(args).await,
         Command::Exchange { command } => exchange::exchange(command).await,
         Command::Search(args) => search::run(args).await,
+        Command::Status(args) => status::run(args).await,
         Command::Import(args) => transfer::import(args).await,
         Command::Export(args) => transfer::export(args).await,
     }

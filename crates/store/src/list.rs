@@ -344,7 +344,18 @@ impl Dialect {
                     let i = b.text(id.clone());
                     b.push(&format!(" AND id {cmp} {i}"));
                 }
-                format!("id {dir}")
+                match self {
+                    // The key is NULL throughout, so this is id order; spelled as the index's
+                    // order so that PostgreSQL reads the NULLs from the index and stops at the
+                    // limit. Told only `ORDER BY id`, it has no statistics of the expression
+                    // behind a partial index, guesses 0.5 % of the rows are NULL and walks the
+                    // primary key filtering: the whole table when there are none (330 ms for
+                    // the first page of a million contacts sorted by last name).
+                    Dialect::Postgres => {
+                        format!("{key} {dir} NULLS {}, id {dir}", nulls_for(dir))
+                    }
+                    Dialect::Sqlite => format!("id {dir}"),
+                }
             }
         };
         let l = b.int(i64::from(limit));

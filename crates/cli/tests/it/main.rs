@@ -17,3 +17,4 @@ mod login_load;
 mod onec;
 mod retention;
 mod shipping;
+mod status;
