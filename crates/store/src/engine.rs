@@ -42,11 +42,13 @@ pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
 /// (SQLite, behind the data-directory lock). Writers hold it in turn from `begin` to commit, so
 /// seqs are allocated without a round trip; it is rebuilt from the journal when the store opens.
 /// Engines shared by several processes (PostgreSQL) lock the `journal_head` row instead.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct HeadMemo {
     pub seq: i64,
     pub at: i64,
     pub schema_version: i64,
+    /// The database's freeze, as `database_state` holds it (see [`crate::read_only`]).
+    pub read_only: Option<crate::ReadOnly>,
 }
 
 pub(crate) type Memo = std::sync::Arc<tokio::sync::Mutex<HeadMemo>>;
@@ -427,11 +429,16 @@ macro_rules! sql_engine {
             }
 
             async fn begin(&self) -> $crate::StoreResult<Box<dyn $crate::WriteTx>> {
-                // Memo first, then the connection: every writer takes them in this order.
+                // The node's gate, the memo, then the connection: every writer takes them in
+                // this order.
+                let gate = self.gate.enter().await.map_err($crate::StoreError::ReadOnly)?;
                 let memo = match &self.memo {
                     Some(m) => Some(m.clone().lock_owned().await),
                     None => None,
                 };
+                if let Some(frozen) = memo.as_ref().and_then(|m| m.read_only.clone()) {
+                    return Err($crate::StoreError::ReadOnly(frozen));
+                }
                 let mut tx = self.writer.begin().await.map_err($crate::engine::db_err)?;
                 let (head_seq, head_at, schema_version) = match &memo {
                     Some(m) => (m.seq, m.at, m.schema_version),
@@ -444,6 +451,11 @@ macro_rules! sql_engine {
                         .ok_or_else(|| {
                             $crate::StoreError::Corrupt("journal head row is missing".into())
                         })?;
+                        if let Some(frozen) = $crate::sql::RowAccess::text(&head, "read_only")? {
+                            return Err($crate::StoreError::ReadOnly(
+                                $crate::ReadOnly::from_text(&frozen),
+                            ));
+                        }
                         (
                             int_of(&head, "seq")?,
                             int_of(&head, "at")?,
@@ -458,10 +470,62 @@ macro_rules! sql_engine {
                     now: kontor_domain::time::from_micros(now),
                     schema_version,
                     memo,
+                    _gate: gate,
                     last_seq: head_seq,
                     schema_bumped: false,
                     buffer: $crate::engine::WriteBuffer::default(),
                 }))
+            }
+
+            async fn set_read_only(
+                &self,
+                scope: $crate::Scope,
+                state: Option<$crate::ReadOnly>,
+            ) -> $crate::StoreResult<()> {
+                if scope == $crate::Scope::Node {
+                    self.gate.set(state).await;
+                    return Ok(());
+                }
+                let text = state.as_ref().map(|s| s.to_text());
+                let args = vec![$crate::sql::Arg::OptText(text)];
+                match &self.memo {
+                    // Holding the memo waits for the writer in flight and keeps the next out
+                    // until the state is stored.
+                    Some(m) => {
+                        let mut head = m.lock().await;
+                        execute(
+                            &self.writer,
+                            $crate::sql::stmt($crate::sql::SET_READ_ONLY_STATE, args),
+                        )
+                        .await?;
+                        head.read_only = state;
+                    }
+                    // Updating the head row waits for every node's writer holding it.
+                    None => {
+                        execute(
+                            &self.writer,
+                            $crate::sql::stmt($crate::sql::SET_READ_ONLY_HEAD, args),
+                        )
+                        .await?;
+                    }
+                }
+                Ok(())
+            }
+
+            async fn read_only(&self) -> $crate::StoreResult<Option<$crate::ReadOnly>> {
+                if let Some(node) = self.gate.get() {
+                    return Ok(Some(node));
+                }
+                let sql = match self.memo {
+                    Some(_) => $crate::sql::READ_ONLY_STATE,
+                    None => $crate::sql::READ_ONLY_HEAD,
+                };
+                let row = fetch_optional(&self.readers, $crate::sql::stmt(sql, vec![])).await?;
+                Ok(match row {
+                    Some(r) => $crate::sql::RowAccess::text(&r, "read_only")?
+                        .map(|t| $crate::ReadOnly::from_text(&t)),
+                    None => None,
+                })
             }
 
             async fn get(
@@ -1042,6 +1106,8 @@ macro_rules! sql_engine {
             schema_version: i64,
             /// Held from begin to commit when the head lives in memory.
             memo: Option<tokio::sync::OwnedMutexGuard<$crate::engine::HeadMemo>>,
+            /// Held from begin to the end: a node's freeze waits for it.
+            _gate: tokio::sync::OwnedRwLockReadGuard<Option<$crate::ReadOnly>>,
             /// Last seq allocated (memo engines).
             last_seq: i64,
             schema_bumped: bool,

@@ -13,6 +13,8 @@ pub mod list;
 mod migrate;
 pub use migrate::{AppliedMigration, MigrationStatus};
 pub mod postgres;
+pub mod read_only;
+pub use read_only::{ReadOnly, ReadOnlyReason, Scope};
 pub mod sql;
 pub mod sqlite;
 
@@ -41,6 +43,9 @@ pub enum StoreError {
     /// migration it recorded differs from this Kontor's (a released migration was edited).
     #[error("{0}")]
     Schema(String),
+    /// Business data is frozen (maintenance, a shutdown, an upgrade); worth retrying later.
+    #[error("{}", .0.describe())]
+    ReadOnly(ReadOnly),
     /// Stored data that does not parse; corruption or a bug.
     #[error("corrupt data: {0}")]
     Corrupt(String),
@@ -52,7 +57,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The schema version this Kontor creates and understands: the number of the last migration,
 /// the same on both engines. Archives record it; a newer archive is refused.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// A database as `kontor status` reports it, read without migrating or locking anything.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -203,6 +208,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Opens the one kind of transaction that may change business data.
     async fn begin(&self) -> StoreResult<Box<dyn WriteTx>>;
+
+    /// Freezes business data (`Some`) or opens it again (`None`) for this node or for every
+    /// node sharing the database. Returns once no write transaction begun before is open (on
+    /// PostgreSQL, on any node, for the database scope), so every later read holds every write
+    /// acknowledged before.
+    async fn set_read_only(&self, scope: Scope, state: Option<ReadOnly>) -> StoreResult<()>;
+    /// Whether business data is frozen: this node's freeze first, else the database's.
+    async fn read_only(&self) -> StoreResult<Option<ReadOnly>>;
 
     /// A record, live or in the recycle bin.
     async fn get(&self, entity: Entity, id: &str) -> StoreResult<Option<Record>>;

@@ -38,6 +38,10 @@ pub(crate) const MIGRATIONS: &[(i64, Step)] = &[
             "../migrations/postgres/0007_import_progress.sql"
         )),
     ),
+    (
+        8,
+        Step::Sql(include_str!("../migrations/postgres/0008_read_only.sql")),
+    ),
 ];
 
 /// Advisory-lock key that serialises migrations when several nodes start at once.
@@ -49,6 +53,8 @@ pub struct PgStore {
     dialect: Dialect,
     /// Always `None`: nodes share the database, so writers lock the head row instead.
     memo: Option<crate::engine::Memo>,
+    /// This process's freeze (see [`crate::read_only`]).
+    gate: crate::read_only::NodeGate,
     /// Always empty: PostgreSQL plans lists from its own statistics.
     list_hints: crate::list::IndexHints,
     /// Keeps those statistics current after large writes (see [`statistics_loop`]).
@@ -168,6 +174,7 @@ impl PgStore {
             writer: pool,
             dialect: Dialect::Postgres,
             memo: None,
+            gate: Default::default(),
             list_hints: crate::list::IndexHints::default(),
             statistics,
         })

@@ -526,7 +526,13 @@ pub fn insert_uniques(dialect: Dialect, rows: &[(Entity, String, String, String)
 /// several nodes (PostgreSQL): the row stays locked until commit, so writers on every node
 /// serialise here, which keeps `seq` gap-free and totally ordered across the cluster.
 pub const LOCK_HEAD: &str =
-    "SELECT seq, at, schema_version FROM journal_head WHERE id = 1 FOR UPDATE";
+    "SELECT seq, at, schema_version, read_only FROM journal_head WHERE id = 1 FOR UPDATE";
+/// The database's freeze (see [`crate::read_only`]): on the head row where the head is shared,
+/// in `database_state` where it lives in memory.
+pub const SET_READ_ONLY_HEAD: &str = "UPDATE journal_head SET read_only = $1 WHERE id = 1";
+pub const READ_ONLY_HEAD: &str = "SELECT read_only FROM journal_head WHERE id = 1";
+pub const SET_READ_ONLY_STATE: &str = "UPDATE database_state SET read_only = $1 WHERE id = 1";
+pub const READ_ONLY_STATE: &str = "SELECT read_only FROM database_state WHERE id = 1";
 /// Allocates `$1` seqs and records the time `$2`, returning the last seq allocated.
 pub const ADVANCE_HEAD: &str =
     "UPDATE journal_head SET seq = seq + $1, at = GREATEST(at, $2) WHERE id = 1 RETURNING seq";

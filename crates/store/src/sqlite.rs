@@ -42,6 +42,10 @@ pub(crate) const MIGRATIONS: &[(i64, Step)] = &[
             "../migrations/sqlite/0007_import_progress.sql"
         )),
     ),
+    (
+        8,
+        Step::Sql(include_str!("../migrations/sqlite/0008_read_only.sql")),
+    ),
 ];
 
 pub struct SqliteStore {
@@ -51,6 +55,8 @@ pub struct SqliteStore {
     /// This process alone writes the file (the data directory is locked), so the journal head
     /// lives in memory.
     memo: Option<Memo>,
+    /// This process's freeze (see [`crate::read_only`]).
+    gate: crate::read_only::NodeGate,
     checkpointer: tokio::task::JoinHandle<()>,
     /// The list indexes and the planner's counts of them (see [`crate::list::IndexHints`]).
     list_hints: crate::list::IndexHints,
@@ -196,10 +202,16 @@ impl SqliteStore {
             .fetch_one(&writer)
             .await
             .map_err(db_err)?;
+        let frozen: Option<String> = sqlx::query_scalar(crate::sql::READ_ONLY_STATE)
+            .fetch_optional(&writer)
+            .await
+            .map_err(db_err)?
+            .flatten();
         let memo = HeadMemo {
             seq: head.try_get("seq").map_err(db_err)?,
             at: head.try_get("at").map_err(db_err)?,
             schema_version: 0,
+            read_only: frozen.as_deref().map(crate::ReadOnly::from_text),
         };
         let list_hints = crate::list::IndexHints::default();
         list_hints.set(read_list_hints(&writer).await.map_err(db_err)?);
@@ -215,6 +227,7 @@ impl SqliteStore {
             readers,
             dialect: Dialect::Sqlite,
             memo: Some(std::sync::Arc::new(tokio::sync::Mutex::new(memo))),
+            gate: Default::default(),
             checkpointer,
             list_hints,
         })
