@@ -4,6 +4,8 @@
 mod backup;
 mod config;
 mod exchange;
+mod local;
+mod operations;
 mod search;
 mod status;
 mod transfer;
@@ -105,6 +107,14 @@ enum Command {
     /// Where this Kontor and its data stand: versions, schema and pending migrations, data
     /// size, journal head, backups. Reads only; safe while the server runs.
     Status(status::StatusArgs),
+    /// Maintenance mode: `on` makes the data read-only for every node (writes get 503 with the
+    /// message, reads go on), `off` opens it again, `status` tells. Through the running
+    /// server, or on the database when none runs.
+    Maintenance(operations::MaintenanceArgs),
+    /// Shut the running server down, announced: now, --at a time or --in a while, with a
+    /// --message every user sees; --cancel, --status. At the time: read-only, a verified
+    /// final snapshot, requests drained, the database closed, exit 0.
+    Shutdown(operations::ShutdownArgs),
     /// Import a CSV or XLSX file into an entity (one journal batch, undone as one); with
     /// --dry-run, report what it would do. Works while the server runs.
     Import(transfer::ImportArgs),
@@ -308,6 +318,8 @@ async fn run(cmd: Command) -> Result<(), CliError> {
         Command::Exchange { command } => exchange::exchange(command).await,
         Command::Search(args) => search::run(args).await,
         Command::Status(args) => status::run(args).await,
+        Command::Maintenance(args) => operations::maintenance(args).await,
+        Command::Shutdown(args) => operations::shutdown(args).await,
         Command::Import(args) => transfer::import(args).await,
         Command::Export(args) => transfer::export(args).await,
     }
@@ -516,10 +528,22 @@ async fn serve(
     if let Some(task) = polling {
         let _ = task.await;
     }
-    served.map_err(|e| CliError::Io(format!("server error: {e}")))?;
+    let report = served.map_err(|e| CliError::Io(format!("server error: {e}")))?;
     drop(dir);
     drop(dir_lock);
-    Ok(())
+    match report.snapshot {
+        Ok(s) => {
+            println!(
+                "Stopped. Final snapshot {} (journal seq {}) verified.",
+                s["archive"].as_str().unwrap_or("?"),
+                s["seq"]
+            );
+            Ok(())
+        }
+        Err(e) => Err(CliError::Io(format!(
+            "stopped without a verified final snapshot: {e}"
+        ))),
+    }
 }
 
 async fn shutdown_signal() {

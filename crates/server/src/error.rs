@@ -148,6 +148,18 @@ fn core_response(e: CoreError) -> Response {
             format!("{entity} {id} is in the recycle bin; see /api/v1/trash"),
             None,
         ),
+        CoreError::Store(StoreError::ReadOnly(r)) => {
+            let mut resp = body(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "read_only",
+                r.describe(),
+                Some(("reason", Value::from(r.reason.as_str()))),
+            );
+            if let Ok(v) = HeaderValue::from_str(&r.retry_after_secs.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            resp
+        }
         CoreError::Store(StoreError::Unavailable(m)) | CoreError::Store(StoreError::Locked(m)) => {
             tracing::warn!(error = %m, "database unavailable");
             let mut r = body(

@@ -7,6 +7,7 @@ pub mod error;
 pub mod exchange;
 pub mod extract;
 pub mod jobs;
+pub mod lifecycle;
 pub mod openapi;
 pub mod routes;
 pub mod tracked_jobs;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub http: HttpConfig,
     /// Backups as the admin API sees them (`None`: this server has no backup settings).
     pub backups: Option<Arc<backups::BackupDesk>>,
+    /// Maintenance, the scheduled shutdown and how far a stop got.
+    pub lifecycle: lifecycle::Lifecycle,
     shutting_down: AtomicBool,
 }
 
@@ -63,12 +66,14 @@ impl AppState {
             jobs,
             http,
             backups,
+            lifecycle: lifecycle::Lifecycle::default(),
             shutting_down: AtomicBool::new(false),
         })
     }
 
+    /// Whether this server has begun to stop (read-only, draining).
     pub fn is_shutting_down(&self) -> bool {
-        self.shutting_down.load(Ordering::Relaxed)
+        self.shutting_down.load(Ordering::Relaxed) || self.lifecycle.stopping().is_some()
     }
 }
 
@@ -92,6 +97,17 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/jobs/{id}", get(backups::job))
         .route("/search", get(search::search))
         .route("/admin/search", get(search::state))
+        .route(
+            "/admin/maintenance",
+            get(operations::maintenance).put(operations::set_maintenance),
+        )
+        .route(
+            "/admin/shutdown",
+            get(operations::shutdown)
+                .post(operations::schedule_shutdown)
+                .delete(operations::cancel_shutdown),
+        )
+        .route("/announcements", get(operations::announcements))
         .route("/admin/search/rebuild", post(search::rebuild))
         .route(
             "/imports",
@@ -146,17 +162,24 @@ async fn api_not_found() -> ApiError {
     ApiError::NotFound("no such path; see /api/v1/openapi.json".into())
 }
 
-/// Serves the API on `listener` until `shutdown` resolves, then drains requests, stops the
-/// background jobs and closes the store (checkpointing SQLite).
+/// How long requests still in flight may take once a stop has begun, and how long the writes
+/// in flight may take to end before the node goes read-only anyway.
+pub const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Serves the API on `listener` until `shutdown` resolves (a signal) or a scheduled shutdown
+/// is due, then stops: read-only, a verified final snapshot, requests drained (within
+/// [`DRAIN_DEADLINE`]), background jobs stopped, the store closed (checkpointing SQLite).
+/// Returns how the final snapshot went.
 pub async fn serve(
     kontor: Arc<Kontor>,
     listener: TcpListener,
     jobs: jobs::JobConfig,
     http: HttpConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<lifecycle::StopReport> {
     let status = jobs::JobStatus::new(jobs.node_id.clone());
     let state = AppState::new(kontor.clone(), status.clone(), http);
+    state.lifecycle.take_up(&kontor.store).await;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let job_handle = tokio::spawn(jobs::run(kontor.clone(), jobs, status, stop_rx.clone()));
     if let Some(s) = &state.http.search {
@@ -186,16 +209,41 @@ pub async fn serve(
     };
     let app = router(state.clone());
     let st = state.clone();
-    let result = axum::serve(
+    let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel();
+    let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async move {
-        shutdown.await;
+        let trigger = tokio::select! {
+            _ = shutdown => lifecycle::Trigger::Signal,
+            plan = st.lifecycle.due() => lifecycle::Trigger::Scheduled(plan),
+        };
+        tracing::info!(?trigger, "stopping: read-only, final snapshot, then drain");
+        let stopped = st.lifecycle.stop(&st, trigger, DRAIN_DEADLINE).await;
         st.shutting_down.store(true, Ordering::Relaxed);
-        tracing::info!("shutting down: draining requests");
-    })
-    .await;
+        let _ = stopped_tx.send(stopped);
+        tracing::info!("draining requests");
+    });
+    // Requests still running when the drain's deadline passes are left behind.
+    let mut stopped_rx = stopped_rx;
+    let mut stopped = None;
+    let result = tokio::select! {
+        r = server => r,
+        _ = async {
+            if let Ok(s) = (&mut stopped_rx).await {
+                stopped = Some(s);
+            }
+            tokio::time::sleep(DRAIN_DEADLINE).await;
+        } => {
+            tracing::warn!(seconds = DRAIN_DEADLINE.as_secs(), "requests still running after the drain deadline are cut off");
+            Ok(())
+        }
+    };
+    let stopped = match stopped {
+        Some(s) => Some(s),
+        None => stopped_rx.await.ok(),
+    };
     let _ = stop_tx.send(true);
     if let Some((task, path)) = local {
         let _ = task.await;
@@ -205,9 +253,20 @@ pub async fn serve(
     if let Some(f) = follower {
         let _ = f.await;
     }
+    let report = match stopped {
+        Some((report, job)) => {
+            if let Some(job) = job {
+                job.finish(report.snapshot.clone()).await;
+            }
+            report
+        }
+        None => lifecycle::StopReport {
+            snapshot: Err("the server stopped before its stop sequence ran".into()),
+        },
+    };
     kontor.store.close().await;
     tracing::info!("database closed");
-    result
+    result.map(|()| report)
 }
 
 /// Serves the API on a Unix socket only this machine's owner of the data directory can open

@@ -15,6 +15,21 @@ use std::time::Duration;
 /// How often a running job's progress is written to its row.
 const FLUSH_EVERY: Duration = Duration::from_millis(500);
 
+/// How work that did not succeed ended.
+#[derive(Debug, Clone)]
+pub enum JobEnd {
+    Failed(String),
+    /// Stopped before its end by a stop or a freeze of the data; its row stays `running`
+    /// (phase `interrupted`, the reason in `error`) so it is taken up again.
+    Interrupted(String),
+}
+
+impl From<String> for JobEnd {
+    fn from(e: String) -> Self {
+        JobEnd::Failed(e)
+    }
+}
+
 /// A running job: the [`Progress`] its work reports to.
 pub struct TrackedJob {
     row: Mutex<JobRow>,
@@ -89,7 +104,7 @@ impl TrackedJob {
     /// Runs `work` in the background, writing progress meanwhile and the outcome at the end.
     pub fn run<F>(self: Arc<Self>, work: F)
     where
-        F: Future<Output = Result<Value, String>> + Send + 'static,
+        F: Future<Output = Result<Value, JobEnd>> + Send + 'static,
     {
         tokio::spawn(async move {
             let job = self.clone();
@@ -105,33 +120,42 @@ impl TrackedJob {
             });
             let outcome = work.await;
             flusher.abort();
-            self.update(|r| {
-                r.updated_at = time::now();
-                match outcome {
-                    Ok(result) => {
-                        r.state = "succeeded".into();
-                        r.result = Some(result.to_string());
-                    }
-                    Err(e) => {
-                        r.state = "failed".into();
-                        r.error = Some(e);
-                    }
+            self.finish(outcome).await;
+        });
+    }
+
+    /// Records how the job ended (its result, or why it failed) and marks it recorded.
+    pub async fn finish<E: Into<JobEnd>>(&self, outcome: Result<Value, E>) {
+        self.update(|r| {
+            r.updated_at = time::now();
+            match outcome.map_err(Into::into) {
+                Ok(result) => {
+                    r.state = "succeeded".into();
+                    r.result = Some(result.to_string());
                 }
-            });
-            let row = self.row();
-            tracing::info!(job = %row.id, kind = %row.kind, state = %row.state, "job ended");
-            // The end must be recorded: retry a few times before giving up.
-            for attempt in 0..5u32 {
-                match self.store.put_job(&row).await {
-                    Ok(()) => break,
-                    Err(e) => {
-                        tracing::warn!(job = %row.id, error = %e, attempt, "cannot record the job's end");
-                        tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
-                    }
+                Err(JobEnd::Failed(e)) => {
+                    r.state = "failed".into();
+                    r.error = Some(e);
+                }
+                Err(JobEnd::Interrupted(why)) => {
+                    r.phase = Some("interrupted".into());
+                    r.error = Some(why);
                 }
             }
-            self.recorded.send_replace(true);
         });
+        let row = self.row();
+        tracing::info!(job = %row.id, kind = %row.kind, state = %row.state, "job ended");
+        // The end must be recorded: retry a few times before giving up.
+        for attempt in 0..5u32 {
+            match self.store.put_job(&row).await {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::warn!(job = %row.id, error = %e, attempt, "cannot record the job's end");
+                    tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                }
+            }
+        }
+        self.recorded.send_replace(true);
     }
 }
 

@@ -5,12 +5,12 @@
 //! previewed can be run on the same file without sending it again. Exports of any size are
 //! written to `exports/<job id>.<format>` by a job and downloaded from there.
 
-use crate::tracked_jobs::TrackedJob;
+use crate::tracked_jobs::{JobEnd, TrackedJob};
 use kontor_core::progress::Progress;
-use kontor_core::Kontor;
+use kontor_core::{CoreError, Kontor};
 use kontor_domain::permission::Actor;
-use kontor_store::JobRow;
-use kontor_tabular::import::{self, ImportRun, ImportSpec};
+use kontor_store::{JobRow, StoreError};
+use kontor_tabular::import::{self, ImportError, ImportRun, ImportSpec};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -134,14 +134,25 @@ impl TransferDesk {
             };
             let outcome = import::run(&run, req.spec.clone(), &file).await;
             desk.set_running(&job_id, false);
+            // Refused by a freeze of the data (maintenance, a shutdown): the import stays
+            // running, with its upload, and goes on where it stopped once writes are open.
+            if let Err(ImportError::Core(CoreError::Store(StoreError::ReadOnly(r)))) = &outcome {
+                tracing::info!(job = %job_id, "an import waits: {}", r.describe());
+                return Err(JobEnd::Interrupted(format!(
+                    "interrupted: {}",
+                    r.describe()
+                )));
+            }
             if !req.spec.dry_run {
                 // The upload is no longer needed once the import ran through (or was refused
                 // as a whole); an interrupted one keeps it to go on.
                 let _ = std::fs::remove_dir_all(desk.job_dir(&job_id));
             }
             match outcome {
-                Ok(report) => serde_json::to_value(report).map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
+                Ok(report) => {
+                    serde_json::to_value(report).map_err(|e| JobEnd::Failed(e.to_string()))
+                }
+                Err(e) => Err(JobEnd::Failed(e.to_string())),
             }
         });
     }

@@ -17,4 +17,5 @@ mod login_load;
 mod onec;
 mod retention;
 mod shipping;
+mod shutdown;
 mod status;

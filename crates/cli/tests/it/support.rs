@@ -50,6 +50,8 @@ pub struct Server {
     pub base: String,
     /// Lines printed before "listening" (e.g. a generated admin password).
     pub banner: Vec<String>,
+    /// Lines printed after "listening", as they come.
+    pub output: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -93,11 +95,18 @@ impl Server {
             if let Some(addr) = line.trim().strip_prefix("Kontor listening on ") {
                 let base = addr.to_string();
                 // Keep draining stdout so the server never blocks on a full pipe.
-                std::thread::spawn(move || for _ in reader.lines() {});
+                let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+                let kept = output.clone();
+                std::thread::spawn(move || {
+                    for line in reader.lines().map_while(Result::ok) {
+                        kept.lock().unwrap().push(line);
+                    }
+                });
                 return Server {
                     child,
                     base,
                     banner,
+                    output,
                 };
             }
             banner.push(line.trim().to_string());

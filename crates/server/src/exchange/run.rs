@@ -158,8 +158,12 @@ impl ImportRun {
         let (commands, inbox) = mpsc::unbounded_channel();
         let status = Arc::new(watch::Sender::new(RunStatus::default()));
         let job_id = job.row().id;
-        job.clone()
-            .run(work(setup, inbox, status.clone(), job.clone()));
+        let (status_of_run, job_of_run) = (status.clone(), job.clone());
+        job.clone().run(async move {
+            work(setup, inbox, status_of_run, job_of_run)
+                .await
+                .map_err(crate::tracked_jobs::JobEnd::Failed)
+        });
         Ok(ImportRun {
             commands,
             status,

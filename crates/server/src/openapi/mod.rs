@@ -34,6 +34,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/search"),
     ("get", "/admin/search"),
     ("post", "/admin/search/rebuild"),
+    ("get", "/admin/maintenance"),
+    ("put", "/admin/maintenance"),
+    ("get", "/admin/shutdown"),
+    ("post", "/admin/shutdown"),
+    ("delete", "/admin/shutdown"),
+    ("get", "/announcements"),
     ("get", "/imports"),
     ("post", "/imports"),
     ("post", "/imports/local"),
@@ -736,6 +742,78 @@ fn backup_paths(paths: &mut Map<String, Value>) {
     );
 }
 
+/// Maintenance mode, the announced shutdown and the announcements (see `lifecycle`).
+fn operations_paths(paths: &mut Map<String, Value>) {
+    let message = json!({"type": ["string", "null"], "maxLength": 500});
+    paths.insert(
+        "/api/v1/admin/maintenance".into(),
+        json!({
+            "get": Operation::new("Whether the data is read-only, why and since when (admin)", "get_maintenance", "operations")
+                .errors(&[403])
+                .answer(200, reference("ReadOnlyState"), false),
+            "put": Operation::new("Maintenance mode on or off for every node: writes get 503 with Retry-After and the message, reads go on (admin; refusals recorded)", "set_maintenance", "operations")
+                .body(json!({"type": "object", "required": ["on"], "additionalProperties": false, "properties": {
+                    "on": {"type": "boolean"},
+                    "message": message,
+                    "retry_after_seconds": {"type": ["integer", "null"], "minimum": 1, "maximum": 86400}}}))
+                .errors(&[403, 409])
+                .answer(200, reference("ReadOnlyState"), false),
+        }),
+    );
+    paths.insert(
+        "/api/v1/admin/shutdown".into(),
+        json!({
+            "get": Operation::new("The scheduled shutdown, if any, and the stop's step once begun (admin)", "get_shutdown", "operations")
+                .errors(&[403])
+                .answer(200, reference("ShutdownPlan"), false),
+            "post": Operation::new("Schedule (or move) this server's shutdown: announced to every user, then read-only, a verified final snapshot, the database closed, exit 0 (admin; refusals recorded)", "schedule_shutdown", "operations")
+                .body(json!({"type": "object", "additionalProperties": false, "properties": {
+                    "at": {"type": ["string", "null"], "format": "date-time"},
+                    "in_seconds": {"type": ["integer", "null"], "minimum": 0},
+                    "message": message}}))
+                .errors(&[403, 409])
+                .answer(202, reference("ShutdownPlan"), false),
+            "delete": Operation::new("Cancel the scheduled shutdown (admin; refusals recorded)", "cancel_shutdown", "operations")
+                .errors(&[403, 409])
+                .answer(200, reference("ShutdownPlan"), false),
+        }),
+    );
+    paths.insert(
+        "/api/v1/announcements".into(),
+        json!({"get": Operation::new("What every user is told: a scheduled shutdown with its reminders (15, 5, 1 minutes before), and whether the data is read-only", "announcements", "operations")
+            .answer(200, reference("Announcements"), false)}),
+    );
+}
+
+fn operations_schemas(schemas: &mut Map<String, Value>) {
+    let text = json!({"type": "string"});
+    let time = json!({"type": "string", "format": "date-time"});
+    let reason = json!({"type": "string", "enum": ["maintenance", "shutdown", "upgrade"]});
+    schemas.insert(
+        "ReadOnlyState".into(),
+        json!({"type": "object", "required": ["read_only"], "properties": {
+            "read_only": {"type": "boolean"}, "reason": reason, "message": text, "since": time,
+            "retry_after_seconds": {"type": "integer"}, "by": text}}),
+    );
+    schemas.insert(
+        "ShutdownPlan".into(),
+        json!({"type": "object", "required": ["scheduled"], "properties": {
+            "scheduled": {"type": "boolean"}, "job": uuid(), "at": time, "seconds_left": {"type": "integer"},
+            "message": text, "by": text, "reminders": {"type": "array", "items": time},
+            "stopping": {"type": ["string", "null"]}, "cancelled": {"oneOf": [uuid(), {"type": "null"}]}}}),
+    );
+    schemas.insert(
+        "Announcements".into(),
+        json!({"type": "object", "required": ["announcements"], "properties": {
+            "announcements": {"type": "array", "items": {"type": "object", "required": ["kind", "message"], "properties": {
+                "kind": {"type": "string", "enum": ["shutdown", "read_only"]},
+                "message": text, "at": time, "seconds_left": {"type": "integer"},
+                "reminders": {"type": "array", "items": time},
+                "reminder_minutes": {"type": "array", "items": {"type": "integer"}},
+                "reason": reason, "since": time, "retry_after_seconds": {"type": "integer"}}}}}}),
+    );
+}
+
 fn exchange_paths(paths: &mut Map<String, Value>) {
     paths.insert(
         "/api/v1/exchange/runs".into(),
@@ -1174,6 +1252,7 @@ pub fn document(custom: &[CustomFieldDef]) -> Value {
     user_paths(&mut paths);
     system_paths(&mut paths);
     backup_paths(&mut paths);
+    operations_paths(&mut paths);
     exchange_paths(&mut paths);
     search_paths(&mut paths);
     transfer_paths(&mut paths);
@@ -1216,6 +1295,7 @@ pub fn document(custom: &[CustomFieldDef]) -> Value {
     }
     shared_schemas(&mut schemas);
     backup_schemas(&mut schemas);
+    operations_schemas(&mut schemas);
     search_schemas(&mut schemas);
     json!({
         "openapi": "3.1.0",

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod backups;
 pub mod exchange_runs;
 pub mod history;
+pub mod operations;
 pub mod records;
 pub mod search;
 pub mod system;

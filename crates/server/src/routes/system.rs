@@ -22,6 +22,19 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         )
             .into_response();
     }
+    // Not ready while the data is frozen: a load balancer sends writers elsewhere (or holds
+    // them) rather than to a node that can only refuse them.
+    if let Ok(Some(frozen)) = state.kontor.store.read_only().await {
+        let mut r = (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": frozen.reason.as_str(), "message": frozen.message})),
+        )
+            .into_response();
+        if let Ok(v) = axum::http::HeaderValue::from_str(&frozen.retry_after_secs.to_string()) {
+            r.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+        }
+        return r;
+    }
     match state.kontor.store.ping().await {
         Ok(()) => (
             StatusCode::OK,

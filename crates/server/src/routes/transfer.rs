@@ -686,7 +686,7 @@ pub async fn create_export(
             }
             Err(e) => {
                 let _ = std::fs::remove_file(&tmp);
-                Err(e)
+                Err(e.into())
             }
         }
     });

@@ -20,7 +20,7 @@ use std::sync::Arc;
 /// Exchange runs listed on one page.
 const RUNS_SHOWN: u32 = 50;
 
-fn admins_only(user: &WebUser) -> Result<(), PageError> {
+pub(super) fn admins_only(user: &WebUser) -> Result<(), PageError> {
     if user.actor.is_admin() {
         Ok(())
     } else {
@@ -90,6 +90,7 @@ pub async fn home(user: WebUser) -> Result<Markup, PageError> {
             }
             h2 { (lang.t("admin.operations")) }
             ul {
+                li { a href="/admin/operations" { (lang.t("ops.title")) } }
                 li { a href="/admin/backups" { (lang.t("admin.backups")) } }
                 li { a href="/admin/exchange" { (lang.t("admin.exchange")) } }
                 li { a href="/history?origin=import" { (lang.t("admin.imports")) } }

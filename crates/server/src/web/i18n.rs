@@ -138,6 +138,74 @@ impl Lang {
                 "Das Formular ist abgelaufen oder stammt nicht von dieser Seite. Zurückgehen, die Seite neu laden und erneut versuchen.",
                 "Форма устарела или отправлена не с этого сайта. Вернитесь, обновите страницу и повторите.",
             ),
+            "readonly.maintenance" => (
+                "Kontor is in maintenance and read-only. Nothing was saved; go back to keep what you typed and save it later.",
+                "Kontor ist in Wartung und schreibgeschützt. Nichts wurde gespeichert; gehen Sie zurück, um Ihre Eingaben zu behalten, und speichern Sie später.",
+                "Kontor на обслуживании и доступен только для чтения. Ничего не сохранено; вернитесь назад, чтобы не потерять введённое, и сохраните позже.",
+            ),
+            "readonly.shutdown" => (
+                "Kontor is shutting down and read-only. Nothing was saved; go back to keep what you typed and save it when Kontor is back.",
+                "Kontor wird heruntergefahren und ist schreibgeschützt. Nichts wurde gespeichert; gehen Sie zurück, um Ihre Eingaben zu behalten, und speichern Sie, wenn Kontor wieder da ist.",
+                "Kontor завершает работу и доступен только для чтения. Ничего не сохранено; вернитесь назад, чтобы не потерять введённое, и сохраните, когда Kontor снова заработает.",
+            ),
+            "readonly.upgrade" => (
+                "Kontor is being upgraded and is read-only. Nothing was saved; go back to keep what you typed and save it after the upgrade.",
+                "Kontor wird aktualisiert und ist schreibgeschützt. Nichts wurde gespeichert; gehen Sie zurück, um Ihre Eingaben zu behalten, und speichern Sie nach der Aktualisierung.",
+                "Kontor обновляется и доступен только для чтения. Ничего не сохранено; вернитесь назад, чтобы не потерять введённое, и сохраните после обновления.",
+            ),
+            "ops.title" => (
+                "Maintenance and shutdown",
+                "Wartung und Herunterfahren",
+                "Обслуживание и остановка",
+            ),
+            "ops.maintenance" => ("Maintenance mode", "Wartungsmodus", "Режим обслуживания"),
+            "ops.open" => (
+                "Writes are open.",
+                "Änderungen sind möglich.",
+                "Изменения разрешены.",
+            ),
+            "ops.maintenance_on" => (
+                "Make read-only for everyone",
+                "Für alle schreibschützen",
+                "Включить только чтение для всех",
+            ),
+            "ops.maintenance_off" => (
+                "Open writes again",
+                "Änderungen wieder erlauben",
+                "Снова разрешить изменения",
+            ),
+            "ops.message" => (
+                "Message to users",
+                "Nachricht an die Benutzer",
+                "Сообщение пользователям",
+            ),
+            "ops.shutdown" => ("Shutdown", "Herunterfahren", "Остановка"),
+            "ops.in_minutes" => ("In minutes", "In Minuten", "Через минут"),
+            "ops.schedule" => (
+                "Announce and schedule",
+                "Ankündigen und planen",
+                "Объявить и запланировать",
+            ),
+            "ops.cancel" => (
+                "Cancel the shutdown",
+                "Herunterfahren absagen",
+                "Отменить остановку",
+            ),
+            "banner.read_only" => (
+                "Read-only: changes cannot be saved right now.",
+                "Schreibgeschützt: Änderungen können gerade nicht gespeichert werden.",
+                "Только чтение: изменения сейчас не сохраняются.",
+            ),
+            "banner.shutdown" => (
+                "Kontor shuts down at",
+                "Kontor wird heruntergefahren um",
+                "Kontor завершит работу в",
+            ),
+            "banner.save" => (
+                "Save your work before then.",
+                "Speichern Sie Ihre Arbeit vorher.",
+                "Сохраните работу до этого времени.",
+            ),
             "error.unavailable" => (
                 "Kontor is busy or in maintenance. Try again shortly.",
                 "Kontor ist ausgelastet oder in Wartung. Bitte gleich erneut versuchen.",

@@ -135,7 +135,49 @@ pub fn page(user: &WebUser, title: &str, current: Option<Entity>, body: Markup) 
                         }
                     }
                 }
+                (banner(user))
                 main id="content" { (body) }
+            }
+        }
+    }
+}
+
+/// `GET /banner`: the announcements alone, which the script fetches again every half
+/// minute so a page left open learns of a shutdown scheduled after it was loaded.
+pub async fn banner_fragment(user: WebUser) -> Response {
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    (h, banner(&user)).into_response()
+}
+
+/// The announcements on top of every page: a scheduled shutdown (its time; the script counts
+/// down and reminds at 15, 5 and 1 minutes) and a read-only state.
+fn banner(user: &WebUser) -> Markup {
+    let lang = user.lang;
+    html! {
+        div id="announcements" role="status" aria-live="polite" {
+            @for n in &user.notices {
+                @let message = n["message"].as_str().unwrap_or_default();
+                @match n["kind"].as_str() {
+                    Some("shutdown") => {
+                        @let at = n["at"].as_str().unwrap_or_default();
+                        p class="banner shutdown" data-at=(at) {
+                            strong { (lang.t("banner.shutdown")) " " time datetime=(at) { (lang.time(at)) } "." }
+                            " " (lang.t("banner.save"))
+                            @if !message.is_empty() { " " span class="said" { (message) } }
+                        }
+                    }
+                    Some("read_only") => {
+                        p class="banner read-only" {
+                            strong { (lang.t("banner.read_only")) }
+                            @if !message.is_empty() { " " span class="said" { (message) } }
+                        }
+                    }
+                    _ => {}
+                }
             }
         }
     }

@@ -16,6 +16,7 @@ pub mod history;
 pub mod i18n;
 pub mod labels;
 pub mod layout;
+pub mod operations;
 pub mod pages;
 pub mod refs;
 pub mod roles;
@@ -41,6 +42,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/logout", post(session::logout))
         .route("/search", get(pages::search))
         .route("/suggest/{entity}", get(refs::suggest))
+        .route("/banner", get(layout::banner_fragment))
         .route("/assets/{name}", get(layout::asset))
         .route("/favicon.ico", get(|| async { StatusCode::NOT_FOUND }))
         .route("/account", get(account::show).post(account::save))
@@ -52,6 +54,10 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/admin/jobs/{id}", get(admin::job))
         .route("/admin/roles/{name}", get(roles::builtin))
         .route("/admin/exchange", get(admin::exchange_runs))
+        .route("/admin/operations", get(operations::page))
+        .route("/admin/maintenance", post(operations::maintenance))
+        .route("/admin/shutdown", post(operations::schedule))
+        .route("/admin/shutdown/cancel", post(operations::cancel))
         .route("/admin/exchange/{id}", get(admin::exchange_run))
         .route("/history", get(history::page))
         .route("/history/restore", post(history::restore))
@@ -181,6 +187,18 @@ impl PageError {
             }
             CoreError::Busy { .. } => {
                 PageError::status(lang, StatusCode::SERVICE_UNAVAILABLE, "error.unavailable")
+            }
+            CoreError::Store(kontor_store::StoreError::ReadOnly(r)) => {
+                let key = match r.reason {
+                    kontor_store::ReadOnlyReason::Maintenance => "readonly.maintenance",
+                    kontor_store::ReadOnlyReason::Shutdown => "readonly.shutdown",
+                    kontor_store::ReadOnlyReason::Upgrade => "readonly.upgrade",
+                };
+                let message = match r.message.as_str() {
+                    "" => lang.t(key).to_string(),
+                    m => format!("{} — {m}", lang.t(key)),
+                };
+                page(StatusCode::SERVICE_UNAVAILABLE, message)
             }
             CoreError::Store(s) => {
                 tracing::error!(error = %s, "a page failed on the store");

@@ -36,6 +36,9 @@ pub struct WebUser {
     /// The language the user chose on their account page (`None`: the browser's).
     pub language: Option<String>,
     pub lang: Lang,
+    /// What every page announces (a scheduled shutdown, a read-only state): see
+    /// [`crate::lifecycle::Lifecycle::announcements`].
+    pub notices: Vec<serde_json::Value>,
     token: String,
 }
 
@@ -116,12 +119,14 @@ impl FromRequestParts<Arc<AppState>> for WebUser {
                 let lang = text("language")
                     .and_then(|c| Lang::from_code(&c))
                     .unwrap_or(lang);
+                let notices = state.lifecycle.announcements(&state.kontor.store).await;
                 Ok(WebUser {
                     actor,
                     email: text("email").unwrap_or_default(),
                     name: text("name").unwrap_or_default(),
                     language: text("language"),
                     lang,
+                    notices,
                     token,
                 })
             }

@@ -529,7 +529,61 @@ async fn a_template_remembers_the_mapping(engine: Engine) {
     srv.stop().await;
 }
 
+/// An import that meets maintenance mode waits (its job stays running, marked interrupted,
+/// its upload kept) and goes on by itself once writes are open again: nothing refused, nothing
+/// lost.
+async fn an_import_waits_out_maintenance_and_goes_on(engine: Engine) {
+    let srv = TestServer::start(engine).await;
+    let admin = srv.admin().await;
+    let (s, _) = admin
+        .put(
+            "/api/v1/admin/maintenance",
+            json!({"on": true, "message": "backup"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let file = "Клиент;Код\nРомашка;R-1\nЛютик;R-2\n";
+    let (s, job) = upload(
+        &admin,
+        &[
+            ("entity", "companies"),
+            ("map", "Клиент=name\nКод=external_id"),
+        ],
+        "a.csv",
+        file.as_bytes().to_vec(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{job}");
+    let id = job["id"].as_str().unwrap().to_string();
+    let mut waiting = Value::Null;
+    for _ in 0..100 {
+        let (_, j) = admin.get(&format!("/api/v1/imports/{id}")).await;
+        if j["progress"]["phase"] == "interrupted" {
+            waiting = j;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(waiting["state"], "running", "{waiting}");
+    assert!(
+        waiting["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("maintenance"),
+        "{waiting}"
+    );
+    let (s, _) = admin
+        .put("/api/v1/admin/maintenance", json!({"on": false}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let done = finished(&admin, &id).await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    assert_eq!(counts(&done["result"]), [2, 0, 0, 0, 0, 0], "{done}");
+    srv.stop().await;
+}
+
 crate::engine_tests!(
+    an_import_waits_out_maintenance_and_goes_on,
     a_windows_1251_file_does_what_its_dry_run_said,
     an_export_imported_again_changes_nothing,
     exports_and_imports_obey_permissions,

@@ -41,6 +41,7 @@ mod lists;
 mod login;
 mod money;
 mod openapi;
+mod operations;
 mod permissions;
 mod restore;
 mod search;

@@ -22,7 +22,7 @@ pub struct TestServer {
     pub kontor: Arc<Kontor>,
     pub client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
-    handle: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    handle: Option<tokio::task::JoinHandle<std::io::Result<kontor_server::lifecycle::StopReport>>>,
     _dir: tempfile::TempDir,
 }
 
@@ -217,6 +217,9 @@ impl Api {
     }
     pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
         self.send(reqwest::Method::PATCH, path, Some(body)).await
+    }
+    pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(reqwest::Method::PUT, path, Some(body)).await
     }
     pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
         self.send(reqwest::Method::DELETE, path, None).await

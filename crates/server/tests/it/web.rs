@@ -1365,7 +1365,113 @@ async fn references_are_chosen_by_name_within_what_the_user_may_see(engine: Engi
     srv.stop().await;
 }
 
+/// Maintenance and the shutdown from the administration page: every page then carries the
+/// banner, a form's save is refused with a page that says nothing was saved, a manager may
+/// neither see nor post the switches.
+async fn pages_announce_a_shutdown_and_maintenance_refuses_saves(engine: Engine) {
+    let srv = TestServer::start(engine).await;
+    let _m = srv.user("m@x.ru", "manager", None).await;
+    let mut m = Browser::new(&srv, "de");
+    m.log_in("m@x.ru", "user-password-1").await;
+    assert_eq!(
+        m.get("/admin/operations").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let csrf = m.get("/companies/new").await.input("csrf");
+    let refused = m
+        .post(
+            "/admin/shutdown",
+            &[("csrf", &csrf), ("minutes", "1"), ("message", "x")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let (_, told) = srv.admin().await.get("/api/v1/admin/shutdown").await;
+    assert_eq!(told["scheduled"], false);
+
+    let mut a = Browser::new(&srv, "en");
+    a.log_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let ops = a.get("/admin/operations").await;
+    assert_eq!(ops.status, StatusCode::OK, "{}", ops.body);
+    let csrf_a = ops.input("csrf");
+    let done = a
+        .post(
+            "/admin/shutdown",
+            &[
+                ("csrf", &csrf_a),
+                ("minutes", "30"),
+                ("message", "Update tonight"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let page = m.get("/companies").await;
+    assert!(
+        page.body.contains("class=\"banner shutdown\""),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("Kontor wird heruntergefahren um"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Update tonight"));
+    let banner = m.get("/banner").await;
+    assert_eq!(banner.status, StatusCode::OK);
+    assert!(banner.body.contains("Update tonight"));
+    let ops = a.get("/admin/operations").await;
+    let done = a
+        .post("/admin/shutdown/cancel", &[("csrf", &ops.input("csrf"))])
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+
+    let done = a
+        .post(
+            "/admin/maintenance",
+            &[("csrf", &csrf_a), ("on", "1"), ("message", "Umzug")],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let form = m.get("/companies/new").await;
+    assert!(
+        form.body.contains("class=\"banner read-only\""),
+        "{}",
+        form.body
+    );
+    let saved = m
+        .post(
+            "/companies/new",
+            &[("csrf", &form.input("csrf")), ("name", "Beta")],
+        )
+        .await;
+    assert_eq!(
+        saved.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        saved.body
+    );
+    assert!(
+        saved.body.contains("Nichts wurde gespeichert"),
+        "{}",
+        saved.body
+    );
+    assert!(saved.body.contains("Umzug"));
+    let done = a
+        .post("/admin/maintenance", &[("csrf", &csrf_a), ("on", "0")])
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    let saved = m
+        .post(
+            "/companies/new",
+            &[("csrf", &form.input("csrf")), ("name", "Beta")],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    srv.stop().await;
+}
+
 crate::engine_tests!(
+    pages_announce_a_shutdown_and_maintenance_refuses_saves,
     administration_is_for_admins_only,
     admins_keep_users_roles_teams_and_custom_fields_on_pages,
     a_user_changes_their_own_name_language_and_password,

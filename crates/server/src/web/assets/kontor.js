@@ -1,7 +1,9 @@
 // Kontor's one script. Every page works without it; it only saves round trips:
 // - a reference field suggests the names of records as one types (GET /suggest/{entity}),
 //   and choosing one keeps its id in the hidden input beside the field;
-// - a list's search box shows its results as one types, without pressing "Apply".
+// - a list's search box shows its results as one types, without pressing "Apply";
+// - the announcements on top (GET /banner) are fetched again every half minute, and a
+//   scheduled shutdown counts down, drawing attention 15, 5 and 1 minutes before.
 "use strict";
 
 (function () {
@@ -95,7 +97,52 @@
     }, 250));
   }
 
+  var REMINDERS = [15, 5, 1];
+
+  // Minutes left before each shutdown, and the reminder they have reached.
+  function countDown() {
+    document.querySelectorAll(".banner.shutdown[data-at]").forEach(function (p) {
+      var left = (Date.parse(p.getAttribute("data-at")) - Date.now()) / 60000;
+      if (isNaN(left)) return;
+      var reached = REMINDERS.filter(function (m) { return left <= m; }).pop();
+      var shown = p.querySelector(".left") || p.appendChild(document.createElement("span"));
+      shown.className = "left";
+      shown.textContent = " (" + Math.max(0, Math.ceil(left)) + " min)";
+      if (reached !== undefined && p.getAttribute("data-reminded") !== String(reached)) {
+        p.setAttribute("data-reminded", String(reached));
+        p.classList.add("reminded");
+        p.setAttribute("role", "alert");
+      }
+    });
+  }
+
+  var bannerAsServed = null;
+
+  function refreshBanner() {
+    var box = document.getElementById("announcements");
+    if (!box) return;
+    fetch("/banner", { credentials: "same-origin", headers: { Accept: "text/html" } })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        if (html === null) return;
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("announcements");
+        if (!fresh) return;
+        if (fresh.innerHTML !== bannerAsServed) {
+          bannerAsServed = fresh.innerHTML;
+          box.replaceChildren.apply(box, Array.prototype.slice.call(fresh.childNodes));
+        }
+        countDown();
+      })
+      .catch(function () { /* the banner stays as it was */ });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    if (document.getElementById("announcements")) {
+      bannerAsServed = document.getElementById("announcements").innerHTML;
+      countDown();
+      setInterval(countDown, 5000);
+      setInterval(refreshBanner, 30000);
+    }
     document.querySelectorAll("input[list][data-suggest], input[list][data-suggest-entity-field]")
       .forEach(setUpReference);
     document.querySelectorAll("form[data-live]").forEach(setUpLiveList);
