@@ -329,6 +329,41 @@ fn stop_server(mut srv: crate::Server) -> BenchResult<()> {
     Ok(())
 }
 
+/// Serves `data`, asks it to shut down now (`kontor shutdown`), and times from then to the
+/// server's exit; returns the seconds and the final archive's size.
+fn shutdown_to_exit(bin: &Path, data: &Path, target: &Path) -> BenchResult<(f64, u64)> {
+    let mut srv = serve_to(bin, data, target)?;
+    let snapshots = target.join("snapshots");
+    let before: std::collections::BTreeSet<_> = std::fs::read_dir(&snapshots)?
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    // The local socket comes up just after the server says it listens.
+    let socket = data.join("kontor.sock");
+    let waited = Instant::now();
+    while !socket.exists() && waited.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let t = Instant::now();
+    run(Command::new(bin)
+        .args(["shutdown", "--data"])
+        .arg(data)
+        .args(["--message", "benchmark"]))?;
+    let status = srv.child.wait()?;
+    let seconds = t.elapsed().as_secs_f64();
+    if !status.success() {
+        return Err(format!("the server's stop failed: {status}").into());
+    }
+    let bytes = std::fs::read_dir(&snapshots)?
+        .flatten()
+        .filter(|e| !before.contains(&e.file_name()))
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .max()
+        .unwrap_or(0);
+    Ok((seconds, bytes))
+}
+
 /// Peak memory of create, verify and restore on the data as it is now.
 fn memory_of_commands(bin: &Path, data: &Path, work: &Path, tag: &str) -> BenchResult<[f64; 3]> {
     let archives = work.join(format!("mem-archives-{tag}"));
@@ -506,10 +541,13 @@ pub async fn measure(args: &Args, work: &Path, report: &mut Report) -> BenchResu
     );
 
     // Point-in-time restore from the target: the empty snapshot plus every entry replayed.
+    // (Each stop of a server adds its final snapshot at the head: the point is just before.)
     let into = work.join("from-target");
+    let before_head = (journal_head(&db)? - 1).max(0).to_string();
     let r = run(Command::new(&bin)
         .args(["restore", "--from"])
         .arg(&target)
+        .args(["--seq", &before_head])
         .arg("--data")
         .arg(&into))?;
     let replayed: f64 = r
@@ -530,6 +568,18 @@ pub async fn measure(args: &Args, work: &Path, report: &mut Report) -> BenchResu
             "{:.0} entries/s ({replayed:.0} entries, {:.1} s incl. start)",
             replayed / r.seconds,
             r.seconds
+        ),
+    );
+
+    // The announced shutdown: from its time to the process's exit, with the final snapshot
+    // taken and verified, the database checkpointed and closed.
+    let (stop_seconds, snapshot_bytes) = shutdown_to_exit(&bin, &data, &target)?;
+    report.row(
+        "kontor shutdown: from its time to exit (read-only, final snapshot verified, database closed)",
+        format!(
+            "{stop_seconds:.1} s at {mb:.0} MiB (final archive {:.0} MiB); {:.2}x create + verify",
+            mib(snapshot_bytes),
+            stop_seconds / (create + verify).max(1e-9)
         ),
     );
 
