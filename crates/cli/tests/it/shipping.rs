@@ -680,7 +680,8 @@ async fn an_s3_target_ships_snapshots_lists_prunes_and_restores_end_to_end() {
     assert_eq!(names, vec![first["name"].clone()]);
     drop(srv);
 
-    // A second snapshot into the bucket, every archive verified from there, the older pruned.
+    // A second snapshot into the bucket (after the one taken at start and the verified final one
+    // the stop took), every archive verified from there, the older ones pruned.
     let o = with_env(&[
         "backup",
         "create",
@@ -698,13 +699,13 @@ async fn an_s3_target_ships_snapshots_lists_prunes_and_restores_end_to_end() {
     let o = with_env(&["backup", "verify", "--all", "--to", &url]);
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     assert!(
-        stdout(&o).contains("2 of 2 archives verified"),
+        stdout(&o).contains("3 of 3 archives verified"),
         "{}",
         stdout(&o)
     );
     let o = with_env(&["backup", "prune", "--to", &url, "--keep-daily", "1"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("removed 1 archives"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("removed 2 archives"), "{}", stdout(&o));
     let o = with_env(&["backup", "list", "--to", &url]);
     let listed = stdout(&o);
     assert_eq!(
