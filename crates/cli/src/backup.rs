@@ -320,6 +320,11 @@ impl Bar {
         Arc::new(Bar(ProgressBar::new_spinner(), unit))
     }
 
+    /// Clears the bar once its work is done.
+    pub(crate) fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+
     /// Sets the total once it is known (a job reported by a server).
     pub(crate) fn set_total(&self, total: u64) {
         self.0.set_length(total);

@@ -9,6 +9,7 @@ mod operations;
 mod search;
 mod status;
 mod transfer;
+mod upgrade;
 
 use clap::{Args, Parser, Subcommand};
 use config::FileConfig;
@@ -115,6 +116,11 @@ enum Command {
     /// --message every user sees; --cancel, --status. At the time: read-only, a verified
     /// final snapshot, requests drained, the database closed, exit 0.
     Shutdown(operations::ShutdownArgs),
+    /// Bring the data to this Kontor's schema: a running server is stopped (announced, with
+    /// --in and --message), a pinned snapshot is taken and verified, the migrations run in one
+    /// transaction, every record and the journal are checked and the API smoke-tested; any
+    /// failure rolls back. --rehearse does it all on a clone and leaves live untouched.
+    Upgrade(upgrade::UpgradeArgs),
     /// Import a CSV or XLSX file into an entity (one journal batch, undone as one); with
     /// --dry-run, report what it would do. Works while the server runs.
     Import(transfer::ImportArgs),
@@ -320,6 +326,7 @@ async fn run(cmd: Command) -> Result<(), CliError> {
         Command::Status(args) => status::run(args).await,
         Command::Maintenance(args) => operations::maintenance(args).await,
         Command::Shutdown(args) => operations::shutdown(args).await,
+        Command::Upgrade(args) => upgrade::run(args).await,
         Command::Import(args) => transfer::import(args).await,
         Command::Export(args) => transfer::export(args).await,
     }
@@ -356,11 +363,15 @@ impl Target {
                         redact_url(url)
                     )));
                 }
+                refuse_pending(PgStore::inspect(url).await?, "the PostgreSQL database")?;
                 let store = PgStore::connect(url).await?;
                 (None, Arc::new(store))
             }
             None => {
                 let dir = DataDir::open(&args.data, create)?;
+                if dir.db_path().exists() {
+                    refuse_pending(SqliteStore::inspect(&dir.db_path()).await?, "the database")?;
+                }
                 let store = SqliteStore::open(&dir.db_path()).await?;
                 (Some(dir), Arc::new(store))
             }
@@ -393,6 +404,24 @@ impl Target {
     pub(crate) async fn close(self) {
         self.kontor.store.close().await;
     }
+}
+
+/// A database with data at an older schema is not migrated on the side by an ordinary open:
+/// `kontor upgrade` does it with a pinned snapshot, checks and rollback. (A new, empty
+/// database is created at the current schema.)
+fn refuse_pending(inspection: kontor_store::Inspection, what: &str) -> Result<(), CliError> {
+    let m = &inspection.migrations;
+    if m.schema_version > 0 && !m.pending.is_empty() && m.refusal("").is_none() {
+        return Err(CliError::Core(CoreError::Store(
+            kontor_store::StoreError::Schema(format!(
+                "{what} is at schema version {}; this Kontor works at {}: run `kontor upgrade` \
+             (a verified snapshot first, checks, rollback on failure; `kontor upgrade --rehearse` \
+             tries it on a clone)",
+                m.schema_version, m.current_version
+            )),
+        )));
+    }
+    Ok(())
 }
 
 /// Creates the first admin (and, for SQLite, the config template).

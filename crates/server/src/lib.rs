@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod lifecycle;
 pub mod openapi;
 pub mod routes;
+pub mod smoke;
 pub mod tracked_jobs;
 pub mod transfer;
 pub mod web;

@@ -7,11 +7,13 @@
 //! [`sql`].
 
 pub mod bulk;
+pub mod census;
 pub mod data_migrations;
 mod engine;
 pub mod list;
 mod migrate;
-pub use migrate::{AppliedMigration, MigrationStatus};
+pub use census::{Census, Damage};
+pub use migrate::{AppliedMigration, AppliedStep, MigrationStatus, TEST_FAILING_MIGRATION};
 pub mod postgres;
 pub mod read_only;
 pub use read_only::{ReadOnly, ReadOnlyReason, Scope};

@@ -6,6 +6,10 @@
 //! A released step is never edited: each open compares the checksums recorded with this
 //! Kontor's and refuses a database whose recorded step differs, or that a newer Kontor migrated
 //! past what this one knows (a downgrade would misread it).
+//!
+//! The pending steps run in one transaction (both engines have transactional DDL): a schema
+//! moves from its version to this Kontor's whole, or not at all. Test builds can append a step
+//! that fails (see [`with_test_step`]), for the upgrade's rollback tests.
 
 use crate::engine::db_err;
 use crate::{StoreError, StoreResult};
@@ -185,14 +189,51 @@ where
     })
 }
 
+/// A step a migration run applied, and how long it took.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AppliedStep {
+    pub version: i64,
+    pub millis: u64,
+}
+
+/// Names the deliberately failing step test builds append to the migrations
+/// (`KONTOR_TEST_FAILING_MIGRATION`): `sql` fails inside the step, after it created a table;
+/// `check` succeeds but leaves a record that is not a JSON object, which the upgrade's checks
+/// must catch. Release builds never read it.
+pub const TEST_FAILING_MIGRATION: &str = "KONTOR_TEST_FAILING_MIGRATION";
+
+/// `steps`, and in test (debug) builds the failing step [`TEST_FAILING_MIGRATION`] asks for,
+/// numbered after the last.
+pub(crate) fn with_test_step(
+    steps: &'static [(i64, Step)],
+    failing_sql: &'static str,
+    corrupting_sql: &'static str,
+) -> std::borrow::Cow<'static, [(i64, Step)]> {
+    if cfg!(debug_assertions) {
+        let next = steps.iter().map(|(v, _)| *v).max().unwrap_or(0) + 1;
+        let step = match std::env::var(TEST_FAILING_MIGRATION).as_deref() {
+            Ok("sql") => Some(Step::Sql(failing_sql)),
+            Ok("check") => Some(Step::Sql(corrupting_sql)),
+            _ => None,
+        };
+        if let Some(step) = step {
+            let mut all = steps.to_vec();
+            all.push((next, step));
+            return std::borrow::Cow::Owned(all);
+        }
+    }
+    std::borrow::Cow::Borrowed(steps)
+}
+
 pub(crate) type StepFuture<'c> = Pin<Box<dyn Future<Output = StoreResult<()>> + Send + 'c>>;
 
+/// Applies the pending `steps` in one transaction and records each; returns what it applied.
 pub(crate) async fn run<DB, F>(
     conn: &mut DB::Connection,
     steps: &[(i64, Step)],
     engine: &str,
     mut data: F,
-) -> StoreResult<()>
+) -> StoreResult<Vec<AppliedStep>>
 where
     DB: Database + sqlx::database::HasStatementCache,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
@@ -246,18 +287,33 @@ where
                 .map_err(db_err)?;
         }
     }
+    if before.pending.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut applied = Vec::new();
+    let mut tx = conn.begin().await.map_err(db_err)?;
     for (version, step) in steps {
         if !before.pending.contains(version) {
             continue;
         }
         let started = std::time::Instant::now();
-        let mut tx = conn.begin().await.map_err(db_err)?;
+        let failed = |e: StoreError| match e {
+            StoreError::Unavailable(m) => StoreError::Unavailable(m),
+            other => StoreError::Schema(format!(
+                "migration {version} failed on {engine}, so none of the pending migrations \
+                 was kept: {other}"
+            )),
+        };
         match step {
             Step::Sql(sql) => {
-                sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(db_err)?;
+                sqlx::raw_sql(sql)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| failed(db_err(e)))?;
             }
-            Step::Data(d) => data(&mut tx, *d).await?,
+            Step::Data(d) => data(&mut tx, *d).await.map_err(failed)?,
         }
+        let millis = started.elapsed().as_millis() as u64;
         sqlx::query(
             "INSERT INTO schema_migrations (version, applied_at, checksum, kontor_version, \
              duration_ms) VALUES ($1, $2, $3, $4, $5)",
@@ -266,12 +322,16 @@ where
         .bind(time::to_micros(time::now()))
         .bind(step.checksum())
         .bind(env!("CARGO_PKG_VERSION").to_string())
-        .bind(started.elapsed().as_millis() as i64)
+        .bind(millis as i64)
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
-        tracing::info!(version, engine, "applied migration");
+        tracing::info!(version, engine, millis, "applied migration");
+        applied.push(AppliedStep {
+            version: *version,
+            millis,
+        });
     }
-    Ok(())
+    tx.commit().await.map_err(db_err)?;
+    Ok(applied)
 }

@@ -44,6 +44,16 @@ pub(crate) const MIGRATIONS: &[(i64, Step)] = &[
     ),
 ];
 
+/// [`MIGRATIONS`], with the failing step test builds may append
+/// (see [`crate::migrate::TEST_FAILING_MIGRATION`]).
+pub(crate) fn migrations() -> std::borrow::Cow<'static, [(i64, Step)]> {
+    crate::migrate::with_test_step(
+        MIGRATIONS,
+        "CREATE TABLE upgrade_probe (x BIGINT); INSERT INTO no_such_table VALUES (1);",
+        "CREATE TABLE upgrade_probe (x BIGINT); UPDATE records SET data = '[]'::jsonb WHERE (entity, id) = (SELECT entity, id FROM records ORDER BY entity, id LIMIT 1);",
+    )
+}
+
 /// Advisory-lock key that serialises migrations when several nodes start at once.
 const MIGRATION_LOCK: i64 = 0x4b6f_6e74_6f72;
 
@@ -59,6 +69,8 @@ pub struct PgStore {
     list_hints: crate::list::IndexHints,
     /// Keeps those statistics current after large writes (see [`statistics_loop`]).
     statistics: tokio::task::JoinHandle<()>,
+    /// The migrations this connect applied.
+    migrated: Vec<crate::AppliedStep>,
 }
 
 /// How often a node looks whether the planner's statistics are out of date.
@@ -110,6 +122,11 @@ async fn keep_statistics_current(pool: &PgPool) -> Result<bool, sqlx::Error> {
 }
 
 impl PgStore {
+    /// The migrations connecting applied (none when the schema was current).
+    pub fn migrated(&self) -> &[crate::AppliedStep] {
+        &self.migrated
+    }
+
     /// Nothing to do: PostgreSQL needs no index named (see [`crate::list::IndexHints`]).
     async fn reload_list_hints(&self) -> crate::StoreResult<()> {
         Ok(())
@@ -155,17 +172,19 @@ impl PgStore {
             .execute(&mut *conn)
             .await
             .map_err(db_err)?;
-        let migrated =
-            crate::migrate::run::<Postgres, _>(&mut conn, MIGRATIONS, "PostgreSQL", |c, step| {
-                data_step(c, Dialect::Postgres, step)
-            })
-            .await;
+        let migrated = crate::migrate::run::<Postgres, _>(
+            &mut conn,
+            &migrations(),
+            "PostgreSQL",
+            |c, step| data_step(c, Dialect::Postgres, step),
+        )
+        .await;
         let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
             .bind(MIGRATION_LOCK)
             .execute(&mut *conn)
             .await
             .map_err(db_err);
-        migrated?;
+        let migrated = migrated?;
         unlocked?;
         drop(conn);
         let statistics = tokio::spawn(statistics_loop(pool.clone()));
@@ -177,7 +196,93 @@ impl PgStore {
             gate: Default::default(),
             list_hints: crate::list::IndexHints::default(),
             statistics,
+            migrated,
         })
+    }
+
+    /// Freezes (or, with `None`, thaws) the database at `url` for every node without opening
+    /// it as a store (so nothing is migrated): what `kontor upgrade` holds while it works.
+    /// Waits for the write transactions in flight, as a freeze through the store does. False
+    /// when the schema predates freezing (version 8): its nodes cannot be told.
+    pub async fn freeze_unopened(url: &str, state: Option<&crate::ReadOnly>) -> StoreResult<bool> {
+        let shown = redact_url(url);
+        let opts = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Other(format!("invalid database URL {shown}: {e}")))?
+            .application_name("kontor upgrade");
+        let mut conn = sqlx::PgConnection::connect_with(&opts).await.map_err(|e| {
+            StoreError::Unavailable(format!(
+                "cannot connect to PostgreSQL at {shown}: {}",
+                describe(&e)
+            ))
+        })?;
+        let has_column: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = 'journal_head' \
+             AND column_name = 'read_only')",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .map_err(db_err)?;
+        if has_column {
+            sqlx::query(crate::sql::SET_READ_ONLY_HEAD)
+                .bind(state.map(|s| s.to_text()))
+                .execute(&mut conn)
+                .await
+                .map_err(db_err)?;
+        }
+        let _ = conn.close().await;
+        Ok(has_column)
+    }
+
+    /// Drops every table of the current schema of the database at `url`: what an upgrade
+    /// does before restoring its pinned snapshot into the same database.
+    pub async fn empty_unopened(url: &str) -> StoreResult<()> {
+        let shown = redact_url(url);
+        let opts = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Other(format!("invalid database URL {shown}: {e}")))?
+            .application_name("kontor upgrade");
+        let mut conn = sqlx::PgConnection::connect_with(&opts).await.map_err(|e| {
+            StoreError::Unavailable(format!(
+                "cannot connect to PostgreSQL at {shown}: {}",
+                describe(&e)
+            ))
+        })?;
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT tablename::text FROM pg_catalog.pg_tables WHERE schemaname = current_schema()",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .map_err(db_err)?;
+        if !tables.is_empty() {
+            let list: Vec<String> = tables
+                .iter()
+                .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
+                .collect();
+            sqlx::raw_sql(&format!("DROP TABLE {} CASCADE", list.join(", ")))
+                .execute(&mut conn)
+                .await
+                .map_err(db_err)?;
+        }
+        let _ = conn.close().await;
+        Ok(())
+    }
+
+    /// Counts what the database at `url` holds (see [`crate::census`]).
+    pub async fn census(url: &str) -> StoreResult<(crate::Census, crate::Damage)> {
+        let shown = redact_url(url);
+        let opts = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Other(format!("invalid database URL {shown}: {e}")))?
+            .application_name("kontor upgrade");
+        let mut conn = sqlx::PgConnection::connect_with(&opts).await.map_err(|e| {
+            StoreError::Unavailable(format!(
+                "cannot connect to PostgreSQL at {shown}: {}",
+                describe(&e)
+            ))
+        })?;
+        let counted =
+            crate::census::take::<Postgres>(&mut conn, "jsonb_typeof(data) <> 'object'").await;
+        let _ = conn.close().await;
+        counted
     }
 
     /// What the database at `url` holds (schema, pending migrations, journal head, size),
@@ -193,7 +298,7 @@ impl PgStore {
                 describe(&e)
             ))
         })?;
-        let migrations = crate::migrate::status::<Postgres>(&mut conn, MIGRATIONS).await?;
+        let migrations = crate::migrate::status::<Postgres>(&mut conn, &migrations()).await?;
         let journal_seq: i64 = if migrations.applied.is_empty() {
             0
         } else {
@@ -249,9 +354,10 @@ pub(crate) async fn migrate_conn(
     conn: &mut sqlx::PgConnection,
     upto: Option<i64>,
 ) -> StoreResult<()> {
-    let steps = crate::migrate::steps_up_to(MIGRATIONS, upto);
+    let steps = crate::migrate::steps_up_to(&migrations(), upto);
     crate::migrate::run::<Postgres, _>(conn, &steps, "PostgreSQL", |c, step| {
         data_step(c, Dialect::Postgres, step)
     })
     .await
+    .map(|_| ())
 }

@@ -48,6 +48,16 @@ pub(crate) const MIGRATIONS: &[(i64, Step)] = &[
     ),
 ];
 
+/// [`MIGRATIONS`], with the failing step test builds may append
+/// (see [`crate::migrate::TEST_FAILING_MIGRATION`]).
+pub(crate) fn migrations() -> std::borrow::Cow<'static, [(i64, Step)]> {
+    crate::migrate::with_test_step(
+        MIGRATIONS,
+        "CREATE TABLE upgrade_probe (x BIGINT); INSERT INTO no_such_table VALUES (1);",
+        "CREATE TABLE upgrade_probe (x BIGINT); UPDATE records SET data = '[]' WHERE rowid = (SELECT MIN(rowid) FROM records);",
+    )
+}
+
 pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
@@ -60,9 +70,16 @@ pub struct SqliteStore {
     checkpointer: tokio::task::JoinHandle<()>,
     /// The list indexes and the planner's counts of them (see [`crate::list::IndexHints`]).
     list_hints: crate::list::IndexHints,
+    /// The migrations this open applied.
+    migrated: Vec<crate::AppliedStep>,
 }
 
 impl SqliteStore {
+    /// The migrations opening this store applied (none when the schema was current).
+    pub fn migrated(&self) -> &[crate::AppliedStep] {
+        &self.migrated
+    }
+
     /// Reads again which list indexes exist and what the planner counts of them.
     async fn reload_list_hints(&self) -> StoreResult<()> {
         let hints = read_list_hints(&self.writer).await.map_err(db_err)?;
@@ -126,7 +143,7 @@ impl SqliteStore {
         let mut conn = sqlx::SqliteConnection::connect_with(&opts)
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
-        let migrations = crate::migrate::status::<Sqlite>(&mut conn, MIGRATIONS).await?;
+        let migrations = crate::migrate::status::<Sqlite>(&mut conn, &migrations()).await?;
         // SQLite keeps the head in memory; the journal's last entry is it.
         let journal_seq: i64 = if migrations.applied.is_empty() {
             0
@@ -145,6 +162,26 @@ impl SqliteStore {
             journal_seq,
             bytes: size(path) + size(Path::new(&wal)),
         })
+    }
+
+    /// Counts what the database file holds (see [`crate::census`]), read-only, with SQLite's
+    /// own integrity check first.
+    pub async fn census(path: &Path) -> StoreResult<(crate::Census, crate::Damage)> {
+        crate::bulk::sqlite::integrity_check(path).await?;
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .read_only(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let mut conn = sqlx::SqliteConnection::connect_with(&opts)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+        let counted = crate::census::take::<Sqlite>(
+            &mut conn,
+            "CASE WHEN json_valid(data) THEN json_type(data) <> 'object' ELSE 1 END",
+        )
+        .await;
+        let _ = conn.close().await;
+        counted
     }
 
     /// Opens (creating if needed) the database file and brings its schema up to date.
@@ -172,13 +209,13 @@ impl SqliteStore {
             .connect_with(base.clone().create_if_missing(true))
             .await
             .map_err(cannot_open)?;
-        {
+        let migrated = {
             let mut conn = writer.acquire().await.map_err(db_err)?;
-            crate::migrate::run::<Sqlite, _>(&mut conn, MIGRATIONS, "SQLite", |c, step| {
+            crate::migrate::run::<Sqlite, _>(&mut conn, &migrations(), "SQLite", |c, step| {
                 data_step(c, Dialect::Sqlite, step)
             })
-            .await?;
-        }
+            .await?
+        };
         // Statistics for the query planner (which index serves a list best): gathered now if
         // they are missing or describe a table of another size, then kept current.
         let statistics = Statistics::at_open(&writer).await.map_err(db_err)?;
@@ -230,6 +267,7 @@ impl SqliteStore {
             gate: Default::default(),
             checkpointer,
             list_hints,
+            migrated,
         })
     }
 
@@ -458,11 +496,12 @@ pub(crate) async fn migrate_conn(
     conn: &mut sqlx::SqliteConnection,
     upto: Option<i64>,
 ) -> StoreResult<()> {
-    let steps = crate::migrate::steps_up_to(MIGRATIONS, upto);
+    let steps = crate::migrate::steps_up_to(&migrations(), upto);
     crate::migrate::run::<Sqlite, _>(conn, &steps, "SQLite", |c, step| {
         data_step(c, Dialect::Sqlite, step)
     })
     .await
+    .map(|_| ())
 }
 
 #[cfg(test)]

@@ -19,3 +19,4 @@ mod retention;
 mod shipping;
 mod shutdown;
 mod status;
+mod upgrade;

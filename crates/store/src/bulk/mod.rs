@@ -413,6 +413,10 @@ macro_rules! snapshot_reader {
             async fn credentials(
                 &mut self,
             ) -> $crate::StoreResult<Vec<$crate::bulk::CredentialRow>> {
+                // Before schema 2 the password hashes lived in the user records themselves.
+                if self.schema_version() < 2 {
+                    return Ok(Vec::new());
+                }
                 let sql: &$crate::bulk::SnapshotSql = &$sql;
                 self.credential_rows(sqlx::query(sql.credentials)).await
             }
@@ -420,6 +424,9 @@ macro_rules! snapshot_reader {
                 &mut self,
                 at: i64,
             ) -> $crate::StoreResult<Vec<$crate::bulk::CredentialRow>> {
+                if self.schema_version() < 2 {
+                    return Ok(Vec::new());
+                }
                 let sql: &$crate::bulk::SnapshotSql = &$sql;
                 self.credential_rows(sqlx::query(sql.credentials_since).bind(at))
                     .await
