@@ -308,3 +308,96 @@ async fn a_failing_migration_stops_the_running_server_and_loses_nothing() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_a_rehearsal_and_an_upgrade_that_fail_their_checks_leave_live_as_it_was() {
+    if kontor_testkit::skip_postgres("postgresql upgrade") {
+        return;
+    }
+    let url = kontor_testkit::postgres().unwrap().fresh_database().await;
+    let o = run(&[
+        "init",
+        "--database",
+        &url,
+        "--admin-email",
+        ADMIN,
+        "--admin-password",
+        PW,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dir = tempfile::tempdir().unwrap();
+    let node = dir.path().join("node");
+    let n = node.to_str().unwrap();
+    let srv = Server::start_with(&node, &["--database", &url]);
+    let t = token(&srv.base, ADMIN, PW).await;
+    let company = create(&srv.base, &t, "companies", json!({"name": "Erste GmbH"})).await;
+    create(
+        &srv.base,
+        &t,
+        "contacts",
+        json!({"first_name": "Ivan", "company_id": company}),
+    )
+    .await;
+    create(
+        &srv.base,
+        &t,
+        "deals",
+        json!({"title": "Big deal", "company_id": company}),
+    )
+    .await;
+    let listed = |entity: &'static str| {
+        let (base, t) = (srv.base.clone(), t.clone());
+        async move { all_items(&base, &t, entity).await.len() }
+    };
+    let before = (
+        listed("companies").await,
+        listed("contacts").await,
+        listed("deals").await,
+    );
+    let failing = |args: &[&str], mode: &str| {
+        kontor()
+            .args(args)
+            .env(kontor_store::TEST_FAILING_MIGRATION, mode)
+            .output()
+            .unwrap()
+    };
+
+    // The rehearsal, beside the running node, on a database of its own: the broken record
+    // is caught, live goes on.
+    let o = failing(
+        &["upgrade", "--rehearse", "--database", &url, "--data", n],
+        "check",
+    );
+    assert!(!o.status.success(), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("the rehearsal failed in its checks"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("live is untouched"), "{}", stderr(&o));
+    let after = (
+        listed("companies").await,
+        listed("contacts").await,
+        listed("deals").await,
+    );
+    assert_eq!(after, before);
+    drop(listed);
+
+    // The upgrade stops the node, fails its checks and puts the pinned snapshot back.
+    let o = failing(&["upgrade", "--database", &url, "--data", n], "check");
+    assert!(!o.status.success(), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(err.contains("rolled back to the pinned snapshot"), "{err}");
+    drop(srv);
+    let srv = Server::start_with(&node, &["--database", &url]);
+    let t = token(&srv.base, ADMIN, PW).await;
+    assert_eq!(all_items(&srv.base, &t, "companies").await.len(), before.0);
+    assert_eq!(all_items(&srv.base, &t, "contacts").await.len(), before.1);
+    assert_eq!(all_items(&srv.base, &t, "deals").await.len(), before.2);
+    // Not left frozen: the node takes writes again.
+    create(&srv.base, &t, "companies", json!({"name": "Zweite GmbH"})).await;
+    drop(srv);
+    let o = run(&["upgrade", "--database", &url, "--data", n]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("nothing to upgrade"), "{}", stdout(&o));
+}
