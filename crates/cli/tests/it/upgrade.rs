@@ -381,7 +381,6 @@ async fn on_postgresql_a_rehearsal_and_an_upgrade_that_fail_their_checks_leave_l
         listed("deals").await,
     );
     assert_eq!(after, before);
-    drop(listed);
 
     // The upgrade stops the node, fails its checks and puts the pinned snapshot back.
     let o = failing(&["upgrade", "--database", &url, "--data", n], "check");
